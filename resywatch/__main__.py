@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from resywatch.cli.app import main
+
+main()

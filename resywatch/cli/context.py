@@ -1,0 +1,76 @@
+"""The collaborators of one invocation, built lazily so `--help` opens nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from resywatch.cli.output import Output
+
+if TYPE_CHECKING:
+    from resywatch.config import Settings
+    from resywatch.db.engine import Database
+
+
+@dataclass
+class AppContext:
+    """Global options, then the settings, database and output built from them on demand."""
+
+    config_path: Path | None = None
+    flags: dict[str, Any] = field(default_factory=dict)  # settings given as global options
+    traceback: bool = False
+    _output: Output | None = None
+    _settings: Settings | None = None
+    _database: Database | None = None
+
+    @property
+    def output(self) -> Output:
+        if self._output is None:
+            self._output = Output(json_mode=False)
+        return self._output
+
+    @output.setter
+    def output(self, output: Output) -> None:
+        self._output = output
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from resywatch.config import load_settings
+
+            self._settings = load_settings(config_path=self.config_path, flags=self.flags)
+        return self._settings
+
+    def database(self, *, require_current: bool = True) -> Database:
+        """The database, checked to be at the current schema unless told otherwise.
+
+        The default SQLite file is created and migrated on first use: zero set-up.
+        """
+        if self._database is None:
+            from resywatch.db.engine import Database
+
+            self._database = Database(self.settings().effective_database_url)
+        if require_current:
+            from resywatch.db.migrate import ensure_current
+
+            ensure_current(self._database, auto_migrate=self.settings().uses_default_database)
+        return self._database
+
+    def close(self) -> None:
+        if self._database is not None:
+            self._database.dispose()
+
+    def secrets(self) -> list[str]:
+        return self._settings.secrets() if self._settings else []
+
+
+def use(ctx: typer.Context, *, json_output: bool = False) -> AppContext:
+    """The invocation's AppContext, with the command's output mode set."""
+    app = ctx.find_object(AppContext)
+    if app is None:  # a sub-app invoked on its own (tests)
+        app = ctx.ensure_object(AppContext)
+        ctx.call_on_close(app.close)
+    app.output = Output(json_mode=json_output)
+    return app

@@ -1,0 +1,249 @@
+"""Settings: one typed object, built once per invocation by `load_settings`.
+
+Precedence, lowest first: field defaults < the TOML config file < `RESYWATCH_*` environment
+variables < command-line flags. The file is `--config PATH`, else `$RESYWATCH_CONFIG`, else
+`config.toml` in the platform config dir (`~/.config/resywatch/` on Linux). A TOML key
+`[section] key` sets the field `section_key`, except `[general]`, whose keys are fields
+themselves (`[general] timezone` -> `timezone`). A value that does not parse is a
+`ConfigError` (exit 2) naming the variable, flag or file and key it came from.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from resywatch.errors import ConfigError
+from resywatch.redact import redact_url, url_password
+
+ENV_PREFIX = "RESYWATCH_"
+APP_NAME = "resywatch"
+DEFAULT_RESY_BASE_URL = "https://api.resy.com"
+# Manhattan, Battery Park to Inwood (the seed's box): south, west, north, east.
+MANHATTAN = (40.691, -74.030, 40.882, -73.910)
+
+BoundingBox = tuple[float, float, float, float]
+
+_SUPPORTED_URL = re.compile(r"^(sqlite(\+pysqlite)?|postgresql(\+psycopg)?|postgres)://")
+
+
+def _split_list(value: Any) -> Any:
+    """Env vars and flags give lists as "a,b"; TOML may give a real list."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _split_urls(value: Any) -> Any:
+    # Apprise URLs may hold commas in their query, so split on whitespace, and on a comma
+    # only where a new scheme:// follows it.
+    if isinstance(value, str):
+        return [u for u in re.split(r"\s+|,(?=\s*[a-zA-Z][\w+.-]*://)", value) if u]
+    return value
+
+
+def _parse_hhmm(value: Any) -> Any:
+    if isinstance(value, str):
+        if not re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+            raise ValueError(f"{value!r} is not a time of day as HH:MM")
+        hours, minutes = (int(part) for part in value.strip().split(":"))
+        return time(hours, minutes)
+    return value
+
+
+def _parse_bounding_box(value: Any) -> Any:
+    box = _split_list(value)
+    if not isinstance(box, list | tuple) or len(box) != 4:
+        raise ValueError("expected four numbers: south,west,north,east")
+    return tuple(box)
+
+
+def _check_bounding_box(
+    box: tuple[float, float, float, float],
+) -> tuple[float, float, float, float]:
+    south, west, north, east = box
+    if not (-90 <= south < north <= 90 and -180 <= west < east <= 180):
+        raise ValueError("expected south,west,north,east with south < north and west < east")
+    return box
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name)") from None
+    return name
+
+
+def _check_database_url(url: str) -> str:
+    if not _SUPPORTED_URL.match(url):
+        raise ValueError(
+            f"{redact_url(url)!r} is not a supported database URL: use sqlite:///PATH or "
+            "postgresql+psycopg://HOST:PORT/DATABASE (user and password before the host)"
+        )
+    # psycopg 3 is the only PostgreSQL driver we ship: route plain postgres URLs to it.
+    return re.sub(r"^(postgresql|postgres)://", "postgresql+psycopg://", url)
+
+
+AnchorTimes = Annotated[list[Annotated[time, BeforeValidator(_parse_hhmm)]], Field(min_length=1)]
+PartySizes = Annotated[list[Annotated[int, Field(ge=1, le=20)]], Field(min_length=1)]
+
+
+class Settings(BaseModel):
+    """Every setting resywatch reads; the names are part of the contract (ARCHITECTURE §6)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_url: Annotated[str, AfterValidator(_check_database_url)] | None = None
+    resy_base_url: Annotated[str, Field(pattern=r"^https?://\S+$")] = DEFAULT_RESY_BASE_URL
+    resy_api_key: SecretStr | None = None
+    resy_auth_token: SecretStr | None = None
+    discovery_days: Annotated[int, Field(ge=1, le=30)] = 14
+    discovery_time_slots: Annotated[AnchorTimes, BeforeValidator(_split_list)] = Field(
+        default_factory=lambda: [time(15, 0), time(19, 0)]
+    )
+    discovery_window_hours: Annotated[int, Field(ge=0, le=6)] = 2
+    discovery_party_sizes: Annotated[PartySizes, BeforeValidator(_split_list)] = Field(
+        default_factory=lambda: [2, 4]
+    )
+    discovery_bounding_box: Annotated[
+        BoundingBox,
+        BeforeValidator(_parse_bounding_box),
+        AfterValidator(_check_bounding_box),
+    ] = MANHATTAN
+    discovery_concurrency: Annotated[int, Field(ge=1, le=64)] = 8
+    discovery_interval_s: Annotated[int, Field(ge=5, le=86_400)] = 30
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = "America/New_York"
+    notify_urls: Annotated[list[str], BeforeValidator(_split_urls)] = Field(default_factory=list)
+
+    @field_validator("database_url", "resy_api_key", "resy_auth_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @property
+    def default_database_path(self) -> Path:
+        from platformdirs import user_data_path
+
+        return user_data_path(APP_NAME) / f"{APP_NAME}.db"
+
+    @property
+    def uses_default_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.default_database_path}"
+
+    def secrets(self) -> list[str]:
+        """Secret values to mask wherever text leaves the process."""
+        secrets = [s.get_secret_value() for s in (self.resy_api_key, self.resy_auth_token) if s]
+        password = url_password(self.database_url)
+        return [*secrets, password] if password else secrets
+
+
+def default_config_path() -> Path:
+    from platformdirs import user_config_path
+
+    return user_config_path(APP_NAME) / "config.toml"
+
+
+def env_var(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def flag_name(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def load_settings(
+    *,
+    config_path: Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the settings for one invocation (see the module docstring for precedence).
+
+    `flags` holds only the options the user actually gave; `environ` defaults to os.environ.
+    """
+    environ = os.environ if environ is None else environ
+    path, required = _config_file(config_path, environ)
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+
+    for field, value in _read_config_file(path, required).items():
+        values[field], origins[field] = value, f"{path} {_toml_key(field)}"
+    for field in Settings.model_fields:
+        if (raw := environ.get(env_var(field))) is not None:
+            values[field], origins[field] = raw, env_var(field)
+    for field, value in (flags or {}).items():
+        if value is not None:
+            values[field], origins[field] = value, flag_name(field)
+
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        field = str(error["loc"][0]) if error["loc"] else ""
+        where = origins.get(field, field or "settings")
+        message = error["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"invalid value for {where}: {message}") from None
+
+
+def _config_file(explicit: Path | None, environ: Mapping[str, str]) -> tuple[Path, bool]:
+    """The config file to read, and whether it must exist (it must when the user named it)."""
+    if explicit is not None:
+        return explicit.expanduser(), True
+    if named := environ.get(env_var("config")):
+        return Path(named).expanduser(), True
+    return default_config_path(), False
+
+
+def _toml_key(field: str) -> str:
+    section, _, key = field.partition("_")
+    return f"[{section}] {key}" if key and section in _SECTIONS else f"[general] {field}"
+
+
+_SECTIONS = {"database", "resy", "discovery", "notify"}
+
+
+def _read_config_file(path: Path, required: bool) -> dict[str, Any]:
+    """The file's values keyed by field name; unknown sections or keys are errors."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(f"config file {path} does not exist") from None
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+    values: dict[str, Any] = {}
+    for section, table in document.items():
+        if section not in _SECTIONS | {"general"} or not isinstance(table, dict):
+            raise ConfigError(f"config file {path}: unknown section [{section}]")
+        for key, value in table.items():
+            field = key if section == "general" else f"{section}_{key}"
+            if field not in Settings.model_fields or _toml_key(field) != f"[{section}] {key}":
+                raise ConfigError(f"config file {path}: unknown key [{section}] {key}")
+            values[field] = value
+    return values

@@ -1,0 +1,105 @@
+"""The database handle: one engine per invocation, short read and write sessions.
+
+On SQLite every write transaction starts with BEGIN IMMEDIATE: a deferred transaction that
+reads and then writes cannot upgrade its lock while another process commits, and SQLite then
+fails at once with "database is locked" instead of waiting out the busy timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine, create_engine, make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlmodel import Session
+
+from resywatch.redact import redact_url
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+_BEGIN_OPTION = "resywatch_sqlite_begin"
+
+
+class Database:
+    """Engine plus session factories for one database URL."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url: URL = make_url(url)
+        self.engine: Engine = create_engine(self.url, echo=echo, **_engine_options(self.url))
+        self._write_engine = self.engine
+        if self.backend == "sqlite":
+            _tune_sqlite(self.engine)
+            self._write_engine = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+
+    @property
+    def backend(self) -> str:
+        return self.url.get_backend_name()
+
+    @property
+    def display_url(self) -> str:
+        """The URL with its password masked: safe to print."""
+        return redact_url(self.url.render_as_string(hide_password=False))
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file, for SQLite on disk; None for PostgreSQL or in-memory SQLite."""
+        if self.backend != "sqlite" or self.url.database in (None, "", ":memory:"):
+            return None
+        return Path(self.url.database or "")
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session whose transaction commits when the block ends and rolls back on error."""
+        with Session(self._write_engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for queries only: closing it rolls back (objects stay readable)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A Core connection in a write transaction (Alembic runs its migrations in one)."""
+        with self._write_engine.begin() as connection:
+            yield connection
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _engine_options(url: URL) -> dict[str, Any]:
+    if url.get_backend_name() == "sqlite":
+        # The pysqlite driver's own timeout is the busy timeout, in seconds.
+        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+    # Fail fast when PostgreSQL is down instead of hanging a cron pass or a health check.
+    return {"connect_args": {"connect_timeout": 5}, "pool_pre_ping": True}
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # Let SQLAlchemy, not the driver, emit BEGIN (the driver would always defer it).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # Safe with WAL: a crashed process loses nothing; only power loss can drop the
+        # last commits, in exchange for one fsync per checkpoint instead of per commit.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")

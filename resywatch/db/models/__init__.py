@@ -1,0 +1,30 @@
+"""Every table, imported in one place so SQLModel.metadata (and Alembic) sees them all."""
+
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+
+from resywatch.db.models.api_log import ApiCallLog
+from resywatch.db.models.booking import BookingAttempt
+from resywatch.db.models.discovery import DiscoveryBucket, DropEvent, SlotSnapshot, Venue
+from resywatch.db.models.jobs import JobHeartbeat, JobRun
+from resywatch.db.models.notifications import Notification
+from resywatch.db.models.watches import NotifyRequest, VenueSearchSnapshot, Watch
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "ApiCallLog",
+    "BookingAttempt",
+    "DiscoveryBucket",
+    "DropEvent",
+    "JobHeartbeat",
+    "JobRun",
+    "Notification",
+    "NotifyRequest",
+    "SlotSnapshot",
+    "Venue",
+    "VenueSearchSnapshot",
+    "Watch",
+    "metadata",
+]

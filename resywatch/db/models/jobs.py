@@ -1,0 +1,42 @@
+"""Scheduled jobs: one heartbeat row per job, one run row per pass."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Index
+from sqlmodel import Field, SQLModel
+
+from resywatch.db.base import utcnow
+
+
+class JobHeartbeat(SQLModel, table=True):
+    """The latest state of one job, read by `health`."""
+
+    __tablename__ = "job_heartbeat"
+
+    job_name: str = Field(primary_key=True, max_length=64)
+    last_started_at: datetime | None = None
+    last_finished_at: datetime | None = None
+    last_status: str | None = Field(default=None, max_length=16)  # ok | failed | skipped
+    last_error: str | None = None
+    next_run_at: datetime | None = None
+    running_since: datetime | None = None
+    owner: str | None = Field(default=None, max_length=128)  # host:pid of the runner
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class JobRun(SQLModel, table=True):
+    """One pass of one job."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (Index("ix_job_run_job_started", "job_name", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_name: str = Field(max_length=64)
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    status: str = Field(default="running", max_length=16)  # running | ok | failed | skipped
+    error: str | None = None
+    counts: dict[str, int] = Field(default_factory=dict, sa_type=JSON)
+    owner: str | None = Field(default=None, max_length=128)

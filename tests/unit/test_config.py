@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from resywatch.config import MANHATTAN, default_config_path, load_settings
+from resywatch.errors import ConfigError, ExitCode
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_follow_the_design() -> None:
+    settings = load_settings(environ={})
+    assert settings.discovery_days == 14
+    assert settings.discovery_time_slots == [time(15), time(19)]
+    assert settings.discovery_window_hours == 2
+    assert settings.discovery_party_sizes == [2, 4]
+    assert settings.discovery_bounding_box == MANHATTAN
+    assert settings.discovery_concurrency == 8
+    assert settings.discovery_interval_s == 30
+    assert settings.timezone == "America/New_York"
+    assert settings.resy_base_url == "https://api.resy.com"
+    assert settings.notify_urls == []
+    assert settings.uses_default_database
+    assert settings.effective_database_url.endswith("/resywatch/resywatch.db")
+
+
+def test_precedence_defaults_file_env_flags(tmp_path: Path) -> None:
+    config = write(
+        tmp_path / "c.toml",
+        '[database]\nurl = "sqlite:///from-file.db"\n[discovery]\ndays = 7\nconcurrency = 3\n'
+        '[general]\ntimezone = "Europe/Paris"\n',
+    )
+    env = {"RESYWATCH_DISCOVERY_DAYS": "5", "RESYWATCH_DATABASE_URL": "sqlite:///from-env.db"}
+    settings = load_settings(
+        config_path=config, environ=env, flags={"database_url": "sqlite:///from-flag.db"}
+    )
+    assert settings.database_url == "sqlite:///from-flag.db"  # flag beats env
+    assert settings.discovery_days == 5  # env beats file
+    assert settings.discovery_concurrency == 3  # file beats default
+    assert settings.timezone == "Europe/Paris"
+    assert settings.discovery_window_hours == 2  # default
+
+
+def test_config_file_named_by_environment(tmp_path: Path) -> None:
+    config = write(tmp_path / "c.toml", "[discovery]\nwindow_hours = 3\n")
+    assert load_settings(environ={"RESYWATCH_CONFIG": str(config)}).discovery_window_hours == 3
+
+
+def test_default_config_file_is_read_when_present(tmp_path: Path) -> None:
+    path = default_config_path()
+    path.parent.mkdir(parents=True)
+    write(path, '[resy]\napi_key = "key-from-default-file"\n')
+    settings = load_settings()
+    assert settings.resy_api_key is not None
+    assert settings.resy_api_key.get_secret_value() == "key-from-default-file"
+
+
+def test_lists_parse_from_env_and_toml(tmp_path: Path) -> None:
+    env = {
+        "RESYWATCH_DISCOVERY_PARTY_SIZES": "2, 3,6",
+        "RESYWATCH_DISCOVERY_TIME_SLOTS": "12:00,20:30",
+        "RESYWATCH_DISCOVERY_BOUNDING_BOX": "40.6,-74.1,40.9,-73.8",
+        "RESYWATCH_NOTIFY_URLS": "ntfy://topic json://localhost/hook,mailto://u@x?to=a,b",
+    }
+    settings = load_settings(environ=env)
+    assert settings.discovery_party_sizes == [2, 3, 6]
+    assert settings.discovery_time_slots == [time(12), time(20, 30)]
+    assert settings.discovery_bounding_box == (40.6, -74.1, 40.9, -73.8)
+    assert settings.notify_urls == ["ntfy://topic", "json://localhost/hook", "mailto://u@x?to=a,b"]
+
+    config = write(
+        tmp_path / "c.toml", '[discovery]\nparty_sizes = [1, 8]\ntime_slots = ["18:00"]\n'
+    )
+    settings = load_settings(config_path=config, environ={})
+    assert settings.discovery_party_sizes == [1, 8]
+    assert settings.discovery_time_slots == [time(18)]
+
+
+def test_postgres_urls_use_psycopg() -> None:
+    settings = load_settings(environ={"RESYWATCH_DATABASE_URL": "postgresql://u:p@h/db"})
+    assert settings.database_url == "postgresql+psycopg://u:p@h/db"
+    assert not settings.uses_default_database
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "complaint"),
+    [
+        ("RESYWATCH_DATABASE_URL", "nonsense", "not a supported database URL"),
+        ("RESYWATCH_DISCOVERY_DAYS", "many", "valid integer"),
+        ("RESYWATCH_DISCOVERY_DAYS", "0", "greater than or equal to 1"),
+        ("RESYWATCH_DISCOVERY_TIME_SLOTS", "7pm", "HH:MM"),
+        ("RESYWATCH_DISCOVERY_TIME_SLOTS", "25:00", "hour must be in 0..23"),
+        ("RESYWATCH_DISCOVERY_PARTY_SIZES", "2,0", "greater than or equal to 1"),
+        ("RESYWATCH_DISCOVERY_BOUNDING_BOX", "1,2,3", "four numbers"),
+        ("RESYWATCH_DISCOVERY_BOUNDING_BOX", "41,-74,40,-73", "south < north"),
+        ("RESYWATCH_TIMEZONE", "Mars/Olympus", "unknown time zone"),
+        ("RESYWATCH_RESY_BASE_URL", "ftp://x", "should match pattern"),
+    ],
+)
+def test_bad_environment_values_name_the_variable(
+    variable: str, value: str, complaint: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ={variable: value})
+    assert raised.value.exit_code == ExitCode.USAGE
+    assert f"invalid value for {variable}:" in str(raised.value)
+    assert complaint in str(raised.value)
+
+
+def test_bad_flag_value_names_the_flag() -> None:
+    with pytest.raises(ConfigError, match="--database-url"):
+        load_settings(environ={}, flags={"database_url": "mysql://x"})
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("[discovery\n", "is not valid TOML"),
+        ("[discovery]\ndays = 'x'\n", "[discovery] days: Input should be a valid integer"),
+        ("[discovery]\ndayz = 3\n", "unknown key [discovery] dayz"),
+        ("[general]\nresy_api_key = 'k'\n", "unknown key [general] resy_api_key"),
+        ("[nope]\nx = 1\n", "unknown section [nope]"),
+        ("days = 3\n", "unknown section [days]"),
+    ],
+)
+def test_bad_config_file_names_file_and_key(tmp_path: Path, text: str, complaint: str) -> None:
+    config = write(tmp_path / "bad.toml", text)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config_path=config, environ={})
+    assert str(config) in str(raised.value)
+    assert complaint in str(raised.value)
+
+
+def test_missing_named_config_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(config_path=tmp_path / "absent.toml", environ={})
+
+
+def test_secrets_are_hidden_and_listed() -> None:
+    env = {
+        "RESYWATCH_RESY_API_KEY": "api-key-123456",
+        "RESYWATCH_RESY_AUTH_TOKEN": "token-abcdef",
+        "RESYWATCH_DATABASE_URL": "postgresql://user:db-password@host/db",
+    }
+    settings = load_settings(environ=env)
+    assert "api-key-123456" not in repr(settings)
+    assert "token-abcdef" not in repr(settings)
+    assert set(settings.secrets()) == {"api-key-123456", "token-abcdef", "db-password"}
+
+
+def test_empty_values_mean_unset() -> None:
+    settings = load_settings(environ={"RESYWATCH_RESY_API_KEY": "", "RESYWATCH_DATABASE_URL": ""})
+    assert settings.resy_api_key is None
+    assert settings.uses_default_database

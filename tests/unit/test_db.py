@@ -1,0 +1,151 @@
+"""The database layer on each backend: readiness checks, SQLite tuning, timestamps,
+and the unique keys the domain relies on."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import event, text
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlmodel import select
+
+from resywatch.db import migrate
+from resywatch.db.engine import Database
+from resywatch.db.models import DropEvent, JobHeartbeat, Notification
+from resywatch.errors import DatabaseNotReady, DatabaseUnavailable
+
+
+def drop(slot_id: str, **fields: object) -> DropEvent:
+    values: dict[str, object] = {
+        "slot_id": slot_id,
+        "bucket_id": "2026-12-01_19:00",
+        "venue_id": 1,
+        "venue_name": "Carbone",
+        "starts_at": datetime(2026, 12, 1, 19, 30),
+        "slot_date": date(2026, 12, 1),
+    }
+    values.update(fields)
+    return DropEvent.model_validate(values)
+
+
+def test_missing_database_is_refused_with_the_fix(empty_database_url: str) -> None:
+    db = Database(empty_database_url)
+    try:
+        with pytest.raises(DatabaseNotReady, match="run `resywatch admin migrate`"):
+            migrate.ensure_current(db)
+    finally:
+        db.dispose()
+
+
+def test_missing_sqlite_file_is_not_created_by_the_check(tmp_path: Path) -> None:
+    path = tmp_path / "absent.db"
+    db = Database(f"sqlite:///{path}")
+    with pytest.raises(DatabaseNotReady):
+        migrate.ensure_current(db)
+    assert not path.exists()
+
+
+def test_database_at_an_unknown_revision_is_refused(db: Database) -> None:
+    config = migrate.alembic_config()
+    with db.write_connection() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "base")
+        # Pretend an older revision than head was applied.
+        connection.execute(text("CREATE TABLE IF NOT EXISTS alembic_version (version_num text)"))
+        connection.execute(text("DELETE FROM alembic_version"))
+        connection.execute(text("INSERT INTO alembic_version VALUES ('0000-unknown')"))
+    with pytest.raises(DatabaseNotReady, match="upgrade resywatch"):
+        migrate.ensure_current(db)
+
+
+def test_auto_migrate_creates_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "auto.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        migrate.ensure_current(db, auto_migrate=True)
+        assert migrate.current_revision(db) == migrate.head_revision()
+    finally:
+        db.dispose()
+
+
+def test_unreachable_database_is_reported_without_password() -> None:
+    db = Database("postgresql+psycopg://user:hunter22@127.0.0.1:1/none")
+    with pytest.raises(DatabaseUnavailable) as raised:
+        migrate.current_revision(db)
+    assert "hunter22" not in str(raised.value)
+    assert "user:***@127.0.0.1:1" in str(raised.value)
+
+
+def test_timestamps_round_trip_as_utc(db: Database) -> None:
+    eastern = timezone(timedelta(hours=-5))
+    opened = datetime(2026, 12, 1, 9, 0, 1, tzinfo=eastern)
+    with db.write() as session:
+        session.add(drop("s1", opened_at=opened))
+    with db.read() as session:
+        row = session.exec(select(DropEvent)).one()
+    assert row.opened_at == opened
+    assert row.opened_at.tzinfo is not None
+    assert row.opened_at.utcoffset() == timedelta(0)
+    assert row.starts_at == datetime(2026, 12, 1, 19, 30)  # local wall clock, no zone
+
+
+def test_naive_timestamps_are_refused(db: Database) -> None:
+    with pytest.raises(StatementError, match="timezone"), db.write() as session:
+        session.add(JobHeartbeat(job_name="discovery", last_started_at=datetime(2026, 1, 1)))
+
+
+def test_one_open_drop_per_slot(db: Database) -> None:
+    with db.write() as session:
+        session.add(drop("s1"))
+    with pytest.raises(IntegrityError), db.write() as session:
+        session.add(drop("s1"))
+    # Once closed, the slot may open again: a new drop event.
+    with db.write() as session:
+        event_row = session.exec(select(DropEvent)).one()
+        event_row.closed_at = datetime.now(UTC)
+        session.add(drop("s1"))
+    with db.read() as session:
+        assert len(session.exec(select(DropEvent)).all()) == 2
+
+
+def test_notification_dedupe_key_is_unique(db: Database) -> None:
+    with db.write() as session:
+        session.add(Notification(dedupe_key="drop:1", kind="drop", title="t", body="b"))
+    with pytest.raises(IntegrityError), db.write() as session:
+        session.add(Notification(dedupe_key="drop:1", kind="drop", title="t", body="b"))
+
+
+def test_write_rolls_back_on_error(db: Database) -> None:
+    with pytest.raises(RuntimeError), db.write() as session:
+        session.add(JobHeartbeat(job_name="discovery"))
+        session.flush()
+        raise RuntimeError("boom")
+    with db.read() as session:
+        assert session.exec(select(JobHeartbeat)).all() == []
+
+
+def test_sqlite_is_tuned_and_writes_begin_immediate(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 't.db'}")
+    migrate.upgrade(db)
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    begins: list[str] = []
+
+    @event.listens_for(db.engine, "begin")
+    def _seen(connection: object) -> None:
+        begins.append("begin")
+
+    try:
+        with db.read() as session:
+            assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert session.execute(text("PRAGMA busy_timeout")).scalar() == 10_000
+            assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        with db.write() as session:
+            session.add(JobHeartbeat(job_name="discovery"))
+    finally:
+        db.dispose()
+    issued = [s for s in statements if s.startswith("BEGIN")]
+    assert issued == ["BEGIN DEFERRED", "BEGIN IMMEDIATE"]
