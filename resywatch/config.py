@@ -10,6 +10,7 @@ themselves (`[general] timezone` -> `timezone`). A value that does not parse is 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -115,6 +116,9 @@ class Settings(BaseModel):
     resy_base_url: Annotated[str, Field(pattern=r"^https?://\S+$")] = DEFAULT_RESY_BASE_URL
     resy_api_key: SecretStr | None = None
     resy_auth_token: SecretStr | None = None
+    resy_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0  # deadline per attempt
+    resy_max_rps: Annotated[float, Field(gt=0, le=10_000)] = 5.0  # per host, all callers
+    resy_max_retries: Annotated[int, Field(ge=0, le=10)] = 3  # for idempotent reads
     discovery_days: Annotated[int, Field(ge=1, le=30)] = 14
     discovery_time_slots: Annotated[AnchorTimes, BeforeValidator(_split_list)] = Field(
         default_factory=lambda: [time(15, 0), time(19, 0)]
@@ -184,11 +188,11 @@ def load_settings(
     `flags` holds only the options the user actually gave; `environ` defaults to os.environ.
     """
     environ = os.environ if environ is None else environ
-    path, required = _config_file(config_path, environ)
+    path, required = config_file(config_path, environ)
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
 
-    for field, value in _read_config_file(path, required).items():
+    for field, value in read_config_file(path, required).items():
         values[field], origins[field] = value, f"{path} {_toml_key(field)}"
     for field in Settings.model_fields:
         if (raw := environ.get(env_var(field))) is not None:
@@ -207,8 +211,11 @@ def load_settings(
         raise ConfigError(f"invalid value for {where}: {message}") from None
 
 
-def _config_file(explicit: Path | None, environ: Mapping[str, str]) -> tuple[Path, bool]:
+def config_file(
+    explicit: Path | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[Path, bool]:
     """The config file to read, and whether it must exist (it must when the user named it)."""
+    environ = os.environ if environ is None else environ
     if explicit is not None:
         return explicit.expanduser(), True
     if named := environ.get(env_var("config")):
@@ -224,7 +231,7 @@ def _toml_key(field: str) -> str:
 _SECTIONS = {"database", "resy", "discovery", "notify"}
 
 
-def _read_config_file(path: Path, required: bool) -> dict[str, Any]:
+def read_config_file(path: Path, required: bool) -> dict[str, Any]:
     """The file's values keyed by field name; unknown sections or keys are errors."""
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -247,3 +254,43 @@ def _read_config_file(path: Path, required: bool) -> dict[str, Any]:
                 raise ConfigError(f"config file {path}: unknown key [{section}] {key}")
             values[field] = value
     return values
+
+
+def set_config_value(path: Path, section: str, key: str, value: str | None) -> None:
+    """Set `[section] key = "value"` in a TOML file (or remove the key, with None), keeping
+    every other line and comment. The file is replaced atomically and left readable by its
+    owner only (mode 0600): it may hold the Resy token."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    header = re.compile(r"^\s*\[([^\]]+)\]\s*(#.*)?$")
+    assignment = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    start = next(
+        (
+            i
+            for i, line in enumerate(lines)
+            if (m := header.match(line)) and m[1].strip() == section
+        ),
+        None,
+    )
+    new_line = f"{key} = {json.dumps(value)}" if value is not None else None
+    if start is None:
+        if new_line is not None:
+            lines += ([""] if lines else []) + [f"[{section}]", new_line]
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if header.match(lines[i])), len(lines))
+        found = next((i for i in range(start + 1, end) if assignment.match(lines[i])), None)
+        if found is not None and new_line is None:
+            del lines[found]
+        elif found is not None and new_line is not None:
+            lines[found] = new_line
+        elif new_line is not None:
+            lines.insert(start + 1, new_line)
+    text = "\n".join(lines) + "\n"
+    tomllib.loads(text)  # never write a file we could not read back
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+    os.chmod(path, 0o600)

@@ -152,9 +152,11 @@ def db(database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
-def invoke(*args: str, expect: int = 0, env: dict[str, str] | None = None) -> Result:
+def invoke(
+    *args: str, expect: int = 0, env: dict[str, str] | None = None, input: str | None = None
+) -> Result:
     """Run the CLI in-process; fail loudly, with its output, on an unexpected exit code."""
-    result = CliRunner().invoke(app, list(args), env=env, catch_exceptions=True)
+    result = CliRunner().invoke(app, list(args), env=env, input=input, catch_exceptions=True)
     if result.exit_code != expect:
         raise AssertionError(
             f"resywatch {' '.join(args)} exited {result.exit_code}, expected {expect}\n"

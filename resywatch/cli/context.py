@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
@@ -13,6 +15,9 @@ from resywatch.cli.output import Output
 if TYPE_CHECKING:
     from resywatch.config import Settings
     from resywatch.db.engine import Database
+    from resywatch.resy.client import ApiCall, ResyClient
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -25,6 +30,7 @@ class AppContext:
     _output: Output | None = None
     _settings: Settings | None = None
     _database: Database | None = None
+    _resy_calls: list[ApiCall] = field(default_factory=list)
 
     @property
     def output(self) -> Output:
@@ -58,9 +64,45 @@ class AppContext:
             ensure_current(self._database, auto_migrate=self.settings().uses_default_database)
         return self._database
 
+    def config_file(self) -> Path:
+        """The config file in effect (it may not exist yet)."""
+        from resywatch.config import config_file
+
+        return config_file(self.config_path)[0]
+
+    def with_resy(self, work: Callable[[ResyClient], Awaitable[T]]) -> T:
+        """Run `work` with a Resy client built from the settings, in one event loop.
+
+        The client's calls are written to `api_call_log` when the invocation ends.
+        """
+        from resywatch.resy.client import client_from_settings
+
+        async def main() -> T:
+            async with client_from_settings(self.settings()) as resy:
+                try:
+                    return await work(resy)
+                finally:
+                    self._resy_calls.extend(resy.calls)
+
+        return asyncio.run(main())
+
     def close(self) -> None:
-        if self._database is not None:
-            self._database.dispose()
+        try:
+            if self._resy_calls:
+                self._record_resy_calls()
+        finally:
+            if self._database is not None:
+                self._database.dispose()
+
+    def _record_resy_calls(self) -> None:
+        from resywatch.errors import ResywatchError
+        from resywatch.services.api_log import record_calls
+
+        calls, self._resy_calls = self._resy_calls, []
+        try:
+            record_calls(self.database(), calls)
+        except ResywatchError as exc:  # the command's own outcome matters more than its log
+            self.output.warn(f"could not record {len(calls)} Resy calls: {exc}")
 
     def secrets(self) -> list[str]:
         return self._settings.secrets() if self._settings else []

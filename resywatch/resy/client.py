@@ -1,0 +1,535 @@
+"""The Resy HTTP client: the only code that knows Resy's URLs, headers and status codes.
+
+One client per invocation (it keeps its connections warm). Every call goes through the
+host's rate limiter, has a deadline per attempt (a server that drips its answer cannot hang
+a pass), is retried with full-jitter exponential backoff when it is an idempotent read and
+the failure is transient, honours `Retry-After`, and is recorded in `calls` (no secrets:
+the path only). `POST /3/book` is never retried: a booking that timed out may have gone
+through, so the caller checks the user's reservations instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel, ValidationError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_random_exponential
+
+from resywatch.resy import errors
+from resywatch.resy.models import (
+    BookResponse,
+    CalendarResponse,
+    DetailsResponse,
+    FindResponse,
+    LoginResponse,
+    Reservation,
+    SearchHit,
+    SearchPage,
+    User,
+    VenueConfigResponse,
+    VenueResponse,
+)
+
+if TYPE_CHECKING:
+    from resywatch.config import Settings
+
+# Resy answers 500 to clients without a browser User-Agent (RESY_API.md §2).
+USER_AGENT = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+WEB_ORIGIN = "https://resy.com"
+BoundingBox = tuple[float, float, float, float]
+Model = TypeVar("Model", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One HTTP attempt, as written to `api_call_log`."""
+
+    at: datetime
+    method: str
+    endpoint: str
+    status: int | None
+    latency_ms: float
+    error_kind: str | None
+    attempt: int
+
+
+@dataclass
+class RetryPolicy:
+    """How transient failures of idempotent reads are retried."""
+
+    max_retries: int = 3
+    base_s: float = 0.25  # the first wait is drawn from [0, base_s]
+    cap_s: float = 8.0  # no single wait is longer (a longer Retry-After is not waited out)
+
+
+class RateLimiter:
+    """A token bucket for one host: `rate` requests a second on average, `burst` at once.
+
+    `pause` holds every caller back (a 429's Retry-After applies to the whole host).
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.rate, self.burst = rate, burst
+        self._clock, self._sleep = clock, sleep
+        self._tokens = float(burst)
+        self._updated = clock()
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = self._clock()
+                if now < self._paused_until:
+                    await self._sleep(self._paused_until - now)
+                    continue
+                self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+                self._updated = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await self._sleep((1 - self._tokens) / self.rate)
+
+
+@dataclass
+class ResyClient:
+    """Async client for one Resy host. Use as `async with ResyClient(...) as resy:`."""
+
+    base_url: str
+    api_key: str | None
+    auth_token: str | None = None
+    timeout_s: float = 10.0
+    max_rps: float = 5.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    transport: httpx.AsyncBaseTransport | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    clock: Callable[[], float] = time.monotonic  # must advance with `sleep`
+    calls: list[ApiCall] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(
+            self.max_rps, max(1, int(self.max_rps)), clock=self.clock, sleep=self.sleep
+        )
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=self.transport,
+            timeout=httpx.Timeout(self.timeout_s),
+            follow_redirects=False,  # a redirect means "log in again", never follow it
+            headers={
+                "User-Agent": USER_AGENT,
+                "Origin": WEB_ORIGIN,
+                "Referer": f"{WEB_ORIGIN}/",
+                "X-Origin": WEB_ORIGIN,
+                "Accept": "application/json, text/plain, */*",
+                "Accept-Encoding": "gzip, deflate",
+            },
+        )
+
+    async def __aenter__(self) -> ResyClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc
+
+    # -- endpoints -----------------------------------------------------------------
+
+    async def find(
+        self,
+        venue_id: int,
+        day: date,
+        party_size: int,
+        *,
+        method: Literal["GET", "POST"] = "GET",
+    ) -> FindResponse:
+        """A venue's slots for a day and party size (`/4/find`, GET query or POST JSON)."""
+        query = {
+            "venue_id": venue_id,
+            "day": day.isoformat(),
+            "party_size": party_size,
+            "lat": 0,
+            "long": 0,
+        }
+        if method == "GET":
+            body = await self._call("GET", "/4/find", params=query)
+        else:
+            body = await self._call("POST", "/4/find", json=query)
+        return _parse(FindResponse, body, "/4/find")
+
+    async def details(self, config_token: str, day: date, party_size: int) -> DetailsResponse:
+        """The book token and the quote for one slot (`POST /3/details`)."""
+        payload = {
+            "config_id": config_token,
+            "day": day.isoformat(),
+            "party_size": party_size,
+            "commit": 1,  # without it Resy returns no book token
+        }
+        body = await self._call("POST", "/3/details", json=payload, user=True)
+        return _parse(DetailsResponse, body, "/3/details")
+
+    async def book(self, book_token: str, payment_method_id: int | None) -> BookResponse:
+        """Book with a token from `details`. Sent once: never retried."""
+        form = {"book_token": book_token, "source_id": "resy.com-venue-details"}
+        if payment_method_id is not None:
+            form["struct_payment_method"] = json.dumps({"id": payment_method_id})
+        body = await self._call("POST", "/3/book", data=form, user=True, retry=False)
+        return _parse(BookResponse, body, "/3/book")
+
+    async def cancel(self, resy_token: str) -> dict[str, Any]:
+        """Cancel a reservation by its `resy_token`. Not retried: it changes state."""
+        body = await self._call(
+            "POST", "/3/cancel", data={"resy_token": resy_token}, user=True, retry=False
+        )
+        return body if isinstance(body, dict) else {}
+
+    async def venue(self, venue_id: int) -> VenueResponse:
+        body = await self._call("GET", "/3/venue", params={"id": venue_id})
+        return _parse(VenueResponse, body, "/3/venue")
+
+    async def venue_config(self, venue_id: int) -> VenueConfigResponse:
+        body = await self._call("GET", "/2/config", params={"venue_id": venue_id})
+        return _parse(VenueConfigResponse, body, "/2/config")
+
+    async def calendar(
+        self, venue_id: int, party_size: int, start: date, end: date
+    ) -> CalendarResponse:
+        params = {
+            "venue_id": venue_id,
+            "num_seats": party_size,
+            "start_date": start.isoformat(),
+            "end_date": end.isoformat(),
+        }
+        body = await self._call("GET", "/4/venue/calendar", params=params)
+        return _parse(CalendarResponse, body, "/4/venue/calendar")
+
+    async def search(
+        self,
+        *,
+        day: date,
+        party_size: int,
+        query: str = "",
+        bounding_box: BoundingBox | None = None,
+        time_filter: str | None = None,
+        page: int = 1,
+        per_page: int = 100,
+        availability: bool = True,
+    ) -> SearchPage:
+        """One page of venue search, with each venue's slots when `availability` is on."""
+        slot_filter: dict[str, Any] = {"day": day.isoformat(), "party_size": party_size}
+        if time_filter:
+            slot_filter["time_filter"] = time_filter
+        payload: dict[str, Any] = {
+            "query": query,
+            "page": page,
+            "per_page": per_page,
+            "types": ["venue"],
+            "availability": availability,
+            "order_by": "availability",
+            "slot_filter": slot_filter,
+        }
+        if bounding_box is not None:
+            payload["geo"] = {"bounding_box": list(bounding_box)}
+        body = await self._call("POST", "/3/venuesearch/search", json=payload)
+        search = body.get("search") if isinstance(body, dict) else None
+        if not isinstance(search, dict):
+            raise errors.ResyError("unexpected response from /3/venuesearch/search: no `search`")
+        hits = [_parse(SearchHit, hit, "/3/venuesearch/search") for hit in search.get("hits", [])]
+        return SearchPage(hits=hits, page=page, total_pages=_total_pages(body))
+
+    async def search_all(self, *, max_pages: int = 10, **query: Any) -> list[SearchHit]:
+        """Every page of a search (up to `max_pages`). Any page failing fails the whole."""
+        per_page = int(query.pop("per_page", 100))
+        first = await self.search(page=1, per_page=per_page, **query)
+        hits, page = list(first.hits), first
+        while page.page < max_pages and (
+            page.page < page.total_pages
+            if page.total_pages is not None
+            else len(page.hits) >= per_page  # Resy did not say: a full page means more
+        ):
+            page = await self.search(page=page.page + 1, per_page=per_page, **query)
+            hits.extend(page.hits)
+        return hits
+
+    async def user(self) -> User:
+        body = await self._call("GET", "/2/user", user=True)
+        return _parse(User, body, "/2/user")
+
+    async def reservations(self, *, kind: str = "upcoming", limit: int = 100) -> list[Reservation]:
+        body = await self._call(
+            "GET",
+            "/3/user/reservations",
+            params={"type": kind, "limit": limit, "offset": 0},
+            user=True,
+        )
+        if not isinstance(body, dict):
+            return []
+        names = {
+            str(key): value.get("name")
+            for key, value in (body.get("venues") or {}).items()
+            if isinstance(value, dict)
+        }
+        found = [
+            _parse(Reservation, row, "/3/user/reservations") for row in body.get("reservations", [])
+        ]
+        return [
+            r.model_copy(update={"venue_name": names.get(str(r.venue_id))}) if names else r
+            for r in found
+        ]
+
+    async def login(self, email: str, password: str) -> LoginResponse:
+        """Exchange email and password for an auth token (`POST /3/auth/password`)."""
+        body = await self._call(
+            "POST", "/3/auth/password", data={"email": email, "password": password}
+        )
+        return _parse(LoginResponse, body, "/3/auth/password")
+
+    # -- transport -----------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        user: bool = False,
+        retry: bool = True,
+    ) -> Any:
+        headers = self._auth_headers(user=user)
+        attempts = AsyncRetrying(
+            stop=stop_after_attempt(1 + (self.retry.max_retries if retry else 0)),
+            wait=self._wait,
+            retry=retry_if_exception(self._should_retry),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        async for attempt in attempts:
+            with attempt:
+                number = attempt.retry_state.attempt_number
+                return await self._attempt(method, path, number, params, json, data, headers)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        number: int,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        data: Mapping[str, str] | None,
+        headers: dict[str, str],
+    ) -> Any:
+        await self.limiter.acquire()
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                response = await self._http.request(
+                    method, path, params=params, json=json, data=data, headers=headers
+                )
+            status = response.status_code
+            if status >= 300:
+                raise _error_for(response, path)
+            try:
+                body = response.json()
+            except ValueError:
+                raise errors.ServerError(
+                    f"{path} answered {status} with a body that is not JSON", status=status
+                ) from None
+        except errors.ResyError as exc:
+            if isinstance(exc, errors.RateLimited) and exc.retry_after:
+                self.limiter.pause(min(exc.retry_after, self.retry.cap_s))
+            self._record(method, path, status, started, exc.kind, number)
+            raise
+        except (TimeoutError, httpx.TimeoutException):
+            self._record(method, path, status, started, errors.ResyTimeout.kind, number)
+            raise errors.ResyTimeout(
+                f"{path}: Resy did not answer within {self.timeout_s:g} s"
+            ) from None
+        except httpx.HTTPError as exc:
+            self._record(method, path, status, started, errors.ConnectionFailed.kind, number)
+            raise errors.ConnectionFailed(
+                f"{path}: cannot reach {self.host}: {type(exc).__name__}"
+            ) from None
+        self._record(method, path, status, started, None, number)
+        return body
+
+    def _auth_headers(self, *, user: bool) -> dict[str, str]:
+        if not self.api_key:
+            raise errors.MissingCredentials()
+        headers = {"Authorization": f'ResyAPI api_key="{self.api_key}"'}
+        if self.auth_token:
+            # The web app sends the token twice; some endpoints read one, some the other.
+            headers["X-Resy-Auth-Token"] = self.auth_token
+            headers["X-Resy-Universal-Auth"] = self.auth_token
+        elif user:
+            raise errors.MissingCredentials(
+                "not logged in: run `resywatch auth login` (or set RESYWATCH_RESY_AUTH_TOKEN)"
+            )
+        return headers
+
+    def _should_retry(self, exc: BaseException) -> bool:
+        if not isinstance(exc, errors.ResyError) or exc.permanent:
+            return False
+        # Told to stay away longer than we would ever wait: give up now.
+        return not (
+            isinstance(exc, errors.RateLimited) and (exc.retry_after or 0) > self.retry.cap_s
+        )
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, errors.RateLimited) and exc.retry_after is not None:
+            return exc.retry_after
+        jitter = wait_random_exponential(multiplier=self.retry.base_s, max=self.retry.cap_s)
+        return float(jitter(state))
+
+    def _record(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        started: float,
+        error_kind: str | None,
+        attempt: int,
+    ) -> None:
+        latency_ms = (time.perf_counter() - started) * 1000
+        self.calls.append(
+            ApiCall(datetime.now(UTC), method, path, status, latency_ms, error_kind, attempt)
+        )
+
+
+def _parse(model: type[Model], body: Any, endpoint: str) -> Model:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise errors.ResyError(
+            f"unexpected response from {endpoint}: {where}: {first['msg']}"
+        ) from None
+
+
+def _total_pages(body: Any) -> int | None:
+    """Resy has put the page count in several places (RESY_API.md §5.5); take any."""
+    search = body.get("search") or {}
+    candidates = [
+        (body.get("meta") or {}).get("total_pages"),
+        search.get("nbPages"),
+        search.get("total_pages"),
+        (search.get("pagination") or {}).get("total_pages"),
+        body.get("total_pages"),
+    ]
+    return next((int(c) for c in candidates if isinstance(c, int | float)), None)
+
+
+def _error_for(response: httpx.Response, path: str) -> errors.ResyError:
+    """Resy's status codes (RESY_API.md §6) as typed errors."""
+    status = response.status_code
+    body = _json_or_none(response)
+    message = body.get("message") if isinstance(body, dict) else None
+    waf = response.headers.get("x-cdn", "").lower() == "imperva" or body is None
+    detail = f"{path} answered {status}" + (f": {message}" if message else "")
+    if status in (301, 302, 303, 307, 308) or status == 419:
+        return errors.AuthError(
+            f"Resy refused the credentials ({detail}): run `resywatch auth login`", status=status
+        )
+    if status == 402:
+        return errors.PaymentRequired(status=status)
+    if status == 403:
+        if waf:
+            return errors.Blocked(f"Resy's firewall blocked the request ({detail})", status=status)
+        return errors.PaymentNotAccepted(message or None, status=status)
+    if status == 404:
+        if path == "/3/book":
+            return errors.SlotGone(status=status)
+        return errors.NotFound(detail, status=status)
+    if status == 412:
+        booked = body if isinstance(body, dict) else {}
+        return errors.Conflict(
+            detail,
+            reservation_id=_int_or_none(booked.get("reservation_id")),
+            resy_token=booked.get("resy_token"),
+        )
+    if status == 429:
+        return errors.RateLimited(detail, retry_after=_retry_after(response))
+    if status >= 500:
+        cause = " (firewall challenge)" if waf and status != 502 else ""
+        return errors.ServerError(detail + cause, status=status)
+    return errors.BadRequest(detail, status=status)
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    if "json" not in response.headers.get("content-type", ""):
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After as seconds or as an HTTP date; anything else counts as absent."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def client_from_settings(settings: Settings, **options: Any) -> ResyClient:
+    """The client the settings describe (base URL, credentials, deadline, rate, retries)."""
+    return ResyClient(
+        base_url=settings.resy_base_url,
+        api_key=settings.resy_api_key.get_secret_value() if settings.resy_api_key else None,
+        auth_token=(
+            settings.resy_auth_token.get_secret_value() if settings.resy_auth_token else None
+        ),
+        timeout_s=settings.resy_timeout_s,
+        max_rps=settings.resy_max_rps,
+        retry=RetryPolicy(max_retries=settings.resy_max_retries),
+        **options,
+    )

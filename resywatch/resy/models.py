@@ -1,0 +1,334 @@
+"""Typed views of the Resy JSON we read (see RESY_API.md §5).
+
+Resy changes shapes without notice, so every model ignores fields it does not know and
+treats what it can live without as optional. Known variations are absorbed here, once:
+a venue id is an int or `{"resy": id}`; a rating is a float or `{"average", "count"}`;
+`date.start` is venue-local wall-clock time with no zone.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+RESY_LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def _resy_id(value: Any) -> Any:
+    """123, `{"resy": 123}`, `{"id": 123}` or `{"id": {"resy": 123}}` -> 123."""
+    while isinstance(value, dict):
+        value = value.get("resy", value.get("id"))
+    return value
+
+
+def _local_time(value: Any) -> Any:
+    if isinstance(value, str):
+        return datetime.strptime(value.strip()[:19], RESY_LOCAL_FORMAT)
+    return value
+
+
+ResyId = Annotated[int, BeforeValidator(_resy_id)]
+LocalDateTime = Annotated[datetime, BeforeValidator(_local_time)]
+
+
+class ResyModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+
+class Rating(ResyModel):
+    average: float | None = None
+    count: int | None = None
+
+
+def _rating(value: Any) -> Any:
+    if isinstance(value, int | float):
+        return {"average": float(value)}
+    return value
+
+
+class SlotConfig(ResyModel):
+    id: int | str | None = None
+    type: str | None = None  # seating type, e.g. "Dining Room"
+    token: str  # rgs://resy/<venue>/<template>/<service>/<day>/<day>/<HH:MM:SS>/<party>/<type>
+
+
+class SlotDate(ResyModel):
+    start: LocalDateTime
+    end: LocalDateTime | None = None
+
+
+class SlotSize(ResyModel):
+    min: int | None = None
+    max: int | None = None
+
+
+class MarketDate(ResyModel):
+    on: int | None = None  # epoch seconds: when the slot was released (inferred)
+    off: int | None = None
+
+
+class Market(ResyModel):
+    date: MarketDate | None = None
+
+
+class SlotPayment(ResyModel):
+    is_paid: bool | None = None
+    cancellation_fee: float | None = None
+    deposit_fee: float | None = None
+
+
+class Slot(ResyModel):
+    """One bookable time at a venue."""
+
+    config: SlotConfig
+    date: SlotDate
+    size: SlotSize | None = None
+    quantity: int | None = None
+    market: Market | None = None
+    payment: SlotPayment | None = None
+
+    @property
+    def starts_at(self) -> datetime:
+        """Venue-local start, as Resy gives it."""
+        return self.date.start
+
+    @property
+    def seating_type(self) -> str | None:
+        return self.config.type
+
+
+class Location(ResyModel):
+    time_zone: str | None = None
+    neighborhood: str | None = None
+    url_slug: str | None = None
+    code: str | None = None
+    name: str | None = None
+
+
+class FindVenue(ResyModel):
+    id: ResyId
+    name: str
+    type: str | None = None  # cuisine
+    url_slug: str | None = None
+    price_range: int | None = None
+    rating: Annotated[Rating | None, BeforeValidator(_rating)] = None
+    location: Location | None = None
+
+
+class FindEntry(ResyModel):
+    venue: FindVenue
+    slots: list[Slot] = Field(default_factory=list)
+
+
+class FindResults(ResyModel):
+    venues: list[FindEntry] = Field(default_factory=list)
+
+
+class FindResponse(ResyModel):
+    """`/4/find`: one entry per venue (usually exactly one), each with its slots."""
+
+    results: FindResults = Field(default_factory=FindResults)
+
+    @property
+    def slots(self) -> list[Slot]:
+        return [slot for entry in self.results.venues for slot in entry.slots]
+
+
+class BookToken(ResyModel):
+    value: str
+    date_expires: datetime | None = None
+
+
+class PaymentMethod(ResyModel):
+    id: int
+    is_default: bool | None = None
+    display: str | None = None
+    type: str | None = None
+
+
+class DetailsUser(ResyModel):
+    payment_methods: list[PaymentMethod] = Field(default_factory=list)
+
+
+class Money(ResyModel):
+    amount: float | None = None
+
+
+class CancellationFee(ResyModel):
+    amount: float | None = None
+    date_cut_off: str | None = None
+
+
+class Cancellation(ResyModel):
+    fee: CancellationFee | None = None
+
+
+class PaymentAmounts(ResyModel):
+    total: float | None = None
+
+
+class PaymentConfig(ResyModel):
+    type: str | None = None  # "free" when nothing is charged
+
+
+class DetailsPayment(ResyModel):
+    amounts: PaymentAmounts | None = None
+    config: PaymentConfig | None = None
+
+
+class DetailsResponse(ResyModel):
+    """`/3/details`: the book token plus the quote (fees) and the user's cards."""
+
+    book_token: BookToken
+    user: DetailsUser | None = None
+    cancellation: Cancellation | None = None
+    payment: DetailsPayment | None = None
+
+    @property
+    def total(self) -> float:
+        amounts = self.payment.amounts if self.payment else None
+        return (amounts.total if amounts else None) or 0.0
+
+    @property
+    def cancellation_fee(self) -> float:
+        fee = self.cancellation.fee if self.cancellation else None
+        return (fee.amount if fee else None) or 0.0
+
+
+class BookResponse(ResyModel):
+    resy_token: str | None = None
+    reservation_id: int | None = None
+
+
+class CalendarInventory(ResyModel):
+    reservation: str | None = None  # available | sold-out | closed | not available
+
+
+class CalendarDay(ResyModel):
+    date: date
+    inventory: CalendarInventory = Field(default_factory=CalendarInventory)
+
+
+class CalendarResponse(ResyModel):
+    """`/4/venue/calendar`: per-day inventory up to the booking horizon."""
+
+    last_calendar_day: date | None = None
+    scheduled: list[CalendarDay] = Field(default_factory=list)
+
+
+class VenueConfigVenue(ResyModel):
+    name: str | None = None
+    min_party_size: int | None = None
+    max_party_size: int | None = None
+
+
+class VenueConfigResponse(ResyModel):
+    """`/2/config`: how many days ahead the venue takes bookings."""
+
+    lead_time_in_days: int | None = None
+    venue: VenueConfigVenue | None = None
+
+
+class Locale(ResyModel):
+    time_zone: str | None = None
+    currency: str | None = None
+
+
+class VenueResponse(ResyModel):
+    """`/3/venue?id=`: the venue's own record."""
+
+    id: ResyId
+    name: str
+    url_slug: str | None = None
+    location: Location | None = None
+    locale: Locale | None = None
+
+    @property
+    def time_zone(self) -> str | None:
+        return (self.locale.time_zone if self.locale else None) or (
+            self.location.time_zone if self.location else None
+        )
+
+
+class GeoLoc(ResyModel):
+    lat: float | None = None
+    lng: float | None = None
+
+
+class HitAvailability(ResyModel):
+    slots: list[Slot] = Field(default_factory=list)
+
+
+class SearchHit(ResyModel):
+    """A venue in `/3/venuesearch/search` results, with its slots when availability is on."""
+
+    id: ResyId
+    name: str
+    url_slug: str | None = None
+    neighborhood: str | None = None
+    cuisine: list[str] = Field(default_factory=list)
+    rating: Annotated[Rating | None, BeforeValidator(_rating)] = None
+    price_range_id: int | None = None
+    geoloc: GeoLoc | None = Field(default=None, alias="_geoloc")
+    location: Location | None = None
+    availability: HitAvailability | None = None
+
+    @field_validator("cuisine", mode="before")
+    @classmethod
+    def _cuisine_list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        return [value] if isinstance(value, str) else value
+
+    @property
+    def slots(self) -> list[Slot]:
+        return self.availability.slots if self.availability else []
+
+
+class SearchPage(ResyModel):
+    """One page of search hits and how many pages there are in all."""
+
+    hits: list[SearchHit]
+    page: int
+    total_pages: int | None  # None when Resy did not say
+
+
+class User(ResyModel):
+    """`/2/user` (and the login response): who the token belongs to."""
+
+    id: int | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    em_address: str | None = None
+    payment_method_id: int | None = None
+    payment_methods: list[PaymentMethod] = Field(default_factory=list)
+
+    @property
+    def default_payment_method_id(self) -> int | None:
+        if self.payment_method_id:
+            return self.payment_method_id
+        ranked = sorted(self.payment_methods, key=lambda method: not method.is_default)
+        return ranked[0].id if ranked else None
+
+
+class LoginResponse(User):
+    token: str
+
+
+class ReservationConfig(ResyModel):
+    type: str | None = None
+
+
+class Reservation(ResyModel):
+    """An entry of `/3/user/reservations`."""
+
+    reservation_id: int
+    resy_token: str | None = None
+    day: date
+    time_slot: str | None = None  # HH:MM:SS, venue-local
+    num_seats: int | None = None
+    venue_id: ResyId | None = Field(default=None, alias="venue")
+    config: ReservationConfig | None = None
+    venue_name: str | None = None  # filled from the response's `venues` map when present
