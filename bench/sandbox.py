@@ -1,0 +1,239 @@
+"""Benchmark: how many `/4/find` requests a second one sandbox process serves.
+
+The sandbox runs as a subprocess (one uvicorn process, pinned to one CPU when there are two or
+more); this process is the load generator, on the other CPUs. It drives `/4/find` over a few
+keep-alive connections for a bounded number of requests or seconds, whichever ends first,
+and prints human-readable lines on stderr and exactly one JSON object as its last stdout line.
+
+    .venv/bin/python bench/sandbox.py [--requests 30000] [--seconds 20] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+
+TARGET_RPS = 1000
+API_KEY = "resywatch-sandbox-key"
+HEADERS = {
+    "Authorization": f'ResyAPI api_key="{API_KEY}"',
+    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) resywatch-bench",
+    "Accept": "application/json",
+}
+SERVER_CODE = (
+    "import sys\n"
+    "from resywatch.sandbox import SandboxConfig, serve\n"
+    "serve(SandboxConfig(seed=int(sys.argv[1]), api_key=sys.argv[3]), port=int(sys.argv[2]))\n"
+)
+
+
+@dataclass
+class Sandbox:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    pinned_cpu: int | None
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    errors: int
+    seconds: float
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_sandbox(seed: int) -> Sandbox:
+    """Start `serve()` in a subprocess on a free loopback port and wait until it answers."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVER_CODE, str(seed), str(port), API_KEY],
+        stdout=subprocess.DEVNULL,
+    )
+    pinned = None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= 2:
+        # One core for the server, the rest for the load generator, so they do not compete.
+        pinned = cpus[0]
+        os.sched_setaffinity(process.pid, {pinned})
+        os.sched_setaffinity(0, set(cpus[1:]))
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{base_url}/3/geoip", headers=HEADERS, timeout=1).status_code == 200:
+                return Sandbox(process, base_url, pinned)
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_sandbox(Sandbox(process, base_url, pinned))
+            raise RuntimeError("the sandbox did not start")
+        time.sleep(0.05)
+
+
+def stop_sandbox(sandbox: Sandbox) -> None:
+    sandbox.process.terminate()
+    try:
+        sandbox.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        sandbox.process.kill()
+        sandbox.process.wait()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc (0.0 where /proc is unavailable)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def find_paths(base_url: str, count: int = 120) -> list[str]:
+    """A spread of real `/4/find` queries: many venues, the next two weeks, parties of 2 and 4."""
+    venues = httpx.get(f"{base_url}/__sandbox/venues").json()["venues"]
+    today = date.today()
+    paths = []
+    for i in range(count):
+        venue = venues[(i * 7) % len(venues)]
+        query = {
+            "venue_id": venue["id"],
+            "day": (today + timedelta(days=i % 14)).isoformat(),
+            "party_size": 2 if i % 2 else 4,
+            "lat": 0,
+            "long": 0,
+        }
+        paths.append(f"/4/find?{urlencode(query)}")
+    return paths
+
+
+async def _connection(
+    host: str, port: int, requests: list[bytes], stop: asyncio.Event, out: list[int]
+) -> None:
+    """One keep-alive connection sending requests back to back; counts answers and errors."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        i = 0
+        while not stop.is_set():
+            writer.write(requests[i % len(requests)])
+            i += 1
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            out[0] += 1
+            if status != 200:
+                out[1] += 1
+            if out[0] >= out[2]:
+                stop.set()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def drive_find(
+    base_url: str, paths: list[str], *, requests: int, seconds: float, concurrency: int
+) -> LoadResult:
+    """Send up to ``requests`` `/4/find` calls (or for ``seconds``) over keep-alive connections.
+
+    A minimal HTTP/1.1 client keeps the load generator's own cost far below the server's, so
+    the figure measures the sandbox, not the client library.
+    """
+    parts = urlsplit(base_url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    header_lines = "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items())
+    raw = [f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\n{header_lines}\r\n".encode() for p in paths]
+    counts = [0, 0, requests]  # answered, errors, limit
+    stop = asyncio.Event()
+    started = time.perf_counter()
+    tasks = [
+        asyncio.create_task(_connection(host, port, raw[i::concurrency] or raw, stop, counts))
+        for i in range(concurrency)
+    ]
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        stop.set()
+    elapsed = time.perf_counter() - started
+    answered = counts[0]
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return LoadResult(answered, counts[1], elapsed)
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    sandbox = start_sandbox(args.seed)
+    try:
+        paths = find_paths(sandbox.base_url)
+        # Warm-up: first answers build each venue-day's cached inventory and JSON.
+        asyncio.run(
+            drive_find(sandbox.base_url, paths, requests=len(paths) * 2, seconds=30, concurrency=2)
+        )
+        cpu_before = process_cpu_seconds(sandbox.process.pid)
+        result = asyncio.run(
+            drive_find(
+                sandbox.base_url,
+                paths,
+                requests=args.requests,
+                seconds=args.seconds,
+                concurrency=args.concurrency,
+            )
+        )
+        server_cpu = process_cpu_seconds(sandbox.process.pid) - cpu_before
+    finally:
+        stop_sandbox(sandbox)
+    rps = result.requests / result.seconds if result.seconds else 0.0
+    return {
+        "find_rps": round(rps, 1),
+        "requests": result.requests,
+        "errors": result.errors,
+        "seconds": round(result.seconds, 3),
+        "concurrency": args.concurrency,
+        "server_cpu_utilisation": round(server_cpu / result.seconds, 3) if result.seconds else None,
+        "server_pinned_cpu": sandbox.pinned_cpu,
+        "target_rps": TARGET_RPS,
+        "meets_target": rps >= TARGET_RPS and result.errors == 0,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=30_000, help="stop after this many answers")
+    parser.add_argument("--seconds", type=float, default=20.0, help="stop after this long")
+    parser.add_argument("--concurrency", type=int, default=8, help="keep-alive connections")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    figures = run(args)
+    print(
+        f"/4/find: {figures['find_rps']} req/s over {figures['requests']} requests "
+        f"({figures['errors']} errors), server CPU {figures['server_cpu_utilisation']}",
+        file=sys.stderr,
+        flush=True,
+    )
+    print(json.dumps(figures))
+    return 0 if figures["meets_target"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

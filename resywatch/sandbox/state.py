@@ -1,0 +1,247 @@
+"""Everything one running sandbox holds, and the operations its control routes expose.
+
+Tests may call these methods directly on the handle that `run_in_thread` yields instead of
+going through `/__sandbox/` over HTTP; both paths are thread-safe.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from resywatch.sandbox.clock import SandboxClock
+from resywatch.sandbox.config import SandboxConfig
+from resywatch.sandbox.faults import FaultBook, Traffic
+from resywatch.sandbox.tokens import (
+    DEMO_GUEST_ID,
+    DEMO_USER_ID,
+    jwt_claims,
+    mint_jwt,
+    mint_refresh_token,
+    parse_refresh_token,
+    unverified_exp,
+)
+from resywatch.sandbox.venues import Venue
+from resywatch.sandbox.world import World
+
+DEMO_PAYMENT_METHOD_ID = 9013579
+REFRESH_TOKEN_LIFETIME_S = 90 * 24 * 3600
+
+
+def iso_z(instant: float) -> str:
+    """``2026-03-01T17:00:00Z``: how Resy writes UTC instants such as ``date_expires``."""
+    return datetime.fromtimestamp(instant, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_instant(value: float | str) -> float:
+    """POSIX seconds from a number or an ISO-8601 string (naive strings are taken as UTC)."""
+    if isinstance(value, int | float):
+        return float(value)
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+@dataclass
+class DemoUser:
+    uid: int = DEMO_USER_ID
+    guest_id: int = DEMO_GUEST_ID
+    first_name: str = "Demo"
+    last_name: str = "Diner"
+    email: str = ""
+    mobile_number: str = "+12125550123"
+    has_card: bool = True
+
+    @property
+    def payment_method_ids(self) -> list[int]:
+        return [DEMO_PAYMENT_METHOD_ID] if self.has_card else []
+
+
+@dataclass
+class AuthState:
+    """Which tokens the sandbox accepts, and how it answers one it does not."""
+
+    config_token: str
+    signing_key: bytes
+    token_lifetime_s: float
+    redirect_on_failure: bool = False
+    revoked: set[str] = field(default_factory=set)
+    minted: set[str] = field(default_factory=set)
+    nonce: int = 0
+
+
+class SandboxState:
+    """The world, the clock, the credentials, the faults and the traffic log of one sandbox."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        start = config.start
+        if start is not None and start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)  # a naive start is taken as UTC, not local time
+        self.clock = SandboxClock(None if start is None else start.timestamp(), config.speed)
+        self.world = World(config.seed, config.venue_count, cancellations=config.cancellations)
+        self.faults = FaultBook(config.seed)
+        self.traffic = Traffic(config.request_log_size)
+        self.user = DemoUser(email=config.email)
+        self.auth = AuthState(config.auth_token, config.signing_key, config.token_lifetime_s)
+        self._lock = threading.Lock()
+
+    # -- credentials ---------------------------------------------------------------------
+
+    def user_for_token(self, token: str | None) -> int | None:
+        """The uid a user token stands for, or None if it is unknown, expired or revoked."""
+        if not token or token in self.auth.revoked:
+            return None
+        now = self.clock.now()
+        if token == self.auth.config_token:
+            exp = unverified_exp(token)
+            return self.user.uid if exp is None or exp > now else None
+        claims = jwt_claims(token, self.auth.signing_key)
+        if claims is None or claims.get("gt") != "consumer" or claims.get("uid") != self.user.uid:
+            return None
+        exp = claims.get("exp")
+        return self.user.uid if isinstance(exp, int | float) and exp > now else None
+
+    def check_password(self, email: str, password: str) -> bool:
+        return (
+            email.strip().lower() == self.config.email.lower() and password == self.config.password
+        )
+
+    def mint_token(self) -> str:
+        """A fresh auth token for the demo user, expiring per the sandbox clock."""
+        now = self.clock.now()
+        with self._lock:
+            self.auth.nonce += 1
+            token = mint_jwt(
+                self.auth.signing_key,
+                uid=self.user.uid,
+                guest_id=self.user.guest_id,
+                iat=int(now),
+                exp=int(now + self.auth.token_lifetime_s),
+                jti=self.auth.nonce,
+            )
+            self.auth.minted.add(token)
+        return token
+
+    def mint_refresh(self) -> str:
+        with self._lock:
+            self.auth.nonce += 1
+            return mint_refresh_token(
+                self.auth.signing_key,
+                uid=self.user.uid,
+                exp=int(self.clock.now() + REFRESH_TOKEN_LIFETIME_S),
+                nonce=self.auth.nonce,
+            )
+
+    def refresh_valid(self, token: str | None) -> bool:
+        parsed = parse_refresh_token(self.auth.signing_key, token or "")
+        return parsed is not None and parsed[0] == self.user.uid and parsed[1] > self.clock.now()
+
+    def configure_auth(
+        self,
+        *,
+        expire_tokens: bool | None = None,
+        redirect_on_failure: bool | None = None,
+        token_lifetime_s: float | None = None,
+        has_card: bool | None = None,
+    ) -> dict[str, Any]:
+        """Revoke every token issued so far (True) or restore them (False); 302 mode; card."""
+        with self._lock:
+            if expire_tokens is True:
+                self.auth.revoked |= self.auth.minted | {self.auth.config_token}
+            elif expire_tokens is False:
+                self.auth.revoked.clear()
+            if redirect_on_failure is not None:
+                self.auth.redirect_on_failure = redirect_on_failure
+            if token_lifetime_s is not None:
+                self.auth.token_lifetime_s = token_lifetime_s
+            if has_card is not None:
+                self.user.has_card = has_card
+            return self.describe_auth()
+
+    def describe_auth(self) -> dict[str, Any]:
+        return {
+            "redirect_on_failure": self.auth.redirect_on_failure,
+            "token_lifetime_s": self.auth.token_lifetime_s,
+            "revoked_tokens": len(self.auth.revoked),
+            "has_card": self.user.has_card,
+        }
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def describe_time(self) -> dict[str, Any]:
+        now = self.clock.now()
+        return {"now": iso_z(now), "epoch": now, "speed": self.clock.speed}
+
+    def control_time(
+        self,
+        *,
+        set_to: float | None = None,
+        advance: float | None = None,
+        speed: float | None = None,
+    ) -> dict[str, Any]:
+        """Set, then advance, then re-speed the clock (any subset)."""
+        if set_to is not None:
+            self.clock.set(set_to)
+        if advance is not None:
+            self.clock.advance(advance)
+        if speed is not None:
+            self.clock.set_speed(speed)
+        return self.describe_time()
+
+    # -- releases and inventory -------------------------------------------------------------
+
+    def venue(self, venue_id: int) -> Venue | None:
+        return self.world.by_id.get(venue_id)
+
+    def describe_release(self, venue: Venue, day: date) -> dict[str, Any]:
+        now = self.clock.now()
+        actual = self.world.release_instant(venue, day)
+        return {
+            "venue_id": venue.id,
+            "day": day.isoformat(),
+            "scheduled_at": iso_z(self.world.scheduled_release(venue, day)),
+            "release_at": iso_z(actual),
+            "release_epoch": actual,
+            "jitter_s": round(self.world.jitter(venue, day), 3),
+            "released": now >= actual,
+            "last_calendar_day": self.world.last_calendar_day(venue, now).isoformat(),
+        }
+
+    def force_release(self, venue: Venue, day: date, at: float | None) -> dict[str, Any]:
+        self.world.force_release(venue, day, at)
+        return self.describe_release(venue, day)
+
+    def describe_venue(self, venue: Venue) -> dict[str, Any]:
+        """A venue with the attributes real Resy keeps to itself (for tests and demos)."""
+        return {
+            "id": venue.id,
+            "name": venue.name,
+            "url_slug": venue.url_slug,
+            "neighborhood": venue.neighborhood,
+            "cuisine": list(venue.cuisine),
+            "lat": venue.lat,
+            "lng": venue.lng,
+            "in_manhattan_bbox": venue.in_manhattan_bbox,
+            "time_zone": venue.time_zone,
+            "lead_time_in_days": venue.lead_time_days,
+            "release_time": f"{venue.release_min // 60:02d}:{venue.release_min % 60:02d}",
+            "popularity": venue.popularity,
+            "payment_required": venue.payment_required,
+            "cannot_take_payment": venue.cannot_take_payment,
+            "min_party_size": venue.min_party_size,
+            "max_party_size": venue.max_party_size,
+            "seatings": [s.name for s in venue.seatings],
+            "closed_weekdays": sorted(venue.closed_weekdays),
+        }
+
+    # -- traffic ---------------------------------------------------------------------------------
+
+    def reset(self, *, faults: bool = False) -> None:
+        """Clear the counters and the request log (and the fault rules if asked)."""
+        self.traffic.reset()
+        if faults:
+            self.faults.clear()

@@ -1,0 +1,72 @@
+"""End-to-end fixtures: a real sandbox over loopback HTTP, one per test.
+
+The default sandbox starts frozen (speed 0) at `SANDBOX_START`, so tests that care about time
+move the clock themselves and see the same world every run. Override `sandbox_config` in a
+test module to change that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from resywatch.sandbox import (
+    DEMO_API_KEY,
+    DEMO_AUTH_TOKEN,
+    SandboxConfig,
+    SandboxHandle,
+    run_in_thread,
+)
+
+#: A Monday, 16:00 in New York: no venue releases a day within hours of it (releases happen
+#: at 00:00-14:00 local), so only cancellations and the test itself change the world.
+SANDBOX_START = datetime(2026, 3, 2, 21, 0, tzinfo=UTC)
+BROWSER_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0 Safari/537.36"
+)
+
+
+def _resy_headers(
+    api_key: str = DEMO_API_KEY, auth_token: str | None = DEMO_AUTH_TOKEN
+) -> dict[str, str]:
+    """The header set Resy's web app sends (API key, both token headers, browser UA, origin)."""
+    headers = {
+        "Authorization": f'ResyAPI api_key="{api_key}"',
+        "User-Agent": BROWSER_UA,
+        "Origin": "https://resy.com",
+        "Referer": "https://resy.com/",
+        "Accept": "application/json, text/plain, */*",
+    }
+    if auth_token is not None:
+        headers["X-Resy-Auth-Token"] = auth_token
+        headers["X-Resy-Universal-Auth"] = auth_token
+    return headers
+
+
+@pytest.fixture
+def resy_headers() -> Callable[..., dict[str, str]]:
+    """Builds Resy's header set: ``resy_headers(api_key=..., auth_token=None)``."""
+    return _resy_headers
+
+
+@pytest.fixture
+def sandbox_config() -> SandboxConfig:
+    return SandboxConfig(seed=42, speed=0.0, start=SANDBOX_START, control_enabled=True)
+
+
+@pytest.fixture
+def sandbox(sandbox_config: SandboxConfig) -> Iterator[SandboxHandle]:
+    """A running sandbox on a free 127.0.0.1 port, stopped after the test."""
+    with run_in_thread(sandbox_config) as handle:
+        yield handle
+
+
+@pytest.fixture
+def resy_http(sandbox: SandboxHandle) -> Iterator[httpx.Client]:
+    """An httpx client for the sandbox sending the demo credentials."""
+    with httpx.Client(base_url=sandbox.base_url, headers=_resy_headers(), timeout=10) as client:
+        yield client
