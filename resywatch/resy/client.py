@@ -33,8 +33,10 @@ from resywatch.resy.models import (
     FindResponse,
     LoginResponse,
     Reservation,
+    ReservationsResponse,
     SearchHit,
     SearchPage,
+    SearchResponse,
     User,
     VenueConfigResponse,
     VenueResponse,
@@ -49,6 +51,7 @@ USER_AGENT = (
     "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 )
 WEB_ORIGIN = "https://resy.com"
+VENUE_PAGE = WEB_ORIGIN + "/cities/{city}/venues/{slug}?date={day}&seats={party}"
 BoundingBox = tuple[float, float, float, float]
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -123,6 +126,7 @@ class ResyClient:
     auth_token: str | None = None
     timeout_s: float = 10.0
     max_rps: float = 5.0
+    max_in_flight: int = 8  # requests on the wire at once
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     transport: httpx.AsyncBaseTransport | None = None
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -133,6 +137,7 @@ class ResyClient:
         self.limiter = RateLimiter(
             self.max_rps, max(1, int(self.max_rps)), clock=self.clock, sleep=self.sleep
         )
+        self._in_flight = asyncio.Semaphore(self.max_in_flight)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=self.transport,
@@ -209,7 +214,8 @@ class ResyClient:
         body = await self._call(
             "POST", "/3/cancel", data={"resy_token": resy_token}, user=True, retry=False
         )
-        return body if isinstance(body, dict) else {}
+        answer = json.loads(body)
+        return answer if isinstance(answer, dict) else {}
 
     async def venue(self, venue_id: int) -> VenueResponse:
         body = await self._call("GET", "/3/venue", params={"id": venue_id})
@@ -259,21 +265,27 @@ class ResyClient:
         if bounding_box is not None:
             payload["geo"] = {"bounding_box": list(bounding_box)}
         body = await self._call("POST", "/3/venuesearch/search", json=payload)
-        search = body.get("search") if isinstance(body, dict) else None
-        if not isinstance(search, dict):
-            raise errors.ResyError("unexpected response from /3/venuesearch/search: no `search`")
-        hits = [_parse(SearchHit, hit, "/3/venuesearch/search") for hit in search.get("hits", [])]
-        return SearchPage(hits=hits, page=page, total_pages=_total_pages(body))
+        found = _parse(SearchResponse, body, "/3/venuesearch/search")
+        return SearchPage(hits=found.search.hits, page=page, total_pages=found.total_pages)
 
-    async def search_all(self, *, max_pages: int = 10, **query: Any) -> list[SearchHit]:
-        """Every page of a search (up to `max_pages`). Any page failing fails the whole."""
-        per_page = int(query.pop("per_page", 100))
+    async def search_all(
+        self, *, max_pages: int = 10, per_page: int = 100, **query: Any
+    ) -> list[SearchHit]:
+        """Every page of a search (up to `max_pages`). Any page failing fails the whole.
+
+        With availability on, Resy orders venues with open slots first: a page that holds a
+        venue without slots is the last one worth asking for.
+        """
         first = await self.search(page=1, per_page=per_page, **query)
         hits, page = list(first.hits), first
-        while page.page < max_pages and (
-            page.page < page.total_pages
-            if page.total_pages is not None
-            else len(page.hits) >= per_page  # Resy did not say: a full page means more
+        while (
+            page.page < max_pages
+            and not (query.get("availability", True) and any(not h.slots for h in page.hits))
+            and (
+                page.page < page.total_pages
+                if page.total_pages is not None
+                else len(page.hits) >= per_page  # Resy did not say: a full page means more
+            )
         ):
             page = await self.search(page=page.page + 1, per_page=per_page, **query)
             hits.extend(page.hits)
@@ -290,19 +302,12 @@ class ResyClient:
             params={"type": kind, "limit": limit, "offset": 0},
             user=True,
         )
-        if not isinstance(body, dict):
-            return []
-        names = {
-            str(key): value.get("name")
-            for key, value in (body.get("venues") or {}).items()
-            if isinstance(value, dict)
-        }
-        found = [
-            _parse(Reservation, row, "/3/user/reservations") for row in body.get("reservations", [])
-        ]
+        found = _parse(ReservationsResponse, body, "/3/user/reservations")
         return [
-            r.model_copy(update={"venue_name": names.get(str(r.venue_id))}) if names else r
-            for r in found
+            r.model_copy(update={"venue_name": found.venues[str(r.venue_id)].name})
+            if str(r.venue_id) in found.venues
+            else r
+            for r in found.reservations
         ]
 
     async def login(self, email: str, password: str) -> LoginResponse:
@@ -324,7 +329,8 @@ class ResyClient:
         data: Mapping[str, str] | None = None,
         user: bool = False,
         retry: bool = True,
-    ) -> Any:
+    ) -> bytes:
+        """The body of a successful answer, as bytes (parsed by the caller's model)."""
         headers = self._auth_headers(user=user)
         attempts = AsyncRetrying(
             stop=stop_after_attempt(1 + (self.retry.max_retries if retry else 0)),
@@ -348,41 +354,42 @@ class ResyClient:
         json: Any,
         data: Mapping[str, str] | None,
         headers: dict[str, str],
-    ) -> Any:
-        await self.limiter.acquire()
-        started = time.perf_counter()
+    ) -> bytes:
         status: int | None = None
+        async with self._in_flight:
+            await self.limiter.acquire()
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    response = await self._http.request(
+                        method, path, params=params, json=json, data=data, headers=headers
+                    )
+            except (TimeoutError, httpx.TimeoutException):
+                self._record(method, path, status, started, errors.ResyTimeout.kind, number)
+                raise errors.ResyTimeout(
+                    f"{path}: Resy did not answer within {self.timeout_s:g} s"
+                ) from None
+            except httpx.HTTPError as exc:
+                self._record(method, path, status, started, errors.ConnectionFailed.kind, number)
+                raise errors.ConnectionFailed(
+                    f"{path}: cannot reach {self.host}: {type(exc).__name__}"
+                ) from None
+        status = response.status_code
         try:
-            async with asyncio.timeout(self.timeout_s):
-                response = await self._http.request(
-                    method, path, params=params, json=json, data=data, headers=headers
-                )
-            status = response.status_code
             if status >= 300:
                 raise _error_for(response, path)
-            try:
-                body = response.json()
-            except ValueError:
+            if "json" not in response.headers.get("content-type", "json"):
+                # A firewall challenge page served with 200: worth another try later.
                 raise errors.ServerError(
                     f"{path} answered {status} with a body that is not JSON", status=status
-                ) from None
+                )
         except errors.ResyError as exc:
             if isinstance(exc, errors.RateLimited) and exc.retry_after:
                 self.limiter.pause(min(exc.retry_after, self.retry.cap_s))
             self._record(method, path, status, started, exc.kind, number)
             raise
-        except (TimeoutError, httpx.TimeoutException):
-            self._record(method, path, status, started, errors.ResyTimeout.kind, number)
-            raise errors.ResyTimeout(
-                f"{path}: Resy did not answer within {self.timeout_s:g} s"
-            ) from None
-        except httpx.HTTPError as exc:
-            self._record(method, path, status, started, errors.ConnectionFailed.kind, number)
-            raise errors.ConnectionFailed(
-                f"{path}: cannot reach {self.host}: {type(exc).__name__}"
-            ) from None
         self._record(method, path, status, started, None, number)
-        return body
+        return response.content
 
     def _auth_headers(self, *, user: bool) -> dict[str, str]:
         if not self.api_key:
@@ -428,28 +435,18 @@ class ResyClient:
         )
 
 
-def _parse(model: type[Model], body: Any, endpoint: str) -> Model:
+def _parse(model: type[Model], body: bytes, endpoint: str) -> Model:
+    """Parse and validate in one pass: fields no model names are skipped, never built."""
     try:
-        return model.model_validate(body)
+        return model.model_validate_json(body)
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
+        if first["type"] == "json_invalid":
+            raise errors.ServerError(f"{endpoint} answered with a body that is not JSON") from None
         where = ".".join(str(part) for part in first["loc"]) or "body"
         raise errors.ResyError(
             f"unexpected response from {endpoint}: {where}: {first['msg']}"
         ) from None
-
-
-def _total_pages(body: Any) -> int | None:
-    """Resy has put the page count in several places (RESY_API.md §5.5); take any."""
-    search = body.get("search") or {}
-    candidates = [
-        (body.get("meta") or {}).get("total_pages"),
-        search.get("nbPages"),
-        search.get("total_pages"),
-        (search.get("pagination") or {}).get("total_pages"),
-        body.get("total_pages"),
-    ]
-    return next((int(c) for c in candidates if isinstance(c, int | float)), None)
 
 
 def _error_for(response: httpx.Response, path: str) -> errors.ResyError:
@@ -530,6 +527,14 @@ def client_from_settings(settings: Settings, **options: Any) -> ResyClient:
         ),
         timeout_s=settings.resy_timeout_s,
         max_rps=settings.resy_max_rps,
+        max_in_flight=settings.discovery_concurrency,
         retry=RetryPolicy(max_retries=settings.resy_max_retries),
         **options,
+    )
+
+
+def venue_page_url(city_slug: str | None, venue_slug: str, day: date, party_size: int) -> str:
+    """The venue's booking page on resy.com for a date and party size."""
+    return VENUE_PAGE.format(
+        city=city_slug or "new-york-ny", slug=venue_slug, day=day.isoformat(), party=party_size
     )

@@ -158,3 +158,49 @@ def test_empty_values_mean_unset() -> None:
     settings = load_settings(environ={"RESYWATCH_RESY_API_KEY": "", "RESYWATCH_DATABASE_URL": ""})
     assert settings.resy_api_key is None
     assert settings.uses_default_database
+
+
+def test_set_config_value_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
+    import stat
+
+    from resywatch.config import set_config_value
+
+    config = write(
+        tmp_path / "c.toml",
+        '# my settings\n[resy]\nbase_url = "http://x"  # sandbox\n[discovery]\ndays = 7\n',
+    )
+    set_config_value(config, "resy", "auth_token", "tok-1")
+    text = config.read_text()
+    assert "# my settings" in text and "# sandbox" in text
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    settings = load_settings(config_path=config, environ={})
+    assert settings.resy_auth_token is not None
+    assert settings.resy_auth_token.get_secret_value() == "tok-1"
+    assert settings.discovery_days == 7
+
+    set_config_value(config, "resy", "auth_token", "tok-2")
+    assert config.read_text().count("auth_token") == 1
+    set_config_value(config, "resy", "auth_token", None)
+    assert "auth_token" not in config.read_text()
+    assert load_settings(config_path=config, environ={}).resy_base_url == "http://x"
+
+
+def test_set_config_value_creates_file_and_section(tmp_path: Path) -> None:
+    from resywatch.config import set_config_value
+
+    config = tmp_path / "new" / "config.toml"
+    set_config_value(config, "resy", "auth_token", 'quote"and\\backslash')
+    token = load_settings(config_path=config, environ={}).resy_auth_token
+    assert token is not None and token.get_secret_value() == 'quote"and\\backslash'
+
+
+def test_token_expiry_reads_the_jwt_exp_claim() -> None:
+    import base64
+    import json
+    from datetime import UTC, datetime
+
+    from resywatch.services.auth import token_expiry
+
+    claims = base64.urlsafe_b64encode(json.dumps({"exp": 1893456000}).encode()).rstrip(b"=")
+    assert token_expiry(f"h.{claims.decode()}.s") == datetime(2030, 1, 1, tzinfo=UTC)
+    assert token_expiry("not-a-jwt") is None

@@ -233,6 +233,7 @@ def test_search_follows_pagination_until_the_last_page() -> None:
             bounding_box=(40.7, -74.0, 40.8, -73.9),
             time_filter="19:00",
             per_page=2,
+            availability=False,
         )
     )
     assert pages == [1, 2, 3]
@@ -248,8 +249,26 @@ def test_search_without_a_page_count_stops_at_a_short_page() -> None:
         )
 
     client, _ = make_client(handler)
-    hits = run(client.search_all(day=date(2026, 12, 1), party_size=2, per_page=2))
+    hits = run(
+        client.search_all(day=date(2026, 12, 1), party_size=2, per_page=2, availability=False)
+    )
     assert len(hits) == 5
+
+
+def test_search_with_availability_stops_at_the_first_venue_without_slots() -> None:
+    pages: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = json.loads(request.content)["page"]
+        pages.append(page)
+        open_hit = {"id": page, "name": "open", "availability": {"slots": [SLOT]}}
+        hits = [open_hit, open_hit] if page == 1 else [open_hit, {"id": 99, "name": "full"}]
+        return json_response(200, {"search": {"hits": hits}, "meta": {"total_pages": 9}})
+
+    client, _ = make_client(handler)
+    hits = run(client.search_all(day=date(2026, 12, 1), party_size=2, per_page=2))
+    assert pages == [1, 2]
+    assert len(hits) == 4
 
 
 IMPERVA_HTML = "<html><head><title>Incapsula incident</title></head></html>"

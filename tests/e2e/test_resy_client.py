@@ -1,0 +1,155 @@
+"""The Resy client against the sandbox over real loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from resywatch.config import MANHATTAN
+from resywatch.resy import errors
+from resywatch.resy.client import ResyClient, RetryPolicy
+from resywatch.resy.models import SearchHit, SlotRef, slot_start
+from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxHandle
+
+T = TypeVar("T")
+
+
+def with_client(
+    sandbox: SandboxHandle,
+    work: Callable[[ResyClient], Awaitable[T]],
+    **options: Any,
+) -> T:
+    async def main() -> T:
+        options.setdefault("api_key", DEMO_API_KEY)
+        options.setdefault("auth_token", DEMO_AUTH_TOKEN)
+        options.setdefault("max_rps", 200.0)
+        async with ResyClient(base_url=sandbox.base_url, **options) as resy:
+            return await work(resy)
+
+    return asyncio.run(main())
+
+
+def control(sandbox: SandboxHandle, path: str, body: dict[str, Any]) -> Any:
+    response = httpx.post(f"{sandbox.base_url}/__sandbox{path}", json=body, timeout=5)
+    response.raise_for_status()
+    return response.json()
+
+
+def sandbox_today(sandbox: SandboxHandle) -> date:
+    now = httpx.get(f"{sandbox.base_url}/__sandbox/time", timeout=5).json()
+    return date.fromisoformat(now["now"][:10])
+
+
+async def first_open_slot(resy: ResyClient, day: date) -> tuple[SearchHit, SlotRef]:
+    hits = await resy.search_all(day=day, party_size=2, bounding_box=MANHATTAN, per_page=50)
+    for hit in hits:
+        for slot in hit.slots:
+            return hit, slot
+    raise AssertionError(f"no open slot on {day}")
+
+
+def test_find_details_book_list_cancel(sandbox: SandboxHandle) -> None:
+    day = sandbox_today(sandbox) + timedelta(days=3)
+
+    async def journey(resy: ResyClient) -> None:
+        hit, slot = await first_open_slot(resy, day)
+        found = await resy.find(hit.id, day, 2)
+        assert found.results.venues[0].venue.id == hit.id
+        assert slot["config"]["token"] in {s.config.token for s in found.slots}
+        details = await resy.details(slot["config"]["token"], day, 2)
+        user = await resy.user()
+        booked = await resy.book(details.book_token.value, user.default_payment_method_id)
+        assert booked.reservation_id and booked.resy_token
+        upcoming = await resy.reservations()
+        mine = [r for r in upcoming if r.reservation_id == booked.reservation_id]
+        assert len(mine) == 1
+        assert (mine[0].venue_id, mine[0].day) == (hit.id, day)
+        await resy.cancel(booked.resy_token)
+        after = await resy.reservations()
+        assert booked.reservation_id not in {r.reservation_id for r in after}
+
+    with_client(sandbox, journey)
+
+
+def test_a_wrong_api_key_is_an_auth_error(sandbox: SandboxHandle) -> None:
+    with pytest.raises(errors.AuthError):
+        with_client(sandbox, lambda resy: resy.venue_config(6194), api_key="not-the-key")
+
+
+def test_booking_a_taken_slot_is_slot_gone_and_a_second_booking_a_conflict(
+    sandbox: SandboxHandle,
+) -> None:
+    day = sandbox_today(sandbox) + timedelta(days=4)
+
+    async def race(resy: ResyClient) -> None:
+        hit, slot = await first_open_slot(resy, day)
+        details = await resy.details(slot["config"]["token"], day, 2)
+        payment = (await resy.user()).default_payment_method_id
+        control(
+            sandbox,
+            "/slots",
+            {
+                "venue_id": hit.id,
+                "day": day.isoformat(),
+                "time": slot_start(slot).strftime("%H:%M"),
+                "seating": slot["config"].get("type"),
+                "delta": -1000,
+            },
+        )
+        with pytest.raises(errors.SlotGone):
+            await resy.book(details.book_token.value, payment)
+
+        # Another slot at another venue that day: book it, then try it again.
+        hits = await resy.search_all(day=day, party_size=2, bounding_box=MANHATTAN, per_page=50)
+        other = next(h for h in hits if h.id != hit.id and h.slots)
+        token = (await resy.details(other.slots[0]["config"]["token"], day, 2)).book_token.value
+        await resy.book(token, payment)
+        again = (await resy.details(other.slots[-1]["config"]["token"], day, 2)).book_token.value
+        with pytest.raises(errors.Conflict):
+            await resy.book(again, payment)
+
+    with_client(sandbox, race)
+
+
+def test_retry_after_is_waited_out_for_real(sandbox: SandboxHandle) -> None:
+    control(
+        sandbox,
+        "/faults",
+        {"route": "/2/user", "fail_next": 1, "fail_status": 429, "retry_after": 1},
+    )
+    started = time.monotonic()
+    user = with_client(sandbox, lambda resy: resy.user())
+    assert user.id is not None
+    assert time.monotonic() - started >= 0.9
+    log = httpx.get(f"{sandbox.base_url}/__sandbox/requests?route=/2/user", timeout=5).json()
+    assert len(log["requests"]) == 2
+
+
+def test_server_errors_are_retried_until_they_pass(sandbox: SandboxHandle) -> None:
+    control(sandbox, "/faults", {"route": "/2/config", "fail_next": 2, "fail_status": 503})
+
+    async def fetch(resy: ResyClient) -> tuple[int | None, list[str | None]]:
+        config = await resy.venue_config(6194)  # Carbone
+        return config.lead_time_in_days, [call.error_kind for call in resy.calls]
+
+    lead, kinds = with_client(sandbox, fetch, retry=RetryPolicy(max_retries=3, base_s=0.01))
+    assert lead is not None
+    assert kinds == ["server_error", "server_error", None]
+
+
+def test_a_drip_fed_answer_is_cut_off_at_the_deadline(sandbox: SandboxHandle) -> None:
+    control(
+        sandbox, "/faults", {"route": "/2/user", "drip_chunk_bytes": 1, "drip_interval_ms": 200}
+    )
+    started = time.monotonic()
+    with pytest.raises(errors.ResyTimeout):
+        with_client(
+            sandbox, lambda resy: resy.user(), timeout_s=0.5, retry=RetryPolicy(max_retries=0)
+        )
+    assert time.monotonic() - started < 3
