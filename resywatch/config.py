@@ -134,6 +134,7 @@ class Settings(BaseModel):
     ] = MANHATTAN
     discovery_concurrency: Annotated[int, Field(ge=1, le=64)] = 8
     discovery_interval_s: Annotated[int, Field(ge=5, le=86_400)] = 30
+    discovery_page_size: Annotated[int, Field(ge=1, le=100)] = 100  # venues per search page
     timezone: Annotated[str, AfterValidator(_check_timezone)] = "America/New_York"
     notify_urls: Annotated[list[str], BeforeValidator(_split_urls)] = Field(default_factory=list)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 09:41:01.574357
+Create Date: 2026-11-26 10:03:16.828353
 """
 
 from __future__ import annotations
@@ -254,8 +254,7 @@ def upgrade() -> None:
         sa.Column("slot_id", sa.String(length=32), nullable=False),
         sa.Column("venue_id", sa.Integer(), nullable=False),
         sa.Column("starts_at", sa.DateTime(), nullable=False),
-        sa.Column("party_sizes", sa.JSON(), nullable=False),
-        sa.Column("seating_types", sa.JSON(), nullable=False),
+        sa.Column("offered", sa.String(length=255), nullable=False),
         sa.Column("in_baseline", sa.Boolean(), nullable=False),
         sa.Column("in_previous", sa.Boolean(), nullable=False),
         sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),

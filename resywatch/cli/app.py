@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from resywatch import __version__
-from resywatch.cli import admin
+from resywatch.cli import admin, auth, discover, sandbox, venues
 from resywatch.cli.context import AppContext
 from resywatch.cli.output import Output
 from resywatch.errors import ExitCode, ResywatchError
@@ -92,6 +92,11 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(admin.app, name="admin")
+app.add_typer(auth.app, name="auth")
+app.add_typer(discover.app, name="discover")
+app.command("search")(venues.search)
+app.add_typer(venues.app, name="venue")
+app.add_typer(sandbox.app, name="sandbox")
 
 
 def _version(value: bool) -> None:

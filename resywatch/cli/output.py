@@ -97,6 +97,22 @@ class Output:
         for name, value in items:
             self.line(f"{name + ':':<{width + 1}} {value}")
 
+    def when(self, moment: datetime | None, now: datetime) -> str:
+        """A timestamp for people: "3m ago" on a terminal, ISO-8601 UTC in a pipe."""
+        if moment is None:
+            return "-"
+        if not self.is_terminal:
+            return str(to_jsonable(moment))
+        seconds = int((now - moment).total_seconds())
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+            if abs(seconds) >= size:
+                return (
+                    f"{seconds // size}{unit} ago"
+                    if seconds > 0
+                    else f"in {-seconds // size}{unit}"
+                )
+        return "just now" if seconds >= 0 else "in a moment"
+
     def note(self, message: str) -> None:
         self.stderr.print(message, markup=False)
 

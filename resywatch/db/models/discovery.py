@@ -43,8 +43,9 @@ class SlotSnapshot(SQLModel, table=True):
     slot_id: str = Field(primary_key=True, max_length=32)
     venue_id: int = Field(index=True)
     starts_at: NaiveDatetime  # venue-local wall-clock time, as Resy gives it (no zone)
-    party_sizes: list[int] = Field(default_factory=list, sa_type=JSON)
-    seating_types: list[str] = Field(default_factory=list, sa_type=JSON)
+    # How the slot is offered, e.g. "2,4|Bar,Dining Room": compared as one string, so an
+    # unchanged scan costs no JSON decoding (tens of thousands of rows a pass).
+    offered: str = Field(default="", max_length=255)
     in_baseline: bool = False
     in_previous: bool = False
     first_seen_at: datetime = Field(default_factory=utcnow)

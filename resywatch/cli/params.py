@@ -1,0 +1,60 @@
+"""Parsers for the values users type: dates, times of day, windows and durations.
+
+Each raises InvalidInput (exit 2) with a message that shows the expected form.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+
+from resywatch.errors import InvalidInput
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.IGNORECASE)
+_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_day(text: str, *, what: str = "date") -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"{what} {text!r} is not a date: use YYYY-MM-DD") from None
+
+
+def parse_hhmm(text: str, *, what: str = "time") -> time:
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", text)
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise InvalidInput(f"{what} {text!r} is not a time of day: use HH:MM, e.g. 19:30")
+    return time(int(match[1]), int(match[2]))
+
+
+def parse_window(text: str) -> tuple[time, time]:
+    """`18:00-21:00` -> (18:00, 21:00); the end must come after the start."""
+    parts = text.split("-")
+    if len(parts) != 2:
+        raise InvalidInput(f"window {text!r} is not a time range: use HH:MM-HH:MM")
+    start, end = parse_hhmm(parts[0], what="window start"), parse_hhmm(parts[1], what="window end")
+    if end <= start:
+        raise InvalidInput(f"window {text!r} ends before it starts")
+    return start, end
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90s`, `10m`, `1h`, `2d`, `1w`."""
+    match = _DURATION.match(text)
+    if not match:
+        raise InvalidInput(f"{text!r} is not a duration: use a number and s, m, h, d or w (1h)")
+    return timedelta(seconds=float(match[1]) * _SECONDS[match[2].lower()])
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """A duration back from now (`1h`) or an ISO-8601 instant (UTC when no zone is given)."""
+    if _DURATION.match(text):
+        return now - parse_duration(text)
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"--since {text!r} is neither a duration (1h, 30m, 2d) nor an ISO time"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

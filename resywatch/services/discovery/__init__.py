@@ -1,0 +1,1 @@
+"""Discovery: notice every reservation slot the moment it opens, across the next days."""

@@ -1,0 +1,107 @@
+"""What observed drops say about each venue's release habits.
+
+Venues release a new day N days ahead at a local time of day, a little early or late, and
+cancellations reopen single slots at any hour. From the drops discovery saw, this infers per
+venue the usual (lead days, local release time) pair, how sure that is, how long drops
+last and how many there are a day. Booking uses it to snipe at the right moment.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from resywatch.db.models import DropEvent, Venue
+from resywatch.services.curated import normalize_name
+
+ROUND_TO_MINUTES = 15  # release times are compared on a quarter-hour grid
+FULL_CONFIDENCE_SAMPLES = 10
+
+
+@dataclass(frozen=True)
+class ReleasePattern:
+    venue_id: int
+    venue_name: str
+    time_zone: str
+    samples: int
+    lead_days: int | None  # the usual days between release and the slot's date
+    release_time: str | None  # the usual local release time, HH:MM (quarter-hour grid)
+    release_share: float  # share of drops that match that (lead days, time) pair
+    confidence: float  # release_share, discounted when there are few samples
+    median_duration_s: float | None
+    closed_samples: int
+    drops_per_day: float
+    first_seen: datetime
+    last_seen: datetime
+    hourly: list[int]  # drops opened in each local hour, 0..23
+
+
+def patterns(
+    session: Session,
+    *,
+    default_timezone: str,
+    venue: str | None = None,
+    venue_id: int | None = None,
+) -> list[ReleasePattern]:
+    """One pattern per venue with drops (optionally only the venues matching `venue`),
+    most drops first."""
+    query = select(DropEvent, Venue).join(Venue, col(Venue.id) == DropEvent.venue_id, isouter=True)
+    if venue_id is not None:
+        query = query.where(DropEvent.venue_id == venue_id)
+    wanted = normalize_name(venue) if venue else None
+    grouped: dict[int, tuple[Venue | None, list[DropEvent]]] = {}
+    for event, row in session.exec(query.order_by(col(DropEvent.opened_at))):
+        if wanted and wanted not in normalize_name(event.venue_name):
+            continue
+        grouped.setdefault(event.venue_id, (row, []))[1].append(event)
+    found = [
+        _pattern(events, (row.time_zone if row else None) or default_timezone)
+        for row, events in grouped.values()
+    ]
+    return sorted(found, key=lambda p: (-p.samples, p.venue_name))
+
+
+def _pattern(events: list[DropEvent], time_zone: str) -> ReleasePattern:
+    zone = ZoneInfo(time_zone)
+    local_opened = [e.opened_at.astimezone(zone) for e in events]
+    pairs = Counter(
+        ((e.slot_date - opened.date()).days, _quarter(opened))
+        for e, opened in zip(events, local_opened, strict=True)
+    )
+    (lead_days, minute), count = pairs.most_common(1)[0]
+    share = count / len(events)
+    durations = [e.duration_s for e in events if e.duration_s is not None]
+    first, last = events[0].opened_at, events[-1].opened_at
+    span_days = max(1.0, (last - first) / timedelta(days=1))
+    hourly = [0] * 24
+    for opened in local_opened:
+        hourly[opened.hour] += 1
+    return ReleasePattern(
+        venue_id=events[0].venue_id,
+        venue_name=events[-1].venue_name,
+        time_zone=time_zone,
+        samples=len(events),
+        lead_days=lead_days,
+        release_time=f"{minute // 60:02d}:{minute % 60:02d}",
+        release_share=round(share, 3),
+        confidence=round(share * min(1.0, len(events) / FULL_CONFIDENCE_SAMPLES), 3),
+        median_duration_s=statistics.median(durations) if durations else None,
+        closed_samples=len(durations),
+        drops_per_day=round(len(events) / span_days, 2),
+        first_seen=first,
+        last_seen=last,
+        hourly=hourly,
+    )
+
+
+def _quarter(moment: datetime) -> int:
+    """Minutes since local midnight, to the nearest quarter hour: a release seen at 9:59:58
+    (early) or 10:01:30 (late) both count as 10:00."""
+    seconds = moment.hour * 3600 + moment.minute * 60 + moment.second
+    step = ROUND_TO_MINUTES * 60
+    return (round(seconds / step) * step // 60) % (24 * 60)

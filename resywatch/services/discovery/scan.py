@@ -1,0 +1,573 @@
+"""One discovery pass: ask Resy what is open in each bucket, then record what changed.
+
+The rule is the seed's: a slot just opened when it is in C − (P ∪ B), where C is this scan,
+P the bucket's last successful scan and B its baseline (its first successful scan). Guards
+against the seed's faults:
+
+- only a complete scan (every party size, every page) is applied: a failed or partial one
+  replaces nothing, so it can neither close open drops nor make them fire again later;
+- one slot opening is one drop event, however many buckets see it and however often a scan
+  is replayed (a partial unique index backs this up);
+- a slot that closes and reopens within the quiet period re-opens its old event instead of
+  alerting again;
+- a change of search area, window or party sizes re-baselines the bucket.
+
+A bucket's snapshot, its drop events and their notification rows commit in one transaction;
+Resy is never called inside a transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, update
+from sqlmodel import Session, col, select
+
+from resywatch.config import Settings
+from resywatch.db.engine import Database
+from resywatch.db.models import DiscoveryBucket, DropEvent, Notification, SlotSnapshot, Venue
+from resywatch.errors import InvalidInput, ResywatchError
+from resywatch.redact import redact_text
+from resywatch.resy.client import ResyClient, venue_page_url
+from resywatch.resy.models import SearchHit, VenueResponse, slot_seating, slot_start
+from resywatch.services.curated import HotspotMatcher
+from resywatch.services.discovery import buckets as bucket_rules
+from resywatch.services.discovery.buckets import Bucket
+
+PROVIDER = "resy"
+QUIET_PERIOD = timedelta(minutes=30)
+MAX_PAGES = 50  # a safety stop: a Manhattan evening is a handful of 100-venue pages
+
+
+def slot_id(venue_id: int, starts_at: datetime) -> str:
+    """The seed's stable slot id: provider, venue and local start (party size excluded)."""
+    raw = f"{PROVIDER}|{venue_id}|{starts_at:%Y-%m-%d %H:%M:%S}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+@dataclass
+class SeenSlot:
+    """A slot as one bucket scan saw it, merged across party sizes and seating types."""
+
+    slot_id: str
+    venue_id: int
+    venue_name: str
+    starts_at: datetime
+    party_sizes: set[int] = field(default_factory=set)
+    seating_types: set[str] = field(default_factory=set)
+
+    @property
+    def offered(self) -> str:
+        """The party sizes and seating types as one comparable string: "2,4|Bar,Patio"."""
+        sizes = ",".join(map(str, sorted(self.party_sizes)))
+        return f"{sizes}|{','.join(sorted(self.seating_types))}"
+
+
+@dataclass(frozen=True)
+class SeenVenue:
+    id: int
+    name: str
+    url_slug: str | None
+    location_slug: str | None
+    neighborhood: str | None
+    cuisine: str | None
+    price_range: int | None
+    rating: float | None
+    rating_count: int | None
+    latitude: float | None
+    longitude: float | None
+
+    @classmethod
+    def from_hit(cls, hit: SearchHit) -> SeenVenue:
+        return cls(
+            id=hit.id,
+            name=hit.name,
+            url_slug=hit.url_slug,
+            location_slug=hit.location.url_slug if hit.location else None,
+            neighborhood=hit.neighborhood,
+            cuisine=", ".join(hit.cuisine) or None,
+            price_range=hit.price_range_id,
+            rating=hit.rating.average if hit.rating else None,
+            rating_count=hit.rating.count if hit.rating else None,
+            latitude=hit.geoloc.lat if hit.geoloc else None,
+            longitude=hit.geoloc.lng if hit.geoloc else None,
+        )
+
+    @classmethod
+    def from_venue(cls, info: VenueResponse) -> SeenVenue:
+        location = info.location
+        return cls(
+            id=info.id,
+            name=info.name,
+            url_slug=info.url_slug,
+            location_slug=location.url_slug if location else None,
+            neighborhood=location.neighborhood if location else None,
+            cuisine=None,
+            price_range=None,
+            rating=None,
+            rating_count=None,
+            latitude=None,
+            longitude=None,
+        )
+
+
+@dataclass
+class BucketScan:
+    """What one bucket's searches returned; `error` set means incomplete, apply nothing."""
+
+    bucket: Bucket
+    slots: dict[str, SeenSlot] = field(default_factory=dict)
+    venues: dict[int, SeenVenue] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class BucketOutcome:
+    bucket_id: str
+    ok: bool
+    baselined: bool = False
+    slots: int = 0
+    opened: int = 0
+    reopened: int = 0
+    closed: int = 0
+    error: str | None = None
+
+
+@dataclass
+class PassSummary:
+    buckets_scanned: int = 0
+    buckets_failed: int = 0
+    buckets_baselined: int = 0
+    buckets_skipped: int = 0
+    buckets_pruned: int = 0
+    slots_seen: int = 0
+    drops_opened: int = 0
+    drops_reopened: int = 0
+    drops_closed: int = 0
+    requests: int = 0
+    duration_s: float = 0.0
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+async def fetch_bucket(resy: ResyClient, bucket: Bucket, settings: Settings) -> BucketScan:
+    """Search the area for the bucket's date around its anchor, for every party size."""
+    scan = BucketScan(bucket)
+    queries = [
+        (party, time_filter)
+        for party in sorted(set(settings.discovery_party_sizes))
+        for time_filter in bucket_rules.time_filters(bucket.anchor, settings.discovery_window_hours)
+    ]
+    results = await asyncio.gather(
+        *(
+            resy.search_all(
+                day=bucket.day,
+                party_size=party,
+                time_filter=time_filter,
+                bounding_box=settings.discovery_bounding_box,
+                per_page=settings.discovery_page_size,
+                max_pages=MAX_PAGES,
+            )
+            for party, time_filter in queries
+        ),
+        return_exceptions=True,
+    )
+    for (party, _), result in zip(queries, results, strict=True):
+        if isinstance(result, BaseException):
+            if not isinstance(result, ResywatchError):
+                raise result
+            scan.error = f"party {party}: {result}"
+            continue
+        _merge(scan, result, party, settings.discovery_window_hours)
+    return scan
+
+
+def _merge(scan: BucketScan, hits: list[SearchHit], party: int, window_hours: int) -> None:
+    for hit in hits:
+        for slot in hit.slots:
+            starts = slot_start(slot)
+            if not bucket_rules.in_window(starts, scan.bucket, window_hours):
+                continue
+            if hit.id not in scan.venues:
+                scan.venues[hit.id] = SeenVenue.from_hit(hit)
+            key = slot_id(hit.id, starts)
+            seen = scan.slots.get(key) or scan.slots.setdefault(
+                key, SeenSlot(key, hit.id, hit.name, starts)
+            )
+            seen.party_sizes.add(party)
+            if seating := slot_seating(slot):
+                seen.seating_types.add(seating)
+
+
+@dataclass(frozen=True)
+class ScanContext:
+    """The collaborators of a pass."""
+
+    db: Database
+    resy: ResyClient
+    settings: Settings
+    matcher: HotspotMatcher
+    clock: Callable[[], datetime]
+
+
+async def run_pass(
+    ctx: ScanContext,
+    *,
+    only: Iterable[str] = (),
+    due_only: bool = False,
+    rebaseline: bool = False,
+    on_bucket: Callable[[BucketOutcome], None] | None = None,
+) -> PassSummary:
+    """Sync the window, scan the buckets (all, the named ones, or the due ones), apply."""
+    started = ctx.clock()
+    summary = PassSummary()
+    wanted = bucket_rules.window(ctx.settings, started)
+    summary.buckets_pruned = sync_window(ctx.db, wanted, started)
+    targets = _targets(ctx, wanted, only=list(only), due_only=due_only, now=started)
+    summary.buckets_skipped = len(wanted) - len(targets) if not only else 0
+    calls_before = len(ctx.resy.calls)
+    key = bucket_rules.search_key(ctx.settings)
+    slots_seen: set[str] = set()
+
+    async def scan_one(bucket: Bucket) -> BucketScan:
+        try:
+            return await fetch_bucket(ctx.resy, bucket, ctx.settings)
+        except ResywatchError as exc:
+            return BucketScan(bucket, error=str(exc))
+
+    venues_recorded: set[int] = set()
+    for next_scan in asyncio.as_completed([scan_one(b) for b in targets]):
+        scan = await next_scan
+        if scan.error is None:
+            new_venues = {i: v for i, v in scan.venues.items() if i not in venues_recorded}
+            upsert_venues(ctx.db, new_venues.values(), ctx.clock())
+            venues_recorded.update(new_venues)
+        outcome = apply_scan(
+            ctx.db,
+            scan,
+            key,
+            ctx.matcher,
+            ctx.clock(),
+            rebaseline=rebaseline,
+            settings=ctx.settings,
+        )
+        slots_seen.update(scan.slots)
+        _count(summary, outcome, ctx.settings)
+        if on_bucket:
+            on_bucket(outcome)
+
+    summary.slots_seen = len(slots_seen)
+    summary.requests = len(ctx.resy.calls) - calls_before
+    summary.duration_s = round((ctx.clock() - started).total_seconds(), 3)
+    return summary
+
+
+def _targets(
+    ctx: ScanContext, wanted: list[Bucket], *, only: list[str], due_only: bool, now: datetime
+) -> list[Bucket]:
+    if only:
+        by_id = {b.id: b for b in wanted}
+        unknown = [name for name in only if bucket_rules.parse_bucket_id(name).id not in by_id]
+        if unknown:
+            raise InvalidInput(
+                f"not a bucket of the current window: {', '.join(unknown)} "
+                f"(the window is {wanted[0].id} to {wanted[-1].id})"
+            )
+        return [by_id[bucket_rules.parse_bucket_id(name).id] for name in dict.fromkeys(only)]
+    if not due_only:
+        return wanted
+    interval = timedelta(seconds=ctx.settings.discovery_interval_s)
+    with ctx.db.read() as session:
+        recent = set(
+            session.exec(
+                select(DiscoveryBucket.id).where(
+                    col(DiscoveryBucket.last_attempt_at) > now - interval
+                )
+            )
+        )
+    return [b for b in wanted if b.id not in recent]
+
+
+def _count(summary: PassSummary, outcome: BucketOutcome, settings: Settings) -> None:
+    if not outcome.ok:
+        summary.buckets_failed += 1
+        summary.errors[outcome.bucket_id] = redact_text(outcome.error or "", settings.secrets())
+        return
+    summary.buckets_scanned += 1
+    summary.buckets_baselined += outcome.baselined
+    summary.drops_opened += outcome.opened
+    summary.drops_reopened += outcome.reopened
+    summary.drops_closed += outcome.closed
+
+
+def sync_window(db: Database, wanted: list[Bucket], now: datetime) -> int:
+    """Drop buckets that left the window (their snapshots go with them), create the new
+    ones (they baseline on their first scan), and close drops whose date has passed."""
+    wanted_ids = {b.id for b in wanted}
+    with db.write() as session:
+        existing = set(session.exec(select(DiscoveryBucket.id)))
+        stale = existing - wanted_ids
+        if stale:
+            session.execute(delete(SlotSnapshot).where(col(SlotSnapshot.bucket_id).in_(stale)))
+            session.execute(delete(DiscoveryBucket).where(col(DiscoveryBucket.id).in_(stale)))
+        for bucket in wanted:
+            if bucket.id not in existing:
+                session.add(
+                    DiscoveryBucket(
+                        id=bucket.id, slot_date=bucket.day, anchor=f"{bucket.anchor:%H:%M}"
+                    )
+                )
+        if wanted:
+            past = session.exec(
+                select(DropEvent).where(
+                    col(DropEvent.closed_at).is_(None), DropEvent.slot_date < wanted[0].day
+                )
+            ).all()
+            for event in past:
+                _close(event, now)
+    return len(stale)
+
+
+def upsert_venues(db: Database, venues: Iterable[SeenVenue], now: datetime) -> int:
+    """Insert venues not yet known and update changed ones; unchanged ones are not written."""
+    seen = {v.id: v for v in venues}
+    if not seen:
+        return 0
+    written = 0
+    with db.write() as session:
+        known = {v.id: v for v in session.exec(select(Venue).where(col(Venue.id).in_(seen)))}
+        for venue_id, venue in seen.items():
+            fields = {k: v for k, v in vars(venue).items() if v is not None}
+            row = known.get(venue_id)
+            if row is None:
+                session.add(Venue(**fields, first_seen_at=now, updated_at=now))
+            elif any(getattr(row, k) != v for k, v in fields.items()):
+                row.sqlmodel_update(fields | {"updated_at": now})
+            else:
+                continue
+            written += 1
+    return written
+
+
+def apply_scan(
+    db: Database,
+    scan: BucketScan,
+    key: str,
+    matcher: HotspotMatcher,
+    now: datetime,
+    *,
+    rebaseline: bool = False,
+    settings: Settings,
+) -> BucketOutcome:
+    """Record one bucket scan: the failure, or the new snapshot with its drops, atomically."""
+    outcome = BucketOutcome(scan.bucket.id, ok=scan.error is None, error=scan.error)
+    with db.write() as session:
+        bucket = session.get(DiscoveryBucket, scan.bucket.id)
+        if bucket is None:  # pruned while we were asking Resy
+            return BucketOutcome(scan.bucket.id, ok=False, error="bucket left the window")
+        bucket.last_attempt_at = now
+        if scan.error is not None:
+            bucket.last_error = redact_text(scan.error, settings.secrets())[:500]
+            bucket.consecutive_failures += 1
+            return outcome
+        if rebaseline or bucket.baselined_at is None or bucket.search_key != key:
+            _baseline(session, bucket, scan, now)
+            bucket.search_key = key
+            bucket.baseline_count = len(scan.slots)
+            outcome.baselined = True
+        else:
+            _diff(session, bucket, scan, matcher, now, outcome)
+        bucket.last_scan_at = now
+        bucket.last_error = None
+        bucket.consecutive_failures = 0
+        bucket.slot_count = len(scan.slots)
+    outcome.slots = len(scan.slots)
+    return outcome
+
+
+# The snapshot is read and written with Core statements, not ORM objects: a dense city is
+# tens of thousands of slots a pass, and an unchanged scan must cost next to nothing.
+_SNAPSHOT = SlotSnapshot.__table__  # type: ignore[attr-defined]
+
+
+def _baseline(session: Session, bucket: DiscoveryBucket, scan: BucketScan, now: datetime) -> None:
+    """B = P = C: what is open now is the starting point, not news."""
+    session.execute(delete(_SNAPSHOT).where(_SNAPSHOT.c.bucket_id == bucket.id))
+    if scan.slots:
+        session.execute(
+            insert(_SNAPSHOT),
+            [_snapshot_row(bucket.id, seen, now, in_baseline=True) for seen in scan.slots.values()],
+        )
+    bucket.baselined_at = now
+
+
+def _diff(
+    session: Session,
+    bucket: DiscoveryBucket,
+    scan: BucketScan,
+    matcher: HotspotMatcher,
+    now: datetime,
+    outcome: BucketOutcome,
+) -> None:
+    """Apply C − (P ∪ B) as drops and P − C as closures; write only the rows that change."""
+    columns = _SNAPSHOT.c
+    rows = {
+        slot: (in_baseline, in_previous, offered)
+        for slot, in_baseline, in_previous, offered in session.execute(
+            select(
+                columns.slot_id, columns.in_baseline, columns.in_previous, columns.offered
+            ).where(columns.bucket_id == bucket.id)
+        )
+    }
+    current = scan.slots
+    previous = {slot for slot, (_, in_previous, _) in rows.items() if in_previous}
+    baseline = {slot for slot, (in_baseline, _, _) in rows.items() if in_baseline}
+    opened = current.keys() - (previous | baseline)
+    gone = previous - current.keys()
+
+    new_rows, touched = [], []
+    for slot, seen in current.items():
+        known = rows.get(slot)
+        if known is None:
+            new_rows.append(_snapshot_row(bucket.id, seen, now, in_baseline=False))
+        elif not known[1] or known[2] != seen.offered:
+            touched.append({"b_slot": slot, "offered": seen.offered, "changed_at": now})
+    if new_rows:
+        session.execute(insert(_SNAPSHOT), new_rows)
+    if touched:
+        session.execute(
+            update(_SNAPSHOT)
+            .where(columns.bucket_id == bucket.id, columns.slot_id == bindparam("b_slot"))
+            .values(
+                in_previous=True, offered=bindparam("offered"), changed_at=bindparam("changed_at")
+            ),
+            touched,
+        )
+    if gone:
+        in_bucket = columns.bucket_id == bucket.id
+        session.execute(
+            update(_SNAPSHOT)
+            .where(in_bucket, columns.slot_id.in_(gone), columns.in_baseline)
+            .values(in_previous=False, changed_at=now)
+        )
+        session.execute(
+            delete(_SNAPSHOT).where(in_bucket, columns.slot_id.in_(gone), ~columns.in_baseline)
+        )
+
+    if opened:
+        _open_drops(session, bucket, [current[s] for s in sorted(opened)], matcher, now, outcome)
+    if gone:
+        for event in session.exec(
+            select(DropEvent).where(
+                col(DropEvent.slot_id).in_(gone), col(DropEvent.closed_at).is_(None)
+            )
+        ):
+            _close(event, now)
+            outcome.closed += 1
+
+
+def _open_drops(
+    session: Session,
+    bucket: DiscoveryBucket,
+    slots: list[SeenSlot],
+    matcher: HotspotMatcher,
+    now: datetime,
+    outcome: BucketOutcome,
+) -> None:
+    ids = [s.slot_id for s in slots]
+    already_open = set(
+        session.exec(
+            select(DropEvent.slot_id).where(
+                col(DropEvent.slot_id).in_(ids), col(DropEvent.closed_at).is_(None)
+            )
+        )
+    )
+    recently_closed: dict[str, DropEvent] = {}
+    for event in session.exec(
+        select(DropEvent)
+        .where(col(DropEvent.slot_id).in_(ids), col(DropEvent.closed_at) >= now - QUIET_PERIOD)
+        .order_by(col(DropEvent.closed_at))
+    ):
+        recently_closed[event.slot_id] = event  # the latest wins
+    venues = {
+        v.id: v
+        for v in session.exec(select(Venue).where(col(Venue.id).in_({s.venue_id for s in slots})))
+    }
+    for seen in slots:
+        if seen.slot_id in already_open:  # another bucket saw it first
+            continue
+        if (flickered := recently_closed.get(seen.slot_id)) is not None:
+            flickered.closed_at, flickered.duration_s = None, None  # a flicker, not news
+            outcome.reopened += 1
+            continue
+        event = DropEvent(
+            slot_id=seen.slot_id,
+            bucket_id=bucket.id,
+            venue_id=seen.venue_id,
+            venue_name=seen.venue_name,
+            starts_at=seen.starts_at,
+            slot_date=seen.starts_at.date(),
+            party_sizes=sorted(seen.party_sizes),
+            seating_types=sorted(seen.seating_types),
+            is_hotspot=matcher.matches(seen.venue_name),
+            opened_at=now,
+        )
+        session.add(event)
+        session.flush()  # the event's id names its notification
+        session.add(drop_notification(event, venues.get(seen.venue_id)))
+        outcome.opened += 1
+
+
+def drop_notification(event: DropEvent, venue: Venue | None) -> Notification:
+    """The outbox row announcing a drop (delivered later, at least once)."""
+    party = min(event.party_sizes) if event.party_sizes else 2
+    seating = f" ({', '.join(event.seating_types)})" if event.seating_types else ""
+    when = f"{event.starts_at:%a %b} {event.starts_at.day} at {event.starts_at:%-I:%M %p}"
+    url = None
+    if venue is not None and venue.url_slug:
+        url = venue_page_url(venue.location_slug, venue.url_slug, event.slot_date, party)
+    where = f" in {venue.neighborhood}" if venue is not None and venue.neighborhood else ""
+    return Notification(
+        dedupe_key=f"drop:{event.id}",
+        kind="drop",
+        title=f"{event.venue_name}: a table just opened",
+        body=f"{event.venue_name}{where}: {when}, party of "
+        f"{'/'.join(map(str, event.party_sizes)) or party}{seating}.",
+        url=url,
+        payload={
+            "drop_event_id": event.id,
+            "venue_id": event.venue_id,
+            "venue_name": event.venue_name,
+            "starts_at": event.starts_at.isoformat(),
+            "party_sizes": event.party_sizes,
+            "seating_types": event.seating_types,
+            "is_hotspot": event.is_hotspot,
+        },
+        created_at=event.opened_at,
+        next_attempt_at=event.opened_at,
+    )
+
+
+def _close(event: DropEvent, now: datetime) -> None:
+    event.closed_at = now
+    event.duration_s = max(0, int((now - event.opened_at).total_seconds()))
+
+
+def _snapshot_row(
+    bucket_id: str, seen: SeenSlot, now: datetime, *, in_baseline: bool
+) -> dict[str, Any]:
+    return {
+        "bucket_id": bucket_id,
+        "slot_id": seen.slot_id,
+        "venue_id": seen.venue_id,
+        "starts_at": seen.starts_at,
+        "offered": seen.offered,
+        "in_baseline": in_baseline,
+        "in_previous": True,
+        "first_seen_at": now,
+        "changed_at": now,
+    }

@@ -1,0 +1,295 @@
+"""Venues from the terminal: ad-hoc availability search, finding a venue's id, and what is
+known about one venue (horizon, calendar, learned release pattern)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from sqlmodel import col, select
+
+from resywatch.config import Settings
+from resywatch.db.engine import Database
+from resywatch.db.models import Venue
+from resywatch.errors import InvalidInput, NotFound
+from resywatch.resy import errors as resy_errors
+from resywatch.resy.client import ResyClient, venue_page_url
+from resywatch.resy.models import CalendarResponse, SearchHit, slot_seating, slot_start
+from resywatch.services.curated import HotspotMatcher, normalize_name
+from resywatch.services.discovery import buckets as bucket_rules
+from resywatch.services.discovery.patterns import ReleasePattern, patterns
+from resywatch.services.discovery.scan import SeenVenue, upsert_venues
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    day: date
+    party_size: int
+    query: str = ""
+    window: tuple[time, time] | None = None  # local; None = any time
+    neighborhood: str | None = None
+    cuisine: str | None = None
+    hotspots_only: bool = False
+    limit: int = 20
+
+
+@dataclass(frozen=True)
+class VenueTimes:
+    venue_id: int
+    name: str
+    neighborhood: str | None
+    cuisine: str | None
+    rating: float | None
+    is_hotspot: bool
+    times: list[str]  # local HH:MM, earliest first
+    seating_types: list[str]
+    url: str | None
+
+
+async def search(
+    *, resy: ResyClient, db: Database, settings: Settings, query: SearchQuery, now: datetime
+) -> list[VenueTimes]:
+    """Venues in the configured area with open slots for the date, party and window."""
+    if query.day < bucket_rules.local_today(now, settings.timezone):
+        raise InvalidInput(f"{query.day} is in the past")
+    filters: list[str | None] = [None]
+    if query.window is not None:
+        start, end = (datetime.combine(query.day, t) for t in query.window)
+        half_hours = -(-int((end - start).total_seconds()) // 7200)  # ceil(half, in hours)
+        filters = [*bucket_rules.time_filters((start + (end - start) / 2).time(), half_hours)]
+    pages = await asyncio.gather(
+        *(
+            resy.search_all(
+                day=query.day,
+                party_size=query.party_size,
+                query=query.query,
+                time_filter=time_filter,
+                bounding_box=settings.discovery_bounding_box,
+                per_page=settings.discovery_page_size,
+                max_pages=5,
+            )
+            for time_filter in filters
+        )
+    )
+    matcher = HotspotMatcher.default()
+    found: dict[int, VenueTimes] = {}
+    seen: dict[int, SeenVenue] = {}
+    for hit in (h for page in pages for h in page):
+        if not _wanted(hit, query, matcher):
+            continue
+        slots = [
+            (starts, slot_seating(slot))
+            for slot in hit.slots
+            if (starts := slot_start(slot)).date() == query.day
+            and (query.window is None or query.window[0] <= starts.time() <= query.window[1])
+        ]
+        if not slots:
+            continue
+        seen[hit.id] = SeenVenue.from_hit(hit)
+        previous = found.get(hit.id)
+        times = sorted(
+            {f"{starts:%H:%M}" for starts, _ in slots} | set(previous.times if previous else [])
+        )
+        seating = sorted(
+            {seating for _, seating in slots if seating}
+            | set(previous.seating_types if previous else [])
+        )
+        found[hit.id] = VenueTimes(
+            venue_id=hit.id,
+            name=hit.name,
+            neighborhood=hit.neighborhood,
+            cuisine=", ".join(hit.cuisine) or None,
+            rating=hit.rating.average if hit.rating else None,
+            is_hotspot=matcher.matches(hit.name),
+            times=times,
+            seating_types=seating,
+            url=venue_page_url(
+                hit.location.url_slug if hit.location else None,
+                hit.url_slug,
+                query.day,
+                query.party_size,
+            )
+            if hit.url_slug
+            else None,
+        )
+    upsert_venues(db, seen.values(), now)
+    ranked = sorted(found.values(), key=lambda v: (not v.is_hotspot, -(v.rating or 0), v.name))
+    return ranked[: query.limit]
+
+
+def _wanted(hit: SearchHit, query: SearchQuery, matcher: HotspotMatcher) -> bool:
+    if query.hotspots_only and not matcher.matches(hit.name):
+        return False
+    if query.neighborhood and normalize_name(query.neighborhood) not in normalize_name(
+        hit.neighborhood or ""
+    ):
+        return False
+    return not (
+        query.cuisine
+        and not any(normalize_name(query.cuisine) in normalize_name(c) for c in hit.cuisine)
+    )
+
+
+@dataclass(frozen=True)
+class VenueSummary:
+    venue_id: int
+    name: str
+    neighborhood: str | None
+    cuisine: str | None
+    rating: float | None
+    price_range: int | None
+
+
+async def find_venues(
+    *, resy: ResyClient, db: Database, settings: Settings, text: str, now: datetime, limit: int = 20
+) -> list[VenueSummary]:
+    """Venues whose name matches, with their Resy ids (no availability asked)."""
+    if not text.strip():
+        raise InvalidInput("give part of a venue's name to search for")
+    today = bucket_rules.local_today(now, settings.timezone)
+    hits = await resy.search_all(
+        day=today, party_size=2, query=text.strip(), availability=False, per_page=50, max_pages=2
+    )
+    upsert_venues(db, (SeenVenue.from_hit(h) for h in hits), now)
+    wanted = normalize_name(text)
+    ranked = sorted(hits, key=lambda h: (wanted not in normalize_name(h.name), h.name))
+    return [
+        VenueSummary(
+            venue_id=h.id,
+            name=h.name,
+            neighborhood=h.neighborhood,
+            cuisine=", ".join(h.cuisine) or None,
+            rating=h.rating.average if h.rating else None,
+            price_range=h.price_range_id,
+        )
+        for h in ranked[:limit]
+    ]
+
+
+async def resolve_venue(
+    *, resy: ResyClient, db: Database, settings: Settings, text: str, now: datetime
+) -> Venue:
+    """A venue from its Resy id or its name: known venues first, then Resy's search.
+
+    An ambiguous name is an error that lists the candidates (exit 2); no match is exit 3.
+    """
+    text = text.strip()
+    if text.isdigit():
+        with db.read() as session:
+            known = session.get(Venue, int(text))
+        if known is not None:
+            return known
+        try:
+            info = await resy.venue(int(text))
+        except resy_errors.NotFound:
+            raise NotFound(f"Resy has no venue with id {text}") from None
+        upsert_venues(db, [SeenVenue.from_venue(info)], now)
+        with db.read() as session:
+            found = session.get(Venue, int(text))
+        assert found is not None
+        return found
+    wanted = normalize_name(text)
+    with db.read() as session:
+        exact = [
+            v
+            for v in session.exec(select(Venue).where(col(Venue.name).ilike(f"%{text}%")))
+            if normalize_name(v.name) == wanted
+        ]
+    if len(exact) == 1:
+        return exact[0]
+    candidates = await find_venues(resy=resy, db=db, settings=settings, text=text, now=now)
+    exact_hits = [c for c in candidates if normalize_name(c.name) == wanted]
+    chosen = exact_hits if exact_hits else candidates
+    if not chosen:
+        raise NotFound(f"no venue on Resy matches {text!r}")
+    if len(chosen) > 1:
+        listed = "; ".join(
+            f"{c.name} ({c.neighborhood or '?'}, id {c.venue_id})" for c in chosen[:10]
+        )
+        raise InvalidInput(
+            f"{text!r} matches several venues: {listed}. Use the id or the full name."
+        )
+    with db.read() as session:
+        venue = session.get(Venue, chosen[0].venue_id)
+    assert venue is not None
+    return venue
+
+
+@dataclass(frozen=True)
+class CalendarDay:
+    date: date
+    status: str  # available | sold-out | closed | not-released
+
+
+@dataclass(frozen=True)
+class VenueReport:
+    venue_id: int
+    name: str
+    neighborhood: str | None
+    cuisine: str | None
+    time_zone: str | None
+    url: str | None
+    lead_time_days: int | None
+    last_calendar_day: date | None
+    calendar: list[CalendarDay]
+    pattern: ReleasePattern | None
+
+
+async def show_venue(
+    *,
+    resy: ResyClient,
+    db: Database,
+    settings: Settings,
+    text: str,
+    party_size: int,
+    days: int,
+    now: datetime,
+) -> VenueReport:
+    """Everything known about one venue: booking horizon, the next days' calendar and its
+    learned release pattern."""
+    venue = await resolve_venue(resy=resy, db=db, settings=settings, text=text, now=now)
+    today = bucket_rules.local_today(now, settings.timezone)
+    info, config, calendar = await asyncio.gather(
+        resy.venue(venue.id),
+        resy.venue_config(venue.id),
+        resy.calendar(venue.id, party_size, today, today + timedelta(days=days - 1)),
+    )
+    with db.write() as session:
+        row = session.get(Venue, venue.id)
+        assert row is not None
+        row.lead_time_days = config.lead_time_in_days
+        row.time_zone = info.time_zone or row.time_zone
+        row.url_slug = info.url_slug or row.url_slug
+        row.updated_at = now
+        venue = row
+    with db.read() as session:
+        learned = patterns(session, default_timezone=settings.timezone, venue_id=venue.id)
+    return VenueReport(
+        venue_id=venue.id,
+        name=venue.name,
+        neighborhood=venue.neighborhood,
+        cuisine=venue.cuisine,
+        time_zone=venue.time_zone,
+        url=venue_page_url(venue.location_slug, venue.url_slug, today, party_size)
+        if venue.url_slug
+        else None,
+        lead_time_days=config.lead_time_in_days,
+        last_calendar_day=calendar.last_calendar_day,
+        calendar=_calendar(calendar, today, days),
+        pattern=learned[0] if learned else None,
+    )
+
+
+def _calendar(calendar: CalendarResponse, today: date, days: int) -> list[CalendarDay]:
+    """One status a day: Resy's word, or not-released past the booking horizon."""
+    known = {d.date: d.inventory.reservation for d in calendar.scheduled}
+    result = []
+    for offset in range(days):
+        day = today + timedelta(days=offset)
+        if calendar.last_calendar_day is not None and day > calendar.last_calendar_day:
+            status = "not-released"
+        else:
+            status = (known.get(day) or "closed").replace(" ", "-")  # "not available" too
+        result.append(CalendarDay(day, status))
+    return result

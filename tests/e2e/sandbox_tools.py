@@ -1,0 +1,59 @@
+"""Helpers for tests that drive the sandbox: control routes and a slot to open and close."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from resywatch.config import Settings
+from resywatch.sandbox import SandboxHandle
+from resywatch.services.discovery.scan import slot_id
+
+
+def control(sandbox: SandboxHandle, path: str, body: dict[str, Any]) -> Any:
+    response = httpx.post(f"{sandbox.base_url}/__sandbox{path}", json=body, timeout=5)
+    response.raise_for_status()
+    return response.json()
+
+
+def advance(sandbox: SandboxHandle, seconds: float) -> None:
+    control(sandbox, "/time", {"advance": seconds})
+
+
+class ClosedSlot:
+    """A sold-out slot in the 19:00 bucket's window that a test can open and close."""
+
+    def __init__(self, sandbox: SandboxHandle, day: date, settings: Settings) -> None:
+        world, now = sandbox.state.world, sandbox.state.clock.now()
+        south, west, north, east = settings.discovery_bounding_box
+        for venue in world.venues:
+            if not (south <= venue.lat <= north and west <= venue.lng <= east):
+                continue
+            if not world.is_released(venue, day, now):
+                continue
+            snapshot = world.snapshot(venue, day, now)
+            for index, slot in enumerate(snapshot.slots):
+                fits = slot.seating.min_size <= 2 <= slot.seating.max_size
+                if fits and snapshot.avail[index] == 0 and 18 * 60 <= slot.minute <= 20 * 60:
+                    self.venue, self.slot, self.day, self.sandbox = venue, slot, day, sandbox
+                    starts = datetime.combine(day, datetime.min.time()) + timedelta(
+                        minutes=slot.minute
+                    )
+                    self.slot_id = slot_id(venue.id, starts)
+                    return
+        raise AssertionError(f"no sold-out slot to open on {day}")
+
+    def change(self, delta: int) -> None:
+        control(
+            self.sandbox,
+            "/slots",
+            {
+                "venue_id": self.venue.id,
+                "day": self.day.isoformat(),
+                "time": self.slot.time,
+                "seating": self.slot.seating.name,
+                "delta": delta,
+            },
+        )
