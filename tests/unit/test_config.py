@@ -204,3 +204,8 @@ def test_token_expiry_reads_the_jwt_exp_claim() -> None:
     claims = base64.urlsafe_b64encode(json.dumps({"exp": 1893456000}).encode()).rstrip(b"=")
     assert token_expiry(f"h.{claims.decode()}.s") == datetime(2030, 1, 1, tzinfo=UTC)
     assert token_expiry("not-a-jwt") is None
+
+
+def test_the_example_config_file_is_valid_and_shows_the_defaults() -> None:
+    example = Path(__file__).parents[2] / "examples" / "config.toml"
+    assert load_settings(config_path=example, environ={}) == load_settings(environ={})
