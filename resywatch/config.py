@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Mapping
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -85,6 +85,15 @@ def _check_bounding_box(
     return box
 
 
+def _check_window(window: str | None) -> str | None:
+    if window is None:
+        return None
+    start, _, end = window.partition("-")
+    if _parse_hhmm(start) >= _parse_hhmm(end):
+        raise ValueError(f"{window!r} is not a time range HH:MM-HH:MM that ends after it starts")
+    return window
+
+
 def _check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
@@ -137,6 +146,15 @@ class Settings(BaseModel):
     discovery_page_size: Annotated[int, Field(ge=1, le=100)] = 100  # venues per search page
     timezone: Annotated[str, AfterValidator(_check_timezone)] = "America/New_York"
     notify_urls: Annotated[list[str], BeforeValidator(_split_urls)] = Field(default_factory=list)
+    # Which drops become notifications (watches, notify requests and bookings always do).
+    notify_drops: Literal["all", "hotspots", "none"] = "all"
+    notify_drop_venues: Annotated[list[str], BeforeValidator(_split_list)] = Field(
+        default_factory=list  # names (or parts of names); empty: every venue
+    )
+    notify_drop_party_sizes: Annotated[list[int], BeforeValidator(_split_list)] = Field(
+        default_factory=list  # empty: any party size
+    )
+    notify_drop_window: Annotated[str | None, AfterValidator(_check_window)] = None  # 18:00-21:00
 
     @field_validator("database_url", "resy_api_key", "resy_auth_token", mode="before")
     @classmethod
