@@ -88,10 +88,11 @@ def _check_bounding_box(
 def _check_window(window: str | None) -> str | None:
     if window is None:
         return None
-    start, _, end = window.partition("-")
-    if _parse_hhmm(start) >= _parse_hhmm(end):
+    start, _, end = (part.strip() for part in window.partition("-"))
+    first, last = _parse_hhmm(start), _parse_hhmm(end)
+    if first >= last:
         raise ValueError(f"{window!r} is not a time range HH:MM-HH:MM that ends after it starts")
-    return window
+    return f"{first:%H:%M}-{last:%H:%M}"  # normalised, so HH:MM strings compare as times
 
 
 def _check_timezone(name: str) -> str:

@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from resywatch import __version__
-from resywatch.cli import admin, auth, discover, sandbox, venues
+from resywatch.cli import admin, auth, discover, notify, sandbox, venues, watch
 from resywatch.cli.context import AppContext
 from resywatch.cli.output import Output
 from resywatch.errors import ExitCode, ResywatchError
@@ -96,6 +96,8 @@ app.add_typer(auth.app, name="auth")
 app.add_typer(discover.app, name="discover")
 app.command("search")(venues.search)
 app.add_typer(venues.app, name="venue")
+app.add_typer(watch.app, name="watch")
+app.add_typer(notify.app, name="notify")
 app.add_typer(sandbox.app, name="sandbox")
 
 

@@ -50,9 +50,20 @@ class VenueTimes:
 async def search(
     *, resy: ResyClient, db: Database, settings: Settings, query: SearchQuery, now: datetime
 ) -> list[VenueTimes]:
-    """Venues in the configured area with open slots for the date, party and window."""
+    """Venues in the configured area with open slots for the date, party and window: hotspots
+    first, then by rating. The venues seen are remembered (`venue show NAME` finds them)."""
     if query.day < bucket_rules.local_today(now, settings.timezone):
         raise InvalidInput(f"{query.day} is in the past")
+    found, seen = await open_venues(resy=resy, settings=settings, query=query)
+    upsert_venues(db, seen, now)
+    ranked = sorted(found, key=lambda v: (not v.is_hotspot, -(v.rating or 0), v.name))
+    return ranked[: query.limit]
+
+
+async def open_venues(
+    *, resy: ResyClient, settings: Settings, query: SearchQuery
+) -> tuple[list[VenueTimes], list[SeenVenue]]:
+    """The search itself: venues with matching open slots, and the venues it saw."""
     filters: list[str | None] = [None]
     if query.window is not None:
         start, end = (datetime.combine(query.day, t) for t in query.window)
@@ -113,9 +124,7 @@ async def search(
             if hit.url_slug
             else None,
         )
-    upsert_venues(db, seen.values(), now)
-    ranked = sorted(found.values(), key=lambda v: (not v.is_hotspot, -(v.rating or 0), v.name))
-    return ranked[: query.limit]
+    return list(found.values()), list(seen.values())
 
 
 def _wanted(hit: SearchHit, query: SearchQuery, matcher: HotspotMatcher) -> bool:
@@ -144,27 +153,33 @@ class VenueSummary:
 async def find_venues(
     *, resy: ResyClient, db: Database, settings: Settings, text: str, now: datetime, limit: int = 20
 ) -> list[VenueSummary]:
-    """Venues whose name matches, with their Resy ids (no availability asked)."""
+    """Venues whose name matches, with their Resy ids; they are remembered for later."""
+    hits = await _named(resy, settings, text, now)
+    upsert_venues(db, (SeenVenue.from_hit(h) for h in hits), now)
+    return [_summary(h) for h in hits[:limit]]
+
+
+async def _named(resy: ResyClient, settings: Settings, text: str, now: datetime) -> list[SearchHit]:
+    """Resy's venue search by name (no availability asked), best matches first."""
     if not text.strip():
         raise InvalidInput("give part of a venue's name to search for")
     today = bucket_rules.local_today(now, settings.timezone)
     hits = await resy.search_all(
         day=today, party_size=2, query=text.strip(), availability=False, per_page=50, max_pages=2
     )
-    upsert_venues(db, (SeenVenue.from_hit(h) for h in hits), now)
     wanted = normalize_name(text)
-    ranked = sorted(hits, key=lambda h: (wanted not in normalize_name(h.name), h.name))
-    return [
-        VenueSummary(
-            venue_id=h.id,
-            name=h.name,
-            neighborhood=h.neighborhood,
-            cuisine=", ".join(h.cuisine) or None,
-            rating=h.rating.average if h.rating else None,
-            price_range=h.price_range_id,
-        )
-        for h in ranked[:limit]
-    ]
+    return sorted(hits, key=lambda h: (wanted not in normalize_name(h.name), h.name))
+
+
+def _summary(hit: SearchHit) -> VenueSummary:
+    return VenueSummary(
+        venue_id=hit.id,
+        name=hit.name,
+        neighborhood=hit.neighborhood,
+        cuisine=", ".join(hit.cuisine) or None,
+        rating=hit.rating.average if hit.rating else None,
+        price_range=hit.price_range_id,
+    )
 
 
 async def resolve_venue(
@@ -173,6 +188,7 @@ async def resolve_venue(
     """A venue from its Resy id or its name: known venues first, then Resy's search.
 
     An ambiguous name is an error that lists the candidates (exit 2); no match is exit 3.
+    Only the venue found is written (remembered); a failed lookup writes nothing.
     """
     text = text.strip()
     if text.isdigit():
@@ -181,37 +197,34 @@ async def resolve_venue(
         if known is not None:
             return known
         try:
-            info = await resy.venue(int(text))
+            seen = SeenVenue.from_venue(await resy.venue(int(text)))
         except resy_errors.NotFound:
             raise NotFound(f"Resy has no venue with id {text}") from None
-        upsert_venues(db, [SeenVenue.from_venue(info)], now)
+    else:
+        wanted = normalize_name(text)
         with db.read() as session:
-            found = session.get(Venue, int(text))
-        assert found is not None
-        return found
-    wanted = normalize_name(text)
+            exact = [
+                v
+                for v in session.exec(select(Venue).where(col(Venue.name).ilike(f"%{text}%")))
+                if normalize_name(v.name) == wanted
+            ]
+        if len(exact) == 1:
+            return exact[0]
+        candidates = await _named(resy, settings, text, now)
+        chosen = [h for h in candidates if normalize_name(h.name) == wanted] or candidates
+        if not chosen:
+            raise NotFound(f"no venue on Resy matches {text!r}")
+        if len(chosen) > 1:
+            listed = "; ".join(
+                f"{h.name} ({h.neighborhood or '?'}, id {h.id})" for h in chosen[:10]
+            )
+            raise InvalidInput(
+                f"{text!r} matches several venues: {listed}. Use the id or the full name."
+            )
+        seen = SeenVenue.from_hit(chosen[0])
+    upsert_venues(db, [seen], now)
     with db.read() as session:
-        exact = [
-            v
-            for v in session.exec(select(Venue).where(col(Venue.name).ilike(f"%{text}%")))
-            if normalize_name(v.name) == wanted
-        ]
-    if len(exact) == 1:
-        return exact[0]
-    candidates = await find_venues(resy=resy, db=db, settings=settings, text=text, now=now)
-    exact_hits = [c for c in candidates if normalize_name(c.name) == wanted]
-    chosen = exact_hits if exact_hits else candidates
-    if not chosen:
-        raise NotFound(f"no venue on Resy matches {text!r}")
-    if len(chosen) > 1:
-        listed = "; ".join(
-            f"{c.name} ({c.neighborhood or '?'}, id {c.venue_id})" for c in chosen[:10]
-        )
-        raise InvalidInput(
-            f"{text!r} matches several venues: {listed}. Use the id or the full name."
-        )
-    with db.read() as session:
-        venue = session.get(Venue, chosen[0].venue_id)
+        venue = session.get(Venue, seen.id)
     assert venue is not None
     return venue
 

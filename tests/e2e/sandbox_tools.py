@@ -57,3 +57,40 @@ class ClosedSlot:
                 "delta": delta,
             },
         )
+
+
+class SoldOutVenue:
+    """A released, open venue with no free table for a party of 2 in 18:00-21:00 on `day`,
+    and one of its slots there that a test can open."""
+
+    def __init__(self, sandbox: SandboxHandle, day: date, settings: Settings) -> None:
+        world, now = sandbox.state.world, sandbox.state.clock.now()
+        south, west, north, east = settings.discovery_bounding_box
+        for venue in world.venues:
+            inside = south <= venue.lat <= north and west <= venue.lng <= east
+            if not inside or not world.is_released(venue, day, now):
+                continue
+            snapshot = world.snapshot(venue, day, now)
+            evening = [
+                (i, s)
+                for i, s in enumerate(snapshot.slots)
+                if 18 * 60 <= s.minute <= 21 * 60 and s.seating.min_size <= 2 <= s.seating.max_size
+            ]
+            if evening and all(snapshot.avail[i] == 0 for i, _ in evening):
+                self.venue, self.day, self.sandbox = venue, day, sandbox
+                self.slot = evening[len(evening) // 2][1]
+                return
+        raise AssertionError(f"no sold-out venue on {day}")
+
+    def open_one(self) -> None:
+        control(
+            self.sandbox,
+            "/slots",
+            {
+                "venue_id": self.venue.id,
+                "day": self.day.isoformat(),
+                "time": self.slot.time,
+                "seating": self.slot.seating.name,
+                "delta": 1,
+            },
+        )

@@ -35,7 +35,7 @@ from resywatch.errors import InvalidInput, ResywatchError
 from resywatch.redact import redact_text
 from resywatch.resy.client import ResyClient, venue_page_url
 from resywatch.resy.models import SearchHit, VenueResponse, slot_seating, slot_start
-from resywatch.services.curated import HotspotMatcher
+from resywatch.services.curated import HotspotMatcher, normalize_name
 from resywatch.services.discovery import buckets as bucket_rules
 from resywatch.services.discovery.buckets import Bucket
 
@@ -380,7 +380,7 @@ def apply_scan(
             bucket.baseline_count = len(scan.slots)
             outcome.baselined = True
         else:
-            _diff(session, bucket, scan, matcher, now, outcome)
+            _diff(session, bucket, scan, matcher, now, outcome, settings)
         bucket.last_scan_at = now
         bucket.last_error = None
         bucket.consecutive_failures = 0
@@ -412,6 +412,7 @@ def _diff(
     matcher: HotspotMatcher,
     now: datetime,
     outcome: BucketOutcome,
+    settings: Settings,
 ) -> None:
     """Apply C − (P ∪ B) as drops and P − C as closures; write only the rows that change."""
     columns = _SNAPSHOT.c
@@ -459,7 +460,8 @@ def _diff(
         )
 
     if opened:
-        _open_drops(session, bucket, [current[s] for s in sorted(opened)], matcher, now, outcome)
+        slots = [current[s] for s in sorted(opened)]
+        _open_drops(session, bucket, slots, matcher, now, outcome, settings)
     if gone:
         for event in session.exec(
             select(DropEvent).where(
@@ -477,6 +479,7 @@ def _open_drops(
     matcher: HotspotMatcher,
     now: datetime,
     outcome: BucketOutcome,
+    settings: Settings,
 ) -> None:
     ids = [s.slot_id for s in slots]
     already_open = set(
@@ -518,8 +521,30 @@ def _open_drops(
         )
         session.add(event)
         session.flush()  # the event's id names its notification
-        session.add(drop_notification(event, venues.get(seen.venue_id)))
+        if wants_notification(event, settings):
+            session.add(drop_notification(event, venues.get(seen.venue_id)))
         outcome.opened += 1
+
+
+def wants_notification(event: DropEvent, settings: Settings) -> bool:
+    """Whether this drop passes the configured filter (`[notify] drops`, `drop_venues`,
+    `drop_party_sizes`, `drop_window`)."""
+    if settings.notify_drops == "none" or (
+        settings.notify_drops == "hotspots" and not event.is_hotspot
+    ):
+        return False
+    if settings.notify_drop_venues and not any(
+        normalize_name(v) in normalize_name(event.venue_name) for v in settings.notify_drop_venues
+    ):
+        return False
+    if settings.notify_drop_party_sizes and not set(event.party_sizes) & set(
+        settings.notify_drop_party_sizes
+    ):
+        return False
+    if settings.notify_drop_window:
+        start, end = settings.notify_drop_window.split("-")
+        return start <= f"{event.starts_at:%H:%M}" <= end
+    return True
 
 
 def drop_notification(event: DropEvent, venue: Venue | None) -> Notification:

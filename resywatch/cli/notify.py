@@ -1,0 +1,143 @@
+"""`resywatch notify`: one-off notify requests, "my watches", delivery and channels."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from resywatch.cli.context import use
+from resywatch.cli.options import JsonFlag
+from resywatch.cli.watch import DateOption, PartyOption, UntilOption, WindowOption, _want
+
+app = typer.Typer(
+    help="Notify requests and notification delivery.", no_args_is_help=True, rich_markup_mode=None
+)
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    venue: Annotated[str, typer.Option("--venue", help="Venue name or id.")],
+    day: DateOption,
+    party: PartyOption,
+    until: UntilOption = None,
+    window: WindowOption = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Tell me once when the venue has a table on the date (or range), then stop.
+
+    Example: resywatch notify add --venue Carbone --date 2026-12-04 --party 2
+    --window 19:00-21:00
+    """
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import notify_requests
+
+    want = _want(day, until, party, window, [])
+    settings, db = run.settings(), run.database()
+    request = run.with_resy(
+        lambda resy: notify_requests.add_request(
+            db=db, resy=resy, settings=settings, venue=venue, want=want, now=datetime.now(UTC)
+        )
+    )
+    if run.output.json_mode:
+        run.output.json(request)
+    else:
+        run.output.note(f"notify request {request.id} added for {request.venue_name}")
+
+
+@app.command("list")
+def list_command(ctx: typer.Context, json_output: JsonFlag = False) -> None:
+    """My watches: interval watches, open notify requests and the latest notifications."""
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import notify_requests
+
+    mine = notify_requests.my_watches(run.database())
+    if run.output.json_mode:
+        run.output.json(mine)
+        return
+    if mine.interval_watches:
+        run.output.table(
+            ["watch", "kind", "status", "dates", "party", "every"],
+            [
+                (
+                    w.id,
+                    w.kind,
+                    w.status,
+                    f"{w.date_from}..{w.date_to}",
+                    w.party_size,
+                    f"{w.interval_s // 60}m",
+                )
+                for w in mine.interval_watches
+            ],
+            title="Interval watches",
+        )
+    if mine.notify_requests:
+        run.output.table(
+            ["request", "venue", "dates", "party", "window"],
+            [
+                (r.id, r.venue_name, f"{r.date_from}..{r.date_to}", r.party_size, r.window)
+                for r in mine.notify_requests
+            ],
+            title="Open notify requests",
+        )
+    if mine.notifications:
+        run.output.table(
+            ["when", "kind", "status", "message"],
+            [(n["created_at"], n["kind"], n["status"], n["title"]) for n in mine.notifications],
+            title="Latest notifications",
+        )
+    if not (mine.interval_watches or mine.notify_requests or mine.notifications):
+        run.output.note("nothing yet: `resywatch watch add ...` or `resywatch notify add ...`")
+
+
+@app.command()
+def remove(
+    ctx: typer.Context,
+    request_id: Annotated[int, typer.Argument(help="Notify request id.")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Delete a notify request."""
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import notify_requests
+
+    removed = notify_requests.remove_request(run.database(), request_id)
+    if run.output.json_mode:
+        run.output.json({"removed": removed})
+    else:
+        run.output.note(f"notify request {request_id} removed")
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    request_id: Annotated[int | None, typer.Argument(help="Only this request.")] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Check the open notify requests now (what the scheduled job runs)."""
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import notify_requests
+
+    settings, db = run.settings(), run.database()
+    results = run.with_resy(
+        lambda resy: notify_requests.check_requests(
+            db=db,
+            resy=resy,
+            settings=settings,
+            now=datetime.now(UTC),
+            ids=[request_id] if request_id is not None else [],
+        )
+    )
+    if run.output.json_mode:
+        run.output.json({"checked": results})
+        return
+    if not results:
+        run.output.note("no open notify request")
+    for result in results:
+        if result.error:
+            run.output.warn(f"request {result.id}: {result.error}")
+        elif result.found:
+            run.output.line(f"request {result.id}: {result.found}")
+        else:
+            run.output.note(f"request {result.id}: {result.status}")

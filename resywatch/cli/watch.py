@@ -1,0 +1,293 @@
+"""`resywatch watch`: standing questions checked every N minutes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from resywatch.cli.context import AppContext, use
+from resywatch.cli.options import JsonFlag
+from resywatch.cli.params import parse_day, parse_duration, parse_window
+
+if TYPE_CHECKING:
+    from resywatch.cli.output import Output
+    from resywatch.services.availability import Want
+    from resywatch.services.watches import CheckResult, WatchSpec, WatchView
+
+app = typer.Typer(
+    help="Watch venues or searches and get told when tables appear.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+add_app = typer.Typer(help="Add a watch.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(add_app, name="add")
+
+DateOption = Annotated[str, typer.Option("--date", help="First date, YYYY-MM-DD.")]
+UntilOption = Annotated[str | None, typer.Option("--until", help="Last date (default: --date).")]
+PartyOption = Annotated[int, typer.Option("--party", help="Party size (1-20).")]
+WindowOption = Annotated[
+    str | None, typer.Option("--window", help="Only times between, HH:MM-HH:MM (local).")
+]
+EveryOption = Annotated[str, typer.Option("--every", help="How often to check: 5m, 1h...")]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _want(day: str, until: str | None, party: int, window: str | None, types: list[str]) -> Want:
+    from resywatch.services.availability import Want
+
+    start, end = parse_window(window) if window else (None, None)
+    first = parse_day(day, what="--date")
+    return Want(
+        date_from=first,
+        date_to=parse_day(until, what="--until") if until else first,
+        party_size=party,
+        time_from=start,
+        time_to=end,
+        seating_types=tuple(types),
+    )
+
+
+@add_app.command("venues")
+def add_venues(
+    ctx: typer.Context,
+    venue: Annotated[list[str], typer.Option("--venue", help="Venue name or id; repeatable.")],
+    day: DateOption,
+    party: PartyOption,
+    until: UntilOption = None,
+    window: WindowOption = None,
+    seating: Annotated[
+        list[str] | None, typer.Option("--type", help='Seating type, e.g. "Dining Room".')
+    ] = None,
+    every: EveryOption = "5m",
+    json_output: JsonFlag = False,
+) -> None:
+    """Tell me when any of these venues has a table.
+
+    Example: resywatch watch add venues --venue "Don Angie" --date 2026-12-04 --party 2
+    --window 18:00-21:00
+    """
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import watches
+
+    spec = watches.WatchSpec(
+        kind="venues",
+        want=_want(day, until, party, window, seating or []),
+        interval=parse_duration(every),
+        venues=tuple(venue),
+    )
+    _added(run.output, _add(run, spec))
+
+
+@add_app.command("new-venues")
+def add_new_venues(
+    ctx: typer.Context,
+    day: DateOption,
+    party: PartyOption,
+    query: Annotated[str | None, typer.Option(help="Search words (name, cuisine...).")] = None,
+    cuisine: Annotated[str | None, typer.Option(help="Cuisine contains this.")] = None,
+    neighborhood: Annotated[str | None, typer.Option(help="Neighbourhood contains this.")] = None,
+    until: UntilOption = None,
+    window: WindowOption = None,
+    every: EveryOption = "5m",
+    json_output: JsonFlag = False,
+) -> None:
+    """Tell me when a venue with tables appears in this search (the first check is the
+    baseline). Example: resywatch watch add new-venues --cuisine Italian --date 2026-12-04
+    --party 4"""
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import watches
+
+    spec = watches.WatchSpec(
+        kind="new-venues",
+        want=_want(day, until, party, window, []),
+        interval=parse_duration(every),
+        query=query,
+        cuisine=cuisine,
+        neighborhood=neighborhood,
+    )
+    _added(run.output, _add(run, spec))
+
+
+def _add(run: AppContext, spec: WatchSpec) -> WatchView:
+    from resywatch.services import watches
+
+    settings, db = run.settings(), run.database()
+    return run.with_resy(
+        lambda resy: watches.add_watch(db=db, resy=resy, settings=settings, spec=spec, now=_now())
+    )
+
+
+def _added(output: Output, watch: WatchView) -> None:
+    if output.json_mode:
+        output.json(watch)
+    else:
+        output.note(f"watch {watch.id} added: checked every {watch.interval_s // 60} min")
+
+
+@app.command("list")
+def list_command(ctx: typer.Context, json_output: JsonFlag = False) -> None:
+    """Every watch, newest first."""
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import watches
+
+    found = watches.list_watches(run.database())
+    if run.output.json_mode:
+        run.output.json({"watches": found})
+    elif found:
+        _table(run.output, found)
+    else:
+        run.output.note("no watches: add one with `resywatch watch add venues|new-venues`")
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    watch_id: Annotated[int, typer.Argument(help="Watch id.")],
+    json_output: JsonFlag = False,
+) -> None:
+    """One watch in full."""
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import watches
+
+    watch = watches.get_watch(run.database(), watch_id)
+    if run.output.json_mode:
+        run.output.json(watch)
+    else:
+        run.output.fields(
+            [
+                ("watch", f"{watch.id} ({watch.kind}, {watch.status})"),
+                ("venues", ", ".join(str(v["name"] or v["id"]) for v in watch.venues) or None),
+                (
+                    "search",
+                    " ".join(filter(None, [watch.query, watch.cuisine, watch.neighborhood]))
+                    or None,
+                ),
+                ("dates", f"{watch.date_from} to {watch.date_to}"),
+                ("party", watch.party_size),
+                ("window", watch.window),
+                ("seating", watch.seating_types),
+                ("every", f"{watch.interval_s // 60} min"),
+                ("last checked", watch.last_checked_at),
+                ("next check", watch.next_check_at),
+                ("last error", watch.last_error),
+            ]
+        )
+
+
+@app.command()
+def remove(
+    ctx: typer.Context,
+    watch_id: Annotated[int, typer.Argument(help="Watch id.")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Delete a watch."""
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import watches
+
+    removed = watches.remove_watch(run.database(), watch_id)
+    if run.output.json_mode:
+        run.output.json({"removed": removed})
+    else:
+        run.output.note(f"watch {watch_id} removed")
+
+
+@app.command()
+def pause(
+    ctx: typer.Context,
+    watch_id: Annotated[int, typer.Argument(help="Watch id.")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Stop checking a watch until it is resumed."""
+    _set_paused(ctx, watch_id, paused=True, json_output=json_output)
+
+
+@app.command()
+def resume(
+    ctx: typer.Context,
+    watch_id: Annotated[int, typer.Argument(help="Watch id.")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Check a paused watch again."""
+    _set_paused(ctx, watch_id, paused=False, json_output=json_output)
+
+
+def _set_paused(ctx: typer.Context, watch_id: int, *, paused: bool, json_output: bool) -> None:
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import watches
+
+    watch = watches.set_paused(run.database(), watch_id, paused=paused, now=_now())
+    if run.output.json_mode:
+        run.output.json(watch)
+    else:
+        run.output.note(f"watch {watch_id} is {watch.status}")
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    watch_id: Annotated[int | None, typer.Argument(help="Only this watch.")] = None,
+    check_all: Annotated[bool, typer.Option("--all", help="Every active watch.")] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Check watches now and print what they found. With an id or --all, whatever their
+    interval; with neither, only the watches that are due (what the scheduled job runs)."""
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import watches
+
+    settings, db = run.settings(), run.database()
+    results = run.with_resy(
+        lambda resy: watches.check_watches(
+            db=db,
+            resy=resy,
+            settings=settings,
+            now=_now(),
+            ids=[watch_id] if watch_id is not None else [],
+            due_only=watch_id is None and not check_all,
+        )
+    )
+    if run.output.json_mode:
+        run.output.json({"checked": results, "hits": [h for r in results for h in r.hits]})
+        return
+    _report(run.output, results)
+
+
+def _report(output: Output, results: list[CheckResult]) -> None:
+    if not results:
+        output.note("no watch was due")
+    for result in results:
+        if result.error:
+            output.warn(f"watch {result.watch_id}: {result.error}")
+        elif result.baseline:
+            output.note(f"watch {result.watch_id}: baseline taken")
+        elif not result.hits:
+            output.note(f"watch {result.watch_id}: nothing new ({result.status})")
+        for hit in result.hits:
+            times = " ".join(hit.times)
+            output.line(f"watch {hit.watch_id}: {hit.venue_name} {hit.day} {times}".rstrip())
+
+
+def _table(output: Output, found: list[WatchView]) -> None:
+    output.table(
+        ["id", "kind", "status", "what", "dates", "party", "window", "every", "last checked"],
+        [
+            (
+                w.id,
+                w.kind,
+                w.status,
+                ", ".join(str(v["name"] or v["id"]) for v in w.venues)
+                or " ".join(filter(None, [w.query, w.cuisine, w.neighborhood]))
+                or "any venue",
+                f"{w.date_from}..{w.date_to}" if w.date_to != w.date_from else w.date_from,
+                w.party_size,
+                w.window,
+                f"{w.interval_s // 60}m",
+                w.last_checked_at,
+            )
+            for w in found
+        ],
+    )

@@ -1,0 +1,222 @@
+"""Notify requests: "tell me when venue V has a slot on date D (or a range) for party P
+between T1 and T2". One-off: a request ends once satisfied, or when its dates pass."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlmodel import Session, col, select
+
+from resywatch.config import Settings
+from resywatch.db.engine import Database
+from resywatch.db.models import Notification, NotifyRequest, Venue
+from resywatch.errors import InvalidInput, NotFound, ResywatchError
+from resywatch.redact import redact_text
+from resywatch.resy.client import ResyClient, venue_page_url
+from resywatch.services import venues as venue_service
+from resywatch.services.availability import Want, describe, open_slots, validate_want
+from resywatch.services.discovery.buckets import local_today
+from resywatch.services.watches import WatchView, list_watches
+
+
+@dataclass(frozen=True)
+class RequestView:
+    id: int
+    venue_id: int
+    venue_name: str
+    date_from: date
+    date_to: date
+    party_size: int
+    window: str | None
+    status: str  # pending | satisfied | expired
+    found: dict[str, object] | None
+    last_checked_at: datetime | None
+    satisfied_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RequestCheck:
+    id: int
+    status: str
+    found: str | None = None  # what opened, when satisfied
+    error: str | None = None
+
+
+async def add_request(
+    *, db: Database, resy: ResyClient, settings: Settings, venue: str, want: Want, now: datetime
+) -> RequestView:
+    validate_want(want, local_today(now, settings.timezone))
+    try:
+        found = await venue_service.resolve_venue(
+            resy=resy, db=db, settings=settings, text=venue, now=now
+        )
+    except NotFound as exc:
+        raise InvalidInput(str(exc)) from None
+    request = NotifyRequest(
+        venue_id=found.id,
+        venue_name=found.name,
+        date_from=max(want.date_from, local_today(now, settings.timezone)),
+        date_to=want.date_to,
+        party_size=want.party_size,
+        time_from=want.time_from,
+        time_to=want.time_to,
+        created_at=now,
+    )
+    with db.write() as session:
+        session.add(request)
+        session.flush()
+        return _view(request)
+
+
+def list_requests(db: Database, *, open_only: bool = False) -> list[RequestView]:
+    with db.read() as session:
+        query = select(NotifyRequest).order_by(col(NotifyRequest.id).desc())
+        if open_only:
+            query = query.where(NotifyRequest.status == "pending")
+        return [_view(r) for r in session.exec(query)]
+
+
+def remove_request(db: Database, request_id: int) -> RequestView:
+    with db.write() as session:
+        request = _load(session, request_id)
+        view = _view(request)
+        session.delete(request)
+    return view
+
+
+async def check_requests(
+    *, db: Database, resy: ResyClient, settings: Settings, now: datetime, ids: Sequence[int] = ()
+) -> list[RequestCheck]:
+    """Check the pending requests (or the named ones) now."""
+    with db.read() as session:
+        query = select(NotifyRequest).order_by(col(NotifyRequest.id))
+        query = (
+            query.where(col(NotifyRequest.id).in_(ids))
+            if ids
+            else query.where(NotifyRequest.status == "pending")
+        )
+        requests = list(session.exec(query))
+    missing = set(ids) - {r.id for r in requests}
+    if missing:
+        raise NotFound(f"no notify request {', '.join(map(str, sorted(missing)))}")
+    today = local_today(now, settings.timezone)
+    results = await asyncio.gather(
+        *(_check_one(db, resy, settings, r, today, now) for r in requests if r.status == "pending")
+    )
+    return list(results)
+
+
+async def _check_one(
+    db: Database, resy: ResyClient, settings: Settings, request: NotifyRequest, today: date,
+    now: datetime,
+) -> RequestCheck:  # fmt: skip
+    assert request.id is not None
+    want = Want(
+        date_from=max(request.date_from, today),
+        date_to=request.date_to,
+        party_size=request.party_size,
+        time_from=request.time_from,
+        time_to=request.time_to,
+    )
+    slots, error = [], None
+    if request.date_to >= today:
+        try:
+            slots = await open_slots(resy, request.venue_id, want, today)
+        except ResywatchError as exc:
+            error = redact_text(str(exc), settings.secrets())
+    with db.write() as session:
+        row = _load(session, request.id)
+        if row.status != "pending":  # another check got there first
+            return RequestCheck(row.id or 0, row.status)
+        row.last_checked_at = now
+        if request.date_to < today:
+            row.status = "expired"
+        elif slots:
+            row.status, row.satisfied_at = "satisfied", now
+            row.result = {
+                "days": sorted({s.day.isoformat() for s in slots}),
+                "times": sorted({f"{s.day} {s.starts_at:%H:%M}" for s in slots}),
+                "seating_types": sorted({s.seating_type for s in slots if s.seating_type}),
+            }
+            venue = session.get(Venue, row.venue_id)
+            url = None
+            if venue is not None and venue.url_slug:
+                url = venue_page_url(
+                    venue.location_slug, venue.url_slug, slots[0].day, row.party_size
+                )
+            session.add(
+                Notification(
+                    dedupe_key=f"notify:{row.id}",
+                    kind="notify_hit",
+                    title=f"{row.venue_name} has a table for you",
+                    body=f"{row.venue_name}: {describe(slots)}, party of {row.party_size}.",
+                    url=url,
+                    payload={"notify_request_id": row.id, "venue_id": row.venue_id} | row.result,
+                )
+            )
+        return RequestCheck(row.id or 0, row.status, describe(slots) if slots else None, error)
+
+
+@dataclass(frozen=True)
+class MyWatches:
+    """The seed's "my watches": interval watches, open notify requests, latest notifications."""
+
+    interval_watches: list[WatchView]
+    notify_requests: list[RequestView]
+    notifications: list[dict[str, object]]
+
+
+def my_watches(db: Database, *, notifications: int = 20) -> MyWatches:
+    with db.read() as session:
+        latest = session.exec(
+            select(Notification)
+            .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
+            .limit(notifications)
+        )
+        recent: list[dict[str, object]] = [
+            {
+                "id": n.id,
+                "kind": n.kind,
+                "title": n.title,
+                "body": n.body,
+                "status": n.status,
+                "created_at": n.created_at,
+                "sent_at": n.sent_at,
+            }
+            for n in latest
+        ]
+    return MyWatches(list_watches(db), list_requests(db, open_only=True), recent)
+
+
+def _load(session: Session, request_id: int) -> NotifyRequest:
+    request = session.get(NotifyRequest, request_id)
+    if request is None:
+        raise NotFound(f"no notify request {request_id}")
+    return request
+
+
+def _view(request: NotifyRequest) -> RequestView:
+    assert request.id is not None
+    window = (
+        f"{request.time_from:%H:%M}-{request.time_to:%H:%M}"
+        if request.time_from and request.time_to
+        else None
+    )
+    return RequestView(
+        id=request.id,
+        venue_id=request.venue_id,
+        venue_name=request.venue_name,
+        date_from=request.date_from,
+        date_to=request.date_to,
+        party_size=request.party_size,
+        window=window,
+        status=request.status,
+        found=request.result,
+        last_checked_at=request.last_checked_at,
+        satisfied_at=request.satisfied_at,
+        created_at=request.created_at,
+    )

@@ -1,0 +1,421 @@
+"""Watches: standing questions checked every N minutes.
+
+- `venues`: these venues, these dates, this party and window: tell me when any has a slot.
+  A hit is a matching slot this watch has not notified yet.
+- `new-venues`: this search: tell me when a venue appears that was not there last time. The
+  first check is the baseline. (Unlike the seed, an empty previous result is a real
+  previous state: going from nothing to something is news.)
+
+Each hit is a notification written in the same transaction as the check's bookkeeping, with
+a dedupe key, so a crash can neither lose nor double it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from sqlmodel import Session, col, select
+
+from resywatch.config import Settings
+from resywatch.db.engine import Database
+from resywatch.db.models import Notification, Venue, VenueSearchSnapshot, Watch
+from resywatch.errors import InvalidInput, NotFound, ResywatchError
+from resywatch.redact import redact_text
+from resywatch.resy.client import ResyClient, venue_page_url
+from resywatch.services import venues as venue_service
+from resywatch.services.availability import OpenSlot, Want, describe, open_slots, validate_want
+from resywatch.services.curated import normalize_name
+from resywatch.services.discovery.buckets import local_today
+
+MIN_INTERVAL = timedelta(minutes=1)
+MAX_INTERVAL = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class WatchSpec:
+    kind: str  # venues | new-venues
+    want: Want
+    interval: timedelta = timedelta(minutes=5)
+    venues: tuple[str, ...] = ()  # names or ids, for `venues`
+    query: str | None = None  # for `new-venues`
+    cuisine: str | None = None
+    neighborhood: str | None = None
+
+
+@dataclass(frozen=True)
+class WatchView:
+    """A watch as people and scripts see it."""
+
+    id: int
+    kind: str
+    status: str
+    venues: list[dict[str, object]]
+    query: str | None
+    cuisine: str | None
+    neighborhood: str | None
+    date_from: date
+    date_to: date
+    party_size: int
+    window: str | None
+    seating_types: list[str]
+    interval_s: int
+    last_checked_at: datetime | None
+    next_check_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+
+
+@dataclass
+class Hit:
+    watch_id: int
+    kind: str
+    venue_id: int | None
+    venue_name: str
+    day: date
+    times: list[str] = field(default_factory=list)
+    seating_types: list[str] = field(default_factory=list)
+    url: str | None = None
+
+
+@dataclass
+class CheckResult:
+    watch_id: int
+    status: str
+    hits: list[Hit] = field(default_factory=list)
+    baseline: bool = False
+    error: str | None = None
+
+
+async def add_watch(
+    *, db: Database, resy: ResyClient, settings: Settings, spec: WatchSpec, now: datetime
+) -> WatchView:
+    """Validate, resolve venue names to ids (ambiguous or unknown: exit 2), then save."""
+    today = local_today(now, settings.timezone)
+    validate_want(spec.want, today)
+    if not MIN_INTERVAL <= spec.interval <= MAX_INTERVAL:
+        raise InvalidInput("--every must be between 1m and 24h")
+    venue_ids: list[int] = []
+    if spec.kind == "venues":
+        if not spec.venues:
+            raise InvalidInput("a venues watch needs at least one --venue")
+        for text in spec.venues:
+            venue_ids.append(await _resolve(resy, db, settings, text, now))
+    watch = Watch(
+        kind=spec.kind,
+        venue_ids=list(dict.fromkeys(venue_ids)),
+        query=spec.query,
+        cuisine=spec.cuisine,
+        neighborhood=spec.neighborhood,
+        date_from=max(spec.want.date_from, today),
+        date_to=spec.want.date_to,
+        party_size=spec.want.party_size,
+        time_from=spec.want.time_from,
+        time_to=spec.want.time_to,
+        seating_types=list(spec.want.seating_types),
+        interval_s=int(spec.interval.total_seconds()),
+        next_check_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    with db.write() as session:
+        session.add(watch)
+        session.flush()
+        return _view(session, watch)
+
+
+async def _resolve(
+    resy: ResyClient, db: Database, settings: Settings, text: str, now: datetime
+) -> int:
+    try:
+        venue = await venue_service.resolve_venue(
+            resy=resy, db=db, settings=settings, text=text, now=now
+        )
+    except NotFound as exc:  # for a watch, an unknown venue is bad input
+        raise InvalidInput(str(exc)) from None
+    return venue.id
+
+
+def list_watches(db: Database) -> list[WatchView]:
+    with db.read() as session:
+        rows = session.exec(select(Watch).order_by(col(Watch.id).desc())).all()
+        return [_view(session, w) for w in rows]
+
+
+def get_watch(db: Database, watch_id: int) -> WatchView:
+    with db.read() as session:
+        return _view(session, _load(session, watch_id))
+
+
+def remove_watch(db: Database, watch_id: int) -> WatchView:
+    with db.write() as session:
+        watch = _load(session, watch_id)
+        view = _view(session, watch)
+        session.delete(watch)
+    return view
+
+
+def set_paused(db: Database, watch_id: int, *, paused: bool, now: datetime) -> WatchView:
+    with db.write() as session:
+        watch = _load(session, watch_id)
+        if watch.status == "ended":
+            raise InvalidInput(f"watch {watch_id} has ended: its dates are past")
+        watch.status = "paused" if paused else "active"
+        watch.next_check_at = None if paused else now
+        watch.updated_at = now
+        return _view(session, watch)
+
+
+async def check_watches(
+    *,
+    db: Database,
+    resy: ResyClient,
+    settings: Settings,
+    now: datetime,
+    ids: Sequence[int] = (),
+    due_only: bool = False,
+) -> list[CheckResult]:
+    """Check the named watches (or every active one; or only the due ones) now."""
+    with db.read() as session:
+        query = select(Watch).order_by(col(Watch.id))
+        if ids:
+            query = query.where(col(Watch.id).in_(ids))
+        else:
+            query = query.where(Watch.status == "active")
+        watches = list(session.exec(query))
+    missing = set(ids) - {w.id for w in watches}
+    if missing:
+        raise NotFound(f"no watch {', '.join(map(str, sorted(missing)))}")
+    if due_only:
+        watches = [w for w in watches if w.next_check_at is None or w.next_check_at <= now]
+    return [await _check_one(db, resy, settings, w, now) for w in watches]
+
+
+async def _check_one(
+    db: Database, resy: ResyClient, settings: Settings, watch: Watch, now: datetime
+) -> CheckResult:
+    assert watch.id is not None
+    today = local_today(now, settings.timezone)
+    if watch.date_to < today:
+        with db.write() as session:
+            row = _load(session, watch.id)
+            row.status, row.next_check_at, row.updated_at = "ended", None, now
+        return CheckResult(watch.id, "ended")
+    want = Want(
+        date_from=max(watch.date_from, today),
+        date_to=watch.date_to,
+        party_size=watch.party_size,
+        time_from=watch.time_from,
+        time_to=watch.time_to,
+        seating_types=tuple(watch.seating_types),
+    )
+    result = CheckResult(watch.id, watch.status)
+    try:
+        if watch.kind == "venues":
+            found = await asyncio.gather(
+                *(open_slots(resy, v, want, today) for v in watch.venue_ids)
+            )
+            slots = [slot for per_venue in found for slot in per_venue]
+            names: dict[date, list[str]] = {}
+        else:
+            slots = []
+            names = await _names_by_day(resy, settings, watch, want, today)
+    except ResywatchError as exc:
+        result.error = redact_text(str(exc), settings.secrets())
+    with db.write() as session:
+        row = _load(session, watch.id)
+        row.date_from = want.date_from  # past dates are pruned
+        row.last_checked_at = now
+        row.next_check_at = now + timedelta(seconds=row.interval_s)
+        row.last_error = result.error
+        row.updated_at = now
+        if result.error is None:
+            if watch.kind == "venues":
+                result.hits = _record_slot_hits(session, row, slots)
+            else:
+                result.baseline, result.hits = _record_new_venues(session, row, names, now)
+    return result
+
+
+def _record_slot_hits(session: Session, watch: Watch, slots: list[OpenSlot]) -> list[Hit]:
+    """Notify the matching slots this watch has not notified yet: one message per venue
+    and day, listing only the new slots (each message records the slots it covered)."""
+    assert watch.id is not None
+    prefix = f"watch:{watch.id}:"
+    notified: set[str] = set()
+    for payload in session.exec(
+        select(Notification.payload).where(col(Notification.dedupe_key).startswith(prefix))
+    ):
+        keys = payload.get("slot_keys", [])
+        notified.update(str(key) for key in keys if isinstance(keys, list))
+    fresh = [s for s in slots if _slot_key(s) not in notified]
+    hits: list[Hit] = []
+    for (venue_id, day), group in _group(fresh).items():
+        venue = session.get(Venue, venue_id)
+        url = None
+        if venue is not None and venue.url_slug:
+            url = venue_page_url(venue.location_slug, venue.url_slug, day, watch.party_size)
+        hit = Hit(
+            watch_id=watch.id,
+            kind="slots",
+            venue_id=venue_id,
+            venue_name=group[0].venue_name,
+            day=day,
+            times=sorted({f"{s.starts_at:%H:%M}" for s in group}),
+            seating_types=sorted({s.seating_type for s in group if s.seating_type}),
+            url=url,
+        )
+        hits.append(hit)
+        slot_keys = sorted(_slot_key(s) for s in group)
+        digest = hashlib.sha256("|".join(slot_keys).encode()).hexdigest()[:16]
+        session.add(
+            Notification(
+                dedupe_key=f"{prefix}{venue_id}:{day.isoformat()}:{digest}",
+                kind="watch_hit",
+                title=f"{hit.venue_name} has a table",
+                body=f"{hit.venue_name}: {describe(group)}, party of {watch.party_size} "
+                f"(watch {watch.id}).",
+                url=url,
+                payload={
+                    "watch_id": watch.id,
+                    "venue_id": venue_id,
+                    "venue_name": hit.venue_name,
+                    "day": day.isoformat(),
+                    "times": hit.times,
+                    "seating_types": hit.seating_types,
+                    "party_size": watch.party_size,
+                    "slot_keys": slot_keys,
+                },
+            )
+        )
+    return hits
+
+
+def _slot_key(slot: OpenSlot) -> str:
+    """A slot as a watch notifies it: the slot and its seating type."""
+    return f"{slot.slot_id}:{slot.seating_type or ''}"
+
+
+def _group(slots: list[OpenSlot]) -> dict[tuple[int, date], list[OpenSlot]]:
+    grouped: dict[tuple[int, date], list[OpenSlot]] = {}
+    for slot in slots:
+        grouped.setdefault((slot.venue_id, slot.day), []).append(slot)
+    return grouped
+
+
+async def _names_by_day(
+    resy: ResyClient, settings: Settings, watch: Watch, want: Want, today: date
+) -> dict[date, list[str]]:
+    """Per day, the names of the venues the watch's search returns with open tables."""
+    window = (watch.time_from, watch.time_to) if watch.time_from and watch.time_to else None
+    names: dict[date, list[str]] = {}
+    for day in [d for d in want.days() if d >= today]:
+        found, _ = await venue_service.open_venues(
+            resy=resy,
+            settings=settings,
+            query=venue_service.SearchQuery(
+                day=day,
+                party_size=watch.party_size,
+                query=watch.query or "",
+                window=window,
+                neighborhood=watch.neighborhood,
+                cuisine=watch.cuisine,
+                limit=1000,
+            ),
+        )
+        names[day] = sorted({v.name for v in found})
+    return names
+
+
+def _record_new_venues(
+    session: Session, watch: Watch, names: dict[date, list[str]], now: datetime
+) -> tuple[bool, list[Hit]]:
+    assert watch.id is not None
+    baseline, hits = False, []
+    for day, current in names.items():
+        key = _criteria_key(watch, day)
+        snapshot = session.exec(
+            select(VenueSearchSnapshot).where(VenueSearchSnapshot.criteria_key == key)
+        ).first()
+        if snapshot is None:
+            session.add(VenueSearchSnapshot(criteria_key=key, venue_names=current, updated_at=now))
+            baseline = True
+            continue
+        before = {normalize_name(n) for n in snapshot.venue_names}
+        for name in current:
+            if normalize_name(name) in before:
+                continue
+            dedupe = f"new-venue:{watch.id}:{day.isoformat()}:{normalize_name(name)}"
+            if session.exec(
+                select(Notification.id).where(Notification.dedupe_key == dedupe)
+            ).first():
+                continue
+            hits.append(Hit(watch.id, "new-venue", None, name, day))
+            session.add(
+                Notification(
+                    dedupe_key=dedupe,
+                    kind="watch_hit",
+                    title=f"New on Resy for {day:%b} {day.day}: {name}",
+                    body=f"{name} now has tables on {day:%a %b} {day.day} for "
+                    f"{watch.party_size} (watch {watch.id}).",
+                    payload={"watch_id": watch.id, "venue_name": name, "day": day.isoformat()},
+                )
+            )
+        if current != snapshot.venue_names:
+            snapshot.venue_names, snapshot.updated_at = current, now
+    return baseline, hits
+
+
+def _criteria_key(watch: Watch, day: date) -> str:
+    criteria = [
+        watch.id, day.isoformat(), watch.party_size, watch.query, watch.cuisine,
+        watch.neighborhood, _hhmm(watch.time_from), _hhmm(watch.time_to),
+    ]  # fmt: skip
+    return hashlib.sha256(json.dumps(criteria).encode()).hexdigest()[:32]
+
+
+def _hhmm(moment: time | None) -> str | None:
+    return f"{moment:%H:%M}" if moment else None
+
+
+def _load(session: Session, watch_id: int) -> Watch:
+    watch = session.get(Watch, watch_id)
+    if watch is None:
+        raise NotFound(f"no watch {watch_id}")
+    return watch
+
+
+def _view(session: Session, watch: Watch) -> WatchView:
+    assert watch.id is not None
+    venues: list[dict[str, object]] = []
+    for venue_id in watch.venue_ids:
+        venue = session.get(Venue, venue_id)
+        venues.append({"id": venue_id, "name": venue.name if venue else None})
+    window = (
+        f"{watch.time_from:%H:%M}-{watch.time_to:%H:%M}"
+        if watch.time_from and watch.time_to
+        else None
+    )
+    return WatchView(
+        id=watch.id,
+        kind=watch.kind,
+        status=watch.status,
+        venues=venues,
+        query=watch.query,
+        cuisine=watch.cuisine,
+        neighborhood=watch.neighborhood,
+        date_from=watch.date_from,
+        date_to=watch.date_to,
+        party_size=watch.party_size,
+        window=window,
+        seating_types=watch.seating_types,
+        interval_s=watch.interval_s,
+        last_checked_at=watch.last_checked_at,
+        next_check_at=watch.next_check_at,
+        last_error=watch.last_error,
+        created_at=watch.created_at,
+    )
