@@ -146,6 +146,26 @@ class Settings(BaseModel):
     discovery_interval_s: Annotated[int, Field(ge=5, le=86_400)] = 30
     discovery_page_size: Annotated[int, Field(ge=1, le=100)] = 100  # venues per search page
     timezone: Annotated[str, AfterValidator(_check_timezone)] = "America/New_York"
+    # How often each scheduled job runs (discovery's is discovery_interval_s), and how long
+    # a job's lease lives without renewal before another pass may take the job over.
+    jobs_watches_interval_s: Annotated[int, Field(ge=5, le=86_400)] = 60
+    jobs_notify_interval_s: Annotated[int, Field(ge=5, le=86_400)] = 60
+    jobs_delivery_interval_s: Annotated[int, Field(ge=1, le=86_400)] = 10
+    jobs_snipes_interval_s: Annotated[int, Field(ge=1, le=3600)] = 5
+    jobs_retention_interval_s: Annotated[int, Field(ge=60, le=7 * 86_400)] = 86_400
+    jobs_lease_ttl_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    # What retention keeps, in days.
+    retention_drop_events_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    retention_notifications_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    retention_api_calls_days: Annotated[int, Field(ge=1, le=3650)] = 7
+    retention_job_runs_days: Annotated[int, Field(ge=1, le=3650)] = 7
+    # Health thresholds: a job is critical when its last pass is older than this many of its
+    # intervals; a bucket not scanned successfully for warn_s is WARN, for crit_s CRIT.
+    health_job_crit_intervals: Annotated[float, Field(ge=1, le=100)] = 3.0
+    health_bucket_warn_s: Annotated[int, Field(ge=10)] = 600
+    health_bucket_crit_s: Annotated[int, Field(ge=10)] = 4 * 3600
+    health_feed_warn_s: Annotated[int, Field(ge=10)] = 600
+    health_backlog_warn_s: Annotated[int, Field(ge=10)] = 300
     notify_urls: Annotated[list[str], BeforeValidator(_split_urls)] = Field(default_factory=list)
     # Which drops become notifications (watches, notify requests and bookings always do).
     notify_drops: Literal["all", "hotspots", "none"] = "all"
@@ -156,6 +176,25 @@ class Settings(BaseModel):
         default_factory=list  # empty: any party size
     )
     notify_drop_window: Annotated[str | None, AfterValidator(_check_window)] = None  # 18:00-21:00
+    # Outbox delivery: tries per notification, the retry delay that doubles from base up to
+    # max (jittered), and the deadline of one send to one channel.
+    notify_max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    notify_retry_base_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
+    notify_retry_max_s: Annotated[float, Field(gt=0, le=86_400)] = 900.0
+    notify_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    # Booking: fee ceilings a quote must stay under (quotes above them are refused), and how
+    # a snipe runs: it wakes prepare_s before the release instant (checks, predicted tokens, a
+    # warm connection), polls from lead_s before it every poll_interval_s, waits up to late_s
+    # past it for a late drop, then keeps trying deadline_s after the drop is seen, within
+    # request_budget requests in all.
+    book_max_total: Annotated[float, Field(ge=0)] = 0.0
+    book_max_cancel_fee: Annotated[float, Field(ge=0)] = 50.0
+    book_prepare_s: Annotated[float, Field(ge=1, le=600)] = 30.0
+    book_lead_s: Annotated[float, Field(ge=0, le=300)] = 3.0
+    book_poll_interval_s: Annotated[float, Field(ge=0.01, le=60)] = 0.2
+    book_late_s: Annotated[float, Field(ge=0, le=3600)] = 120.0
+    book_deadline_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    book_request_budget: Annotated[int, Field(ge=10, le=100_000)] = 900
 
     @field_validator("database_url", "resy_api_key", "resy_auth_token", mode="before")
     @classmethod
@@ -248,7 +287,7 @@ def _toml_key(field: str) -> str:
     return f"[{section}] {key}" if key and section in _SECTIONS else f"[general] {field}"
 
 
-_SECTIONS = {"database", "resy", "discovery", "notify"}
+_SECTIONS = {"database", "resy", "discovery", "notify", "jobs", "retention", "health", "book"}
 
 
 def read_config_file(path: Path, required: bool) -> dict[str, Any]:

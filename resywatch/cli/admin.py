@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+from datetime import UTC, datetime
+from typing import Annotated
+
 import typer
 
 from resywatch.cli.context import use
 from resywatch.cli.options import JsonFlag
+from resywatch.cli.params import parse_since
+from resywatch.errors import InvalidInput
 
 app = typer.Typer(help="Database administration.", no_args_is_help=True, rich_markup_mode=None)
 
@@ -49,3 +55,106 @@ def db_info(ctx: typer.Context, json_output: JsonFlag = False) -> None:
     )
     if info.row_counts:
         run.output.table(["table", "rows"], sorted(info.row_counts.items()))
+
+
+@app.command()
+def clear(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Forget every drop event, bucket and snapshot (the next scan starts a new baseline)."""
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import admin
+
+    db = run.database()
+    if not yes:
+        if not sys.stdin.isatty():
+            raise InvalidInput("refusing to clear without --yes (no terminal to ask on)")
+        typer.confirm("Delete every drop event, bucket and snapshot?", abort=True, err=True)
+    cleared = admin.clear_discovery(db)
+    if run.output.json_mode:
+        run.output.json(cleared)
+    else:
+        run.output.note(
+            f"deleted {cleared.drop_events} drop events, {cleared.buckets} buckets and "
+            f"{cleared.snapshots} snapshot rows"
+        )
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="Since: 1h, 30m, 2d or an ISO time.")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="Endpoint contains this, e.g. /3/book.")] = (
+        None
+    ),
+    errors: Annotated[bool, typer.Option("--errors", help="Only failed calls.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 100,
+    json_output: JsonFlag = False,
+) -> None:
+    """The Resy call log (no secrets in it), newest first."""
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import admin
+
+    now = datetime.now(UTC)
+    entries = admin.api_calls(
+        run.database(),
+        since=parse_since(since, now) if since else None,
+        endpoint=endpoint,
+        errors_only=errors,
+        limit=limit,
+    )
+    if run.output.json_mode:
+        run.output.json({"calls": entries})
+    else:
+        run.output.table(
+            ["at", "method", "endpoint", "status", "ms", "error", "try"],
+            [
+                (run.output.when(e.at, now), e.method, e.endpoint, e.status,
+                 f"{e.latency_ms:.0f}", e.error_kind, e.attempt)
+                for e in entries
+            ],
+        )  # fmt: skip
+
+
+@app.command("booking-errors")
+def booking_errors(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="Since: 1h, 30m, 2d or an ISO time.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 100,
+    json_output: JsonFlag = False,
+) -> None:
+    """Booking attempts that did not book, newest first."""
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import admin
+
+    now = datetime.now(UTC)
+    found = admin.booking_errors(
+        run.database(), since=parse_since(since, now) if since else None, limit=limit
+    )
+    if run.output.json_mode:
+        run.output.json({"booking_errors": found})
+    else:
+        run.output.table(
+            ["at", "venue", "date", "party", "outcome", "resy", "message"],
+            [
+                (run.output.when(b.at, now), b.venue_name or b.venue_id, b.slot_date,
+                 b.party_size, b.outcome, b.resy_status, b.message)
+                for b in found
+            ],
+        )  # fmt: skip
+
+
+@app.command()
+def prune(ctx: typer.Context, json_output: JsonFlag = False) -> None:
+    """Delete what retention no longer keeps (closed drops, delivered notifications, API log
+    and job runs older than the `[retention]` settings), in small batches."""
+    run = use(ctx, json_output=json_output)
+    from resywatch.services.retention import prune as prune_rows
+
+    deleted = prune_rows(run.database(), run.settings(), datetime.now(UTC))
+    if run.output.json_mode:
+        run.output.json({"deleted": deleted})
+    else:
+        run.output.fields(sorted(deleted.items()))

@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from resywatch import __version__
-from resywatch.cli import admin, auth, discover, notify, sandbox, venues, watch
+from resywatch.cli import admin, auth, discover, health, notify, run, sandbox, venues, watch
 from resywatch.cli.context import AppContext
 from resywatch.cli.output import Output
 from resywatch.errors import ExitCode, ResywatchError
@@ -98,6 +98,9 @@ app.command("search")(venues.search)
 app.add_typer(venues.app, name="venue")
 app.add_typer(watch.app, name="watch")
 app.add_typer(notify.app, name="notify")
+app.command("run")(run.run)
+app.command("run-forever")(run.run_forever)
+app.command("health")(health.health)
 app.add_typer(sandbox.app, name="sandbox")
 
 

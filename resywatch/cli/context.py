@@ -70,15 +70,13 @@ class AppContext:
 
         return config_file(self.config_path)[0]
 
-    def with_resy(self, work: Callable[[ResyClient], Awaitable[T]]) -> T:
-        """Run `work` with a Resy client built from the settings, in one event loop.
-
-        The client's calls are written to `api_call_log` when the invocation ends.
-        """
+    def with_resy(self, work: Callable[[ResyClient], Awaitable[T]], **options: Any) -> T:
+        """Run `work` with a Resy client built from the settings (`options` override them),
+        in one event loop. The client's calls are written to `api_call_log` at the end."""
         from resywatch.resy.client import client_from_settings
 
         async def main() -> T:
-            async with client_from_settings(self.settings()) as resy:
+            async with client_from_settings(self.settings(), **options) as resy:
                 try:
                     return await work(resy)
                 finally:

@@ -518,19 +518,20 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def client_from_settings(settings: Settings, **options: Any) -> ResyClient:
-    """The client the settings describe (base URL, credentials, deadline, rate, retries)."""
-    return ResyClient(
-        base_url=settings.resy_base_url,
-        api_key=settings.resy_api_key.get_secret_value() if settings.resy_api_key else None,
-        auth_token=(
+    """The client the settings describe (base URL, credentials, deadline, rate, retries);
+    `options` override any of it (health checks ask once, quickly)."""
+    described: dict[str, Any] = {
+        "base_url": settings.resy_base_url,
+        "api_key": settings.resy_api_key.get_secret_value() if settings.resy_api_key else None,
+        "auth_token": (
             settings.resy_auth_token.get_secret_value() if settings.resy_auth_token else None
         ),
-        timeout_s=settings.resy_timeout_s,
-        max_rps=settings.resy_max_rps,
-        max_in_flight=settings.discovery_concurrency,
-        retry=RetryPolicy(max_retries=settings.resy_max_retries),
-        **options,
-    )
+        "timeout_s": settings.resy_timeout_s,
+        "max_rps": settings.resy_max_rps,
+        "max_in_flight": settings.discovery_concurrency,
+        "retry": RetryPolicy(max_retries=settings.resy_max_retries),
+    }
+    return ResyClient(**(described | options))
 
 
 def venue_page_url(city_slug: str | None, venue_slug: str, day: date, party_size: int) -> str:

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import delete, func, inspect, select
+from sqlmodel import col
 
 from resywatch.db import migrate as migrations
-from resywatch.db.engine import Database
-from resywatch.db.models import metadata
+from resywatch.db.engine import Database, rows_changed
+from resywatch.db.models import (
+    ApiCallLog,
+    BookingAttempt,
+    DiscoveryBucket,
+    DropEvent,
+    SlotSnapshot,
+    metadata,
+)
 
 
 @dataclass(frozen=True)
@@ -63,3 +72,89 @@ def db_info(db: Database) -> DbInfo:
         up_to_date=current == head,
         row_counts=dict(sorted(counts.items())),
     )
+
+
+@dataclass(frozen=True)
+class Cleared:
+    drop_events: int
+    buckets: int
+    snapshots: int
+
+
+def clear_discovery(db: Database) -> Cleared:
+    """The seed's clear-db: forget drops, buckets and snapshots (the next scan baselines)."""
+    with db.write() as session:
+        counts = [
+            rows_changed(session.execute(delete(table)))
+            for table in (SlotSnapshot, DropEvent, DiscoveryBucket)
+        ]
+    return Cleared(drop_events=counts[1], buckets=counts[2], snapshots=counts[0])
+
+
+@dataclass(frozen=True)
+class CallLogEntry:
+    at: datetime
+    method: str
+    endpoint: str
+    status: int | None
+    latency_ms: float
+    error_kind: str | None
+    attempt: int
+
+
+def api_calls(
+    db: Database,
+    *,
+    since: datetime | None = None,
+    endpoint: str | None = None,
+    errors_only: bool = False,
+    limit: int = 100,
+) -> list[CallLogEntry]:
+    """The Resy call log, newest first."""
+    query = select(ApiCallLog).order_by(col(ApiCallLog.at).desc(), col(ApiCallLog.id).desc())
+    if since is not None:
+        query = query.where(col(ApiCallLog.at) >= since)
+    if endpoint:
+        query = query.where(col(ApiCallLog.endpoint).contains(endpoint))
+    if errors_only:
+        query = query.where(col(ApiCallLog.error_kind).is_not(None))
+    with db.read() as session:
+        return [
+            CallLogEntry(
+                r.at, r.method, r.endpoint, r.status, r.latency_ms, r.error_kind, r.attempt
+            )
+            for r in session.scalars(query.limit(limit))
+        ]
+
+
+@dataclass(frozen=True)
+class BookingError:
+    at: datetime
+    venue_id: int
+    venue_name: str | None
+    slot_date: date
+    party_size: int
+    outcome: str
+    resy_status: int | None
+    message: str | None
+
+
+def booking_errors(
+    db: Database, *, since: datetime | None = None, limit: int = 100
+) -> list[BookingError]:
+    """Booking attempts that did not book, newest first (the seed's booking-errors view)."""
+    query = (
+        select(BookingAttempt)
+        .where(col(BookingAttempt.outcome).not_in(["booked", "dry_run"]))
+        .order_by(col(BookingAttempt.created_at).desc(), col(BookingAttempt.id).desc())
+    )
+    if since is not None:
+        query = query.where(col(BookingAttempt.created_at) >= since)
+    with db.read() as session:
+        return [
+            BookingError(
+                a.created_at, a.venue_id, a.venue_name, a.slot_date, a.party_size, a.outcome,
+                a.resy_status, a.message,
+            )
+            for a in session.scalars(query.limit(limit))
+        ]  # fmt: skip

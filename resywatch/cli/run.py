@@ -1,0 +1,141 @@
+"""`resywatch run JOB|due` (one pass, for cron) and `resywatch run-forever` (the supervisor)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from resywatch.cli.context import use
+from resywatch.cli.options import JsonFlag
+from resywatch.cli.params import parse_duration
+from resywatch.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from resywatch.resy.client import ResyClient
+    from resywatch.scheduler.runner import PassResult
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run(
+    ctx: typer.Context,
+    job: Annotated[str, typer.Argument(help="A job (discovery, watches, notify, ...) or `due`.")],
+    repeat: Annotated[int, typer.Option(min=1, max=1000, help="Passes to make.")] = 1,
+    every: Annotated[str, typer.Option(help="Pause between repeated passes (30s, 1m).")] = "30s",
+    lock_timeout: Annotated[
+        float, typer.Option(min=0, max=600, help="Wait this long for a running pass to end.")
+    ] = 0.0,
+    json_output: JsonFlag = False,
+) -> None:
+    """One pass of a job, or of every due job, for cron. When the job is already running
+    (another cron pass, a supervisor), the pass is skipped: exit 0, status "skipped".
+
+    Example crontab line: * * * * * resywatch run due --repeat 2 --every 30s
+    Exit codes: 0 ok or skipped, 1 a pass failed.
+    """
+    out = use(ctx, json_output=json_output)
+    import asyncio
+
+    from resywatch.scheduler import runner
+    from resywatch.scheduler.jobs import JOBS, JobContext
+    from resywatch.scheduler.lease import this_process
+
+    if job != "due" and job not in JOBS:
+        raise InvalidInput(f"unknown job {job!r}: choose from due, {', '.join(JOBS)}")
+    pause = parse_duration(every).total_seconds()
+    settings, db = out.settings(), out.database()
+    owner = this_process()
+
+    async def passes(resy: ResyClient) -> list[PassResult]:
+        context = JobContext(db, resy, settings, _now)
+        results: list[PassResult] = []
+        for number in range(repeat):
+            if number:
+                await asyncio.sleep(pause)
+            if job == "due":
+                results += await runner.run_due(context, owner=owner, lock_timeout=lock_timeout)
+            else:
+                results.append(
+                    await runner.run_job(JOBS[job], context, owner=owner, lock_timeout=lock_timeout)
+                )
+        return results
+
+    results = out.with_resy(passes)
+    if out.output.json_mode:
+        out.output.json({"passes": results})
+    else:
+        for result in results:
+            out.output.note(_log_line(result))
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+def run_forever(
+    ctx: typer.Context,
+    jobs: Annotated[
+        list[str] | None, typer.Option("--job", help="Only this job; repeatable [default: all].")
+    ] = None,
+    json_logs: Annotated[
+        bool, typer.Option("--json-logs", help="One JSON object per pass on stderr.")
+    ] = False,
+    max_passes: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many passes (tests, benchmarks).")
+    ] = None,
+) -> None:
+    """Run every job on its interval until SIGTERM or SIGINT: discovery, watches, notify
+    checks, delivery, snipes and retention. The first signal lets running passes finish
+    (exit 0 within 8 s); a second one stops at once. One log line per pass on stderr.
+    """
+    out = use(ctx, json_output=False)
+    from resywatch.scheduler.jobs import JOBS, JobContext
+    from resywatch.scheduler.lease import this_process
+    from resywatch.scheduler.supervisor import Supervisor
+
+    unknown = [name for name in jobs or [] if name not in JOBS]
+    if unknown:
+        raise InvalidInput(f"unknown job {', '.join(unknown)}: choose from {', '.join(JOBS)}")
+    settings, db = out.settings(), out.database()
+    chosen = [JOBS[name] for name in jobs] if jobs else list(JOBS.values())
+
+    def log(result: PassResult) -> None:
+        line = _json_log(result) if json_logs else _log_line(result)
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    async def supervise(resy: ResyClient) -> int:
+        supervisor = Supervisor(
+            JobContext(db, resy, settings, _now), chosen, this_process(), log, max_passes
+        )
+        return await supervisor.run()
+
+    code = out.with_resy(supervise)
+    if code:
+        raise typer.Exit(code)
+
+
+def _log_line(result: PassResult) -> str:
+    counts = " ".join(f"{k}={v}" for k, v in result.counts.items())
+    error = f" error={result.error!r}" if result.error else ""
+    return (
+        f"{_now():%Y-%m-%dT%H:%M:%SZ} job={result.job} status={result.status} "
+        f"duration={result.duration_s:.2f}s {counts}{error}"
+    ).rstrip()
+
+
+def _json_log(result: PassResult) -> str:
+    return json.dumps(
+        {
+            "at": f"{_now():%Y-%m-%dT%H:%M:%S.%fZ}",
+            "job": result.job,
+            "status": result.status,
+            "duration_s": result.duration_s,
+            "counts": result.counts,
+            "error": result.error,
+        }
+    )

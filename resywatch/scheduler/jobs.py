@@ -1,0 +1,97 @@
+"""The job registry: every scheduled job, its interval and the service it runs.
+
+`resywatch run JOB`, `run due` and `run-forever` all call these same functions; only the
+loop around them differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from resywatch.config import Settings
+from resywatch.db.engine import Database
+from resywatch.resy.client import ResyClient
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job pass may use."""
+
+    db: Database
+    resy: ResyClient
+    settings: Settings
+    clock: Callable[[], datetime]
+
+
+JobFunction = Callable[[JobContext], Awaitable[dict[str, int]]]
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run: JobFunction
+    interval: Callable[[Settings], timedelta]
+    uses_resy: bool = True
+
+
+async def _discovery(ctx: JobContext) -> dict[str, int]:
+    from resywatch.services.curated import HotspotMatcher
+    from resywatch.services.discovery.scan import ScanContext, run_pass
+
+    summary = await run_pass(
+        ScanContext(ctx.db, ctx.resy, ctx.settings, HotspotMatcher.default(), ctx.clock)
+    )
+    return {
+        "buckets": summary.buckets_scanned,
+        "failed": summary.buckets_failed,
+        "drops_opened": summary.drops_opened,
+        "drops_closed": summary.drops_closed,
+        "requests": summary.requests,
+    }
+
+
+async def _watches(ctx: JobContext) -> dict[str, int]:
+    from resywatch.services.watches import check_watches
+
+    results = await check_watches(
+        db=ctx.db, resy=ctx.resy, settings=ctx.settings, now=ctx.clock(), due_only=True
+    )
+    return {
+        "checked": len(results),
+        "hits": sum(len(r.hits) for r in results),
+        "errors": sum(1 for r in results if r.error),
+    }
+
+
+async def _notify(ctx: JobContext) -> dict[str, int]:
+    from resywatch.services.notify_requests import check_requests
+
+    results = await check_requests(db=ctx.db, resy=ctx.resy, settings=ctx.settings, now=ctx.clock())
+    return {
+        "checked": len(results),
+        "satisfied": sum(1 for r in results if r.status == "satisfied"),
+        "errors": sum(1 for r in results if r.error),
+    }
+
+
+async def _retention(ctx: JobContext) -> dict[str, int]:
+    from resywatch.services.retention import prune
+
+    return prune(ctx.db, ctx.settings, ctx.clock())
+
+
+def _seconds(field: str) -> Callable[[Settings], timedelta]:
+    return lambda settings: timedelta(seconds=getattr(settings, field))
+
+
+JOBS: dict[str, Job] = {
+    job.name: job
+    for job in (
+        Job("discovery", _discovery, _seconds("discovery_interval_s")),
+        Job("watches", _watches, _seconds("jobs_watches_interval_s")),
+        Job("notify", _notify, _seconds("jobs_notify_interval_s")),
+        Job("retention", _retention, _seconds("jobs_retention_interval_s"), uses_resy=False),
+    )
+}

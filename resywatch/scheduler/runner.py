@@ -1,0 +1,99 @@
+"""One pass of a job, whoever calls it (cron through `resywatch run`, or the supervisor).
+
+A pass claims the job's lease first: when another live pass holds it, this one is
+`skipped` at once, having made no Resy call. The lease is renewed while the job works and
+released with the outcome, so `health` can see every job's heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from resywatch.errors import ResywatchError
+from resywatch.redact import redact_text
+from resywatch.scheduler import lease
+from resywatch.scheduler.jobs import JOBS, Job, JobContext
+
+
+@dataclass
+class PassResult:
+    job: str
+    status: str  # ok | failed | skipped | interrupted
+    duration_s: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+
+async def run_job(
+    job: Job, ctx: JobContext, *, owner: str, lock_timeout: float = 0.0
+) -> PassResult:
+    """Run one pass of `job` unless another pass holds it (then: skipped)."""
+    started = time.monotonic()
+    ttl = timedelta(seconds=ctx.settings.jobs_lease_ttl_s)
+    held = lease.claim(ctx.db, job.name, ctx.clock(), ttl, owner)
+    while held is None and time.monotonic() - started < lock_timeout:
+        await asyncio.sleep(min(0.5, lock_timeout))
+        held = lease.claim(ctx.db, job.name, ctx.clock(), ttl, owner)
+    if held is None:
+        return PassResult(job.name, "skipped", round(time.monotonic() - started, 3))
+
+    renewer = asyncio.create_task(_keep_renewing(ctx, held, ttl))
+    result = PassResult(job.name, "failed")
+    try:
+        result.counts = await job.run(ctx)
+        result.status = "ok"
+    except asyncio.CancelledError:
+        result.status, result.error = "interrupted", "stopped before the pass finished"
+        raise
+    except ResywatchError as exc:
+        result.error = redact_text(str(exc), ctx.settings.secrets())
+    except Exception as exc:  # one job's bug must not take the supervisor down
+        result.error = redact_text(f"{type(exc).__name__}: {exc}", ctx.settings.secrets())
+    finally:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+        result.duration_s = round(time.monotonic() - started, 3)
+        now = ctx.clock()
+        lease.release(
+            ctx.db,
+            held,
+            now,
+            status=result.status,
+            error=result.error,
+            counts=result.counts,
+            next_run_at=now + job.interval(ctx.settings),
+        )
+    return result
+
+
+async def _keep_renewing(ctx: JobContext, held: lease.Lease, ttl: timedelta) -> None:
+    while True:
+        await asyncio.sleep(ttl.total_seconds() / 3)
+        lease.renew(ctx.db, held, ctx.clock())
+
+
+def due_jobs(ctx: JobContext, names: Iterable[str] | None = None) -> list[Job]:
+    """The jobs whose next run has come (or that never ran)."""
+    beats = lease.heartbeats(ctx.db)
+    now = ctx.clock()
+    chosen = [JOBS[n] for n in names] if names else list(JOBS.values())
+    return [
+        job
+        for job in chosen
+        if (beat := beats.get(job.name)) is None
+        or beat.next_run_at is None
+        or beat.next_run_at <= now
+    ]
+
+
+async def run_due(ctx: JobContext, *, owner: str, lock_timeout: float = 0.0) -> list[PassResult]:
+    """One pass of every due job, one after another (what a crontab line every minute runs)."""
+    return [
+        await run_job(job, ctx, owner=owner, lock_timeout=lock_timeout) for job in due_jobs(ctx)
+    ]

@@ -1,0 +1,97 @@
+"""`resywatch run-forever`: every job on its interval until told to stop.
+
+Each job has its own loop, so a slow or failing job never holds up another; a job that
+fails backs off (its interval doubled per consecutive failure, up to 10 minutes) instead of
+hammering Resy; a little jitter keeps workers from moving in lockstep. The first SIGTERM or
+SIGINT stops new passes and lets running ones finish (cancelling them after a grace period,
+so the process is gone within 8 s); a second signal cancels everything at once. Leases are
+released either way, so no job is left marked as running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from resywatch.scheduler.jobs import Job, JobContext
+from resywatch.scheduler.runner import PassResult, run_job
+
+GRACE = timedelta(seconds=6)  # leaves time to release leases inside docker's 10 s
+MAX_BACKOFF = timedelta(minutes=10)
+JITTER = 0.1
+
+
+@dataclass
+class Supervisor:
+    ctx: JobContext
+    jobs: Sequence[Job]
+    owner: str
+    on_pass: Callable[[PassResult], None]
+    max_passes: int | None = None  # for tests and benchmarks: stop after this many passes
+    passes: int = 0
+    signals: int = 0
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _force: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def run(self) -> int:
+        """Run until stopped; the exit code (0 after a clean stop, 130 when forced)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal)
+        tasks = self._tasks = [asyncio.create_task(self._loop(job)) for job in self.jobs]
+        try:
+            await self._stop.wait()
+            await asyncio.wait(tasks, timeout=GRACE.total_seconds())  # let passes finish
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        return 130 if self._force.is_set() else 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _on_signal(self) -> None:
+        self.signals += 1
+        if self.signals > 1:  # the second signal: no more waiting
+            self._force.set()
+            for task in self._tasks:
+                task.cancel()
+        self._stop.set()
+
+    async def _loop(self, job: Job) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                result = await run_job(job, self.ctx, owner=self.owner)
+            except asyncio.CancelledError:  # stopped mid-pass; run_job released the lease
+                self.on_pass(PassResult(job.name, "interrupted"))
+                raise
+            self.on_pass(result)
+            self.passes += 1
+            if self.max_passes is not None and self.passes >= self.max_passes:
+                self._stop.set()
+            failures = failures + 1 if result.status == "failed" else 0
+            await self._sleep(self._delay(job, failures))
+
+    def _delay(self, job: Job, failures: int) -> float:
+        interval = job.interval(self.ctx.settings)
+        if failures:
+            interval = min(interval * 2**failures, max(MAX_BACKOFF, interval))
+        seconds = interval.total_seconds()
+        return seconds * random.uniform(1 - JITTER, 1 + JITTER)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake up at once when asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)

@@ -1,0 +1,242 @@
+"""`resywatch health`: what a monitor or a shell script trusts.
+
+Nagios semantics: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the database cannot be read or
+is not migrated). Every check is one line; the worst decides the exit code. Resy is asked
+once, with a short deadline, so the answer comes within 2 s even when Resy is down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import IntEnum
+
+from sqlalchemy import func, select
+from sqlmodel import col
+
+from resywatch.config import Settings
+from resywatch.db.engine import Database
+from resywatch.db.models import BookingAttempt, JobHeartbeat, Notification
+from resywatch.errors import DatabaseNotReady, DatabaseUnavailable
+from resywatch.resy import errors as resy_errors
+from resywatch.resy.client import ResyClient
+from resywatch.scheduler.jobs import JOBS
+from resywatch.scheduler.lease import heartbeats
+from resywatch.services.auth import EXPIRY_WARNING, token_expiry
+from resywatch.services.discovery.feed import BucketState, bucket_states
+
+FAILURES_LOOKBACK = timedelta(hours=24)
+
+
+class Status(IntEnum):
+    OK = 0
+    WARN = 1
+    CRIT = 2
+    UNKNOWN = 3
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    message: str
+    value: float | None = None  # the measured figure (seconds, a count), for perfdata
+
+
+@dataclass(frozen=True)
+class BucketHealth:
+    bucket_id: str
+    date: str
+    anchor: str
+    last_scan_at: datetime | None
+    baseline_count: int
+    stale: bool
+
+
+@dataclass
+class HealthReport:
+    status: Status
+    checks: list[Check]
+    next_scan_at: datetime | None = None
+    fast_checks: dict[str, bool] = field(default_factory=dict)
+    bucket_health: list[BucketHealth] = field(default_factory=list)
+
+
+def database_unknown(error: DatabaseNotReady | DatabaseUnavailable) -> HealthReport:
+    """UNKNOWN: without the database nothing else can be judged."""
+    return HealthReport(Status.UNKNOWN, [Check("database", Status.UNKNOWN, str(error))])
+
+
+async def health(
+    *, db: Database, resy: ResyClient, settings: Settings, now: datetime
+) -> HealthReport:
+    """Every check, from the database's view of the jobs plus one call to Resy."""
+    checks = [Check("database", Status.OK, f"{db.backend} reachable and at the current schema")]
+    beats = heartbeats(db)
+    checks += _job_checks(beats, settings, now)
+    with db.read() as session:
+        states = bucket_states(session, now)
+        pending_since = session.scalar(
+            select(func.min(Notification.created_at)).where(col(Notification.status) == "pending")
+        )
+        failed_notes = session.scalar(
+            select(func.count()).where(
+                col(Notification.status) == "failed",
+                col(Notification.created_at) >= now - FAILURES_LOOKBACK,
+            )
+        )
+        failed_books = session.scalar(
+            select(func.count()).where(
+                col(BookingAttempt.outcome).not_in(["booked", "dry_run"]),
+                col(BookingAttempt.created_at) >= now - FAILURES_LOOKBACK,
+            )
+        )
+    checks += _bucket_checks(states, settings, now)
+    checks.append(await _auth_check(resy, settings, now))
+    checks.append(_backlog_check(pending_since, failed_notes or 0, settings, now))
+    checks.append(
+        Check(
+            "bookings",
+            Status.WARN if failed_books else Status.OK,
+            f"{failed_books} failed booking attempts in the last 24 h"
+            if failed_books
+            else "no failed booking attempt in the last 24 h",
+            float(failed_books or 0),
+        )
+    )
+    discovery = beats.get("discovery")
+    scans = [s.last_scan_at for s in states if s.last_scan_at]
+    return HealthReport(
+        status=max(c.status for c in checks),
+        checks=checks,
+        next_scan_at=discovery.next_run_at if discovery else None,
+        fast_checks={
+            "job_alive": discovery is not None
+            and discovery.last_started_at is not None
+            and now - discovery.last_started_at
+            < timedelta(seconds=settings.discovery_interval_s * settings.health_job_crit_intervals),
+            "feed_updating": bool(scans)
+            and now - max(scans) < timedelta(seconds=settings.health_feed_warn_s),
+        },
+        bucket_health=[
+            BucketHealth(
+                s.id,
+                str(s.date),
+                s.anchor,
+                s.last_scan_at,
+                s.baseline_size,
+                s.age_s is None or s.age_s > settings.health_bucket_warn_s,
+            )
+            for s in states
+        ],
+    )
+
+
+def _job_checks(beats: dict[str, JobHeartbeat], settings: Settings, now: datetime) -> list[Check]:
+    checks = []
+    for job in JOBS.values():
+        beat = beats.get(job.name)
+        interval = job.interval(settings)
+        name = f"job:{job.name}"
+        last = (beat.last_finished_at or beat.last_started_at) if beat else None
+        if last is None:
+            checks.append(Check(name, Status.WARN, "has never run: start `resywatch run-forever` "
+                                "or a crontab line"))  # fmt: skip
+            continue
+        age = (now - last).total_seconds()
+        if age > interval.total_seconds() * settings.health_job_crit_intervals:
+            status, text = (
+                Status.CRIT,
+                f"last pass {age:.0f} s ago (every {interval.total_seconds():.0f} s)",
+            )
+        elif beat and beat.last_status == "failed":
+            status, text = Status.WARN, f"last pass failed: {beat.last_error}"
+        else:
+            status, text = (
+                Status.OK,
+                f"last pass {age:.0f} s ago, {beat.last_status if beat else ''}",
+            )
+        checks.append(Check(name, status, text, age))
+    return checks
+
+
+def _bucket_checks(states: list[BucketState], settings: Settings, now: datetime) -> list[Check]:
+    warn, crit = settings.health_bucket_warn_s, settings.health_bucket_crit_s
+    ages = [float("inf") if state.age_s is None else state.age_s for state in states]
+    if not ages:
+        return [
+            Check("buckets", Status.WARN, "no discovery bucket yet: run `resywatch discover scan`")
+        ]
+    stale_crit = sum(a > crit for a in ages)
+    stale_warn = sum(a > warn for a in ages)
+    oldest: float | None = max(ages) if max(ages) != float("inf") else None  # never scanned
+    if stale_crit:
+        bucket = Check(
+            "buckets",
+            Status.CRIT,
+            f"{stale_crit} of {len(ages)} buckets not scanned for over {crit} s",
+            oldest,
+        )
+    elif stale_warn:
+        bucket = Check(
+            "buckets",
+            Status.WARN,
+            f"{stale_warn} of {len(ages)} buckets not scanned for over {warn} s",
+            oldest,
+        )
+    else:
+        bucket = Check(
+            "buckets", Status.OK, f"all {len(ages)} buckets scanned within {warn} s", oldest
+        )
+    newest = min(ages)
+    feed = Check(
+        "feed",
+        Status.WARN if newest > settings.health_feed_warn_s else Status.OK,
+        f"last successful scan {newest:.0f} s ago" if newest != float("inf") else "never scanned",
+        newest if newest != float("inf") else None,
+    )
+    return [bucket, feed]
+
+
+async def _auth_check(resy: ResyClient, settings: Settings, now: datetime) -> Check:
+    token = settings.resy_auth_token.get_secret_value() if settings.resy_auth_token else None
+    if not token:
+        return Check(
+            "resy_auth", Status.WARN, "not logged in: booking needs `resywatch auth login`"
+        )
+    expires = token_expiry(token)
+    if expires is not None and expires <= now:
+        return Check(
+            "resy_auth", Status.CRIT, "the Resy token has expired: run `resywatch auth login`"
+        )
+    if resy is not None:
+        try:
+            await resy.user()
+        except resy_errors.AuthError:
+            return Check(
+                "resy_auth", Status.CRIT, "Resy refuses the token: run `resywatch auth login`"
+            )
+        except resy_errors.ResyError as exc:
+            return Check("resy_auth", Status.WARN, f"cannot check the token with Resy: {exc.kind}")
+    if expires is not None and expires - now < EXPIRY_WARNING:
+        days = (expires - now) / timedelta(days=1)
+        return Check("resy_auth", Status.WARN, f"the Resy token expires in {days:.1f} days", days)
+    return Check("resy_auth", Status.OK, "Resy accepts the token")
+
+
+def _backlog_check(
+    pending_since: datetime | None, failed: int, settings: Settings, now: datetime
+) -> Check:
+    waiting = (now - pending_since).total_seconds() if pending_since else 0.0
+    if waiting > settings.health_backlog_warn_s:
+        return Check(
+            "notifications", Status.WARN, f"a notification has waited {waiting:.0f} s", waiting
+        )
+    if failed:
+        return Check(
+            "notifications",
+            Status.WARN,
+            f"{failed} notifications failed in the last 24 h",
+            float(failed),
+        )
+    return Check("notifications", Status.OK, "no backlog", waiting)
