@@ -1,11 +1,21 @@
-"""Benchmark: how many `/4/find` requests a second one sandbox process serves.
+"""Benchmark: how many requests a second one sandbox process serves, and at what CPU cost.
 
 The sandbox runs as a subprocess (one uvicorn process, pinned to one CPU when there are two or
-more); this process is the load generator, on the other CPUs. It drives `/4/find` over a few
+more); this process is the load generator, on the other CPUs. It drives each route over a few
 keep-alive connections for a bounded number of requests or seconds, whichever ends first,
 and prints human-readable lines on stderr and exactly one JSON object as its last stdout line.
 
+Two figures:
+
+1. `/4/find` over a spread of venues, days and party sizes (``find_rps``; target 1000/s).
+2. `/3/venuesearch/search` as the discovery scan sends it: availability, 100 hits a page,
+   party 2, ``time_filter`` 19:00, the Manhattan bounding box, two days after the sandbox's
+   start (``search_rps``, and ``search_ms_per_request``: server CPU per request; target 3 ms).
+
+The exit status is 0 only if both meet their targets.
+
     .venv/bin/python bench/sandbox.py [--requests 30000] [--seconds 20] [--concurrency 8]
+        [--search-requests 3000] [--search-seconds 10]
 """
 
 from __future__ import annotations
@@ -19,12 +29,16 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 
 TARGET_RPS = 1000
+SEARCH_TARGET_MS = 3.0
+MANHATTAN_BBOX = [40.691, -74.030, 40.882, -73.910]
+NEW_YORK = ZoneInfo("America/New_York")
 API_KEY = "resywatch-sandbox-key"
 HEADERS = {
     "Authorization": f'ResyAPI api_key="{API_KEY}"',
@@ -124,6 +138,37 @@ def find_paths(base_url: str, count: int = 120) -> list[str]:
     return paths
 
 
+def search_request(base_url: str) -> bytes:
+    """The raw HTTP request of the search figure (its day: two days after the sandbox's start)."""
+    epoch = httpx.get(f"{base_url}/__sandbox/time").json()["epoch"]
+    day = datetime.fromtimestamp(epoch, NEW_YORK).date() + timedelta(days=2)
+    body = json.dumps(
+        {
+            "query": "",
+            "availability": True,
+            "page": 1,
+            "per_page": 100,
+            "geo": {"bounding_box": MANHATTAN_BBOX},
+            "slot_filter": {"day": day.isoformat(), "party_size": 2, "time_filter": "19:00"},
+        }
+    ).encode()
+    parts = urlsplit(base_url)
+    head = (
+        f"POST /3/venuesearch/search HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        + "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items())
+        + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def get_requests(base_url: str, paths: list[str]) -> list[bytes]:
+    parts = urlsplit(base_url)
+    header_lines = "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items())
+    return [
+        f"GET {p} HTTP/1.1\r\nHost: {parts.netloc}\r\n{header_lines}\r\n".encode() for p in paths
+    ]
+
+
 async def _connection(
     host: str, port: int, requests: list[bytes], stop: asyncio.Event, out: list[int]
 ) -> None:
@@ -151,18 +196,16 @@ async def _connection(
         await writer.wait_closed()
 
 
-async def drive_find(
-    base_url: str, paths: list[str], *, requests: int, seconds: float, concurrency: int
+async def drive(
+    base_url: str, raw: list[bytes], *, requests: int, seconds: float, concurrency: int
 ) -> LoadResult:
-    """Send up to ``requests`` `/4/find` calls (or for ``seconds``) over keep-alive connections.
+    """Send up to ``requests`` raw HTTP requests (or for ``seconds``) over keep-alive connections.
 
     A minimal HTTP/1.1 client keeps the load generator's own cost far below the server's, so
     the figure measures the sandbox, not the client library.
     """
     parts = urlsplit(base_url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    header_lines = "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items())
-    raw = [f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\n{header_lines}\r\n".encode() for p in paths]
     counts = [0, 0, requests]  # answered, errors, limit
     stop = asyncio.Event()
     started = time.perf_counter()
@@ -180,28 +223,46 @@ async def drive_find(
     return LoadResult(answered, counts[1], elapsed)
 
 
+def measure(
+    sandbox: Sandbox, raw: list[bytes], *, requests: int, seconds: float, concurrency: int
+) -> tuple[LoadResult, float]:
+    """(load result, server CPU seconds) of one driven run."""
+    cpu_before = process_cpu_seconds(sandbox.process.pid)
+    result = asyncio.run(
+        drive(sandbox.base_url, raw, requests=requests, seconds=seconds, concurrency=concurrency)
+    )
+    return result, process_cpu_seconds(sandbox.process.pid) - cpu_before
+
+
 def run(args: argparse.Namespace) -> dict[str, object]:
     sandbox = start_sandbox(args.seed)
     try:
-        paths = find_paths(sandbox.base_url)
+        finds = get_requests(sandbox.base_url, find_paths(sandbox.base_url))
+        searches = [search_request(sandbox.base_url)]
         # Warm-up: first answers build each venue-day's cached inventory and JSON.
         asyncio.run(
-            drive_find(sandbox.base_url, paths, requests=len(paths) * 2, seconds=30, concurrency=2)
+            drive(sandbox.base_url, finds, requests=len(finds) * 2, seconds=30, concurrency=2)
         )
-        cpu_before = process_cpu_seconds(sandbox.process.pid)
-        result = asyncio.run(
-            drive_find(
-                sandbox.base_url,
-                paths,
-                requests=args.requests,
-                seconds=args.seconds,
-                concurrency=args.concurrency,
-            )
+        asyncio.run(drive(sandbox.base_url, searches, requests=20, seconds=30, concurrency=2))
+        result, server_cpu = measure(
+            sandbox,
+            finds,
+            requests=args.requests,
+            seconds=args.seconds,
+            concurrency=args.concurrency,
         )
-        server_cpu = process_cpu_seconds(sandbox.process.pid) - cpu_before
+        search, search_cpu = measure(
+            sandbox,
+            searches,
+            requests=args.search_requests,
+            seconds=args.search_seconds,
+            concurrency=args.concurrency,
+        )
     finally:
         stop_sandbox(sandbox)
     rps = result.requests / result.seconds if result.seconds else 0.0
+    search_rps = search.requests / search.seconds if search.seconds else 0.0
+    search_ms = 1000 * search_cpu / search.requests if search.requests else None
     return {
         "find_rps": round(rps, 1),
         "requests": result.requests,
@@ -212,6 +273,15 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "server_pinned_cpu": sandbox.pinned_cpu,
         "target_rps": TARGET_RPS,
         "meets_target": rps >= TARGET_RPS and result.errors == 0,
+        "search_rps": round(search_rps, 1),
+        "search_ms_per_request": None if search_ms is None else round(search_ms, 3),
+        "search_requests": search.requests,
+        "search_errors": search.errors,
+        "search_seconds": round(search.seconds, 3),
+        "search_target_ms_per_request": SEARCH_TARGET_MS,
+        "search_meets_target": (
+            search_ms is not None and search_ms <= SEARCH_TARGET_MS and search.errors == 0
+        ),
     }
 
 
@@ -222,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=30_000, help="stop after this many answers")
     parser.add_argument("--seconds", type=float, default=20.0, help="stop after this long")
     parser.add_argument("--concurrency", type=int, default=8, help="keep-alive connections")
+    parser.add_argument(
+        "--search-requests", type=int, default=3_000, help="search: stop after this many answers"
+    )
+    parser.add_argument(
+        "--search-seconds", type=float, default=10.0, help="search: stop after this long"
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     figures = run(args)
@@ -231,8 +307,15 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
+    print(
+        f"/3/venuesearch/search: {figures['search_rps']} req/s over "
+        f"{figures['search_requests']} requests ({figures['search_errors']} errors), "
+        f"{figures['search_ms_per_request']} ms server CPU per request",
+        file=sys.stderr,
+        flush=True,
+    )
     print(json.dumps(figures))
-    return 0 if figures["meets_target"] else 1
+    return 0 if figures["meets_target"] and figures["search_meets_target"] else 1
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ import asyncio
 import json
 import math
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from bisect import bisect_left, bisect_right
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -45,7 +46,7 @@ from resywatch.sandbox.payloads import Payloads, dumps, error_body
 from resywatch.sandbox.state import SandboxState
 from resywatch.sandbox.tokens import BookTokenClaims, mint_book_token, parse_book_token
 from resywatch.sandbox.venues import Venue
-from resywatch.sandbox.world import BookingError
+from resywatch.sandbox.world import BookingError, Snapshot
 
 #: With ``slot_filter.time_filter``, search returns slots starting within this many minutes of
 #: it, inclusive on both sides (paystub-service documents +-2 h; the discovery window default).
@@ -286,20 +287,24 @@ async def calendar(request: Request, call: Call) -> Response:
     return json_response(body)
 
 
-def _geo_filter(geo: Any) -> Callable[[Venue], bool]:
+def _geo_filter(geo: Any) -> tuple[Hashable, Callable[[Venue], bool]]:
+    """(a hashable key for the area, a test whether a venue is inside it)."""
     if not geo:
-        return lambda venue: True
+        return None, lambda venue: True
     if not isinstance(geo, dict):
         raise ApiError(400, "Invalid geo")
     try:
         if "bounding_box" in geo:
             south, west, north, east = (float(x) for x in geo["bounding_box"])
-            return lambda v: south <= v.lat <= north and west <= v.lng <= east
+            return (
+                ("box", south, west, north, east),
+                lambda v: south <= v.lat <= north and west <= v.lng <= east,
+            )
         lat, lng = float(geo["latitude"]), float(geo["longitude"])
         radius = float(geo.get("radius", 5000))
     except (KeyError, TypeError, ValueError) as exc:
         raise ApiError(400, "Invalid geo") from exc
-    return lambda v: _distance_m(lat, lng, v.lat, v.lng) <= radius
+    return ("radius", lat, lng, radius), lambda v: _distance_m(lat, lng, v.lat, v.lng) <= radius
 
 
 def _distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
@@ -318,7 +323,7 @@ async def search(request: Request, call: Call) -> Response:
     slot_filter = body.get("slot_filter") or {}
     if not isinstance(slot_filter, dict):
         raise ApiError(400, "Invalid slot_filter")
-    world, now = call.state.world, call.now
+    world, now, payloads = call.state.world, call.now, call.payloads
     default_day = world.local_today(world.venues[0], now) if world.venues else date.today()
     day = date_param(slot_filter, "day", default_day)
     party = int_param(slot_filter, "party_size", 2)
@@ -334,51 +339,56 @@ async def search(request: Request, call: Call) -> Response:
         availability=availability,
         geo=geo,
     )
-    window: tuple[int, int] | None = None
+    low, high = -math.inf, math.inf
     if time_filter:
         anchor = _minute(str(time_filter))
-        window = (anchor - TIME_FILTER_WINDOW_MIN, anchor + TIME_FILTER_WINDOW_MIN)
-    in_area = _geo_filter(geo)
-    matches: list[tuple[Venue, list[dict[str, Any]] | None]] = []
-    for venue in world.venues:
-        if query and query not in call.payloads.haystack(venue):
-            continue
-        if not in_area(venue):
-            continue
-        if not availability:
-            matches.append((venue, None))
-            continue
-        snap = world.snapshot(venue, day, now)
-        open_slots = [
-            slot
-            for minute, slot in call.payloads.timed_slots(snap, party)
-            if window is None or window[0] <= minute <= window[1]
-        ]
-        if open_slots:
-            matches.append((venue, open_slots))
-    # A stable order (rating, then id) so that paging through one search is consistent.
-    matches.sort(key=lambda m: (-m[0].rating_average, m[0].id))
-    total = len(matches)
+        low, high = anchor - TIME_FILTER_WINDOW_MIN, anchor + TIME_FILTER_WINDOW_MIN
+    area, in_area = _geo_filter(geo)
+    # Already in result order: rating, then id.
+    candidates = payloads.search_candidates(query, area, in_area)
+    first = (page - 1) * per_page
+    hits: list[bytes] = []
+    if not availability:
+        total = len(candidates)
+        hits = [payloads.search_hit_json(v) for v in candidates[first : first + per_page]]
+    else:
+        # Which venues have an open slot in the window is all the count needs; slots are
+        # encoded only for the hits on this page (and each once per snapshot).
+        matches: list[tuple[Venue, Snapshot, list[int]]] = []
+        for venue in candidates:
+            snap = world.snapshot(venue, day, now)
+            if not snap.avail:
+                continue  # closed, past or not released yet
+            minutes, indexes = payloads.open_slots(snap, party)
+            # Minutes are in time order (slot definitions are).
+            lo, hi = bisect_left(minutes, low), bisect_right(minutes, high)
+            if lo < hi:
+                matches.append((venue, snap, indexes[lo:hi]))
+        total = len(matches)
+        for venue, snap, chosen in matches[first : first + per_page]:
+            hits.append(
+                payloads.search_hit_json(venue)[:-1]
+                + b',"availability":{"slots":'
+                + payloads.slots_json(snap, party, chosen)
+                + b"}}"
+            )
     pages = math.ceil(total / per_page)
-    hits = []
-    for venue, slots in matches[(page - 1) * per_page : page * per_page]:
-        hit = dict(call.payloads.search_hit(venue))
-        if slots is not None:
-            hit["availability"] = {"slots": slots}
-        hits.append(hit)
-    return json_response(
+    # The body is joined from pre-encoded hits; `tail` and `meta` close it as `dumps` would.
+    tail = dumps({"nbHits": total, "page": page, "nbPages": pages, "hitsPerPage": per_page})
+    meta = dumps(
         {
-            "search": {
-                "hits": hits,
-                "nbHits": total,
-                "page": page,
-                "nbPages": pages,
-                "hitsPerPage": per_page,
-            },
             "meta": {"page": page, "per_page": per_page, "total": total, "total_pages": pages},
             "suggestions": [],
         }
     )
+    # One join: each concatenation would copy the (up to megabytes of) hits again.
+    parts = [b'{"search":{"hits":[']
+    for hit in hits:
+        parts += (hit, b",")
+    if hits:
+        parts.pop()
+    parts += (b"],", tail[1:], b",", meta[1:])
+    return Response(b"".join(parts), media_type=JSON_TYPE)
 
 
 async def user(request: Request, call: Call) -> Response:

@@ -7,7 +7,9 @@ either side then shows up as a failing end-to-end test instead of cancelling out
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Hashable
 from datetime import date, datetime, timedelta
+from json.encoder import encode_basestring
 from typing import Any
 
 from resywatch.sandbox.state import DEMO_PAYMENT_METHOD_ID, DemoUser, iso_z
@@ -17,6 +19,10 @@ from resywatch.sandbox.world import MARKET_OFF_S, Reservation, SlotDef, Snapshot
 #: Deposit per guest at venues that require a card (402 without one).
 DEPOSIT_PER_GUEST = 25.0
 CANCELLATION_FEE_PER_GUEST = 50.0
+#: A slot's values that depend on the day, party or snapshot, in the order its JSON has them.
+_SLOT_HOLES = ("config_id", "token", "start", "end", "quantity", "on", "off", "day")
+#: Distinct (query, area) search candidate lists kept before the memo starts over.
+_MAX_CANDIDATE_SETS = 4096
 
 
 def dumps(obj: Any) -> bytes:
@@ -37,9 +43,15 @@ def slot_token(venue: Venue, slot: SlotDef, day: str, party_size: int) -> str:
 
 def local_stamp(day: date, minute: int) -> str:
     """``YYYY-MM-DD HH:MM:SS`` in venue-local time, no zone, as Resy writes slot dates."""
+    if 0 <= minute < 1440 and day.year >= 1000:  # the common case, without strftime
+        return f"{day.isoformat()} {minute // 60:02d}:{minute % 60:02d}:00"
     return (datetime(day.year, day.month, day.day) + timedelta(minutes=minute)).strftime(
         "%Y-%m-%d %H:%M:%S"
     )
+
+
+def _config_id(venue: Venue, day: date, slot: SlotDef) -> int:
+    return 100_000 + mix(venue.id, day.toordinal(), slot.index) % 9_899_999
 
 
 def _payment(venue: Venue) -> dict[str, Any]:
@@ -67,6 +79,10 @@ class Payloads:
         self.world = world
         self._venues: dict[int, dict[str, Any]] = {}
         self._hits: dict[int, dict[str, Any]] = {}
+        self._hit_json: dict[int, bytes] = {}
+        self._slot_templates: dict[tuple[int, int], tuple[str, ...]] = {}
+        #: Search candidates per (query, area), already in result order; see `search_candidates`.
+        self._candidates: dict[tuple[str, Hashable], tuple[Venue, ...]] = {}
         self._haystacks = {
             v.id: " ".join(
                 (slugify(v.name).replace("-", " "), v.name, *v.cuisine, v.neighborhood)
@@ -122,22 +138,41 @@ class Payloads:
     def slot(self, snap: Snapshot, index: int, party_size: int) -> dict[str, Any]:
         venue, slot = snap.venue, snap.slots[index]
         day = snap.day.isoformat()
+        return self._slot_body(
+            venue,
+            slot,
+            config_id=_config_id(venue, snap.day, slot),
+            token=slot_token(venue, slot, day, party_size),
+            start=local_stamp(snap.day, slot.minute),
+            end=local_stamp(snap.day, slot.minute + slot.service.turn_min),
+            quantity=snap.avail[index],
+            on=int(snap.market_on),
+            off=int(snap.starts[index] - MARKET_OFF_S),
+            day=day,
+        )
+
+    @staticmethod
+    def _slot_body(
+        venue: Venue,
+        slot: SlotDef,
+        *,
+        config_id: Any,
+        token: Any,
+        start: Any,
+        end: Any,
+        quantity: Any,
+        on: Any,
+        off: Any,
+        day: Any,
+    ) -> dict[str, Any]:
+        """A slot's JSON from its per-day values (the keywords, in the order they appear)."""
         turn_s = slot.service.turn_min * 60
         return {
-            "config": {
-                "id": 100_000 + mix(venue.id, snap.day.toordinal(), slot.index) % 9_899_999,
-                "type": slot.seating.name,
-                "token": slot_token(venue, slot, day, party_size),
-            },
-            "date": {
-                "start": local_stamp(snap.day, slot.minute),
-                "end": local_stamp(snap.day, slot.minute + slot.service.turn_min),
-            },
+            "config": {"id": config_id, "type": slot.seating.name, "token": token},
+            "date": {"start": start, "end": end},
             "size": {"min": slot.seating.min_size, "max": slot.seating.max_size},
-            "quantity": snap.avail[index],
-            "market": {
-                "date": {"on": int(snap.market_on), "off": int(snap.starts[index] - MARKET_OFF_S)}
-            },
+            "quantity": quantity,
+            "market": {"date": {"on": on, "off": off}},
             "shift": {
                 "id": slot.shift_id,
                 "service": {"type": {"id": slot.service.type_id}},
@@ -154,6 +189,50 @@ class Payloads:
             "gdc_perk": None,
             "time": {"turn": {"actual": turn_s, "estimated": turn_s}},
         }
+
+    def _slot_template(self, venue: Venue, slot: SlotDef) -> tuple[str, ...]:
+        """A slot's JSON text cut around its per-day values (``_SLOT_HOLES``), per slot."""
+        key = (venue.id, slot.index)
+        cached = self._slot_templates.get(key)
+        if cached is None:
+            holes = {name: f"\0{name}\0" for name in _SLOT_HOLES}
+            rest = dumps(self._slot_body(venue, slot, **holes)).decode()
+            pieces = []
+            for name in _SLOT_HOLES:
+                before, found, rest = rest.partition(encode_basestring(holes[name]))
+                if not found:
+                    raise AssertionError(f"slot JSON lost its {name!r} hole")
+                pieces.append(before)
+            pieces.append(rest)
+            cached = self._slot_templates[key] = tuple(pieces)
+        return cached
+
+    def slot_json(self, snap: Snapshot, index: int, party_size: int) -> bytes:
+        """``dumps(self.slot(snap, index, party_size))``, filled into the slot's template."""
+        venue, slot = snap.venue, snap.slots[index]
+        day = snap.day.isoformat()
+        p = self._slot_template(venue, slot)
+        return "".join(
+            (
+                p[0],
+                str(_config_id(venue, snap.day, slot)),
+                p[1],
+                encode_basestring(slot_token(venue, slot, day, party_size)),
+                p[2],
+                encode_basestring(local_stamp(snap.day, slot.minute)),
+                p[3],
+                encode_basestring(local_stamp(snap.day, slot.minute + slot.service.turn_min)),
+                p[4],
+                str(snap.avail[index]),
+                p[5],
+                str(int(snap.market_on)),
+                p[6],
+                str(int(snap.starts[index] - MARKET_OFF_S)),
+                p[7],
+                encode_basestring(day),
+                p[8],
+            )
+        ).encode()
 
     def timed_slots(self, snap: Snapshot, party_size: int) -> list[tuple[int, dict[str, Any]]]:
         """(local start minute, slot JSON) of the open slots for a party, memoised per snapshot."""
@@ -405,6 +484,59 @@ class Payloads:
                 "time_zone": venue.time_zone,
             }
         return cached
+
+    def search_hit_json(self, venue: Venue) -> bytes:
+        """`search_hit` as JSON bytes."""
+        cached = self._hit_json.get(venue.id)
+        if cached is None:
+            cached = self._hit_json[venue.id] = dumps(self.search_hit(venue))
+        return cached
+
+    def search_candidates(
+        self, query: str, area: Hashable, in_area: Callable[[Venue], bool]
+    ) -> tuple[Venue, ...]:
+        """Venues matching ``query`` inside ``area`` (``in_area`` tests it), in result order.
+
+        That order is rating (best first), then id: stable, so paging through one search is
+        consistent. Memoised per (query, area): both depend only on the catalogue.
+        """
+        key = (query, area)
+        cached = self._candidates.get(key)
+        if cached is None:
+            if len(self._candidates) >= _MAX_CANDIDATE_SETS:
+                self._candidates.clear()
+            chosen = [
+                v
+                for v in self.world.venues
+                if (not query or query in self._haystacks[v.id]) and in_area(v)
+            ]
+            chosen.sort(key=lambda v: (-v.rating_average, v.id))
+            cached = self._candidates[key] = tuple(chosen)
+        return cached
+
+    @staticmethod
+    def open_slots(snap: Snapshot, party_size: int) -> tuple[list[int], list[int]]:
+        """(start minutes, indexes) of the slots open for a party, in time order; memoised."""
+        key = ("open", party_size)
+        cached: tuple[list[int], list[int]] | None = snap.memo.get(key)
+        if cached is None:
+            indexes = snap.open_for(party_size)
+            cached = snap.memo[key] = ([snap.slots[i].minute for i in indexes], indexes)
+        return cached
+
+    def slots_json(self, snap: Snapshot, party_size: int, indexes: list[int]) -> bytes:
+        """The JSON array of these slots; each slot is encoded once per snapshot and party."""
+        key = ("slot_json", party_size)
+        encoded: dict[int, bytes] | None = snap.memo.get(key)
+        if encoded is None:
+            encoded = snap.memo[key] = {}
+        parts = []
+        for i in indexes:
+            part = encoded.get(i)
+            if part is None:
+                part = encoded[i] = self.slot_json(snap, i, party_size)
+            parts.append(part)
+        return b"[" + b",".join(parts) + b"]"
 
     # -- user -----------------------------------------------------------------------------------
 

@@ -47,9 +47,16 @@ _KEEP_PAST_DAYS = 2
 _MASK = (1 << 64) - 1
 
 
+_MIX_START = 0x9E3779B97F4A7C15
+
+
 def mix(*values: int) -> int:
     """A 64-bit hash of integers (splitmix64 steps): fast, stable across runs and platforms."""
-    h = 0x9E3779B97F4A7C15
+    return mix_on(_MIX_START, *values)
+
+
+def mix_on(h: int, *values: int) -> int:
+    """`mix` continued from state ``h``: ``mix(*a, *b) == mix_on(mix(*a), *b)``."""
     for value in values:
         h = (h ^ (value & _MASK)) * 0xBF58476D1CE4E5B9 & _MASK
         h = (h ^ (h >> 27)) * 0x94D049BB133111EB & _MASK
@@ -290,12 +297,15 @@ class World:
 
     # -- inventory ---------------------------------------------------------------------------
 
-    def _table_delays(self, venue: Venue, day: date, slot: SlotDef) -> tuple[float, ...]:
-        """Seconds after the release at which other diners take each table of a slot."""
-        ordinal = day.toordinal()
+    def _table_delays(self, venue: Venue, day_hash: int, slot: SlotDef) -> tuple[float, ...]:
+        """Seconds after the release at which other diners take each table of a slot.
+
+        ``day_hash`` is ``mix(seed, venue.id, day.toordinal())``, shared by the day's slots.
+        """
+        slot_hash = mix_on(day_hash, slot.index)
         delays = []
         for table in range(slot.seating.tables):
-            h = mix(self.seed, venue.id, ordinal, slot.index, table, 0xD1)
+            h = mix_on(slot_hash, table, 0xD1)
             u = unit(h)
             if venue.popularity == "hot":
                 # Most tables go in seconds; a few linger for hours.
@@ -317,7 +327,9 @@ class World:
                 self._evict_at = max(_EVICT_AT, 2 * len(self._days))
             defs = self._slot_defs[venue.id] if self.is_open_day(venue, day) else ()
             starts = tuple(self.slot_start(venue, day, d) for d in defs)
-            state = _Day(venue, day, starts, [self._table_delays(venue, day, d) for d in defs])
+            day_hash = mix(self.seed, venue.id, day.toordinal())
+            delays = [self._table_delays(venue, day_hash, d) for d in defs]
+            state = _Day(venue, day, starts, delays)
             self._days[key] = state
         return state
 
@@ -361,6 +373,20 @@ class World:
 
     def snapshot(self, venue: Venue, day: date, now: float) -> Snapshot:
         """Open tables of every slot of ``venue`` on ``day`` as of sandbox instant ``now``."""
+        # Fast path, without the lock: the venue-day's current snapshot while it is valid. Only
+        # a released, not yet past day gets one, and none outlives its day: validity ends by
+        # the next cancellation epoch, and local midnight is an epoch boundary (a 900 s grid,
+        # whole-quarter-hour zone offsets). A version bump or a clock moved outside
+        # [valid_from, valid_until) takes the slow path.
+        state = self._days.get((venue.id, day.toordinal()))
+        if state is not None:
+            cached = state.snapshot
+            if (
+                cached is not None
+                and cached.version == state.version
+                and cached.valid_from <= now < cached.valid_until
+            ):
+                return cached
         with self._lock:
             today = self.local_today(venue, now)
             release = self.release_instant(venue, day)
