@@ -124,6 +124,8 @@ class BucketScan:
     slots: dict[str, SeenSlot] = field(default_factory=dict)
     venues: dict[int, SeenVenue] = field(default_factory=dict)
     error: str | None = None
+    # (venue id, Resy's start string) -> slot, so repeats across party sizes cost a lookup.
+    by_start: dict[tuple[int, str], SeenSlot] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -187,17 +189,23 @@ async def fetch_bucket(resy: ResyClient, bucket: Bucket, settings: Settings) -> 
 
 
 def _merge(scan: BucketScan, hits: list[SearchHit], party: int, window_hours: int) -> None:
+    """Fold one party size's hits into the bucket's slots. A slot shows up once per party
+    size and seating type, so its id and start are worked out once per (venue, start)."""
     for hit in hits:
         for slot in hit.slots:
-            starts = slot_start(slot)
-            if not bucket_rules.in_window(starts, scan.bucket, window_hours):
-                continue
-            if hit.id not in scan.venues:
-                scan.venues[hit.id] = SeenVenue.from_hit(hit)
-            key = slot_id(hit.id, starts)
-            seen = scan.slots.get(key) or scan.slots.setdefault(
-                key, SeenSlot(key, hit.id, hit.name, starts)
-            )
+            start = slot["date"]["start"]
+            seen = scan.by_start.get((hit.id, start))
+            if seen is None:
+                starts = slot_start(slot)
+                if not bucket_rules.in_window(starts, scan.bucket, window_hours):
+                    continue
+                if hit.id not in scan.venues:
+                    scan.venues[hit.id] = SeenVenue.from_hit(hit)
+                key = slot_id(hit.id, starts)
+                seen = scan.slots.get(key) or scan.slots.setdefault(
+                    key, SeenSlot(key, hit.id, hit.name, starts)
+                )
+                scan.by_start[(hit.id, start)] = seen
             seen.party_sizes.add(party)
             if seating := slot_seating(slot):
                 seen.seating_types.add(seating)
