@@ -143,15 +143,15 @@ class Settings(BaseModel):
         AfterValidator(_check_bounding_box),
     ] = MANHATTAN
     discovery_concurrency: Annotated[int, Field(ge=1, le=64)] = 8
-    discovery_interval_s: Annotated[int, Field(ge=5, le=86_400)] = 30
+    discovery_interval_s: Annotated[float, Field(ge=0.2, le=86_400)] = 30
     discovery_page_size: Annotated[int, Field(ge=1, le=100)] = 100  # venues per search page
     timezone: Annotated[str, AfterValidator(_check_timezone)] = "America/New_York"
     # How often each scheduled job runs (discovery's is discovery_interval_s), and how long
     # a job's lease lives without renewal before another pass may take the job over.
-    jobs_watches_interval_s: Annotated[int, Field(ge=5, le=86_400)] = 60
-    jobs_notify_interval_s: Annotated[int, Field(ge=5, le=86_400)] = 60
-    jobs_delivery_interval_s: Annotated[int, Field(ge=1, le=86_400)] = 10
-    jobs_snipes_interval_s: Annotated[int, Field(ge=1, le=3600)] = 5
+    jobs_watches_interval_s: Annotated[float, Field(ge=0.2, le=86_400)] = 60
+    jobs_notify_interval_s: Annotated[float, Field(ge=0.2, le=86_400)] = 60
+    jobs_delivery_interval_s: Annotated[float, Field(ge=0.2, le=86_400)] = 10
+    jobs_snipes_interval_s: Annotated[float, Field(ge=0.2, le=3600)] = 5
     jobs_retention_interval_s: Annotated[int, Field(ge=60, le=7 * 86_400)] = 86_400
     jobs_lease_ttl_s: Annotated[int, Field(ge=5, le=3600)] = 30
     # What retention keeps, in days.

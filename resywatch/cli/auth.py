@@ -10,7 +10,6 @@ import typer
 
 from resywatch.cli.context import use
 from resywatch.cli.options import JsonFlag
-from resywatch.config import env_var
 from resywatch.errors import InvalidInput
 
 app = typer.Typer(help="Resy credentials.", no_args_is_help=True, rich_markup_mode=None)
@@ -98,6 +97,8 @@ def logout(ctx: typer.Context, json_output: JsonFlag = False) -> None:
 
     config_file = run.config_file()
     removed = auth.logout(config_file=config_file)
+    from resywatch.config import env_var
+
     still_set = bool(os.environ.get(env_var("resy_auth_token")))
     if run.output.json_mode:
         run.output.json(

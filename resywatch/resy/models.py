@@ -40,7 +40,9 @@ LocalDateTime = Annotated[datetime, BeforeValidator(_local_time)]
 
 
 class ResyModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    # defer_build: most commands read two or three of these shapes; building all of them
+    # at import would cost a short command (`health`) a tenth of a second.
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True, defer_build=True)
 
 
 class Rating(ResyModel):

@@ -53,3 +53,11 @@ def test_downgrade_to_base_and_back(empty_database_url: str) -> None:
         assert migrate.upgrade(db).changed
     finally:
         db.dispose()
+
+
+def test_the_quick_head_lookup_agrees_with_alembic() -> None:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    assert migrate.head_revision() == script.get_current_head()
+    assert set(migrate.revisions()) == {rev.revision for rev in script.walk_revisions()}
