@@ -3,28 +3,46 @@ exceptions become exit codes and messages."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import typer.main
 from typer.core import TyperGroup
+from typer.models import CommandInfo
 
 from resywatch import __version__
-from resywatch.cli import admin, auth, discover, health, notify, run, sandbox, venues, watch
+from resywatch.cli import (
+    admin,
+    auth,
+    demo,
+    discover,
+    health,
+    notify,
+    run,
+    sandbox,
+    venues,
+    watch,
+)
 from resywatch.cli.context import AppContext
 from resywatch.cli.output import Output
 from resywatch.errors import ExitCode, ResywatchError
 from resywatch.redact import redact_text
 
 if TYPE_CHECKING:
-    # Typer vendors Click; its groups are handed this context class, not typer.Context.
-    from typer._click.core import Context
+    # Typer vendors Click; its groups are handed these classes, not typer.Context.
+    from typer._click.core import Command, Context
+    from typer._click.formatting import HelpFormatter
 
 _JSON_META = "resywatch.json_requested"
 
 
 class ResywatchGroup(TyperGroup):
-    """Maps every failure to a documented exit code and a message (and, with --json, an
+    """Builds each command when it is used (see _SUBCOMMANDS), and maps every failure
+    to a documented exit code and a message (and, with --json, an
     error envelope on stdout). `--traceback` lets the exception through instead."""
 
     def make_context(
@@ -43,6 +61,18 @@ class ResywatchGroup(TyperGroup):
             raise
         ctx.meta[_JSON_META] = json_requested
         return ctx
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return list(_SUBCOMMANDS)
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        target = _SUBCOMMANDS.get(cmd_name)
+        return None if target is None else _build(cmd_name, target)
+
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+        rows = [(name, _summary(target)) for name, target in _SUBCOMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: Context) -> Any:
         try:
@@ -66,12 +96,33 @@ class ResywatchGroup(TyperGroup):
             _report(ctx, message, "internal", ExitCode.FAILED)
 
 
+@cache
+def _build(name: str, target: typer.Typer | Callable[..., None]) -> Command:
+    if isinstance(target, typer.Typer):
+        command: Command = typer.main.get_group(target)
+    else:
+        command = typer.main.get_command_from_info(
+            CommandInfo(name=name, callback=target),
+            pretty_exceptions_short=True,
+            rich_markup_mode=None,
+        )
+    command.name = name
+    return command
+
+
+def _summary(target: typer.Typer | Callable[..., None]) -> str:
+    """The first sentence of a command's help, without building the command."""
+    text = target.info.help if isinstance(target, typer.Typer) else inspect.getdoc(target)
+    paragraph = " ".join(str(text or "").strip().split("\n\n")[0].split())
+    return paragraph.split(". ")[0].removesuffix(".")
+
+
 def _wants_traceback(ctx: Context) -> bool:
     app = ctx.find_object(AppContext)
     return app is not None and app.traceback
 
 
-def _report(ctx: Context | None, message: str, code: str, exit_code: ExitCode) -> None:
+def _report(ctx: Context | None, message: str, code: str, exit_code: int) -> None:
     """Print the failure (secrets masked) and end the invocation with its exit code."""
     app = ctx.find_object(AppContext) if ctx else None
     json_mode = bool(ctx is None or ctx.meta.get(_JSON_META))
@@ -91,17 +142,22 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(admin.app, name="admin")
-app.add_typer(auth.app, name="auth")
-app.add_typer(discover.app, name="discover")
-app.command("search")(venues.search)
-app.add_typer(venues.app, name="venue")
-app.add_typer(watch.app, name="watch")
-app.add_typer(notify.app, name="notify")
-app.command("run")(run.run)
-app.command("run-forever")(run.run_forever)
-app.command("health")(health.health)
-app.add_typer(sandbox.app, name="sandbox")
+# Every command, in the order --help lists them. They are turned into Click commands only
+# when used: building all of them up front cost `--help` as much as importing Typer.
+_SUBCOMMANDS: dict[str, typer.Typer | Callable[..., None]] = {
+    "demo": demo.demo,
+    "search": venues.search,
+    "venue": venues.app,
+    "discover": discover.app,
+    "watch": watch.app,
+    "notify": notify.app,
+    "auth": auth.app,
+    "run": run.run,
+    "run-forever": run.run_forever,
+    "health": health.health,
+    "admin": admin.app,
+    "sandbox": sandbox.app,
+}
 
 
 def _version(value: bool) -> None:

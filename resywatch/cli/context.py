@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +72,8 @@ class AppContext:
     def with_resy(self, work: Callable[[ResyClient], Awaitable[T]], **options: Any) -> T:
         """Run `work` with a Resy client built from the settings (`options` override them),
         in one event loop. The client's calls are written to `api_call_log` at the end."""
+        import asyncio
+
         from resywatch.resy.client import client_from_settings
 
         async def main() -> T:

@@ -8,12 +8,15 @@ from typing import Annotated
 import typer
 
 from resywatch.cli.context import use
+from resywatch.cli.notify_delivery import channels_app, deliver
 from resywatch.cli.options import JsonFlag
 from resywatch.cli.watch import DateOption, PartyOption, UntilOption, WindowOption, _want
 
 app = typer.Typer(
     help="Notify requests and notification delivery.", no_args_is_help=True, rich_markup_mode=None
 )
+app.command("deliver")(deliver)
+app.add_typer(channels_app, name="channels")
 
 
 @app.command()

@@ -53,7 +53,9 @@ def run(
     owner = this_process()
 
     async def passes(resy: ResyClient) -> list[PassResult]:
-        context = JobContext(db, resy, settings, _now)
+        # With --json, stdout holds one document: unconfigured notifications go to stderr.
+        stream = sys.stderr if out.output.json_mode else None
+        context = JobContext(db, resy, settings, _now, default_stream=stream)
         results: list[PassResult] = []
         for number in range(repeat):
             if number:

@@ -6,9 +6,11 @@ loop around them differs.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import IO
 
 from resywatch.config import Settings
 from resywatch.db.engine import Database
@@ -23,6 +25,9 @@ class JobContext:
     resy: ResyClient
     settings: Settings
     clock: Callable[[], datetime]
+    # Where notifications go when no channel is configured (stdout, unless stdout is
+    # reserved for a --json document).
+    default_stream: IO[str] | None = None
 
 
 JobFunction = Callable[[JobContext], Awaitable[dict[str, int]]]
@@ -33,7 +38,6 @@ class Job:
     name: str
     run: JobFunction
     interval: Callable[[Settings], timedelta]
-    uses_resy: bool = True
 
 
 async def _discovery(ctx: JobContext) -> dict[str, int]:
@@ -76,6 +80,30 @@ async def _notify(ctx: JobContext) -> dict[str, int]:
     }
 
 
+async def _delivery(ctx: JobContext) -> dict[str, int]:
+    from resywatch.services.channels import channels_from_settings
+    from resywatch.services.delivery import DeliveryPolicy, deliver
+
+    channels = channels_from_settings(ctx.settings, stdout=ctx.default_stream)
+    try:
+        # The relay blocks (database and HTTP sends): keep the supervisor's loop free.
+        report = await asyncio.to_thread(
+            deliver,
+            ctx.db,
+            list(channels),
+            policy=DeliveryPolicy.from_settings(ctx.settings),
+            now=ctx.clock,
+        )
+    finally:
+        channels.close()
+    return {
+        "sent": report.sent,
+        "failed": report.failed,
+        "retried": report.retried,
+        "skipped": report.skipped,
+    }
+
+
 async def _retention(ctx: JobContext) -> dict[str, int]:
     from resywatch.services.retention import prune
 
@@ -92,6 +120,7 @@ JOBS: dict[str, Job] = {
         Job("discovery", _discovery, _seconds("discovery_interval_s")),
         Job("watches", _watches, _seconds("jobs_watches_interval_s")),
         Job("notify", _notify, _seconds("jobs_notify_interval_s")),
-        Job("retention", _retention, _seconds("jobs_retention_interval_s"), uses_resy=False),
+        Job("delivery", _delivery, _seconds("jobs_delivery_interval_s")),
+        Job("retention", _retention, _seconds("jobs_retention_interval_s")),
     )
 }

@@ -72,14 +72,23 @@ def run_demo(
                     "resy_api_key": SecretStr(DEMO_API_KEY),
                     "resy_auth_token": SecretStr(DEMO_AUTH_TOKEN),
                     "resy_max_rps": 1000.0,
+                    # Notifications go to a file beside the database, not into the view.
+                    "notify_urls": [f"ndjson://{workdir / 'notifications.ndjson'}"],
                 }
             )
-            clock = sandbox.state.clock.now_datetime
+            # resywatch keeps real time (so health judges real intervals); only the
+            # sandbox's world runs fast, to show releases and cancellations in a minute.
             result, report = asyncio.run(
-                _passes(db, demo_settings, clock, started + seconds, on_pass)
+                _passes(
+                    db,
+                    demo_settings,
+                    sandbox.state.clock.now_datetime,
+                    started + seconds,
+                    on_pass,
+                )
             )
             with db.read() as session:
-                result.drops = feed.feed(session, feed.FeedFilter(limit=20), clock())
+                result.drops = feed.feed(session, feed.FeedFilter(limit=20), _now())
             result.health = report.status.name
     finally:
         db.dispose()
@@ -91,7 +100,7 @@ def run_demo(
 async def _passes(
     db: Database,
     settings: Settings,
-    clock: Callable[[], datetime],
+    sandbox_clock: Callable[[], datetime],
     deadline: float,
     on_pass: Callable[[DemoPass], None],
 ) -> tuple[DemoResult, health_checks.HealthReport]:
@@ -99,22 +108,22 @@ async def _passes(
     deadline, every due job once more, then the health report: the real scheduler path."""
     result, owner = DemoResult(), this_process()
     async with client_from_settings(settings) as resy:
-        context = JobContext(db, resy, settings, clock)
+        context = JobContext(db, resy, settings, _now)
         await run_due(context, owner=owner)
         while time.monotonic() < deadline:
-            before = clock()
+            before = _now()
             done = await run_job(JOBS["discovery"], context, owner=owner)
             with db.read() as session:
-                opened = feed.feed(session, feed.FeedFilter(since=before, limit=50), clock())
+                opened = feed.feed(session, feed.FeedFilter(since=before, limit=50), _now())
             result.passes += 1
             result.drops_opened += done.counts.get("drops_opened", 0)
             result.drops_closed += done.counts.get("drops_closed", 0)
             result.requests += done.counts.get("requests", 0)
-            on_pass(DemoPass(result.passes, done.counts, done.duration_s, opened, clock()))
+            on_pass(DemoPass(result.passes, done.counts, done.duration_s, opened, sandbox_clock()))
         await run_due(context, owner=owner)
-        report = await health_checks.health(db=db, resy=resy, settings=settings, now=clock())
+        report = await health_checks.health(db=db, resy=resy, settings=settings, now=_now())
     return result, report
 
 
-DEFAULT_SECONDS = 45.0
-DEFAULT_SPEED = 120.0  # two sandbox hours a real minute: cancellations and releases happen
+def _now() -> datetime:
+    return datetime.now(UTC)

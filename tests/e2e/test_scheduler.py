@@ -163,3 +163,16 @@ def test_run_due_runs_each_due_job_once(cli: Any, env: dict[str, str]) -> None:
 def test_unknown_job_is_a_usage_error(cli: Any, env: dict[str, str]) -> None:
     result = cli("run", "everything", "--json", env=env, expect=2)
     assert "unknown job" in json.loads(result.stdout)["error"]["message"]
+
+
+def test_run_json_keeps_stdout_for_its_document(
+    cli: Any, env: dict[str, str], db: Database
+) -> None:
+    from resywatch.db.models import Notification
+
+    with db.write() as session:
+        session.add(Notification(dedupe_key="t:1", kind="test", title="Hello", body="A table"))
+    result = cli("run", "delivery", "--json", env=env)
+    [delivered] = json.loads(result.stdout)["passes"]  # one document, nothing else
+    assert delivered["counts"]["sent"] == 1
+    assert "Hello" in result.stderr  # no channel configured: the message went to stderr

@@ -6,6 +6,7 @@ from sqlmodel import SQLModel
 
 from resywatch.db.models.api_log import ApiCallLog
 from resywatch.db.models.booking import BookingAttempt
+from resywatch.db.models.delivery import NotificationDelivery
 from resywatch.db.models.discovery import DiscoveryBucket, DropEvent, SlotSnapshot, Venue
 from resywatch.db.models.jobs import JobHeartbeat, JobRun
 from resywatch.db.models.notifications import Notification
@@ -21,6 +22,7 @@ __all__ = [
     "JobHeartbeat",
     "JobRun",
     "Notification",
+    "NotificationDelivery",
     "NotifyRequest",
     "SlotSnapshot",
     "Venue",

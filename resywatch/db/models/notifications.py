@@ -1,4 +1,9 @@
-"""The notification outbox: written with the event that caused it, delivered later."""
+"""The notification outbox: written with the event that caused it, delivered later.
+
+A relay (`resywatch notify deliver`) claims due rows by setting `claimed_by`/`claimed_until`
+(a lease, so a crashed relay's rows come back once it expires), sends them, then records
+the outcome; per-channel outcomes live in `notification_delivery`.
+"""
 
 from __future__ import annotations
 
@@ -27,5 +32,7 @@ class Notification(SQLModel, table=True):
     attempts: int = 0
     last_error: str | None = None
     next_attempt_at: datetime = Field(default_factory=utcnow)
-    sent_at: datetime | None = None
+    sent_at: datetime | None = None  # when every channel had it
     created_at: datetime = Field(default_factory=utcnow, index=True)
+    claimed_by: str | None = Field(default=None, max_length=64)  # the relay's claim token
+    claimed_until: datetime | None = None  # the lease: free again after this

@@ -1,0 +1,506 @@
+"""Outbox delivery: pending notifications to every channel, at least once and, in practice,
+exactly once.
+
+Claiming. A relay claims a batch of due rows in one write transaction: it selects them
+(`FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent relays take different rows; on SQLite
+the transaction is BEGIN IMMEDIATE, so claimers take turns), then sets a lease with an UPDATE
+that repeats the "due and free" condition (`claimed_by` = a token unique to this batch,
+`claimed_until`), and reads back only the rows carrying its token. A row is therefore held by
+one relay at a time, and a relay that dies leaves its rows claimable once the lease expires.
+
+Sending. Each notification goes to each configured channel that does not have it yet
+(`notification_delivery`: channels marked sent, or failed for good, are skipped), and every
+send is recorded in its own transaction right after it. That transaction writes the row only
+`WHERE claimed_by = <token>` and checks the count (a fence: a relay that lost its lease
+writes nothing and stops), and renews the batch's lease once half of it has gone. So a
+crash between a send and its record re-sends exactly that one message to that one channel,
+once the lease expires (or at once, when the relay could still release its batch);
+receivers can drop it by `dedupe_key` (webhooks also get it as `Idempotency-Key`).
+
+Retrying. A transient failure reschedules the row (`next_attempt_at`) with an exponential,
+jittered delay; after `max_attempts` rounds, or once every channel still missing it has
+refused for good (an HTTP 4xx), the row is `failed` with its `last_error`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+from sqlalchemy import and_, or_, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, col, select
+
+from resywatch.db.base import utcnow
+from resywatch.db.models import Notification, NotificationDelivery
+from resywatch.services.channels import Channel, Message, SendError
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
+
+    from resywatch.config import Settings
+    from resywatch.db.engine import Database
+
+BATCH_SIZE = 50
+PROBLEMS_KEPT = 50  # the report lists at most this many failed or retried rows
+_ERROR_LIMIT = 1000
+
+State = Literal["sent", "transient", "permanent"]
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How hard to try: rounds per notification, the retry delays, the claim lease."""
+
+    max_attempts: int = 8
+    retry_base_s: float = 15.0
+    retry_max_s: float = 900.0
+    # Renewed after every send, so it only has to outlast one send (HTTP deadline included).
+    lease_s: float = 120.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeliveryPolicy:
+        return cls(
+            max_attempts=settings.notify_max_attempts,
+            retry_base_s=settings.notify_retry_base_s,
+            retry_max_s=settings.notify_retry_max_s,
+            lease_s=max(120.0, 4 * settings.notify_timeout_s),
+        )
+
+    def delay(self, attempts: int, rng: random.Random) -> timedelta:
+        """The wait after `attempts` failed rounds: base x 2^(attempts-1), capped, then
+        jittered into its upper half so relays that failed together do not retry together."""
+        window = min(self.retry_max_s, self.retry_base_s * 2.0 ** min(attempts - 1, 60))
+        return timedelta(seconds=window / 2 + rng.uniform(0, window / 2))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A notification that failed this run: retried later (`pending`) or given up (`failed`)."""
+
+    id: int
+    dedupe_key: str
+    status: str
+    attempts: int
+    error: str | None
+
+
+@dataclass
+class DeliveryReport:
+    """What one run did. `skipped`: due rows that another relay held (leased)."""
+
+    sent: int = 0  # notifications now on every channel
+    failed: int = 0  # given up: permanent refusal or out of attempts
+    retried: int = 0  # failed transiently, rescheduled
+    skipped: int = 0
+    deliveries: int = 0  # successful sends to one channel
+    batches: int = 0
+    duration_s: float = 0.0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def processed(self) -> int:
+        return self.sent + self.failed + self.retried
+
+    def add(self, other: DeliveryReport) -> None:
+        """Fold in another pass (a loop): counts add up; skipped is the most seen at once."""
+        self.sent += other.sent
+        self.failed += other.failed
+        self.retried += other.retried
+        self.skipped = max(self.skipped, other.skipped)
+        self.deliveries += other.deliveries
+        self.batches += other.batches
+        self.problems = (self.problems + other.problems)[-PROBLEMS_KEPT:]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    state: State
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class _Final:
+    status: str  # sent | pending | failed
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime
+    sent_at: datetime | None
+
+
+@dataclass
+class _Claim:
+    token: str
+    rows: list[Notification]
+    deliveries: dict[int, dict[str, NotificationDelivery]]
+    busy: set[int]
+    renewed_at: datetime  # when the batch's lease was last set
+    held: list[int] = field(default_factory=list)  # ids still under this claim's lease
+
+
+class _LeaseLost(Exception):
+    """Another relay took over the batch's rows (our lease had expired)."""
+
+
+def deliver(
+    db: Database,
+    channels: Sequence[Channel],
+    *,
+    policy: DeliveryPolicy | None = None,
+    now: Callable[[], datetime] = utcnow,
+    limit: int | None = None,
+    batch_size: int = BATCH_SIZE,
+    worker: str | None = None,
+    stop: threading.Event | None = None,
+    rng: random.Random | None = None,
+) -> DeliveryReport:
+    """Deliver due notifications, batch after batch, until none is left (or `limit` rows
+    were handled, or `stop` is set: the rows not started yet are released at once)."""
+    if not channels:
+        raise ValueError("deliver needs at least one channel")
+    policy = policy or DeliveryPolicy()
+    rng = rng or random.Random()
+    worker = worker or f"{socket.gethostname()[:40]}:{os.getpid()}"
+    started = time.monotonic()
+    report = DeliveryReport()
+    busy: set[int] = set()
+    handled: set[int] = set()
+    while limit is None or report.processed < limit:
+        if stop is not None and stop.is_set():
+            break
+        size = batch_size if limit is None else min(batch_size, limit - report.processed)
+        token = f"{worker[:50]}:{secrets.token_hex(6)}"
+        claim = _claim(db, size, token, now(), timedelta(seconds=policy.lease_s))
+        busy |= claim.busy
+        if not claim.rows:
+            break
+        report.batches += 1
+        handled.update(row.id for row in claim.rows if row.id is not None)
+        _deliver_batch(db, channels, claim, policy, now, rng, stop, report)
+    report.skipped = len(busy - handled)
+    report.duration_s = time.monotonic() - started
+    return report
+
+
+def run_loop(
+    db: Database,
+    channels: Sequence[Channel],
+    *,
+    interval_s: float = 1.0,
+    duration_s: float | None = None,
+    stop: threading.Event | None = None,
+    limit: int | None = None,
+    policy: DeliveryPolicy | None = None,
+    now: Callable[[], datetime] = utcnow,
+    batch_size: int = BATCH_SIZE,
+) -> DeliveryReport:
+    """`deliver` again and again: at once while there is work, else every `interval_s`,
+    until `stop` is set, `duration_s` has passed or `limit` rows were handled."""
+    stop = stop or threading.Event()
+    started = time.monotonic()
+    total = DeliveryReport()
+    while not stop.is_set():
+        budget = None if limit is None else limit - total.processed
+        if budget is not None and budget <= 0:
+            break
+        report = deliver(
+            db, channels, policy=policy, now=now, limit=budget, batch_size=batch_size, stop=stop
+        )
+        total.add(report)
+        left = None if duration_s is None else duration_s - (time.monotonic() - started)
+        if left is not None and left <= 0:
+            break
+        if report.batches == 0:
+            stop.wait(interval_s if left is None else min(interval_s, left))
+    total.duration_s = time.monotonic() - started
+    return total
+
+
+# --- claiming ------------------------------------------------------------------------------
+
+
+def _due(at: datetime) -> ColumnElement[bool]:
+    return and_(col(Notification.status) == "pending", col(Notification.next_attempt_at) <= at)
+
+
+def _free(at: datetime) -> ColumnElement[bool]:
+    return or_(col(Notification.claimed_until).is_(None), col(Notification.claimed_until) <= at)
+
+
+def _claim(db: Database, size: int, token: str, at: datetime, lease: timedelta) -> _Claim:
+    """Lease up to `size` due rows to `token`, oldest first, in one write transaction."""
+    rows: list[Notification] = []
+    deliveries: dict[int, dict[str, NotificationDelivery]] = {}
+    busy: set[int] = set()
+    with db.write() as session:
+        query = (
+            select(Notification.id)
+            .where(_due(at), _free(at))
+            .order_by(col(Notification.next_attempt_at), col(Notification.id))
+            .limit(size)
+        )
+        if db.backend == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = [i for i in session.exec(query) if i is not None]
+        if ids:
+            session.exec(
+                update(Notification)
+                .where(col(Notification.id).in_(ids), _due(at), _free(at))
+                .values(claimed_by=token, claimed_until=at + lease)
+            )
+            rows = list(
+                session.exec(
+                    select(Notification)
+                    .where(col(Notification.id).in_(ids), col(Notification.claimed_by) == token)
+                    .order_by(col(Notification.next_attempt_at), col(Notification.id))
+                )
+            )
+            for delivery in session.exec(
+                select(NotificationDelivery).where(
+                    col(NotificationDelivery.notification_id).in_(ids)
+                )
+            ):
+                deliveries.setdefault(delivery.notification_id, {})[delivery.channel] = delivery
+        if len(ids) < size:  # the free rows ran out: count the ones others hold
+            held_by_others = (
+                select(Notification.id)
+                .where(_due(at), col(Notification.claimed_until) > at)
+                .where(col(Notification.claimed_by) != token)
+                .limit(10_000)
+            )
+            busy = {i for i in session.exec(held_by_others) if i is not None}
+    claim = _Claim(token, rows, deliveries, busy, renewed_at=at)
+    claim.held = [row.id for row in rows if row.id is not None]
+    return claim
+
+
+def _release(db: Database, claim: _Claim) -> None:
+    """Give back the rows not started (stop or error): claimable again at once."""
+    with contextlib.suppress(SQLAlchemyError), db.write() as session:  # else the lease expires
+        session.exec(
+            update(Notification)
+            .where(col(Notification.id).in_(claim.held))
+            .where(col(Notification.claimed_by) == claim.token)
+            .values(claimed_by=None, claimed_until=None)
+        )
+
+
+# --- sending -------------------------------------------------------------------------------
+
+
+def _deliver_batch(
+    db: Database,
+    channels: Sequence[Channel],
+    claim: _Claim,
+    policy: DeliveryPolicy,
+    now: Callable[[], datetime],
+    rng: random.Random,
+    stop: threading.Event | None,
+    report: DeliveryReport,
+) -> None:
+    lease = timedelta(seconds=policy.lease_s)
+    try:
+        for row in claim.rows:
+            if stop is not None and stop.is_set():
+                break
+            final = _deliver_one(db, channels, claim, row, policy, now, lease, rng, report)
+            if final is None:  # lease lost: the rows are someone else's now
+                claim.held = []
+                break
+            claim.held.remove(row.id)  # type: ignore[arg-type]
+            _tally(report, row, final)
+    finally:
+        if claim.held:
+            _release(db, claim)
+
+
+def _deliver_one(
+    db: Database,
+    channels: Sequence[Channel],
+    claim: _Claim,
+    row: Notification,
+    policy: DeliveryPolicy,
+    now: Callable[[], datetime],
+    lease: timedelta,
+    rng: random.Random,
+    report: DeliveryReport,
+) -> _Final | None:
+    """Send one notification to the channels that lack it; its final state, or None when the
+    lease was lost."""
+    assert row.id is not None
+    message = Message.from_row(row)
+    done = claim.deliveries.get(row.id, {})
+    todo = [c for c in channels if c.key not in done or done[c.key].status == "pending"]
+    outcomes: dict[str, _Outcome] = {}
+    unrecorded: list[tuple[Channel, _Outcome]] = []
+    for channel in todo:
+        if unrecorded:  # record each send before the next: a crash repeats at most one
+            if not _record(db, claim, row.id, unrecorded, None, now(), lease):
+                return None
+            unrecorded = []
+        outcome = _send(channel, message, now())
+        report.deliveries += outcome.state == "sent"
+        outcomes[channel.key] = outcome
+        unrecorded.append((channel, outcome))
+    final = _settle(row, channels, done, outcomes, policy, now(), rng)
+    if not _record(db, claim, row.id, unrecorded, final, now(), lease):
+        return None
+    return final
+
+
+def _send(channel: Channel, message: Message, at: datetime) -> _Outcome:
+    try:
+        channel.send(message, at)
+    except SendError as exc:
+        return _Outcome("permanent" if exc.permanent else "transient", channel.describe(exc))
+    except Exception as exc:  # a broken channel must not stop the other channels or rows
+        return _Outcome("transient", channel.describe(SendError(f"{type(exc).__name__}: {exc}")))
+    return _Outcome("sent")
+
+
+def _settle(
+    row: Notification,
+    channels: Sequence[Channel],
+    done: dict[str, NotificationDelivery],
+    outcomes: dict[str, _Outcome],
+    policy: DeliveryPolicy,
+    at: datetime,
+    rng: random.Random,
+) -> _Final:
+    """The row's state after this round, from every configured channel's state."""
+    attempts = row.attempts + 1
+    states: list[State] = [
+        outcomes[c.key].state
+        if c.key in outcomes
+        else ("sent" if done[c.key].status == "sent" else "permanent")
+        for c in channels
+    ]
+    errors = [o.error for o in outcomes.values() if o.error]
+    last_error = "; ".join(errors)[:_ERROR_LIMIT] if errors else row.last_error
+    if all(state == "sent" for state in states):
+        return _Final("sent", attempts, last_error, row.next_attempt_at, at)
+    if "transient" in states and attempts < policy.max_attempts:
+        retry_at = at + policy.delay(attempts, rng)
+        return _Final("pending", attempts, last_error, retry_at, None)
+    return _Final("failed", attempts, last_error, row.next_attempt_at, None)
+
+
+def _record(
+    db: Database,
+    claim: _Claim,
+    notification_id: int,
+    sends: list[tuple[Channel, _Outcome]],
+    final: _Final | None,
+    at: datetime,
+    lease: timedelta,
+) -> bool:
+    """Write sends (and the row's final state) only if the batch still holds the row.
+
+    The write to the row itself is the fence (`WHERE claimed_by = token`, one row or none);
+    the rest of the batch is renewed once half the lease has gone, which keeps a busy
+    relay's rows from expiring without rewriting every held row after every send.
+    """
+    done = claim.deliveries.get(notification_id, {})
+    renew = at - claim.renewed_at >= lease / 2
+    try:
+        with db.write() as session:
+            mine = and_(
+                col(Notification.id) == notification_id,
+                col(Notification.claimed_by) == claim.token,
+            )
+            if final is None:
+                fence = update(Notification).where(mine).values(claimed_until=at + lease)
+            else:
+                fence = update(Notification).where(mine).values(**_final_values(final))
+            if session.exec(fence).rowcount != 1:
+                raise _LeaseLost
+            others = [i for i in claim.held if i != notification_id]
+            if renew and others:
+                renewed = session.exec(
+                    update(Notification)
+                    .where(col(Notification.id).in_(others))
+                    .where(col(Notification.claimed_by) == claim.token)
+                    .values(claimed_until=at + lease)
+                ).rowcount
+                if renewed != len(others):
+                    raise _LeaseLost
+            for channel, outcome in sends:
+                _write_delivery(session, notification_id, channel, outcome, done, final, at)
+            if final is not None and final.status == "failed":
+                session.exec(  # channels recorded earlier in this round as pending
+                    update(NotificationDelivery)
+                    .where(col(NotificationDelivery.notification_id) == notification_id)
+                    .where(col(NotificationDelivery.status) == "pending")
+                    .values(status="failed", updated_at=at)
+                )
+    except _LeaseLost:
+        return False
+    if renew:
+        claim.renewed_at = at
+    return True
+
+
+def _write_delivery(
+    session: Session,
+    notification_id: int,
+    channel: Channel,
+    outcome: _Outcome,
+    done: dict[str, NotificationDelivery],
+    final: _Final | None,
+    at: datetime,
+) -> None:
+    status = {"sent": "sent", "permanent": "failed", "transient": "pending"}[outcome.state]
+    if status == "pending" and final is not None and final.status == "failed":
+        status = "failed"  # out of attempts
+    previous = done.get(channel.key)
+    row = NotificationDelivery(
+        notification_id=notification_id,
+        channel=channel.key,
+        status=status,
+        attempts=(previous.attempts if previous else 0) + 1,
+        last_error=outcome.error or (previous.last_error if previous else None),
+        sent_at=at if status == "sent" else None,
+        updated_at=at,
+    )
+    if previous is None:
+        session.add(row)
+    else:
+        session.exec(
+            update(NotificationDelivery)
+            .where(col(NotificationDelivery.id) == previous.id)
+            .values(row.model_dump(exclude={"id", "notification_id", "channel"}))
+        )
+
+
+def _final_values(final: _Final) -> dict[str, object]:
+    return {
+        "status": final.status,
+        "attempts": final.attempts,
+        "last_error": final.last_error,
+        "next_attempt_at": final.next_attempt_at,
+        "sent_at": final.sent_at,
+        "claimed_by": None,
+        "claimed_until": None,
+    }
+
+
+def _tally(report: DeliveryReport, row: Notification, final: _Final) -> None:
+    if final.status == "sent":
+        report.sent += 1
+        return
+    if final.status == "failed":
+        report.failed += 1
+    else:
+        report.retried += 1
+    assert row.id is not None
+    problem = Problem(row.id, row.dedupe_key, final.status, final.attempts, final.last_error)
+    report.problems = [*report.problems, problem][-PROBLEMS_KEPT:]

@@ -1,0 +1,348 @@
+"""Channels: URL parsing and redaction, how each channel sends and classifies failures,
+message text, and the retry delays. Webhooks are exercised over real loopback HTTP."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from resywatch.errors import ConfigError
+from resywatch.services.channels import (
+    AppriseChannel,
+    Message,
+    NdjsonFileChannel,
+    SendError,
+    StreamChannel,
+    WebhookChannel,
+    ago,
+    build_channels,
+    check_channels,
+    redact_notify_url,
+)
+from resywatch.services.delivery import DeliveryPolicy
+
+NOW = datetime(2026, 3, 2, 21, 0, tzinfo=UTC)
+TOKEN = "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+
+MESSAGE = Message(
+    id=7,
+    dedupe_key="drop:7",
+    kind="drop",
+    title="Carbone: a table just opened",
+    body="Carbone in Greenwich Village: Fri Mar 6 at 7:30 PM, party of 2 (Dining Room).",
+    url="https://resy.com/cities/ny/carbone?date=2026-03-06&seats=2",
+    payload={"drop_event_id": 7},
+    created_at=NOW - timedelta(minutes=4),
+)
+
+
+# --- redaction -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("json://localhost:8080/hook", "json://localhost:8080/hook"),
+        ("json://u:hunter2@hooks.example.com/x", "json://u:***@hooks.example.com/x"),
+        ("ntfy://my-topic", "ntfy://my-topic"),
+        (f"tgram://123456789:{TOKEN}/12345", "tgram://123456789:***/12345"),
+        ("discord://1234567890123456/abcdefghijklmnopqrstuvwxyz012345", "discord://***/***"),
+        (
+            "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#general",
+            "slack://***/***/***/#general",
+        ),
+        (
+            "pover://uQiRzpo4DXghDmr9QzzfQu27cmVRsG@azGDORePK8gMaC0QOYAMyEEuzJnyUi",
+            "pover://***@***",
+        ),
+        (
+            "mailtos://me:app-pass-word@gmail.com?to=a@b.com",
+            "mailtos://me:***@gmail.com?to=a@b.com",
+        ),
+        ("jsons://h.example.com/x?token=abc&mode=1", "jsons://h.example.com/x?token=***&mode=1"),
+        ("bogus://topsecret99@example.com/x", "bogus://***@example.com/x"),
+        ("not a url at all 8f2a9c1d7e", "not a url at all ***"),
+    ],
+)
+def test_redact_notify_url(url: str, shown: str) -> None:
+    assert redact_notify_url(url) == shown
+
+
+def test_channel_keys_and_displays_hold_no_secret() -> None:
+    channels = build_channels(
+        [f"json://bob:pw-{TOKEN}@127.0.0.1:9/{TOKEN}", f"tgram://123456789:{TOKEN}/1"]
+    )
+    for channel in channels:
+        assert TOKEN not in channel.display + channel.key
+        assert channel.key == channel.key.strip() and len(channel.key) <= 64
+    # the key is stable across runs (it names the channel in notification_delivery)
+    again = build_channels([f"json://bob:pw-{TOKEN}@127.0.0.1:9/{TOKEN}"])
+    assert again.items[0].key == channels.items[0].key
+
+
+def test_errors_are_scrubbed_of_the_channels_secrets() -> None:
+    channel = build_channels([f"tgram://123456789:{TOKEN}/1"]).items[0]
+    text = channel.describe(SendError(f"POST https://api.telegram.org/bot123456789:{TOKEN} 401"))
+    assert TOKEN not in text
+    assert text.startswith("tgram://123456789:***/1: ")
+
+
+# --- building channels ---------------------------------------------------------------------
+
+
+def test_kinds(tmp_path: Path) -> None:
+    channels = build_channels(
+        [
+            "json://127.0.0.1:8080/hook",
+            "jsons://hooks.example.com/x",
+            f"ndjson://{tmp_path}/n.ndjson",
+            "ndjson://-",
+            "ntfy://my-topic",
+            "json://127.0.0.1:8080/hook",  # the same URL twice is one channel
+        ]
+    )
+    assert [c.kind for c in channels] == ["json", "jsons", "ndjson", "ndjson", "apprise:ntfy"]
+    assert not channels.default
+    webhook, secure = channels.items[0], channels.items[1]
+    assert isinstance(webhook, WebhookChannel) and webhook.target == "http://127.0.0.1:8080/hook"
+    assert isinstance(secure, WebhookChannel) and secure.target == "https://hooks.example.com/x"
+    assert isinstance(channels.items[2], NdjsonFileChannel)
+    assert isinstance(channels.items[3], StreamChannel)
+    assert isinstance(channels.items[4], AppriseChannel)
+
+
+def test_no_url_means_stdout() -> None:
+    channels = build_channels([])
+    assert channels.default and [c.kind for c in channels] == ["stdout"]
+    assert channels.writes_stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("bogus://x", "not a notification URL"),
+        ("not a url", "is not a URL"),
+        ("ndjson://relative.ndjson", "ndjson:///ABSOLUTE/PATH"),
+        ("ndjson://", "ndjson:///ABSOLUTE/PATH"),
+        ("json:///no-host", "has no host"),
+        ("json://host:port/x", "is not a valid URL"),
+    ],
+)
+def test_bad_urls_are_config_errors(url: str, complaint: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        build_channels(["json://127.0.0.1/ok", url])
+    assert complaint in str(raised.value)
+    assert raised.value.exit_code == 2
+
+
+def test_a_bad_url_is_named_redacted() -> None:
+    with pytest.raises(ConfigError) as raised:
+        build_channels([f"nosuch://user:{TOKEN}@host/{TOKEN}"])
+    assert "'nosuch://user:***@host/***'" in str(raised.value)
+    assert TOKEN not in str(raised.value)
+
+
+def test_help_and_builtin_channels_do_not_import_apprise() -> None:
+    probe = (
+        "import sys\n"
+        "from resywatch.cli import notify_delivery\n"
+        "from resywatch.services.channels import build_channels\n"
+        "build_channels(['json://127.0.0.1:1/x', 'ndjson://-', 'ndjson:///tmp/x.ndjson'])\n"
+        "print('apprise' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "False"
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(-5, "just now"), (59, "just now"), (60, "1 min ago"), (3599, "59 min ago"),
+     (7200, "2 h ago"), (86_400, "1 day ago"), (3 * 86_400, "3 days ago")],
+)  # fmt: skip
+def test_ago(seconds: float, text: str) -> None:
+    assert ago(seconds) == text
+
+
+def test_message_text_says_how_long_ago_it_opened() -> None:
+    assert MESSAGE.text(NOW).splitlines() == [MESSAGE.body, MESSAGE.url, "Opened 4 min ago."]
+    test = Message(None, "test:1", "test", "t", "b", None, {}, NOW)
+    assert test.text(NOW) == "b\n(just now)"
+
+
+def test_message_document() -> None:
+    assert MESSAGE.document() == {
+        "id": 7,
+        "dedupe_key": "drop:7",
+        "kind": "drop",
+        "title": MESSAGE.title,
+        "body": MESSAGE.body,
+        "url": MESSAGE.url,
+        "payload": {"drop_event_id": 7},
+        "created_at": "2026-03-02T20:56:00Z",
+    }
+
+
+# --- webhooks over loopback ----------------------------------------------------------------
+
+
+class Recorder:
+    """Answers each POST with the status its path names (/status/503) and records it."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, str], Any]] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                recorder.requests.append((self.path, dict(self.headers), body))
+                parts = self.path.strip("/").split("/")
+                if parts[0] == "slow":
+                    time.sleep(float(parts[1]))
+                status = int(parts[1]) if parts[0] == "status" else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    recorder = Recorder()
+    thread = threading.Thread(target=recorder.server.serve_forever, daemon=True)
+    thread.start()
+    yield recorder
+    recorder.server.shutdown()
+    recorder.server.server_close()
+
+
+def _send(url: str, timeout_s: float = 5.0) -> SendError | None:
+    channels = build_channels([url], timeout_s=timeout_s)
+    try:
+        channels.items[0].send(MESSAGE, NOW)
+    except SendError as exc:
+        return exc
+    finally:
+        channels.close()
+    return None
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [(200, None), (204, None), (400, "permanent"), (404, "permanent"), (410, "permanent"),
+     (408, "transient"), (429, "transient"), (500, "transient"), (503, "transient"),
+     (302, "transient")],
+)  # fmt: skip
+def test_webhook_status_classes(recorder: Recorder, status: int, outcome: str | None) -> None:
+    error = _send(f"json://127.0.0.1:{recorder.port}/status/{status}")
+    if outcome is None:
+        assert error is None
+    else:
+        assert error is not None and f"HTTP {status}" in str(error)
+        assert error.permanent is (outcome == "permanent")
+
+
+def test_webhook_posts_the_document_with_its_key_and_auth(recorder: Recorder) -> None:
+    assert _send(f"json://bob:s3cret@127.0.0.1:{recorder.port}/hook?x=1") is None
+    path, headers, body = recorder.requests[0]
+    assert path == "/hook?x=1"
+    assert body == MESSAGE.document()
+    assert headers["Idempotency-Key"] == "drop:7"
+    assert headers["Authorization"].startswith("Basic ")
+    assert headers["User-Agent"].startswith("resywatch/")
+
+
+def test_unreachable_and_slow_webhooks_are_transient(recorder: Recorder) -> None:
+    refused = _send("json://127.0.0.1:1/hook")
+    assert refused is not None and not refused.permanent
+    slow = _send(f"json://127.0.0.1:{recorder.port}/slow/1", timeout_s=0.2)
+    assert slow is not None and not slow.permanent
+    assert "no answer within 0.2 s" in str(slow)
+
+
+def test_apprise_channels_send_over_loopback(recorder: Recorder) -> None:
+    assert _send(f"ntfy://127.0.0.1:{recorder.port}/topic") is None
+    _path, _headers, body = recorder.requests[0]
+    assert body["title"] == MESSAGE.title and "Opened 4 min ago." in body["message"]
+    error = _send("ntfy://127.0.0.1:1/topic")  # refused
+    assert error is not None and not error.permanent  # Apprise only says "failed"
+    assert "Connection error" in str(error)
+
+
+# --- files and stdout ----------------------------------------------------------------------
+
+
+def test_ndjson_file_appends_one_line_per_notification(tmp_path: Path) -> None:
+    path = tmp_path / "new-dir" / "out.ndjson"
+    channel = build_channels([f"ndjson://{path}"]).items[0]
+    channel.send(MESSAGE, NOW)
+    channel.send(MESSAGE, NOW)
+    lines = path.read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [MESSAGE.document()] * 2
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_ndjson_file_errors_are_transient(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    channel = build_channels([f"ndjson://{tmp_path}/file/below.ndjson"]).items[0]
+    with pytest.raises(SendError) as raised:
+        channel.send(MESSAGE, NOW)
+    assert not raised.value.permanent
+
+
+def test_stdout_channel_text_and_json_lines() -> None:
+    text, lines = io.StringIO(), io.StringIO()
+    build_channels([], stdout=text).items[0].send(MESSAGE, NOW)
+    assert text.getvalue() == f"{MESSAGE.title}\n{MESSAGE.text(NOW)}\n\n"
+    build_channels([], stdout=lines, json_lines=True).items[0].send(MESSAGE, NOW)
+    assert json.loads(lines.getvalue()) == MESSAGE.document()
+    build_channels(["ndjson://-"], stdout=lines).items[0].send(MESSAGE, NOW)
+    assert len(lines.getvalue().splitlines()) == 2
+
+
+def test_check_channels_reports_each(recorder: Recorder, tmp_path: Path) -> None:
+    channels = build_channels(
+        [f"json://127.0.0.1:{recorder.port}/status/500", f"ndjson://{tmp_path}/t.ndjson"]
+    )
+    checks = check_channels(channels, NOW)
+    channels.close()
+    assert [(c.kind, c.ok) for c in checks] == [("json", False), ("ndjson", True)]
+    assert "HTTP 500" in (checks[0].error or "")
+    assert recorder.requests[0][2]["kind"] == "test"
+
+
+# --- retry delays --------------------------------------------------------------------------
+
+
+def test_backoff_doubles_is_capped_and_jittered() -> None:
+    policy = DeliveryPolicy(retry_base_s=15, retry_max_s=900)
+    rng = random.Random(1)
+    for attempts, window in [(1, 15), (2, 30), (3, 60), (6, 480), (7, 900), (50, 900)]:
+        delays = [policy.delay(attempts, rng).total_seconds() for _ in range(200)]
+        assert all(window / 2 <= d <= window for d in delays)
+        assert max(delays) - min(delays) > window / 4  # really jittered
