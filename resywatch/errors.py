@@ -20,7 +20,7 @@ class ExitCode(IntEnum):
 class ResywatchError(Exception):
     """The operation failed."""
 
-    exit_code: ExitCode = ExitCode.FAILED
+    exit_code: int = ExitCode.FAILED  # an ExitCode, or a command's documented own code
     code: str = "failed"
 
     def __init__(self, message: str | None = None) -> None:

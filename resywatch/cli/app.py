@@ -18,6 +18,7 @@ from resywatch import __version__
 from resywatch.cli import (
     admin,
     auth,
+    book,
     demo,
     discover,
     health,
@@ -151,6 +152,7 @@ _SUBCOMMANDS: dict[str, typer.Typer | Callable[..., None]] = {
     "discover": discover.app,
     "watch": watch.app,
     "notify": notify.app,
+    "book": book.app,
     "auth": auth.app,
     "run": run.run,
     "run-forever": run.run_forever,

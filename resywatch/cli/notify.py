@@ -27,6 +27,14 @@ def add(
     party: PartyOption,
     until: UntilOption = None,
     window: WindowOption = None,
+    auto_book: Annotated[
+        bool,
+        typer.Option(
+            "--auto-book",
+            help="Book the best slot when one opens (fee ceilings: the [book] settings); the "
+            "request ends once booked.",
+        ),
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Tell me once when the venue has a table on the date (or range), then stop.
@@ -41,7 +49,13 @@ def add(
     settings, db = run.settings(), run.database()
     request = run.with_resy(
         lambda resy: notify_requests.add_request(
-            db=db, resy=resy, settings=settings, venue=venue, want=want, now=datetime.now(UTC)
+            db=db,
+            resy=resy,
+            settings=settings,
+            venue=venue,
+            want=want,
+            now=datetime.now(UTC),
+            auto_book=auto_book,
         )
     )
     if run.output.json_mode:

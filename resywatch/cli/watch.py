@@ -31,6 +31,14 @@ WindowOption = Annotated[
     str | None, typer.Option("--window", help="Only times between, HH:MM-HH:MM (local).")
 ]
 EveryOption = Annotated[str, typer.Option("--every", help="How often to check: 5m, 1h...")]
+AutoBookOption = Annotated[
+    bool,
+    typer.Option(
+        "--auto-book",
+        help="On a hit, book the best slot (fee ceilings: the [book] settings); the outcome "
+        "is a notification. A booked watch ends.",
+    ),
+]
 
 
 def _now() -> datetime:
@@ -64,9 +72,10 @@ def add_venues(
         list[str] | None, typer.Option("--type", help='Seating type, e.g. "Dining Room".')
     ] = None,
     every: EveryOption = "5m",
+    auto_book: AutoBookOption = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """Tell me when any of these venues has a table.
+    """Tell me when any of these venues has a table (with --auto-book, book the best one).
 
     Example: resywatch watch add venues --venue "Don Angie" --date 2026-12-04 --party 2
     --window 18:00-21:00
@@ -79,6 +88,7 @@ def add_venues(
         want=_want(day, until, party, window, seating or []),
         interval=parse_duration(every),
         venues=tuple(venue),
+        auto_book=auto_book,
     )
     _added(run.output, _add(run, spec))
 

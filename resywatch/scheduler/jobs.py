@@ -104,6 +104,12 @@ async def _delivery(ctx: JobContext) -> dict[str, int]:
     }
 
 
+async def _snipes(ctx: JobContext) -> dict[str, int]:
+    from resywatch.services.snipe import run_due_snipes, snipe_counts
+
+    return snipe_counts(await run_due_snipes(ctx.db, ctx.resy, ctx.settings, ctx.clock()))
+
+
 async def _retention(ctx: JobContext) -> dict[str, int]:
     from resywatch.services.retention import prune
 
@@ -121,6 +127,7 @@ JOBS: dict[str, Job] = {
         Job("watches", _watches, _seconds("jobs_watches_interval_s")),
         Job("notify", _notify, _seconds("jobs_notify_interval_s")),
         Job("delivery", _delivery, _seconds("jobs_delivery_interval_s")),
+        Job("snipes", _snipes, _seconds("jobs_snipes_interval_s")),
         Job("retention", _retention, _seconds("jobs_retention_interval_s")),
     )
 }

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
@@ -20,6 +21,9 @@ from resywatch.services import venues as venue_service
 from resywatch.services.availability import Want, describe, open_slots, validate_want
 from resywatch.services.discovery.buckets import local_today
 from resywatch.services.watches import WatchView, list_watches
+
+if TYPE_CHECKING:
+    from resywatch.services.booking import BookingResult
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class RequestView:
     last_checked_at: datetime | None
     satisfied_at: datetime | None
     created_at: datetime
+    auto_book: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,10 +49,18 @@ class RequestCheck:
     status: str
     found: str | None = None  # what opened, when satisfied
     error: str | None = None
+    booking: BookingResult | None = None  # with --auto-book: the try a hit triggered
 
 
 async def add_request(
-    *, db: Database, resy: ResyClient, settings: Settings, venue: str, want: Want, now: datetime
+    *,
+    db: Database,
+    resy: ResyClient,
+    settings: Settings,
+    venue: str,
+    want: Want,
+    now: datetime,
+    auto_book: bool = False,
 ) -> RequestView:
     validate_want(want, local_today(now, settings.timezone))
     try:
@@ -64,6 +77,7 @@ async def add_request(
         party_size=want.party_size,
         time_from=want.time_from,
         time_to=want.time_to,
+        auto_book=auto_book,
         created_at=now,
     )
     with db.write() as session:
@@ -128,6 +142,18 @@ async def _check_one(
             slots = await open_slots(resy, request.venue_id, want, today)
         except ResywatchError as exc:
             error = redact_text(str(exc), settings.secrets())
+    booking = None
+    if request.auto_book and slots:
+        # Before the request's transaction (no Resy call runs inside one). It stays pending
+        # unless the try settled it: a slot gone or a hiccup is tried again next check.
+        from resywatch.services.booking import SETTLED, auto_book
+
+        booking = await auto_book(
+            db=db, resy=resy, settings=settings, source="notify", source_id=request.id,
+            want=want, slots=slots, now=now,
+        )  # fmt: skip
+        if booking is None or booking.outcome not in SETTLED:
+            slots = []
     with db.write() as session:
         row = _load(session, request.id)
         if row.status != "pending":  # another check got there first
@@ -158,7 +184,8 @@ async def _check_one(
                     payload={"notify_request_id": row.id, "venue_id": row.venue_id} | row.result,
                 )
             )
-        return RequestCheck(row.id or 0, row.status, describe(slots) if slots else None, error)
+        found = describe(slots) if slots else None
+        return RequestCheck(row.id or 0, row.status, found, error, booking)
 
 
 @dataclass(frozen=True)
@@ -219,4 +246,5 @@ def _view(request: NotifyRequest) -> RequestView:
         last_checked_at=request.last_checked_at,
         satisfied_at=request.satisfied_at,
         created_at=request.created_at,
+        auto_book=request.auto_book,
     )

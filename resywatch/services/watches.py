@@ -18,6 +18,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
@@ -32,6 +33,9 @@ from resywatch.services.availability import OpenSlot, Want, describe, open_slots
 from resywatch.services.curated import normalize_name
 from resywatch.services.discovery.buckets import local_today
 
+if TYPE_CHECKING:
+    from resywatch.services.booking import BookingResult
+
 MIN_INTERVAL = timedelta(minutes=1)
 MAX_INTERVAL = timedelta(days=1)
 
@@ -45,6 +49,7 @@ class WatchSpec:
     query: str | None = None  # for `new-venues`
     cuisine: str | None = None
     neighborhood: str | None = None
+    auto_book: bool = False  # book the best hit (`venues` watches; see services/booking.py)
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class WatchView:
     next_check_at: datetime | None
     last_error: str | None
     created_at: datetime
+    auto_book: bool = False
 
 
 @dataclass
@@ -89,6 +95,7 @@ class CheckResult:
     hits: list[Hit] = field(default_factory=list)
     baseline: bool = False
     error: str | None = None
+    booking: BookingResult | None = None  # with --auto-book: the try a hit triggered
 
 
 async def add_watch(
@@ -100,6 +107,8 @@ async def add_watch(
     if not MIN_INTERVAL <= spec.interval <= MAX_INTERVAL:
         raise InvalidInput("--every must be between 1m and 24h")
     venue_ids: list[int] = []
+    if spec.kind != "venues" and spec.auto_book:
+        raise InvalidInput("--auto-book needs venues: a new-venues watch cannot book")
     if spec.kind == "venues":
         if not spec.venues:
             raise InvalidInput("a venues watch needs at least one --venue")
@@ -118,6 +127,7 @@ async def add_watch(
         time_to=spec.want.time_to,
         seating_types=list(spec.want.seating_types),
         interval_s=int(spec.interval.total_seconds()),
+        auto_book=spec.auto_book,
         next_check_at=now,
         created_at=now,
         updated_at=now,
@@ -238,6 +248,14 @@ async def _check_one(
                 result.hits = _record_slot_hits(session, row, slots)
             else:
                 result.baseline, result.hits = _record_new_venues(session, row, names, now)
+    if watch.auto_book and result.hits and result.error is None:
+        # After the check's own transaction: no Resy call ever runs inside one.
+        from resywatch.services.booking import auto_book
+
+        result.booking = await auto_book(
+            db=db, resy=resy, settings=settings, source="watch", source_id=watch.id,
+            want=want, slots=slots, now=now,
+        )  # fmt: skip
     return result
 
 
@@ -418,4 +436,5 @@ def _view(session: Session, watch: Watch) -> WatchView:
         next_check_at=watch.next_check_at,
         last_error=watch.last_error,
         created_at=watch.created_at,
+        auto_book=watch.auto_book,
     )

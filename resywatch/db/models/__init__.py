@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from resywatch.db.models.api_log import ApiCallLog
-from resywatch.db.models.booking import BookingAttempt
+from resywatch.db.models.booking import BookingAttempt, ScheduledSnipe
 from resywatch.db.models.delivery import NotificationDelivery
 from resywatch.db.models.discovery import DiscoveryBucket, DropEvent, SlotSnapshot, Venue
 from resywatch.db.models.jobs import JobHeartbeat, JobRun
@@ -24,6 +24,7 @@ __all__ = [
     "Notification",
     "NotificationDelivery",
     "NotifyRequest",
+    "ScheduledSnipe",
     "SlotSnapshot",
     "Venue",
     "VenueSearchSnapshot",

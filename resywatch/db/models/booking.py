@@ -1,11 +1,11 @@
-"""Every try to book, whatever its outcome."""
+"""Every try to book, whatever its outcome, and the snipes scheduled for release instants."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from pydantic import NaiveDatetime
-from sqlalchemy import JSON, BigInteger
+from sqlalchemy import JSON, BigInteger, Index
 from sqlmodel import Field, SQLModel
 
 from resywatch.db.base import utcnow
@@ -34,4 +34,47 @@ class BookingAttempt(SQLModel, table=True):
     latency_ms: dict[str, float] = Field(default_factory=dict, sa_type=JSON)
     dry_run: bool = False
     created_at: datetime = Field(default_factory=utcnow, index=True)
+    finished_at: datetime | None = None
+
+
+class ScheduledSnipe(SQLModel, table=True):
+    """A booking to try at a release instant, run by `resywatch run snipes` or `run-forever`.
+
+    A runner takes one with a lease (`claimed_by`, `claimed_until`) so that several workers
+    never run the same snipe; a lease that outlives its runner lets another take over.
+    """
+
+    __tablename__ = "scheduled_snipe"
+    __table_args__ = (Index("ix_scheduled_snipe_status_release", "status", "release_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    venue_id: int
+    venue_name: str
+    slot_date: date
+    party_size: int
+    time_from: time | None = None  # local window; None = any time
+    time_to: time | None = None
+    preferred_time: time | None = None  # ranks the candidates: closest first
+    seating_types: list[str] = Field(default_factory=list, sa_type=JSON)  # in preference order
+    release_at: datetime  # the release instant, UTC
+    release_source: str = Field(max_length=16)  # at | config | pattern
+    payment_method_id: int | None = Field(default=None, sa_type=BigInteger)
+    max_total: float
+    max_cancel_fee: float
+    lead_s: float
+    poll_interval_s: float
+    deadline_s: float
+    late_s: float
+    request_budget: int
+    dry_run: bool = False
+    # scheduled | running | done | missed (no runner in time) | cancelled
+    status: str = Field(default="scheduled", max_length=16)
+    runs: int = 0  # times a runner took it (a takeover after a crash makes it 2)
+    claimed_by: str | None = Field(default=None, max_length=128)
+    claimed_until: datetime | None = None
+    outcome: str | None = Field(default=None, max_length=32)  # the booking outcome, when done
+    message: str | None = None
+    attempt_id: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None

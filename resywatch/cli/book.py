@@ -1,0 +1,486 @@
+"""`resywatch book`: book now, snipe at a release instant, scheduled snipes, attempts.
+
+Every booking outcome has its own exit code (see EXIT_CODES_HELP); a failed one prints its
+message (and with --json the error envelope, whose `code` is the outcome).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from resywatch.cli.context import use
+from resywatch.cli.options import JsonFlag
+from resywatch.cli.params import parse_day, parse_duration, parse_hhmm, parse_since, parse_window
+from resywatch.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from resywatch.cli.output import Output
+    from resywatch.services.availability import OpenSlot
+    from resywatch.services.booking import BookingResult, Quote
+    from resywatch.services.snipe import SnipeSpec, SnipeView
+
+# Here, not in the service, so that `--help` loads no service code; a unit test checks it
+# against `booking.EXIT_CODES`.
+EXIT_CODES_HELP = (
+    "Exit codes: 0 booked (or dry run), 1 other failure, 2 bad input, 3 unknown venue, "
+    "10 no matching slot, 11 slot gone (404), 12 already booked or conflict (412), "
+    "13 card required (402), 14 venue can't take payment or firewall (403), "
+    "15 fee above ceiling, 16 auth expired (419), 17 rate limited (429), "
+    "18 booking unconfirmed."
+)
+
+app = typer.Typer(
+    help="Book tables: now, or at the instant a day is released.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+schedule_app = typer.Typer(
+    help="Snipes saved for later, run by `resywatch run snipes` or `run-forever`.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(schedule_app, name="schedule")
+
+VenueOption = Annotated[str, typer.Option("--venue", help="Venue name or Resy id.")]
+DateOption = Annotated[str, typer.Option("--date", help="Date of the reservation, YYYY-MM-DD.")]
+PartyOption = Annotated[int, typer.Option("--party", help="Party size (1-20).")]
+TimeOption = Annotated[
+    str | None,
+    typer.Option("--time", help="Preferred time, HH:MM (alone: slots within 30 min of it)."),
+]
+WindowOption = Annotated[
+    str | None, typer.Option("--window", help="Only slots between, HH:MM-HH:MM (local).")
+]
+TypeOption = Annotated[
+    list[str] | None,
+    typer.Option("--type", help='Seating type, e.g. "Dining Room"; repeat, best first.'),
+]
+PaymentOption = Annotated[
+    int | None, typer.Option("--payment-method", help="Card id [default: your default card].")
+]
+MaxTotalOption = Annotated[
+    float | None,
+    typer.Option("--max-total", min=0, help="Refuse quotes charging more up front [0]."),
+]
+MaxCancelOption = Annotated[
+    float | None,
+    typer.Option("--max-cancel-fee", min=0, help="Refuse higher cancellation fees [50]."),
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Stop before the book request: nothing is booked.")
+]
+AtOption = Annotated[
+    str | None,
+    typer.Option(
+        "--at", help='Release instant, "YYYY-MM-DD HH:MM" in the venue\'s time (or ISO with zone).'
+    ),
+]
+LeadDaysOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lead-days",
+        help="Days ahead the venue releases: N, or auto (Resy's /2/config, else learned).",
+    ),
+]
+ReleaseTimeOption = Annotated[
+    str | None,
+    typer.Option("--release-time", help="Local release time HH:MM [default: learned pattern]."),
+]
+LeadOption = Annotated[
+    str | None, typer.Option("--lead", help="Start polling this long before, e.g. 3s [3s].")
+]
+IntervalOption = Annotated[
+    str | None, typer.Option("--interval", help="Poll interval, e.g. 0.2s [0.2s].")
+]
+DeadlineOption = Annotated[
+    str | None,
+    typer.Option("--deadline", help="Keep trying this long after the drop, e.g. 60s [60s]."),
+]
+LateOption = Annotated[
+    str | None,
+    typer.Option("--late", help="Wait this long past the instant for a late drop [120s]."),
+]
+BudgetOption = Annotated[
+    int | None, typer.Option("--budget", min=10, help="Most requests one snipe sends [900].")
+]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _times(at: str | None, window: str | None) -> tuple[time | None, tuple[time, time] | None]:
+    return (
+        parse_hhmm(at, what="--time") if at else None,
+        parse_window(window) if window else None,
+    )
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def now(
+    ctx: typer.Context,
+    venue: VenueOption,
+    day: DateOption,
+    party: PartyOption,
+    at: TimeOption = None,
+    window: WindowOption = None,
+    seating: TypeOption = None,
+    payment_method: PaymentOption = None,
+    max_total: MaxTotalOption = None,
+    max_cancel_fee: MaxCancelOption = None,
+    dry_run: DryRunOption = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before booking.")] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Book the best open slot now: find, check the quote, book, confirm.
+
+    Candidates are ranked by distance from the preferred time, then seating preference.
+    Nothing is booked if you already hold a table there that day or the quote is above the
+    ceilings. On a terminal it asks before booking, unless --yes.
+
+    Example: resywatch book now --venue "Don Angie" --date 2026-12-04 --party 2 --time 19:00
+    """
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import booking
+
+    preferred, span = _times(at, window)
+    request = booking.BookNow(
+        venue=venue,
+        day=parse_day(day, what="--date"),
+        party_size=party,
+        at=preferred,
+        window=span,
+        seating_types=tuple(seating or []),
+        payment_method_id=payment_method,
+        max_total=max_total,
+        max_cancel_fee=max_cancel_fee,
+        dry_run=dry_run,
+    )
+    ask = None if yes or not (sys.stdin.isatty() and run.output.stderr.is_terminal) else _ask
+    settings, db = run.settings(), run.database()
+    result = run.with_resy(
+        lambda resy: booking.book_now(
+            db=db, resy=resy, settings=settings, request=request, now=_now(), confirm=ask
+        )
+    )
+    _report(run.output, result)
+
+
+def _ask(slot: OpenSlot, quote: Quote) -> bool:
+    seating = f" ({slot.seating_type})" if slot.seating_type else ""
+    return typer.confirm(
+        f"Book {slot.venue_name}, {slot.starts_at:%a %b %d %H:%M}{seating}: "
+        f"${quote.total:.2f} up front, ${quote.cancellation_fee:.2f} cancellation fee?",
+        err=True,
+    )
+
+
+def _report(output: Output, result: BookingResult) -> None:
+    """Success (booked, dry run): the result. Anything else: its error and exit code."""
+    if not result.ok:
+        raise result.error()
+    if output.json_mode:
+        output.json(result)
+        return
+    output.fields(
+        [
+            ("outcome", result.outcome.value),
+            ("venue", f"{result.venue_name} ({result.venue_id})"),
+            ("when", f"{result.starts_at:%a %Y-%m-%d %H:%M}" if result.starts_at else result.day),
+            ("party", result.party_size),
+            ("seating", result.seating_type),
+            ("reservation", result.reservation_id),
+            ("up front", f"${result.total:.2f}" if result.total is not None else None),
+            (
+                "cancel fee",
+                f"${result.cancellation_fee:.2f}" if result.cancellation_fee is not None else None,
+            ),
+            ("took", f"{result.latency_ms.get('total', 0):.0f} ms"),
+        ]
+    )
+    output.note(result.message)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def snipe(
+    ctx: typer.Context,
+    venue: VenueOption,
+    day: DateOption,
+    party: PartyOption,
+    at: TimeOption = None,
+    window: WindowOption = None,
+    seating: TypeOption = None,
+    release_at: AtOption = None,
+    lead_days: LeadDaysOption = None,
+    release_time: ReleaseTimeOption = None,
+    payment_method: PaymentOption = None,
+    max_total: MaxTotalOption = None,
+    max_cancel_fee: MaxCancelOption = None,
+    lead: LeadOption = None,
+    interval: IntervalOption = None,
+    deadline: DeadlineOption = None,
+    late: LateOption = None,
+    budget: BudgetOption = None,
+    dry_run: DryRunOption = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Wait for the day's release, then book the best slot the moment it drops.
+
+    The instant is --at, or the date minus --lead-days at --release-time (auto: Resy's
+    /2/config lead days; the time defaults to the release pattern discovery learned). Polls
+    from --lead before it (drops come early or late) every --interval, until booked or the
+    deadline passes, within the request budget. Runs in the foreground; `book schedule add`
+    saves one for `resywatch run-forever` instead.
+
+    Example: resywatch book snipe --venue "Don Angie" --date 2026-12-04 --party 2
+    --window 19:00-21:00 --lead-days auto --release-time 09:00
+    """
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import snipe as snipes
+
+    spec = _spec(
+        venue, day, party, at, window, seating, release_at, lead_days, release_time,
+        payment_method, max_total, max_cancel_fee, lead, interval, deadline, late, budget,
+        dry_run,
+    )  # fmt: skip
+    settings, db, output = run.settings(), run.database(), run.output
+
+    def waiting(found: SnipeView) -> None:
+        output.note(
+            f"snipe {found.id}: {found.venue_name} releases {found.day} at "
+            f"{_local(found.release_at, settings.timezone)} ({found.release_source}); "
+            "waiting (Ctrl-C stops it)"
+        )
+
+    _, result = run.with_resy(
+        lambda resy: snipes.snipe_now(
+            db=db, resy=resy, settings=settings, spec=spec, now=_now(), on_scheduled=waiting
+        )
+    )
+    _report(output, result)
+
+
+def _spec(
+    venue: str,
+    day: str,
+    party: int,
+    at: str | None,
+    window: str | None,
+    seating: list[str] | None,
+    release_at: str | None,
+    lead_days: str | None,
+    release_time: str | None,
+    payment_method: int | None,
+    max_total: float | None,
+    max_cancel_fee: float | None,
+    lead: str | None,
+    interval: str | None,
+    deadline: str | None,
+    late: str | None,
+    budget: int | None,
+    dry_run: bool,
+) -> SnipeSpec:
+    from resywatch.services.snipe import SnipeSpec
+
+    preferred, span = _times(at, window)
+    if release_at is not None and (lead_days is not None or release_time is not None):
+        raise InvalidInput("give either --at, or --lead-days (with --release-time), not both")
+    auto = lead_days is not None and lead_days.strip().lower() == "auto"
+    if lead_days is not None and not auto and not lead_days.strip().isdigit():
+        raise InvalidInput(f"--lead-days {lead_days!r} is neither a number of days nor auto")
+    return SnipeSpec(
+        venue=venue,
+        day=parse_day(day, what="--date"),
+        party_size=party,
+        at=preferred,
+        window=span,
+        seating_types=tuple(seating or []),
+        release_at=_instant(release_at) if release_at else None,
+        lead_days=int(lead_days) if lead_days is not None and not auto else None,
+        auto_lead=auto,
+        release_time=parse_hhmm(release_time, what="--release-time") if release_time else None,
+        payment_method_id=payment_method,
+        max_total=max_total,
+        max_cancel_fee=max_cancel_fee,
+        dry_run=dry_run,
+        lead_s=_seconds(lead),
+        poll_interval_s=_seconds(interval),
+        deadline_s=_seconds(deadline),
+        late_s=_seconds(late),
+        request_budget=budget,
+    )
+
+
+def _instant(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"--at {text!r} is not a time: use 'YYYY-MM-DD HH:MM' (the venue's local time)"
+        ) from None
+
+
+def _seconds(text: str | None) -> float | None:
+    if text is None:
+        return None
+    if text.strip().endswith("ms") and text.strip()[:-2].replace(".", "", 1).isdigit():
+        return float(text.strip()[:-2]) / 1000
+    return parse_duration(text).total_seconds()
+
+
+def _local(moment: datetime, zone: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M:%S %Z}"
+
+
+@app.command()
+def attempts(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="Since: 1h, 30m, 2d or an ISO time.")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Only tries that did not book.")] = (
+        False
+    ),
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 50,
+    json_output: JsonFlag = False,
+) -> None:
+    """Every booking try, newest first: what was asked, the outcome, Resy's status, the
+    latency of each step and the reservation id."""
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import booking
+
+    moment = _now()
+    found = booking.list_attempts(
+        run.database(),
+        since=parse_since(since, moment) if since else None,
+        failed_only=failed,
+        limit=limit,
+    )
+    if run.output.json_mode:
+        run.output.json({"attempts": found})
+        return
+    if not found:
+        run.output.note("no booking attempts")
+        return
+    run.output.table(
+        ["id", "when", "source", "venue", "slot", "party", "outcome", "resy", "ms", "message"],
+        [
+            (
+                a.id,
+                run.output.when(a.created_at, moment),
+                f"{a.source} {a.source_id}" if a.source_id is not None else a.source,
+                a.venue_name or a.venue_id,
+                f"{a.starts_at:%Y-%m-%d %H:%M}" if a.starts_at else a.slot_date,
+                a.party_size,
+                a.outcome + (" (dry run)" if a.dry_run and a.outcome != "dry_run" else ""),
+                a.resy_status,
+                f"{a.latency_ms['total']:.0f}" if "total" in a.latency_ms else None,
+                a.message,
+            )
+            for a in found
+        ],
+    )
+
+
+@schedule_app.command("add")
+def schedule_add(
+    ctx: typer.Context,
+    venue: VenueOption,
+    day: DateOption,
+    party: PartyOption,
+    at: TimeOption = None,
+    window: WindowOption = None,
+    seating: TypeOption = None,
+    release_at: AtOption = None,
+    lead_days: LeadDaysOption = None,
+    release_time: ReleaseTimeOption = None,
+    payment_method: PaymentOption = None,
+    max_total: MaxTotalOption = None,
+    max_cancel_fee: MaxCancelOption = None,
+    lead: LeadOption = None,
+    interval: IntervalOption = None,
+    deadline: DeadlineOption = None,
+    late: LateOption = None,
+    budget: BudgetOption = None,
+    dry_run: DryRunOption = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Save a snipe (same options as `book snipe`) for `resywatch run-forever`, or cron's
+    `resywatch run snipes`, to run at the release instant.
+
+    Example: resywatch book schedule add --venue Carbone --date 2026-12-04 --party 2
+    --time 19:30 --at "2026-11-04 10:00"
+    """
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import snipe as snipes
+
+    spec = _spec(
+        venue, day, party, at, window, seating, release_at, lead_days, release_time,
+        payment_method, max_total, max_cancel_fee, lead, interval, deadline, late, budget,
+        dry_run,
+    )  # fmt: skip
+    settings, db = run.settings(), run.database()
+    added = run.with_resy(
+        lambda resy: snipes.schedule_snipe(
+            db=db, resy=resy, settings=settings, spec=spec, now=_now()
+        )
+    )
+    if run.output.json_mode:
+        run.output.json(added)
+    else:
+        run.output.note(
+            f"snipe {added.id} scheduled: {added.venue_name} on {added.day} for "
+            f"{added.party_size}, released {_local(added.release_at, settings.timezone)} "
+            f"({added.release_source})"
+        )
+
+
+@schedule_app.command("list")
+def schedule_list(
+    ctx: typer.Context,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Also the finished, missed and cancelled ones.")
+    ] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Scheduled snipes, next release first."""
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import snipe as snipes
+
+    found = snipes.list_snipes(run.database(), include_finished=show_all)
+    if run.output.json_mode:
+        run.output.json({"snipes": found})
+        return
+    if not found:
+        run.output.note("no scheduled snipes: add one with `resywatch book schedule add`")
+        return
+    zone = run.settings().timezone
+    run.output.table(
+        ["id", "venue", "date", "party", "window", "released", "status", "outcome"],
+        [
+            (s.id, s.venue_name, s.day, s.party_size, s.window or s.preferred_time,
+             _local(s.release_at, zone), s.status, s.outcome)
+            for s in found
+        ],
+    )  # fmt: skip
+
+
+@schedule_app.command("cancel")
+def schedule_cancel(
+    ctx: typer.Context,
+    snipe_id: Annotated[int, typer.Argument(help="Snipe id.")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Cancel a scheduled snipe (a running one stops before it polls)."""
+    run = use(ctx, json_output=json_output)
+    from resywatch.services import snipe as snipes
+
+    cancelled = snipes.cancel_snipe(run.database(), snipe_id, _now())
+    if run.output.json_mode:
+        run.output.json(cancelled)
+    else:
+        run.output.note(f"snipe {snipe_id} cancelled")
