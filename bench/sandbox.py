@@ -5,14 +5,16 @@ more); this process is the load generator, on the other CPUs. It drives each rou
 keep-alive connections for a bounded number of requests or seconds, whichever ends first,
 and prints human-readable lines on stderr and exactly one JSON object as its last stdout line.
 
-Two figures:
+Three figures:
 
 1. `/4/find` over a spread of venues, days and party sizes (``find_rps``; target 1000/s).
 2. `/3/venuesearch/search` as the discovery scan sends it: availability, 100 hits a page,
    party 2, ``time_filter`` 19:00, the Manhattan bounding box, two days after the sandbox's
    start (``search_rps``, and ``search_ms_per_request``: server CPU per request; target 3 ms).
+3. What resywatch's Resy client adds per `/4/find` call over a bare httpx call to the same
+   route, medians, interleaved (``client_added_ms``; target 1 ms).
 
-The exit status is 0 only if both meet their targets.
+The exit status is 0 only if the two server figures meet their targets.
 
     .venv/bin/python bench/sandbox.py [--requests 30000] [--seconds 20] [--concurrency 8]
         [--search-requests 3000] [--search-seconds 10]
@@ -25,6 +27,7 @@ import asyncio
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -234,6 +237,45 @@ def measure(
     return result, process_cpu_seconds(sandbox.process.pid) - cpu_before
 
 
+CLIENT_TARGET_MS = 1.0
+
+
+def client_overhead(base_url: str, calls: int) -> dict[str, object]:
+    """What resywatch's client adds per call (headers, limiter, deadline, retry wrapper,
+    parsing into models, the call record) over a bare httpx GET of the same `/4/find`,
+    one call at a time, the two interleaved; medians."""
+    from resywatch.resy.client import ResyClient
+
+    day = date.today() + timedelta(days=2)
+    params = {"venue_id": 1505, "day": day.isoformat(), "party_size": 2, "lat": 0, "long": 0}
+
+    async def compare() -> tuple[list[float], list[float]]:
+        raw_times, client_times = [], []
+        async with (
+            httpx.AsyncClient(base_url=base_url, headers=HEADERS) as raw,
+            ResyClient(base_url=base_url, api_key=API_KEY, max_rps=100_000) as resy,
+        ):
+            for _ in range(calls):
+                started = time.perf_counter()
+                (await raw.get("/4/find", params=params)).raise_for_status()
+                raw_times.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                await resy.find(1505, day, 2)
+                client_times.append(time.perf_counter() - started)
+        return raw_times, client_times
+
+    raw_times, client_times = asyncio.run(compare())
+    added_ms = 1000 * (statistics.median(client_times) - statistics.median(raw_times))
+    return {
+        "client_calls": calls,
+        "raw_httpx_median_ms": round(1000 * statistics.median(raw_times), 3),
+        "client_median_ms": round(1000 * statistics.median(client_times), 3),
+        "client_added_ms": round(added_ms, 3),
+        "client_target_added_ms": CLIENT_TARGET_MS,
+        "client_meets_target": added_ms <= CLIENT_TARGET_MS,
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, object]:
     sandbox = start_sandbox(args.seed)
     try:
@@ -258,6 +300,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             seconds=args.search_seconds,
             concurrency=args.concurrency,
         )
+        client = client_overhead(sandbox.base_url, args.client_calls)
     finally:
         stop_sandbox(sandbox)
     rps = result.requests / result.seconds if result.seconds else 0.0
@@ -282,6 +325,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "search_meets_target": (
             search_ms is not None and search_ms <= SEARCH_TARGET_MS and search.errors == 0
         ),
+        **client,
     }
 
 
@@ -299,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
         "--search-seconds", type=float, default=10.0, help="search: stop after this long"
     )
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--client-calls", type=int, default=500, help="client overhead: calls of each kind"
+    )
     args = parser.parse_args(argv)
     figures = run(args)
     print(
