@@ -44,6 +44,11 @@ class Want:
         return not wanted or (slot.seating_type or "").casefold() in wanted
 
 
+def window_text(start: time | None, end: time | None) -> str | None:
+    """A local window as people write it, `18:00-21:00`; None for any time."""
+    return f"{start:%H:%M}-{end:%H:%M}" if start and end else None
+
+
 def validate_want(want: Want, today: date) -> Want:
     """Refuse what can never match (exit 2, nothing written); past days are dropped."""
     if not 1 <= want.party_size <= MAX_PARTY:

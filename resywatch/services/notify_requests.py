@@ -18,7 +18,7 @@ from resywatch.errors import InvalidInput, NotFound, ResywatchError
 from resywatch.redact import redact_text
 from resywatch.resy.client import ResyClient, venue_page_url
 from resywatch.services import venues as venue_service
-from resywatch.services.availability import Want, describe, open_slots, validate_want
+from resywatch.services.availability import Want, describe, open_slots, validate_want, window_text
 from resywatch.services.discovery.buckets import local_today
 from resywatch.services.watches import WatchView, list_watches
 
@@ -228,11 +228,6 @@ def _load(session: Session, request_id: int) -> NotifyRequest:
 
 def _view(request: NotifyRequest) -> RequestView:
     assert request.id is not None
-    window = (
-        f"{request.time_from:%H:%M}-{request.time_to:%H:%M}"
-        if request.time_from and request.time_to
-        else None
-    )
     return RequestView(
         id=request.id,
         venue_id=request.venue_id,
@@ -240,7 +235,7 @@ def _view(request: NotifyRequest) -> RequestView:
         date_from=request.date_from,
         date_to=request.date_to,
         party_size=request.party_size,
-        window=window,
+        window=window_text(request.time_from, request.time_to),
         status=request.status,
         found=request.result,
         last_checked_at=request.last_checked_at,

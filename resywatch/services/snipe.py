@@ -44,7 +44,7 @@ from resywatch.db.models import Notification, ScheduledSnipe, Venue
 from resywatch.errors import InvalidInput, NotFound, ResywatchError
 from resywatch.resy import errors as resy_errors
 from resywatch.resy.models import FindResponse
-from resywatch.services.availability import OpenSlot, validate_want
+from resywatch.services.availability import OpenSlot, validate_want, window_text
 from resywatch.services.booking import (
     Booker,
     BookingPlan,
@@ -190,14 +190,13 @@ class SnipeView:
 
 def view(row: ScheduledSnipe) -> SnipeView:
     assert row.id is not None
-    window = f"{row.time_from:%H:%M}-{row.time_to:%H:%M}" if row.time_from and row.time_to else None
     return SnipeView(
         id=row.id,
         venue_id=row.venue_id,
         venue_name=row.venue_name,
         day=row.slot_date,
         party_size=row.party_size,
-        window=window,
+        window=window_text(row.time_from, row.time_to),
         preferred_time=f"{row.preferred_time:%H:%M}" if row.preferred_time else None,
         seating_types=list(row.seating_types),
         release_at=row.release_at,

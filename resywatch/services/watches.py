@@ -29,7 +29,14 @@ from resywatch.errors import InvalidInput, NotFound, ResywatchError
 from resywatch.redact import redact_text
 from resywatch.resy.client import ResyClient, venue_page_url
 from resywatch.services import venues as venue_service
-from resywatch.services.availability import OpenSlot, Want, describe, open_slots, validate_want
+from resywatch.services.availability import (
+    OpenSlot,
+    Want,
+    describe,
+    open_slots,
+    validate_want,
+    window_text,
+)
 from resywatch.services.curated import normalize_name
 from resywatch.services.discovery.buckets import local_today
 
@@ -413,11 +420,6 @@ def _view(session: Session, watch: Watch) -> WatchView:
     for venue_id in watch.venue_ids:
         venue = session.get(Venue, venue_id)
         venues.append({"id": venue_id, "name": venue.name if venue else None})
-    window = (
-        f"{watch.time_from:%H:%M}-{watch.time_to:%H:%M}"
-        if watch.time_from and watch.time_to
-        else None
-    )
     return WatchView(
         id=watch.id,
         kind=watch.kind,
@@ -429,7 +431,7 @@ def _view(session: Session, watch: Watch) -> WatchView:
         date_from=watch.date_from,
         date_to=watch.date_to,
         party_size=watch.party_size,
-        window=window,
+        window=window_text(watch.time_from, watch.time_to),
         seating_types=watch.seating_types,
         interval_s=watch.interval_s,
         last_checked_at=watch.last_checked_at,
