@@ -7,6 +7,7 @@ FORCE_COLOR and TERM=dumb by itself.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, date, datetime, time
@@ -56,15 +57,31 @@ class Output:
     """Where a command's results and messages go, for one invocation."""
 
     def __init__(self, *, json_mode: bool, stdout: Console | None = None) -> None:
-        from rich.console import Console  # here, not at import: --help must stay light
-
         self.json_mode = json_mode
-        self.stdout = stdout or Console(highlight=False, soft_wrap=True)
-        self.stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+        self._stdout = stdout
+        self._stderr: Console | None = None
+
+    # Rich is loaded on first use only: a command that prints plain lines or one JSON
+    # document (a monitor's `health --json`, a cron pass) never pays for it.
+    @property
+    def stdout(self) -> Console:
+        if self._stdout is None:
+            from rich.console import Console
+
+            self._stdout = Console(highlight=False, soft_wrap=True)
+        return self._stdout
+
+    @property
+    def stderr(self) -> Console:
+        if self._stderr is None:
+            from rich.console import Console
+
+            self._stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+        return self._stderr
 
     @property
     def is_terminal(self) -> bool:
-        return self.stdout.is_terminal
+        return self._stdout.is_terminal if self._stdout is not None else sys.stdout.isatty()
 
     def json(self, document: Any) -> None:
         """Exactly one JSON document on stdout."""
@@ -72,7 +89,7 @@ class Output:
 
     def line(self, text: str) -> None:
         """One line of plain text on stdout, exactly as given (no wrapping, tabs kept)."""
-        self.stdout.file.write(text + "\n")
+        (self._stdout.file if self._stdout is not None else sys.stdout).write(text + "\n")
 
     def table(
         self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None
