@@ -13,7 +13,7 @@ from resywatch.cli.options import JsonFlag
 if TYPE_CHECKING:
     from resywatch.services.health import HealthReport
 
-HEALTH_RESY_TIMEOUT_S = 1.5  # one quick question to Resy: health answers within 2 s
+HEALTH_RESY_TIMEOUT_S = 1.0  # one quick question to Resy: health answers within 2 s
 
 
 def health(

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from resywatch.config import Settings
@@ -243,18 +244,23 @@ async def _check_one(
             names = await _names_by_day(resy, settings, watch, want, today)
     except ResywatchError as exc:
         result.error = redact_text(str(exc), settings.secrets())
-    with db.write() as session:
-        row = _load(session, watch.id)
-        row.date_from = want.date_from  # past dates are pruned
-        row.last_checked_at = now
-        row.next_check_at = now + timedelta(seconds=row.interval_s)
-        row.last_error = result.error
-        row.updated_at = now
-        if result.error is None:
-            if watch.kind == "venues":
-                result.hits = _record_slot_hits(session, row, slots)
-            else:
-                result.baseline, result.hits = _record_new_venues(session, row, names, now)
+    try:
+        with db.write() as session:
+            row = _load(session, watch.id)
+            row.date_from = want.date_from  # past dates are pruned
+            row.last_checked_at = now
+            row.next_check_at = now + timedelta(seconds=row.interval_s)
+            row.last_error = result.error
+            row.updated_at = now
+            if result.error is None:
+                if watch.kind == "venues":
+                    result.hits = _record_slot_hits(session, row, slots)
+                else:
+                    result.baseline, result.hits = _record_new_venues(session, row, names, now)
+    except IntegrityError:
+        # Another check of this watch recorded the same hits first (their dedupe keys are
+        # unique): they are announced once, by that check.
+        result.hits, result.baseline = [], False
     if watch.auto_book and result.hits and result.error is None:
         # After the check's own transaction: no Resy call ever runs inside one.
         from resywatch.services.booking import auto_book

@@ -25,11 +25,17 @@ def advance(sandbox: SandboxHandle, seconds: float) -> None:
 class ClosedSlot:
     """A sold-out slot in the 19:00 bucket's window that a test can open and close."""
 
-    def __init__(self, sandbox: SandboxHandle, day: date, settings: Settings) -> None:
+    def __init__(
+        self,
+        sandbox: SandboxHandle,
+        day: date,
+        settings: Settings,
+        skip: frozenset[int] = frozenset(),
+    ) -> None:
         world, now = sandbox.state.world, sandbox.state.clock.now()
         south, west, north, east = settings.discovery_bounding_box
         for venue in world.venues:
-            if not (south <= venue.lat <= north and west <= venue.lng <= east):
+            if venue.id in skip or not (south <= venue.lat <= north and west <= venue.lng <= east):
                 continue
             if not world.is_released(venue, day, now):
                 continue

@@ -80,14 +80,37 @@ def test_scan_then_read_the_feed_buckets_just_opened_and_patterns(
 def test_follow_streams_new_drops_as_ndjson(
     cli: Any, env: dict[str, str], sandbox: SandboxHandle
 ) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
     cli("discover", "scan", env=env)
     settings = load_settings(environ=env)
     tomorrow = local_today(datetime.now(UTC), settings.timezone) + timedelta(days=1)
-    ClosedSlot(sandbox, tomorrow, settings).change(+1)
-    cli("discover", "scan", env=env)
-    # Existing drops are history: --follow prints only what opens after it starts.
-    out = cli("discover", "feed", "--follow", "--follow-for", "1.5", env=env).stdout
-    assert out == ""
+    old = ClosedSlot(sandbox, tomorrow, settings)
+    old.change(+1)
+    cli("discover", "scan", env=env)  # a drop from before --follow starts: history, not news
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "resywatch", "discover", "feed", "--follow", "--follow-for", "8"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        time.sleep(2.5)  # let it start and note the newest drop
+        fresh = ClosedSlot(sandbox, tomorrow, settings, skip=frozenset({old.venue.id}))
+        fresh.change(+1)
+        cli("discover", "scan", env=env)
+        out, _ = follower.communicate(timeout=30)
+    finally:
+        follower.kill() if follower.poll() is None else None
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [(d["venue_id"], d["starts_at"][11:16]) for d in lines] == [
+        (fresh.venue.id, fresh.slot.time[:5])
+    ]
+    assert follower.returncode == 0
 
 
 @pytest.mark.parametrize(

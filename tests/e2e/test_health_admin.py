@@ -134,3 +134,23 @@ def test_admin_clear_logs_booking_errors_and_prune(
     assert pruned == {"drop_events": 1, "notifications": 0, "api_calls": 1, "job_runs": 1}
     counts = json.loads(cli("admin", "db-info", "--json", env=env).stdout)["row_counts"]
     assert counts["api_call_log"] > 0  # today's calls are kept
+
+
+def test_health_answers_within_2_s_when_resy_is_silent(
+    cli: Any, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    import time
+
+    import httpx
+
+    cli("run", "due", env=env)
+    httpx.post(
+        f"{sandbox.base_url}/__sandbox/faults",
+        json={"route": "/2/user", "latency_ms": 10_000},
+        timeout=5,
+    ).raise_for_status()
+    started = time.monotonic()
+    report = health(cli, env, expect=1)
+    assert time.monotonic() - started < 2
+    [auth] = [c for c in report["checks"] if c["name"] == "resy_auth"]
+    assert auth["status"] == "WARN" and "timeout" in auth["message"]
