@@ -108,8 +108,44 @@ def upgrade(db: Database) -> Upgrade:
     return Upgrade(before=before, after=head_revision())
 
 
+NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse.sshfs", "afs"}
+
+
+def filesystem_of(path: Path, mounts: str) -> str | None:
+    """The type of the filesystem holding `path`, from a /proc/mounts-style table."""
+    best, kind = -1, None
+    target = str(path.resolve())
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        mount_point = fields[1].replace("\\040", " ")
+        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) > best:
+            best, kind = len(mount_point), fields[2]
+    return kind
+
+
+def refuse_network_filesystem(path: Path, mounts_file: Path = Path("/proc/mounts")) -> None:
+    """SQLite's locking does not hold over NFS and the like: concurrent writers would
+    corrupt the file (RELIABILITY §5). Several machines need PostgreSQL."""
+    try:
+        mounts = mounts_file.read_text(encoding="utf-8")
+    except OSError:
+        return  # not Linux: nothing to check against
+    kind = filesystem_of(path.parent, mounts)
+    if kind in NETWORK_FILESYSTEMS:
+        raise DatabaseUnavailable(
+            f"the SQLite file {path} is on a network filesystem ({kind}), where SQLite's "
+            "locks do not hold: keep it on a local disk, or use PostgreSQL"
+        )
+
+
 def ensure_current(db: Database, *, auto_migrate: bool = False) -> None:
-    """Refuse to work on a database that is missing or behind (or migrate it, if allowed)."""
+    """Refuse to work on a database that is missing, behind or on a network filesystem (or
+    migrate it, if allowed)."""
+    if db.sqlite_path is not None:
+        refuse_network_filesystem(db.sqlite_path)
     current = current_revision(db)
     if current == head_revision():
         return

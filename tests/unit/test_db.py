@@ -149,3 +149,25 @@ def test_sqlite_is_tuned_and_writes_begin_immediate(tmp_path: Path) -> None:
         db.dispose()
     issued = [s for s in statements if s.startswith("BEGIN")]
     assert issued == ["BEGIN DEFERRED", "BEGIN IMMEDIATE"]
+
+
+MOUNTS = """\
+/dev/vda1 / ext4 rw,relatime 0 0
+server:/export /mnt/shared nfs4 rw,relatime 0 0
+/dev/vdb1 /mnt/shared/local ext4 rw 0 0
+"""
+
+
+def test_filesystem_of_picks_the_deepest_mount() -> None:
+    assert migrate.filesystem_of(Path("/home/me"), MOUNTS) == "ext4"
+    assert migrate.filesystem_of(Path("/mnt/shared/x"), MOUNTS) == "nfs4"
+    assert migrate.filesystem_of(Path("/mnt/shared/local/x"), MOUNTS) == "ext4"
+    assert migrate.filesystem_of(Path("/mnt/sharedness"), MOUNTS) == "ext4"
+
+
+def test_sqlite_on_a_network_filesystem_is_refused(tmp_path: Path) -> None:
+    mounts = tmp_path / "mounts"
+    mounts.write_text(f"/dev/vda1 / ext4 rw 0 0\nserver:/x {tmp_path} nfs rw 0 0\n")
+    with pytest.raises(DatabaseUnavailable, match="network filesystem"):
+        migrate.refuse_network_filesystem(tmp_path / "db" / "r.db", mounts)
+    migrate.refuse_network_filesystem(Path("/var/lib/r.db"), mounts)  # local: fine
