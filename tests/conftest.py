@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,17 @@ class PostgresDatabases:
 
     def drop(self, url: str) -> None:
         name = make_url(url).database
-        with self._admin() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+        # An autovacuum worker may be connected for a moment, and FORCE may not end it
+        # without pg_signal_backend: try again shortly instead of failing the test.
+        for attempt in range(20):
+            try:
+                with self._admin() as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+                return
+            except psycopg.errors.InsufficientPrivilege:
+                if attempt == 19:
+                    raise
+                time.sleep(0.25)
 
     def drop_template(self) -> None:
         self.drop(self.url_for(self.template))
