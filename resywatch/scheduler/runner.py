@@ -67,7 +67,9 @@ async def run_job(
             status=result.status,
             error=result.error,
             counts=result.counts,
-            next_run_at=now + job.interval(ctx.settings),
+            # From the start, not the end: `run due --repeat 2 --every 30s` then keeps a 30 s
+            # job on its 30 s cadence however long a pass takes.
+            next_run_at=held.started_at + job.interval(ctx.settings),
         )
     return result
 
@@ -78,10 +80,13 @@ async def _keep_renewing(ctx: JobContext, held: lease.Lease, ttl: timedelta) -> 
         lease.renew(ctx.db, held, ctx.clock())
 
 
+DUE_SLACK = timedelta(seconds=1)  # cron and `--every` wake up a little early or late
+
+
 def due_jobs(ctx: JobContext, names: Iterable[str] | None = None) -> list[Job]:
     """The jobs whose next run has come (or that never ran)."""
     beats = lease.heartbeats(ctx.db)
-    now = ctx.clock()
+    now = ctx.clock() + DUE_SLACK
     chosen = [JOBS[n] for n in names] if names else list(JOBS.values())
     return [
         job
