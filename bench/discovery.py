@@ -19,15 +19,13 @@ import asyncio
 import json
 import math
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sandbox_process import free_port, start_sandbox
 from sqlalchemy import func, select
 
 from resywatch.config import Settings, load_settings
@@ -48,31 +46,6 @@ from resywatch.services.discovery.scan import (
     slot_id,
     sync_window,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_sandbox(port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "resywatch", "sandbox", "serve", "--port", str(port),
-         "--speed", "0", "--control"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={k: v for k, v in os.environ.items() if not k.startswith("RESYWATCH_")},
-    )  # fmt: skip
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/__sandbox/time", timeout=1).raise_for_status()
-            return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the sandbox did not start")
 
 
 def settings_for(base_url: str, concurrency: int) -> Settings:
@@ -107,7 +80,7 @@ def fresh_sqlite() -> Database:
 
 def cycle_figures(latency_ms: float) -> dict[str, Any]:
     port = free_port()
-    sandbox = start_sandbox(port)
+    sandbox = start_sandbox(port, speed=0)
     base_url = f"http://127.0.0.1:{port}"
     try:
         httpx.post(

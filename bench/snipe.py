@@ -20,12 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -35,6 +31,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+from sandbox_process import free_port, start_sandbox
 
 from resywatch.config import Settings, load_settings
 from resywatch.db.engine import Database
@@ -49,32 +46,6 @@ LEAD_S = 1.5  # both bots start polling this long before the announced instant
 PREPARE_S = 2.5  # a round starts this long before the instant
 DROP_OFFSETS_S = (-1.0, 1.5)  # the actual drop, relative to the announced instant
 GIVE_UP_S = 8.0  # a bot stops this long after the instant
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_sandbox(port: int) -> subprocess.Popen[bytes]:
-    """A sandbox in its own process, its clock running at real speed from now."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "resywatch", "sandbox", "serve", "--port", str(port),
-         "--speed", "1", "--control"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={k: v for k, v in os.environ.items() if not k.startswith("RESYWATCH_")},
-    )  # fmt: skip
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/__sandbox/time", timeout=1).raise_for_status()
-            return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the sandbox did not start")
 
 
 def headers() -> dict[str, str]:
@@ -233,7 +204,7 @@ def main() -> None:
         parser.error("at least 20 rounds")
 
     ports = free_port(), free_port()
-    sandboxes = [start_sandbox(port) for port in ports]
+    sandboxes = [start_sandbox(port, speed=1) for port in ports]
     ours, theirs = (f"http://127.0.0.1:{port}" for port in ports)
     try:
         targets = pick_targets(ours, args.rounds)
