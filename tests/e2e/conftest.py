@@ -70,3 +70,15 @@ def resy_http(sandbox: SandboxHandle) -> Iterator[httpx.Client]:
     """An httpx client for the sandbox sending the demo credentials."""
     with httpx.Client(base_url=sandbox.base_url, headers=_resy_headers(), timeout=10) as client:
         yield client
+
+
+@pytest.fixture
+def cli_env(sandbox: SandboxHandle, database_url: str) -> dict[str, str]:
+    """Settings for commands run against the sandbox: a fresh database, the sandbox's URL,
+    the demo API key and no rate cap. Modules add what they need (a token, fewer days)."""
+    return {
+        "RESYWATCH_DATABASE_URL": database_url,
+        "RESYWATCH_RESY_BASE_URL": sandbox.base_url,
+        "RESYWATCH_RESY_API_KEY": DEMO_API_KEY,
+        "RESYWATCH_RESY_MAX_RPS": "1000",
+    }

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import json
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from resywatch.config import Settings
-from resywatch.sandbox import SandboxHandle
+from resywatch.sandbox import SandboxConfig, SandboxHandle
 from resywatch.services.discovery.scan import slot_id
 
 
@@ -100,3 +101,16 @@ class SoldOutVenue:
                 "delta": 1,
             },
         )
+
+
+def live_config(**overrides: Any) -> SandboxConfig:
+    """A sandbox frozen at the real current time (commands run on the real clock), with no
+    background cancellations: what a test opens is all that opens."""
+    values: dict[str, Any] = {"seed": 42, "speed": 0.0, "start": datetime.now(UTC)}
+    values.update(overrides)
+    return SandboxConfig(cancellations=False, **values)
+
+
+def run_json(cli: Any, *args: str, env: dict[str, str], expect: int = 0) -> Any:
+    """A command's --json document."""
+    return json.loads(cli(*args, "--json", env=env, expect=expect).stdout)

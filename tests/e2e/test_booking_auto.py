@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 from booking_support import book_requests, bookable, fault, held
-from sandbox_tools import SoldOutVenue
+from sandbox_tools import SoldOutVenue, live_config
 
 from resywatch.config import Settings, load_settings
 from resywatch.db.engine import Database
 from resywatch.resy.client import client_from_settings
-from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
+from resywatch.sandbox import DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
 from resywatch.services.availability import Want, open_slots
 from resywatch.services.booking import BookingResult, auto_book
 from resywatch.services.discovery.buckets import local_today
@@ -25,18 +25,13 @@ from resywatch.services.watches import WatchSpec, add_watch
 
 @pytest.fixture
 def sandbox_config() -> SandboxConfig:
-    start = datetime.now(UTC)
-    return SandboxConfig(seed=42, speed=0.0, start=start, control_enabled=True, cancellations=False)
+    return live_config()
 
 
 @pytest.fixture
-def env(sandbox: SandboxHandle, database_url: str) -> dict[str, str]:
-    return {
-        "RESYWATCH_DATABASE_URL": database_url,
-        "RESYWATCH_RESY_BASE_URL": sandbox.base_url,
-        "RESYWATCH_RESY_API_KEY": DEMO_API_KEY,
+def env(cli_env: dict[str, str]) -> dict[str, str]:
+    return cli_env | {
         "RESYWATCH_RESY_AUTH_TOKEN": DEMO_AUTH_TOKEN,
-        "RESYWATCH_RESY_MAX_RPS": "1000",
         # Auto-book takes its fee ceilings from the settings; some venues take a deposit.
         "RESYWATCH_BOOK_MAX_TOTAL": "500",
         "RESYWATCH_BOOK_MAX_CANCEL_FEE": "500",

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from booking_support import Bookable, book_requests, bookable, fault, held
+from sandbox_tools import live_config
 
 from resywatch.config import load_settings
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
@@ -19,19 +20,12 @@ from resywatch.services.discovery.buckets import local_today
 
 @pytest.fixture
 def sandbox_config() -> SandboxConfig:
-    start = datetime.now(UTC)
-    return SandboxConfig(seed=42, speed=0.0, start=start, control_enabled=True, cancellations=False)
+    return live_config()
 
 
 @pytest.fixture
-def env(sandbox: SandboxHandle, database_url: str) -> dict[str, str]:
-    return {
-        "RESYWATCH_DATABASE_URL": database_url,
-        "RESYWATCH_RESY_BASE_URL": sandbox.base_url,
-        "RESYWATCH_RESY_API_KEY": DEMO_API_KEY,
-        "RESYWATCH_RESY_AUTH_TOKEN": DEMO_AUTH_TOKEN,
-        "RESYWATCH_RESY_MAX_RPS": "1000",
-    }
+def env(cli_env: dict[str, str]) -> dict[str, str]:
+    return cli_env | {"RESYWATCH_RESY_AUTH_TOKEN": DEMO_AUTH_TOKEN}
 
 
 def soon(env: dict[str, str], days: int = 2) -> date:

@@ -12,24 +12,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from booking_support import book_requests, bookable, unreleased
+from sandbox_tools import live_config
 
-from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
+from resywatch.sandbox import DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
 
 
 @pytest.fixture
 def sandbox_config() -> SandboxConfig:
-    return SandboxConfig(seed=42, speed=1.0, start=datetime.now(UTC), cancellations=False)
+    return live_config(speed=1.0)
 
 
 @pytest.fixture
-def env(sandbox: SandboxHandle, database_url: str) -> dict[str, str]:
-    return {
-        "RESYWATCH_DATABASE_URL": database_url,
-        "RESYWATCH_RESY_BASE_URL": sandbox.base_url,
-        "RESYWATCH_RESY_API_KEY": DEMO_API_KEY,
-        "RESYWATCH_RESY_AUTH_TOKEN": DEMO_AUTH_TOKEN,
-        "RESYWATCH_RESY_MAX_RPS": "1000",
-    }
+def env(cli_env: dict[str, str]) -> dict[str, str]:
+    return cli_env | {"RESYWATCH_RESY_AUTH_TOKEN": DEMO_AUTH_TOKEN}
 
 
 def iso(instant: float) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sandbox_tools import live_config
 from sqlalchemy import update
 
 from resywatch.db.engine import Database
@@ -18,19 +19,12 @@ from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxConfig, Sand
 
 @pytest.fixture
 def sandbox_config() -> SandboxConfig:
-    return SandboxConfig(seed=42, speed=0.0, start=datetime.now(UTC), cancellations=False)
+    return live_config()
 
 
 @pytest.fixture
-def env(sandbox: SandboxHandle, database_url: str) -> dict[str, str]:
-    return {
-        "RESYWATCH_DATABASE_URL": database_url,
-        "RESYWATCH_RESY_BASE_URL": sandbox.base_url,
-        "RESYWATCH_RESY_API_KEY": DEMO_API_KEY,
-        "RESYWATCH_RESY_AUTH_TOKEN": DEMO_AUTH_TOKEN,
-        "RESYWATCH_RESY_MAX_RPS": "1000",
-        "RESYWATCH_DISCOVERY_DAYS": "2",
-    }
+def env(cli_env: dict[str, str]) -> dict[str, str]:
+    return cli_env | {"RESYWATCH_RESY_AUTH_TOKEN": DEMO_AUTH_TOKEN, "RESYWATCH_DISCOVERY_DAYS": "2"}
 
 
 def health(cli: Any, env: dict[str, str], expect: int) -> dict[str, Any]:

@@ -10,12 +10,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-from sandbox_tools import control
+from sandbox_tools import control, live_config
 from sqlmodel import select
 
 from resywatch.db.engine import Database
@@ -25,7 +24,7 @@ from resywatch.sandbox import DEMO_API_KEY, SandboxConfig, SandboxHandle
 
 @pytest.fixture
 def sandbox_config() -> SandboxConfig:
-    return SandboxConfig(seed=42, speed=0.0, start=datetime.now(UTC), cancellations=False)
+    return live_config()
 
 
 @pytest.fixture

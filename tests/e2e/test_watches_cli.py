@@ -9,31 +9,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sandbox_tools import SoldOutVenue
+from sandbox_tools import SoldOutVenue, live_config, run_json
 
 from resywatch.config import load_settings
-from resywatch.sandbox import DEMO_API_KEY, SandboxConfig, SandboxHandle
+from resywatch.sandbox import SandboxConfig, SandboxHandle
 from resywatch.services.discovery.buckets import local_today
 
 
 @pytest.fixture
 def sandbox_config() -> SandboxConfig:
-    start = datetime.now(UTC)
-    return SandboxConfig(seed=42, speed=0.0, start=start, control_enabled=True, cancellations=False)
+    return live_config()
 
 
 @pytest.fixture
-def env(sandbox: SandboxHandle, database_url: str) -> dict[str, str]:
-    return {
-        "RESYWATCH_DATABASE_URL": database_url,
-        "RESYWATCH_RESY_BASE_URL": sandbox.base_url,
-        "RESYWATCH_RESY_API_KEY": DEMO_API_KEY,
-        "RESYWATCH_RESY_MAX_RPS": "1000",
-    }
-
-
-def run_json(cli: Any, *args: str, env: dict[str, str], expect: int = 0) -> Any:
-    return json.loads(cli(*args, "--json", env=env, expect=expect).stdout)
+def env(cli_env: dict[str, str]) -> dict[str, str]:
+    return cli_env
 
 
 def tomorrow(env: dict[str, str]) -> str:

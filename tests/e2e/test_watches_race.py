@@ -7,7 +7,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sandbox_tools import SoldOutVenue
+from sandbox_tools import SoldOutVenue, live_config
 from sqlmodel import select
 
 from resywatch.config import load_settings
@@ -21,8 +21,7 @@ from resywatch.services.watches import check_watches
 
 @pytest.fixture
 def sandbox_config() -> SandboxConfig:
-    start = datetime.now(UTC)
-    return SandboxConfig(seed=42, speed=0.0, start=start, control_enabled=True, cancellations=False)
+    return live_config()
 
 
 def test_the_loser_of_a_race_on_a_hit_steps_back(db: Database, sandbox: SandboxHandle) -> None:
