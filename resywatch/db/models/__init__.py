@@ -10,6 +10,7 @@ from resywatch.db.models.delivery import NotificationDelivery
 from resywatch.db.models.discovery import DiscoveryBucket, DropEvent, SlotSnapshot, Venue
 from resywatch.db.models.jobs import JobHeartbeat, JobRun
 from resywatch.db.models.notifications import Notification
+from resywatch.db.models.politeness import ResyHost
 from resywatch.db.models.watches import NotifyRequest, VenueSearchSnapshot, Watch
 
 metadata = SQLModel.metadata
@@ -24,6 +25,7 @@ __all__ = [
     "Notification",
     "NotificationDelivery",
     "NotifyRequest",
+    "ResyHost",
     "ScheduledSnipe",
     "SlotSnapshot",
     "Venue",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from pydantic import NaiveDatetime
-from sqlalchemy import JSON, Index, text
+from sqlalchemy import JSON, BigInteger, Index, text
 from sqlmodel import Field, SQLModel
 
 from resywatch.db.base import utcnow
@@ -29,6 +29,15 @@ class DiscoveryBucket(SQLModel, table=True):
     consecutive_failures: int = 0
     baseline_count: int = 0  # |B|
     slot_count: int = 0  # |P|
+    # The lease of the worker scanning it now. Every claim bumps the epoch, and a scan is
+    # applied only while its epoch still stands, so a worker paused past its lease (GC,
+    # SIGSTOP, a frozen VM) cannot write over the scan of the worker that took it over.
+    lease_owner: str | None = Field(default=None, max_length=128)
+    lease_until: datetime | None = None
+    lease_epoch: int = 0
+    # The discovery cycle (start time // interval) of the last recorded scan, success or
+    # failure: a bucket is due again once the clock enters a later cycle.
+    last_cycle: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow)
 
 
