@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: check install lint format typecheck test bench clean
+.PHONY: check install lint format typecheck test reliability bench clean
 
 check: lint typecheck test
 
@@ -24,6 +24,10 @@ typecheck:
 
 test:
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The reliability suite in its long form (issue 8); `make test` runs its short form.
+reliability:
+	RESYWATCH_RELIABILITY=full $(BIN)/pytest tests/e2e/reliability $(PYTEST_ARGS)
 
 bench:
 	$(BIN)/python bench/startup.py
