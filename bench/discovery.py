@@ -140,7 +140,7 @@ def ingest_figures(db: Database) -> dict[str, Any]:
     def ingest(at: datetime) -> float:
         started = time.process_time()
         for scan in scans:
-            apply_scan(db, scan, key, matcher, at, settings=settings)
+            apply_scan(db, scan, key, matcher, at, lease=None, settings=settings)
         return time.process_time() - started
 
     def counts() -> tuple[int, ...]:

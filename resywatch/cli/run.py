@@ -44,7 +44,7 @@ def run(
 
     from resywatch.scheduler import runner
     from resywatch.scheduler.jobs import JOBS, JobContext
-    from resywatch.scheduler.lease import this_process
+    from resywatch.services.owners import this_process
 
     if job != "due" and job not in JOBS:
         raise InvalidInput(f"unknown job {job!r}: choose from due, {', '.join(JOBS)}")
@@ -96,8 +96,8 @@ def run_forever(
     """
     out = use(ctx, json_output=False)
     from resywatch.scheduler.jobs import JOBS, JobContext
-    from resywatch.scheduler.lease import this_process
     from resywatch.scheduler.supervisor import Supervisor
+    from resywatch.services.owners import this_process
 
     unknown = [name for name in jobs or [] if name not in JOBS]
     if unknown:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import IO
 
 from resywatch.config import Settings
@@ -38,6 +38,23 @@ class Job:
     name: str
     run: JobFunction
     interval: Callable[[Settings], timedelta]
+    # Shared: every worker's pass takes part, the work being split by leases on the job's
+    # own rows (discovery's buckets), one cycle per interval on the clock. The job lease then
+    # only says which pass keeps the heartbeat; a pass that found nothing to claim (its
+    # counts say CLAIMED: 0) is a skip.
+    shared: bool = False
+
+    def next_run_at(self, started: datetime, settings: Settings) -> datetime:
+        """When the pass after one started at `started` is due: a shared job's next cycle
+        starts on the clock; any other job's one interval after this pass started."""
+        interval = self.interval(settings)
+        if not self.shared:
+            return started + interval
+        seconds = interval.total_seconds()
+        return datetime.fromtimestamp((started.timestamp() // seconds + 1) * seconds, UTC)
+
+
+CLAIMED = "claimed"  # the count a shared job's pass reports for the work it took
 
 
 async def _discovery(ctx: JobContext) -> dict[str, int]:
@@ -45,13 +62,16 @@ async def _discovery(ctx: JobContext) -> dict[str, int]:
     from resywatch.services.discovery.scan import ScanContext, run_pass
 
     summary = await run_pass(
-        ScanContext(ctx.db, ctx.resy, ctx.settings, HotspotMatcher.default(), ctx.clock)
+        ScanContext(ctx.db, ctx.resy, ctx.settings, HotspotMatcher.default(), ctx.clock),
+        due_only=True,
     )
     return {
+        CLAIMED: summary.buckets_claimed,
         "buckets": summary.buckets_scanned,
         "failed": summary.buckets_failed,
         "drops_opened": summary.drops_opened,
         "drops_closed": summary.drops_closed,
+        "stale": summary.buckets_stale,
         "requests": summary.requests,
     }
 
@@ -123,7 +143,7 @@ def _seconds(field: str) -> Callable[[Settings], timedelta]:
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
-        Job("discovery", _discovery, _seconds("discovery_interval_s")),
+        Job("discovery", _discovery, _seconds("discovery_interval_s"), shared=True),
         Job("watches", _watches, _seconds("jobs_watches_interval_s")),
         Job("notify", _notify, _seconds("jobs_notify_interval_s")),
         Job("delivery", _delivery, _seconds("jobs_delivery_interval_s")),

@@ -4,13 +4,14 @@ A pass claims the job with one conditional UPDATE (the row is free, or its lease
 renewed within the TTL) and checks the row count: losing the race is normal, not an error.
 The holder renews the lease while it works. When the holder was killed (`kill -9`) on this
 same machine, its process is gone and the lease is taken at once; a holder on another
-machine is waited out for the TTL. No session advisory locks: they break behind PgBouncer.
+machine is waited out for the TTL. Every claim bumps the row's epoch, and renewals and the
+release check it, so a pass paused past its lease (SIGSTOP, a frozen VM) cannot renew or
+record over the pass that took the job over. No session advisory locks: they break behind
+PgBouncer.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,12 +21,9 @@ from sqlmodel import select
 
 from resywatch.db.engine import Database, rows_changed
 from resywatch.db.models import JobHeartbeat, JobRun
+from resywatch.services.owners import dead_here
 
 _HEARTBEAT = JobHeartbeat.__table__  # type: ignore[attr-defined]
-
-
-def this_process() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -33,34 +31,38 @@ class Lease:
     job: str
     owner: str
     started_at: datetime
+    epoch: int
 
 
 def claim(db: Database, job: str, now: datetime, ttl: timedelta, owner: str) -> Lease | None:
     """The job's lease, or None when another live pass holds it."""
     _ensure_row(db, job, now)
     heartbeat = _HEARTBEAT.c
-    with db.write() as session:
-        taken = rows_changed(
-            session.execute(
-                update(_HEARTBEAT)
-                .where(
-                    heartbeat.job_name == job,
-                    (heartbeat.running_since.is_(None)) | (heartbeat.updated_at < now - ttl),
-                )
-                .values(running_since=now, owner=owner, updated_at=now, last_started_at=now)
-            )
+    taking = (
+        update(_HEARTBEAT)
+        .values(
+            running_since=now,
+            owner=owner,
+            updated_at=now,
+            last_started_at=now,
+            lease_epoch=heartbeat.lease_epoch + 1,
         )
-        if not taken:
+        .returning(heartbeat.lease_epoch)
+    )
+    with db.write() as session:
+        epoch = session.execute(
+            taking.where(
+                heartbeat.job_name == job,
+                (heartbeat.running_since.is_(None)) | (heartbeat.updated_at < now - ttl),
+            )
+        ).scalar()
+        if epoch is None:
             holder = session.get(JobHeartbeat, job)
-            if holder is not None and holder.owner and _dead_here(holder.owner):
-                taken = rows_changed(
-                    session.execute(
-                        update(_HEARTBEAT)
-                        .where(heartbeat.job_name == job, heartbeat.owner == holder.owner)
-                        .values(running_since=now, owner=owner, updated_at=now, last_started_at=now)
-                    )
-                )
-    return Lease(job, owner, now) if taken else None
+            if holder is not None and holder.owner and dead_here(holder.owner):
+                epoch = session.execute(
+                    taking.where(heartbeat.job_name == job, heartbeat.owner == holder.owner)
+                ).scalar()
+    return Lease(job, owner, now, epoch) if epoch is not None else None
 
 
 def renew(db: Database, lease: Lease, now: datetime) -> bool:
@@ -70,49 +72,37 @@ def renew(db: Database, lease: Lease, now: datetime) -> bool:
         kept = rows_changed(
             session.execute(
                 update(_HEARTBEAT)
-                .where(heartbeat.job_name == lease.job, heartbeat.owner == lease.owner)
+                .where(heartbeat.job_name == lease.job, heartbeat.lease_epoch == lease.epoch)
                 .values(updated_at=now)
             )
         )
     return bool(kept)
 
 
-def release(
-    db: Database,
-    lease: Lease,
-    now: datetime,
-    *,
-    status: str,
-    error: str | None,
-    counts: dict[str, int],
-    next_run_at: datetime,
-) -> None:
-    """Record the pass (a `job_run` row and the heartbeat) and free the job."""
+def release(db: Database, lease: Lease, run: JobRun, *, next_run_at: datetime) -> None:
+    """Record the pass (its `job_run` row and, while the lease stands, the heartbeat) and
+    free the job."""
     heartbeat = _HEARTBEAT.c
     with db.write() as session:
         session.execute(
             update(_HEARTBEAT)
-            .where(heartbeat.job_name == lease.job, heartbeat.owner == lease.owner)
+            .where(heartbeat.job_name == lease.job, heartbeat.lease_epoch == lease.epoch)
             .values(
                 running_since=None,
-                last_finished_at=now,
-                last_status=status,
-                last_error=error,
+                last_finished_at=run.finished_at,
+                last_status=run.status,
+                last_error=run.error,
                 next_run_at=next_run_at,
-                updated_at=now,
+                updated_at=run.finished_at,
             )
         )
-        session.add(
-            JobRun(
-                job_name=lease.job,
-                started_at=lease.started_at,
-                finished_at=now,
-                status=status,
-                error=error,
-                counts=counts,
-                owner=lease.owner,
-            )
-        )
+        session.add(run)
+
+
+def record(db: Database, run: JobRun) -> None:
+    """Record a pass that held no job lease (a shared job's helper pass)."""
+    with db.write() as session:
+        session.add(run)
 
 
 def heartbeats(db: Database) -> dict[str, JobHeartbeat]:
@@ -130,17 +120,3 @@ def _ensure_row(db: Database, job: str, now: datetime) -> None:
             session.execute(insert(_HEARTBEAT).values(job_name=job, updated_at=now))
     except IntegrityError:
         pass  # another pass created it first
-
-
-def _dead_here(owner: str) -> bool:
-    """Whether the owner is a process of this machine that no longer exists."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False

@@ -2,7 +2,9 @@
 
 A pass claims the job's lease first: when another live pass holds it, this one is
 `skipped` at once, having made no Resy call. The lease is renewed while the job works and
-released with the outcome, so `health` can see every job's heartbeat.
+released with the outcome, so `health` can see every job's heartbeat. A shared job
+(discovery) runs without the job lease too: the passes split its work through their own
+leases, and one that finds nothing left to take is `skipped`.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from resywatch.db.models import JobRun
 from resywatch.errors import ResywatchError
 from resywatch.redact import redact_text
 from resywatch.scheduler import lease
-from resywatch.scheduler.jobs import JOBS, Job, JobContext
+from resywatch.scheduler.jobs import CLAIMED, JOBS, Job, JobContext
 
 
 @dataclass
@@ -36,17 +39,20 @@ async def run_job(
     started = time.monotonic()
     ttl = timedelta(seconds=ctx.settings.jobs_lease_ttl_s)
     held = lease.claim(ctx.db, job.name, ctx.clock(), ttl, owner)
-    while held is None and time.monotonic() - started < lock_timeout:
+    while held is None and not job.shared and time.monotonic() - started < lock_timeout:
         await asyncio.sleep(min(0.5, lock_timeout))
         held = lease.claim(ctx.db, job.name, ctx.clock(), ttl, owner)
-    if held is None:
+    if held is None and not job.shared:
         return PassResult(job.name, "skipped", round(time.monotonic() - started, 3))
 
-    renewer = asyncio.create_task(_keep_renewing(ctx, held, ttl))
+    began = ctx.clock()
+    renewer = asyncio.create_task(_keep_renewing(ctx, held, ttl)) if held else None
     result = PassResult(job.name, "failed")
     try:
         result.counts = await job.run(ctx)
         result.status = "ok"
+        if held is None and result.counts.get(CLAIMED) == 0:
+            result.status = "skipped"  # the other passes had it all in hand
     except asyncio.CancelledError:
         result.status, result.error = "interrupted", "stopped before the pass finished"
         raise
@@ -55,22 +61,27 @@ async def run_job(
     except Exception as exc:  # one job's bug must not take the supervisor down
         result.error = redact_text(f"{type(exc).__name__}: {exc}", ctx.settings.secrets())
     finally:
-        renewer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewer
+        if renewer is not None:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
         result.duration_s = round(time.monotonic() - started, 3)
-        now = ctx.clock()
-        lease.release(
-            ctx.db,
-            held,
-            now,
-            status=result.status,
-            error=result.error,
-            counts=result.counts,
-            # From the start, not the end: `run due --repeat 2 --every 30s` then keeps a 30 s
-            # job on its 30 s cadence however long a pass takes.
-            next_run_at=held.started_at + job.interval(ctx.settings),
-        )
+        if result.status != "skipped":
+            run = JobRun(
+                job_name=job.name,
+                started_at=began,
+                finished_at=ctx.clock(),
+                status=result.status,
+                error=result.error,
+                counts=result.counts,
+                owner=owner,
+            )
+            if held is None:
+                lease.record(ctx.db, run)
+            else:
+                # From the start, not the end: `run due --repeat 2 --every 30s` then keeps a
+                # 30 s job on its 30 s cadence however long a pass takes.
+                lease.release(ctx.db, held, run, next_run_at=job.next_run_at(began, ctx.settings))
     return result
 
 

@@ -2,7 +2,9 @@
 
 Each job has its own loop, so a slow or failing job never holds up another; a job that
 fails backs off (its interval doubled per consecutive failure, up to 10 minutes) instead of
-hammering Resy; a little jitter keeps workers from moving in lockstep. The first SIGTERM or
+hammering Resy; a little jitter keeps workers from moving in lockstep. A shared job
+(discovery) wakes at the start of each cycle on the clock, plus that jitter, so every
+worker's pass joins the same cycle and none is skipped. The first SIGTERM or
 SIGINT stops new passes and lets running ones finish (cancelling them after a grace period,
 so the process is gone within 8 s); a second signal cancels everything at once. Leases are
 released either way, so no job is left marked as running.
@@ -88,6 +90,10 @@ class Supervisor:
         interval = job.interval(self.ctx.settings)
         if failures:
             interval = min(interval * 2**failures, max(MAX_BACKOFF, interval))
+        elif job.shared:
+            now = self.ctx.clock()
+            wait = (job.next_run_at(now, self.ctx.settings) - now).total_seconds()
+            return wait + interval.total_seconds() * random.uniform(0, JITTER)
         seconds = interval.total_seconds()
         return seconds * random.uniform(1 - JITTER, 1 + JITTER)
 

@@ -23,10 +23,14 @@ from resywatch.db.migrate import upgrade
 from resywatch.resy.client import client_from_settings
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxConfig, run_in_thread
 from resywatch.scheduler.jobs import JOBS, JobContext
-from resywatch.scheduler.lease import this_process
 from resywatch.scheduler.runner import run_due, run_job
 from resywatch.services import health as health_checks
 from resywatch.services.discovery import feed
+from resywatch.services.owners import this_process
+from resywatch.services.politeness import PolitenessPolicy, SharedPoliteness
+
+
+DEMO_CYCLE_S = 2.0
 
 
 @dataclass
@@ -72,6 +76,8 @@ def run_demo(
                     "resy_api_key": SecretStr(DEMO_API_KEY),
                     "resy_auth_token": SecretStr(DEMO_AUTH_TOKEN),
                     "resy_max_rps": 1000.0,
+                    # A cycle every 2 s: the fast world changes between passes.
+                    "discovery_interval_s": DEMO_CYCLE_S,
                     # Notifications go to a file beside the database, not into the view.
                     "notify_urls": [f"ndjson://{workdir / 'notifications.ndjson'}"],
                 }
@@ -107,12 +113,19 @@ async def _passes(
     """Every job once (discovery's first pass is the baseline), discovery passes until the
     deadline, every due job once more, then the health report: the real scheduler path."""
     result, owner = DemoResult(), this_process()
-    async with client_from_settings(settings) as resy:
+    gate = SharedPoliteness(db, PolitenessPolicy.from_settings(settings))
+    async with client_from_settings(settings, gate=gate) as resy:
         context = JobContext(db, resy, settings, _now)
         await run_due(context, owner=owner)
+        discovery = JOBS["discovery"]
         while time.monotonic() < deadline:
             before = _now()
-            done = await run_job(JOBS["discovery"], context, owner=owner)
+            # One pass per cycle: a pass within the same cycle would find nothing due.
+            next_cycle = discovery.next_run_at(before, settings)
+            await asyncio.sleep(
+                min((next_cycle - before).total_seconds(), deadline - time.monotonic())
+            )
+            done = await run_job(discovery, context, owner=owner)
             with db.read() as session:
                 opened = feed.feed(session, feed.FeedFilter(since=before, limit=50), _now())
             result.passes += 1

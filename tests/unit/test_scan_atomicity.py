@@ -21,7 +21,7 @@ from resywatch.config import load_settings
 from resywatch.db.engine import Database
 from resywatch.db.models import DiscoveryBucket, DropEvent, Notification, SlotSnapshot
 from resywatch.services.curated import HotspotMatcher
-from resywatch.services.discovery import buckets
+from resywatch.services.discovery import buckets, claims
 from resywatch.services.discovery.scan import BucketScan, SeenSlot, apply_scan, slot_id, sync_window
 
 RUNS = 100
@@ -77,6 +77,20 @@ def state(db: Database, bucket_id: str) -> tuple[object, ...]:
     return tuple(previous), bucket.last_scan_at, len(events)
 
 
+def lease(db: Database, bucket: buckets.Bucket, now: datetime) -> claims.BucketLease:
+    (held,) = claims.claim(
+        db,
+        [bucket.id],
+        owner="test:1",
+        now=now,
+        ttl=timedelta(seconds=10),
+        limit=1,
+        cycle=0,
+        due_only=False,
+    )
+    return held
+
+
 def test_a_crash_anywhere_in_a_scan_leaves_all_or_nothing(db: Database) -> None:
     rng = random.Random(20261126)
     settings = load_settings(environ={})
@@ -85,7 +99,8 @@ def test_a_crash_anywhere_in_a_scan_leaves_all_or_nothing(db: Database) -> None:
     now = datetime(2026, 12, 1, 12, tzinfo=UTC)
     sync_window(db, [bucket], now)
     current = set(rng.sample(range(-120, 121, 15), 8))
-    apply_scan(db, scan_of(bucket, current), key, matcher, now, settings=settings)  # baseline
+    baseline = scan_of(bucket, current)
+    apply_scan(db, baseline, key, matcher, now, lease=lease(db, bucket, now), settings=settings)
 
     crashed = completed = 0
     for run in range(RUNS):
@@ -95,9 +110,11 @@ def test_a_crash_anywhere_in_a_scan_leaves_all_or_nothing(db: Database) -> None:
             changed ^= {minute}  # some slots open, some close
         before = state(db, bucket.id)
         died = False
+        held = lease(db, bucket, now)  # a crashed apply leaves it to expire, as kill -9 would
         with crash_before_statement(db, rng.randint(0, 24)):
             try:
-                apply_scan(db, scan_of(bucket, changed), key, matcher, now, settings=settings)
+                scan = scan_of(bucket, changed)
+                apply_scan(db, scan, key, matcher, now, lease=held, settings=settings)
             except Crash:
                 died = True
         after = state(db, bucket.id)

@@ -37,7 +37,9 @@ from resywatch.resy.client import ResyClient, venue_page_url
 from resywatch.resy.models import SearchHit, VenueResponse, slot_seating, slot_start
 from resywatch.services.curated import HotspotMatcher, normalize_name
 from resywatch.services.discovery import buckets as bucket_rules
+from resywatch.services.discovery import claims
 from resywatch.services.discovery.buckets import Bucket
+from resywatch.services.owners import this_process
 
 PROVIDER = "resy"
 QUIET_PERIOD = timedelta(minutes=30)
@@ -132,6 +134,7 @@ class BucketScan:
 class BucketOutcome:
     bucket_id: str
     ok: bool
+    stale: bool = False  # the lease was lost: nothing was written
     baselined: bool = False
     slots: int = 0
     opened: int = 0
@@ -145,7 +148,9 @@ class PassSummary:
     buckets_scanned: int = 0
     buckets_failed: int = 0
     buckets_baselined: int = 0
-    buckets_skipped: int = 0
+    buckets_skipped: int = 0  # leased by another worker, or already scanned this cycle
+    buckets_claimed: int = 0
+    buckets_stale: int = 0  # scans refused because their lease was taken over
     buckets_pruned: int = 0
     slots_seen: int = 0
     drops_opened: int = 0
@@ -220,6 +225,7 @@ class ScanContext:
     settings: Settings
     matcher: HotspotMatcher
     clock: Callable[[], datetime]
+    owner: str = field(default_factory=this_process)  # whose bucket leases these are
 
 
 async def run_pass(
@@ -230,77 +236,129 @@ async def run_pass(
     rebaseline: bool = False,
     on_bucket: Callable[[BucketOutcome], None] | None = None,
 ) -> PassSummary:
-    """Sync the window, scan the buckets (all, the named ones, or the due ones), apply."""
+    """Sync the window, then lease, scan and apply buckets (all, the named ones, or those
+    not yet scanned this cycle) a few at a time until none is left for this worker.
+
+    Leasing as it goes, rather than all at once, is what spreads one cycle over several
+    workers: each takes the next free buckets as soon as it has room.
+    """
     started = ctx.clock()
+    settings = ctx.settings
     summary = PassSummary()
-    wanted = bucket_rules.window(ctx.settings, started)
+    wanted = bucket_rules.window(settings, started)
     summary.buckets_pruned = sync_window(ctx.db, wanted, started)
-    targets = _targets(ctx, wanted, only=list(only), due_only=due_only, now=started)
-    summary.buckets_skipped = len(wanted) - len(targets) if not only else 0
+    by_id = {b.id: b for b in _candidates(wanted, list(only))}
+    pending = list(by_id)
+    cycle = claims.cycle_of(started, settings.discovery_interval_s)
+    ttl = timedelta(seconds=settings.jobs_lease_ttl_s)
     calls_before = len(ctx.resy.calls)
-    key = bucket_rules.search_key(ctx.settings)
+    key = bucket_rules.search_key(settings)
     slots_seen: set[str] = set()
+    venues_recorded: set[int] = set()
+    running: dict[asyncio.Task[BucketScan], claims.BucketLease] = {}
 
     async def scan_one(bucket: Bucket) -> BucketScan:
         try:
-            return await fetch_bucket(ctx.resy, bucket, ctx.settings)
+            return await fetch_bucket(ctx.resy, bucket, settings)
         except ResywatchError as exc:
             return BucketScan(bucket, error=str(exc))
 
-    venues_recorded: set[int] = set()
-    for next_scan in asyncio.as_completed([scan_one(b) for b in targets]):
-        scan = await next_scan
-        if scan.error is None:
-            new_venues = {i: v for i, v in scan.venues.items() if i not in venues_recorded}
-            upsert_venues(ctx.db, new_venues.values(), ctx.clock())
-            venues_recorded.update(new_venues)
-        outcome = apply_scan(
-            ctx.db,
-            scan,
-            key,
-            ctx.matcher,
-            ctx.clock(),
-            rebaseline=rebaseline,
-            settings=ctx.settings,
-        )
-        slots_seen.update(scan.slots)
-        _count(summary, outcome, ctx.settings)
-        if on_bucket:
-            on_bucket(outcome)
+    renewer = asyncio.create_task(_keep_renewing(ctx, running, ttl))
+    try:
+        while True:
+            room = settings.discovery_concurrency - len(running)
+            if room > 0 and pending:
+                leases = claims.claim(
+                    ctx.db,
+                    pending,
+                    owner=ctx.owner,
+                    now=ctx.clock(),
+                    ttl=ttl,
+                    limit=room,
+                    cycle=cycle,
+                    due_only=due_only,
+                )
+                taken = {lease.bucket_id for lease in leases}
+                # Fewer than asked for: the rest is leased elsewhere or done this cycle.
+                pending = [b for b in pending if b not in taken] if len(leases) == room else []
+                for lease in leases:
+                    running[asyncio.create_task(scan_one(by_id[lease.bucket_id]))] = lease
+                summary.buckets_claimed += len(leases)
+            if not running:
+                break
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                lease = running.pop(task)
+                if task.cancelled():  # the renewer found the lease taken over
+                    outcome = BucketOutcome(lease.bucket_id, ok=False, stale=True, error=LOST)
+                else:
+                    scan = task.result()
+                    fresh = {i: v for i, v in scan.venues.items() if i not in venues_recorded}
+                    outcome = apply_scan(
+                        ctx.db,
+                        scan,
+                        key,
+                        ctx.matcher,
+                        ctx.clock(),
+                        lease=lease,
+                        venues=fresh.values(),
+                        rebaseline=rebaseline,
+                        settings=settings,
+                    )
+                    if not outcome.stale:
+                        venues_recorded.update(fresh)
+                        slots_seen.update(scan.slots)
+                _count(summary, outcome, settings)
+                if on_bucket:
+                    on_bucket(outcome)
+    finally:
+        renewer.cancel()
+        if running:  # stopped mid-pass: hand the unfinished buckets to the other workers
+            for task in running:
+                task.cancel()
+            claims.release(ctx.db, running.values())
 
+    summary.buckets_skipped = len(by_id) - summary.buckets_claimed
     summary.slots_seen = len(slots_seen)
     summary.requests = len(ctx.resy.calls) - calls_before
     summary.duration_s = round((ctx.clock() - started).total_seconds(), 3)
     return summary
 
 
-def _targets(
-    ctx: ScanContext, wanted: list[Bucket], *, only: list[str], due_only: bool, now: datetime
-) -> list[Bucket]:
-    if only:
-        by_id = {b.id: b for b in wanted}
-        unknown = [name for name in only if bucket_rules.parse_bucket_id(name).id not in by_id]
-        if unknown:
-            raise InvalidInput(
-                f"not a bucket of the current window: {', '.join(unknown)} "
-                f"(the window is {wanted[0].id} to {wanted[-1].id})"
-            )
-        return [by_id[bucket_rules.parse_bucket_id(name).id] for name in dict.fromkeys(only)]
-    if not due_only:
+LOST = "lease lost: another worker took the bucket over, this scan was not applied"
+
+
+async def _keep_renewing(
+    ctx: ScanContext, running: dict[asyncio.Task[BucketScan], claims.BucketLease], ttl: timedelta
+) -> None:
+    """Renew the leases of the scans in flight; stop a scan whose lease was lost (its
+    result would be refused anyway, so it should not spend more Resy requests)."""
+    while True:
+        await asyncio.sleep(ttl.total_seconds() / 3)
+        held = dict(running)
+        lost = set(claims.renew(ctx.db, held.values(), now=ctx.clock(), ttl=ttl))
+        for task, lease in held.items():
+            if lease.bucket_id in lost:
+                task.cancel()
+
+
+def _candidates(wanted: list[Bucket], only: list[str]) -> list[Bucket]:
+    if not only:
         return wanted
-    interval = timedelta(seconds=ctx.settings.discovery_interval_s)
-    with ctx.db.read() as session:
-        recent = set(
-            session.exec(
-                select(DiscoveryBucket.id).where(
-                    col(DiscoveryBucket.last_attempt_at) > now - interval
-                )
-            )
+    by_id = {b.id: b for b in wanted}
+    unknown = [name for name in only if bucket_rules.parse_bucket_id(name).id not in by_id]
+    if unknown:
+        raise InvalidInput(
+            f"not a bucket of the current window: {', '.join(unknown)} "
+            f"(the window is {wanted[0].id} to {wanted[-1].id})"
         )
-    return [b for b in wanted if b.id not in recent]
+    return [by_id[bucket_rules.parse_bucket_id(name).id] for name in dict.fromkeys(only)]
 
 
 def _count(summary: PassSummary, outcome: BucketOutcome, settings: Settings) -> None:
+    if outcome.stale:
+        summary.buckets_stale += 1
+        return
     if not outcome.ok:
         summary.buckets_failed += 1
         summary.errors[outcome.bucket_id] = redact_text(outcome.error or "", settings.secrets())
@@ -342,22 +400,26 @@ def sync_window(db: Database, wanted: list[Bucket], now: datetime) -> int:
 
 def upsert_venues(db: Database, venues: Iterable[SeenVenue], now: datetime) -> int:
     """Insert venues not yet known and update changed ones; unchanged ones are not written."""
+    with db.write() as session:
+        return _upsert_venues(session, venues, now)
+
+
+def _upsert_venues(session: Session, venues: Iterable[SeenVenue], now: datetime) -> int:
     seen = {v.id: v for v in venues}
     if not seen:
         return 0
     written = 0
-    with db.write() as session:
-        known = {v.id: v for v in session.exec(select(Venue).where(col(Venue.id).in_(seen)))}
-        for venue_id, venue in seen.items():
-            fields = {k: v for k, v in vars(venue).items() if v is not None}
-            row = known.get(venue_id)
-            if row is None:
-                session.add(Venue(**fields, first_seen_at=now, updated_at=now))
-            elif any(getattr(row, k) != v for k, v in fields.items()):
-                row.sqlmodel_update(fields | {"updated_at": now})
-            else:
-                continue
-            written += 1
+    known = {v.id: v for v in session.exec(select(Venue).where(col(Venue.id).in_(seen)))}
+    for venue_id, venue in seen.items():
+        fields = {k: v for k, v in vars(venue).items() if v is not None}
+        row = known.get(venue_id)
+        if row is None:
+            session.add(Venue(**fields, first_seen_at=now, updated_at=now))
+        elif any(getattr(row, k) != v for k, v in fields.items()):
+            row.sqlmodel_update(fields | {"updated_at": now})
+        else:
+            continue
+        written += 1
     return written
 
 
@@ -368,12 +430,19 @@ def apply_scan(
     matcher: HotspotMatcher,
     now: datetime,
     *,
+    lease: claims.BucketLease | None,
+    venues: Iterable[SeenVenue] = (),
     rebaseline: bool = False,
     settings: Settings,
 ) -> BucketOutcome:
-    """Record one bucket scan: the failure, or the new snapshot with its drops, atomically."""
+    """Record one bucket scan (the failure, or the venues, the new snapshot and its drops
+    with their notifications) in one transaction, if `lease` still stands. Without a lease
+    the caller is the database's only writer (a benchmark, a test)."""
     outcome = BucketOutcome(scan.bucket.id, ok=scan.error is None, error=scan.error)
     with db.write() as session:
+        if lease is not None and not claims.settle(session, lease):
+            session.rollback()  # nothing of a stale scan may land
+            return BucketOutcome(scan.bucket.id, ok=False, stale=True, error=LOST)
         bucket = session.get(DiscoveryBucket, scan.bucket.id)
         if bucket is None:  # pruned while we were asking Resy
             return BucketOutcome(scan.bucket.id, ok=False, error="bucket left the window")
@@ -382,6 +451,7 @@ def apply_scan(
             bucket.last_error = redact_text(scan.error, settings.secrets())[:500]
             bucket.consecutive_failures += 1
             return outcome
+        _upsert_venues(session, venues, now)
         if rebaseline or bucket.baselined_at is None or bucket.search_key != key:
             _baseline(session, bucket, scan, now)
             bucket.search_key = key
