@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -34,10 +34,25 @@ class Lease:
     epoch: int
 
 
-def claim(db: Database, job: str, now: datetime, ttl: timedelta, owner: str) -> Lease | None:
-    """The job's lease, or None when another live pass holds it."""
+def claim(
+    db: Database,
+    job: str,
+    now: datetime,
+    ttl: timedelta,
+    owner: str,
+    *,
+    due_by: datetime | None = None,
+) -> Lease | None:
+    """The job's lease, or None when another live pass holds it or, with `due_by`, when
+    the job's next run is later than that (another worker ran it already: checking this
+    in the same UPDATE is what makes a daily job run once a day across all workers)."""
     _ensure_row(db, job, now)
     heartbeat = _HEARTBEAT.c
+    due = (
+        (heartbeat.next_run_at.is_(None)) | (heartbeat.next_run_at <= due_by)
+        if due_by is not None
+        else true()
+    )
     taking = (
         update(_HEARTBEAT)
         .values(
@@ -53,6 +68,7 @@ def claim(db: Database, job: str, now: datetime, ttl: timedelta, owner: str) -> 
         epoch = session.execute(
             taking.where(
                 heartbeat.job_name == job,
+                due,
                 (heartbeat.running_since.is_(None)) | (heartbeat.updated_at < now - ttl),
             )
         ).scalar()
@@ -60,7 +76,7 @@ def claim(db: Database, job: str, now: datetime, ttl: timedelta, owner: str) -> 
             holder = session.get(JobHeartbeat, job)
             if holder is not None and holder.owner and dead_here(holder.owner):
                 epoch = session.execute(
-                    taking.where(heartbeat.job_name == job, heartbeat.owner == holder.owner)
+                    taking.where(heartbeat.job_name == job, due, heartbeat.owner == holder.owner)
                 ).scalar()
     return Lease(job, owner, now, epoch) if epoch is not None else None
 

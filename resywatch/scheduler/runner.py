@@ -33,15 +33,26 @@ class PassResult:
 
 
 async def run_job(
-    job: Job, ctx: JobContext, *, owner: str, lock_timeout: float = 0.0
+    job: Job,
+    ctx: JobContext,
+    *,
+    owner: str,
+    lock_timeout: float = 0.0,
+    due_only: bool = False,
 ) -> PassResult:
-    """Run one pass of `job` unless another pass holds it (then: skipped)."""
+    """Run one pass of `job` unless another pass holds it or, with `due_only`, another
+    worker already ran it this period (then: skipped)."""
     started = time.monotonic()
     ttl = timedelta(seconds=ctx.settings.jobs_lease_ttl_s)
-    held = lease.claim(ctx.db, job.name, ctx.clock(), ttl, owner)
+
+    def claim() -> lease.Lease | None:
+        due_by = ctx.clock() + DUE_SLACK if due_only else None
+        return lease.claim(ctx.db, job.name, ctx.clock(), ttl, owner, due_by=due_by)
+
+    held = claim()
     while held is None and not job.shared and time.monotonic() - started < lock_timeout:
         await asyncio.sleep(min(0.5, lock_timeout))
-        held = lease.claim(ctx.db, job.name, ctx.clock(), ttl, owner)
+        held = claim()
     if held is None and not job.shared:
         return PassResult(job.name, "skipped", round(time.monotonic() - started, 3))
 
@@ -111,5 +122,6 @@ def due_jobs(ctx: JobContext, names: Iterable[str] | None = None) -> list[Job]:
 async def run_due(ctx: JobContext, *, owner: str, lock_timeout: float = 0.0) -> list[PassResult]:
     """One pass of every due job, one after another (what a crontab line every minute runs)."""
     return [
-        await run_job(job, ctx, owner=owner, lock_timeout=lock_timeout) for job in due_jobs(ctx)
+        await run_job(job, ctx, owner=owner, lock_timeout=lock_timeout, due_only=True)
+        for job in due_jobs(ctx)
     ]

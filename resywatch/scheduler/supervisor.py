@@ -2,9 +2,10 @@
 
 Each job has its own loop, so a slow or failing job never holds up another; a job that
 fails backs off (its interval doubled per consecutive failure, up to 10 minutes) instead of
-hammering Resy; a little jitter keeps workers from moving in lockstep. A shared job
-(discovery) wakes at the start of each cycle on the clock, plus that jitter, so every
-worker's pass joins the same cycle and none is skipped. The first SIGTERM or
+hammering Resy. Otherwise a job wakes when it is next due for every worker (the time the
+last pass of any worker recorded), and a shared job (discovery) at the start of each cycle
+on the clock, so several workers run a daily job once a day and join the same discovery
+cycles; a little jitter keeps them from moving in lockstep. The first SIGTERM or
 SIGINT stops new passes and lets running ones finish (cancelling them after a grace period,
 so the process is gone within 8 s); a second signal cancels everything at once. Leases are
 released either way, so no job is left marked as running.
@@ -18,8 +19,9 @@ import random
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from resywatch.scheduler import lease
 from resywatch.scheduler.jobs import Job, JobContext
 from resywatch.scheduler.runner import PassResult, run_job
 
@@ -74,8 +76,9 @@ class Supervisor:
     async def _loop(self, job: Job) -> None:
         failures = 0
         while not self._stop.is_set():
+            began = self.ctx.clock()
             try:
-                result = await run_job(job, self.ctx, owner=self.owner)
+                result = await run_job(job, self.ctx, owner=self.owner, due_only=True)
             except asyncio.CancelledError:  # stopped mid-pass; run_job released the lease
                 self.on_pass(PassResult(job.name, "interrupted"))
                 raise
@@ -84,18 +87,24 @@ class Supervisor:
             if self.max_passes is not None and self.passes >= self.max_passes:
                 self._stop.set()
             failures = failures + 1 if result.status == "failed" else 0
-            await self._sleep(self._delay(job, failures))
+            await self._sleep(self._delay(job, failures, began))
 
-    def _delay(self, job: Job, failures: int) -> float:
-        interval = job.interval(self.ctx.settings)
+    def _delay(self, job: Job, failures: int, began: datetime) -> float:
+        interval = job.interval(self.ctx.settings).total_seconds()
+        jitter = random.uniform(0, JITTER)
         if failures:
-            interval = min(interval * 2**failures, max(MAX_BACKOFF, interval))
-        elif job.shared:
-            now = self.ctx.clock()
-            wait = (job.next_run_at(now, self.ctx.settings) - now).total_seconds()
-            return wait + interval.total_seconds() * random.uniform(0, JITTER)
-        seconds = interval.total_seconds()
-        return seconds * random.uniform(1 - JITTER, 1 + JITTER)
+            backoff = min(interval * 2.0**failures, max(MAX_BACKOFF.total_seconds(), interval))
+            return backoff * (1 + jitter)
+        now = self.ctx.clock()
+        if job.shared:  # its next cycle: always ahead
+            return (
+                job.next_run_at(now, self.ctx.settings) - now
+            ).total_seconds() + interval * jitter
+        # Whichever worker ran the job last set its next run for all of them. Never spin: a
+        # job another worker is running stays due until that pass finishes.
+        beat = lease.heartbeats(self.ctx.db).get(job.name)
+        due = beat.next_run_at if beat and beat.next_run_at else now
+        return max((due - now).total_seconds(), min(1.0, interval)) + interval * jitter
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but wake up at once when asked to stop."""
