@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlmodel import Session
 
 from resywatch.db.engine import Database, rows_changed
@@ -86,16 +86,11 @@ def renew(
     db: Database, leases: Iterable[BucketLease], *, now: datetime, ttl: timedelta
 ) -> list[str]:
     """Extend the leases still held; the ids of those lost (taken over after the TTL)."""
-    b = _BUCKET.c
     lost = []
     with db.write() as session:
         for lease in leases:
             kept = rows_changed(
-                session.execute(
-                    update(_BUCKET)
-                    .where(b.id == lease.bucket_id, b.lease_epoch == lease.epoch)
-                    .values(lease_until=now + ttl)
-                )
+                session.execute(update(_BUCKET).where(*_held(lease)).values(lease_until=now + ttl))
             )
             if not kept:
                 lost.append(lease.bucket_id)
@@ -104,14 +99,17 @@ def renew(
 
 def release(db: Database, leases: Iterable[BucketLease]) -> None:
     """Give leases back unscanned (a stopping worker): others may claim them at once."""
-    b = _BUCKET.c
     with db.write() as session:
         for lease in leases:
             session.execute(
-                update(_BUCKET)
-                .where(b.id == lease.bucket_id, b.lease_epoch == lease.epoch)
-                .values(lease_owner=None, lease_until=None)
+                update(_BUCKET).where(*_held(lease)).values(lease_owner=None, lease_until=None)
             )
+
+
+def _held(lease: BucketLease) -> tuple[ColumnElement[bool], ...]:
+    """The lease still stands: nobody claimed the bucket since, and it was not ended."""
+    b = _BUCKET.c
+    return (b.id == lease.bucket_id, b.lease_epoch == lease.epoch, b.lease_owner == lease.owner)
 
 
 def _dead_holders(db: Database, now: datetime) -> list[str]:
@@ -126,15 +124,14 @@ def _dead_holders(db: Database, now: datetime) -> list[str]:
 
 def settle(session: Session, lease: BucketLease) -> bool:
     """The fence, run first in the transaction that applies a scan: end the lease and record
-    the cycle, only if the lease's epoch still stands. False: the lease was lost, and the
+    the cycle, only if the lease still stands. False: the lease was lost, and the
     caller must write nothing (its transaction rolls back). On PostgreSQL the row stays
     locked until commit, so nobody can claim the bucket half-way through the apply."""
-    b = _BUCKET.c
     return bool(
         rows_changed(
             session.execute(
                 update(_BUCKET)
-                .where(b.id == lease.bucket_id, b.lease_epoch == lease.epoch)
+                .where(*_held(lease))
                 .values(lease_owner=None, lease_until=None, last_cycle=lease.cycle)
             )
         )

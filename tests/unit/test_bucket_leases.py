@@ -1,0 +1,172 @@
+"""Bucket leases on their own (both backends): who may claim what, when a lease expires,
+and the fence that refuses the scan of a worker whose lease was taken over."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlmodel import select
+
+from resywatch.config import load_settings
+from resywatch.db.engine import Database
+from resywatch.db.models import DiscoveryBucket, DropEvent, SlotSnapshot
+from resywatch.services.curated import HotspotMatcher
+from resywatch.services.discovery import buckets, claims
+from resywatch.services.discovery.scan import BucketScan, SeenSlot, apply_scan, slot_id, sync_window
+from resywatch.services.owners import this_process
+
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+TTL = timedelta(seconds=30)
+WINDOW = [buckets.Bucket(date(2026, 12, 1) + timedelta(days=d), time(19)) for d in range(6)]
+IDS = [b.id for b in WINDOW]
+
+
+def claim(
+    db: Database,
+    owner: str = "host-a:1",
+    *,
+    now: datetime = NOW,
+    limit: int = 10,
+    cycle: int = 7,
+    due_only: bool = True,
+    candidates: list[str] = IDS,
+) -> list[claims.BucketLease]:
+    return claims.claim(
+        db,
+        candidates,
+        owner=owner,
+        now=now,
+        ttl=TTL,
+        limit=limit,
+        cycle=cycle,
+        due_only=due_only,
+    )
+
+
+def scan_with_one_slot(bucket: buckets.Bucket) -> BucketScan:
+    starts = datetime.combine(bucket.day, bucket.anchor)
+    seen = SeenSlot(slot_id(1, starts), 1, "Lilia", starts, {2}, {"Dining Room"})
+    return BucketScan(bucket, slots={seen.slot_id: seen})
+
+
+def apply(db: Database, lease: claims.BucketLease, scan: BucketScan) -> bool:
+    settings = load_settings(environ={})
+    key = buckets.search_key(settings)
+    outcome = apply_scan(
+        db, scan, key, HotspotMatcher.default(), NOW, lease=lease, settings=settings
+    )
+    return not outcome.stale
+
+
+def test_a_claim_takes_free_buckets_in_order_and_bumps_their_epoch(db: Database) -> None:
+    sync_window(db, WINDOW, NOW)
+    first = claim(db, limit=4)
+    assert [lease.bucket_id for lease in first] == IDS[:4]
+    assert {lease.epoch for lease in first} == {1}
+    second = claim(db, "host-b:1", limit=4)  # only what nobody holds
+    assert [lease.bucket_id for lease in second] == IDS[4:]
+    assert claim(db, "host-c:1") == []
+
+
+def test_a_bucket_is_scanned_once_per_cycle(db: Database) -> None:
+    sync_window(db, WINDOW, NOW)
+    for lease in claim(db, cycle=7):
+        assert apply(db, lease, scan_with_one_slot(buckets.parse_bucket_id(lease.bucket_id)))
+    assert claim(db, "host-b:1", cycle=7) == []  # done this cycle, whoever asks
+    assert len(claim(db, "host-b:1", cycle=7, due_only=False)) == len(IDS)  # `discover scan`
+
+
+def test_the_next_cycle_makes_every_bucket_due_again(db: Database) -> None:
+    sync_window(db, WINDOW, NOW)
+    for lease in claim(db, cycle=7):
+        apply(db, lease, BucketScan(buckets.parse_bucket_id(lease.bucket_id), error="boom"))
+    # A failed scan counts for its cycle too: it is retried next cycle, not in a loop.
+    assert claim(db, cycle=7) == []
+    assert len(claim(db, cycle=8)) == len(IDS)
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_holder_can_write_nothing(
+    db: Database,
+) -> None:
+    sync_window(db, WINDOW, NOW)
+    (old,) = claim(db, "host-a:1", limit=1)
+    assert claim(db, "host-b:1", limit=1, candidates=[old.bucket_id]) == []  # still held
+    later = NOW + TTL + timedelta(seconds=1)
+    (new,) = claim(db, "host-b:1", now=later, limit=1, candidates=[old.bucket_id])
+    assert new.epoch == old.epoch + 1
+
+    bucket = buckets.parse_bucket_id(old.bucket_id)
+    assert not apply(db, old, scan_with_one_slot(bucket))  # the paused worker wakes up
+    with db.read() as session:
+        row = session.get(DiscoveryBucket, old.bucket_id)
+        assert row is not None
+        assert (row.last_scan_at, row.last_cycle, row.lease_owner) == (None, None, "host-b:1")
+        assert session.exec(select(SlotSnapshot)).all() == []
+    assert claims.renew(db, [old], now=later, ttl=TTL) == [old.bucket_id]  # lost, it learns
+
+    assert apply(db, new, scan_with_one_slot(bucket))  # the new holder's scan lands
+    assert not apply(db, new, scan_with_one_slot(bucket))  # once: its lease is spent
+
+
+def test_a_renewed_lease_outlives_its_first_ttl(db: Database) -> None:
+    sync_window(db, WINDOW, NOW)
+    (held,) = claim(db, limit=1)
+    assert claims.renew(db, [held], now=NOW + timedelta(seconds=20), ttl=TTL) == []
+    at_first_expiry = NOW + TTL + timedelta(seconds=1)
+    assert claim(db, "host-b:1", now=at_first_expiry, candidates=[held.bucket_id]) == []
+
+
+def test_released_leases_are_claimable_at_once(db: Database) -> None:
+    sync_window(db, WINDOW, NOW)
+    held = claim(db, limit=3)
+    claims.release(db, held)
+    assert [lease.bucket_id for lease in claim(db, "host-b:1", limit=3)] == IDS[:3]
+
+
+def test_a_holder_killed_on_this_machine_is_not_waited_for(db: Database) -> None:
+    sync_window(db, WINDOW, NOW)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = f"{this_process().rpartition(':')[0]}:{gone.stdout.strip()}"
+    claim(db, "elsewhere:1", candidates=[IDS[2]])  # another machine: only its TTL frees it
+    claim(db, dead, limit=2)
+    taken = claim(db, "host-b:1", limit=10, candidates=IDS[:3])
+    assert [lease.bucket_id for lease in taken] == IDS[:2]
+
+
+def test_concurrent_claims_never_share_a_bucket(db: Database) -> None:
+    many = [buckets.Bucket(date(2026, 12, 1) + timedelta(days=d), time(h)) for d in range(14)
+            for h in (12, 19)]  # fmt: skip
+    sync_window(db, many, NOW)
+    every = [b.id for b in many]
+    taken: dict[str, list[str]] = {}
+
+    def worker(name: str) -> None:
+        mine = taken.setdefault(name, [])
+        while got := claim(db, name, limit=2, candidates=every):
+            mine.extend(lease.bucket_id for lease in got)
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}:1",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    claimed = [bucket for mine in taken.values() for bucket in mine]
+    assert sorted(claimed) == sorted(every)  # each exactly once, none left behind
+
+
+def test_one_drop_for_a_slot_however_many_leases_raced_for_it(db: Database) -> None:
+    sync_window(db, WINDOW, NOW)
+    bucket = WINDOW[0]
+    (baseline,) = claim(db, limit=1, candidates=[bucket.id], cycle=1)
+    apply(db, baseline, BucketScan(bucket))
+    (old,) = claim(db, "host-a:1", limit=1, candidates=[bucket.id], cycle=2)
+    later = NOW + TTL + timedelta(seconds=1)
+    (new,) = claim(db, "host-b:1", now=later, limit=1, candidates=[bucket.id], cycle=2)
+    assert apply(db, new, scan_with_one_slot(bucket))
+    assert not apply(db, old, scan_with_one_slot(bucket))
+    with db.read() as session:
+        assert len(session.exec(select(DropEvent)).all()) == 1
