@@ -162,6 +162,17 @@ def db(database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
+@pytest.fixture
+def postgres_db(postgres_databases: PostgresDatabases | None) -> Iterator[Database]:
+    """A fresh PostgreSQL database at the current schema, for what only PostgreSQL does."""
+    databases = _require_postgres(postgres_databases)
+    url = databases.create(migrated=True)
+    database = Database(url)
+    yield database
+    database.dispose()
+    databases.drop(url)
+
+
 def invoke(
     *args: str, expect: int = 0, env: dict[str, str] | None = None, input: str | None = None
 ) -> Result:

@@ -20,6 +20,11 @@ from sqlmodel import Session
 from resywatch.redact import redact_url
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# No statement may hang a worker: a row lock held by a stuck peer fails within
+# PG_LOCK_TIMEOUT, anything else within PG_STATEMENT_TIMEOUT (retention's batches and a
+# dense bucket's apply take well under a second).
+PG_LOCK_TIMEOUT = "5s"
+PG_STATEMENT_TIMEOUT = "30s"
 _BEGIN_OPTION = "resywatch_sqlite_begin"
 
 
@@ -33,6 +38,8 @@ class Database:
         if self.backend == "sqlite":
             _tune_sqlite(self.engine)
             self._write_engine = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        else:
+            _tune_postgres(self.engine)
 
     @property
     def backend(self) -> str:
@@ -88,6 +95,16 @@ def _engine_options(url: URL) -> dict[str, Any]:
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
     # Fail fast when PostgreSQL is down instead of hanging a cron pass or a health check.
     return {"connect_args": {"connect_timeout": 5}, "pool_pre_ping": True}
+
+
+def _tune_postgres(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # Set per connection rather than as startup options, which PgBouncer refuses.
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET lock_timeout = '{PG_LOCK_TIMEOUT}'")
+            cursor.execute(f"SET statement_timeout = '{PG_STATEMENT_TIMEOUT}'")
+        dbapi_connection.commit()
 
 
 def _tune_sqlite(engine: Engine) -> None:

@@ -3,13 +3,14 @@ and the unique keys the domain relies on."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import event, text
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy import event, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 from sqlmodel import select
 
 from resywatch.db import migrate
@@ -171,3 +172,21 @@ def test_sqlite_on_a_network_filesystem_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DatabaseUnavailable, match="network filesystem"):
         migrate.refuse_network_filesystem(tmp_path / "db" / "r.db", mounts)
     migrate.refuse_network_filesystem(Path("/var/lib/r.db"), mounts)  # local: fine
+
+
+@pytest.mark.postgres
+def test_a_postgresql_statement_blocked_by_a_row_lock_fails_within_the_lock_timeout(
+    postgres_db: Database,
+) -> None:
+    db = postgres_db  # SQLite has one writer at a time, and its own busy timeout
+    with db.write() as session:
+        session.add(JobHeartbeat(job_name="discovery"))
+    heartbeat = JobHeartbeat.__table__  # type: ignore[attr-defined]
+    touch = update(heartbeat).where(heartbeat.c.job_name == "discovery").values(owner="x")
+    with db.write() as holder:
+        holder.execute(touch)  # a stuck peer holds the row lock
+        started = time.monotonic()
+        with pytest.raises(OperationalError, match="lock timeout"), db.write() as blocked:
+            blocked.execute(touch)
+        waited = time.monotonic() - started
+    assert 4 <= waited < 10  # lock_timeout is 5 s: the worker moves on instead of hanging
