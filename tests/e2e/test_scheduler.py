@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 from sandbox_tools import control, live_config
-from sqlmodel import select
+from sqlmodel import col, select
 
 from resywatch.db.engine import Database
-from resywatch.db.models import JobHeartbeat
+from resywatch.db.models import DiscoveryBucket, JobHeartbeat
 from resywatch.sandbox import DEMO_API_KEY, SandboxConfig, SandboxHandle
 
 
@@ -78,6 +78,12 @@ def running_jobs(db: Database) -> list[str]:
         ]
 
 
+def leased_buckets(db: Database) -> list[str]:
+    with db.read() as session:
+        held = select(DiscoveryBucket.id).where(col(DiscoveryBucket.lease_owner).is_not(None))
+        return list(session.exec(held))
+
+
 def searches(sandbox: SandboxHandle) -> int:
     counters = httpx.get(f"{sandbox.base_url}/__sandbox/counters", timeout=5).json()
     return int(counters["counters"].get("/3/venuesearch/search", 0))
@@ -130,6 +136,13 @@ def test_run_forever_stops_cleanly_on_sigterm(
     assert code == 0, err
     assert time.monotonic() - started < 8
     assert running_jobs(db) == []
+    with db.read() as session:  # buckets it was scanning are handed back, not left leased
+        assert (
+            session.exec(
+                select(DiscoveryBucket).where(col(DiscoveryBucket.lease_owner).is_not(None))
+            ).all()
+            == []
+        )
     assert "job=watches status=ok" in err  # one log line per pass, on stderr
 
 
@@ -147,6 +160,7 @@ def test_a_second_signal_stops_at_once(
     assert time.monotonic() - started < 1.5
     assert code == 130, err
     assert running_jobs(db) == []
+    assert leased_buckets(db) == []  # the scans it dropped are free for other workers now
     logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert [entry["status"] for entry in logs] == ["interrupted"]
 

@@ -58,3 +58,44 @@ def test_a_failing_pass_is_recorded_and_frees_the_job(db: Database) -> None:
     assert asyncio.run(main()) == "failed: RuntimeError: boom"
     beat = heartbeats(db)["broken"]
     assert beat.running_since is None and beat.last_error == "RuntimeError: boom"
+
+
+def test_a_daily_job_runs_once_a_day_however_many_workers_ask(db: Database) -> None:
+    clock, ran = Clock(), []
+
+    async def prune(ctx: JobContext) -> dict[str, int]:
+        ran.append(clock.now)
+        return {}
+
+    async def main() -> list[str]:
+        async with ResyClient(base_url="http://127.0.0.1:1", api_key=None) as resy:
+            ctx = JobContext(db, resy, load_settings(environ={}), clock)
+            job = Job("retention", prune, lambda settings: timedelta(days=1))
+            statuses = []
+            for hours in (0, 1, 23, 24, 25):  # three workers' loops and cron passes
+                clock.now = datetime(2026, 12, 1, 3, tzinfo=UTC) + timedelta(hours=hours)
+                for worker in ("a:1", "b:2", "c:3"):
+                    result = await run_job(job, ctx, owner=worker, due_only=True)
+                    statuses.append(result.status)
+            return statuses
+
+    statuses = asyncio.run(main())
+    assert statuses.count("ok") == 2 and len(ran) == 2  # at hour 0 and hour 24
+    assert ran[1] - ran[0] == timedelta(days=1)
+
+
+def test_a_job_asked_for_by_name_runs_even_before_it_is_due(db: Database) -> None:
+    clock = Clock()
+
+    async def work(ctx: JobContext) -> dict[str, int]:
+        return {"done": 1}
+
+    async def main() -> list[str]:
+        async with ResyClient(base_url="http://127.0.0.1:1", api_key=None) as resy:
+            ctx = JobContext(db, resy, load_settings(environ={}), clock)
+            job = Job("retention", work, lambda settings: timedelta(days=1))
+            first = await run_job(job, ctx, owner="a:1", due_only=True)
+            again = await run_job(job, ctx, owner="a:1")  # `resywatch run retention`
+            return [first.status, again.status]
+
+    assert asyncio.run(main()) == ["ok", "ok"]
