@@ -6,7 +6,8 @@ Claiming. A relay claims a batch of due rows in one write transaction: it select
 the transaction is BEGIN IMMEDIATE, so claimers take turns), then sets a lease with an UPDATE
 that repeats the "due and free" condition (`claimed_by` = a token unique to this batch,
 `claimed_until`), and reads back only the rows carrying its token. A row is therefore held by
-one relay at a time, and a relay that dies leaves its rows claimable once the lease expires.
+one relay at a time, and a relay that dies leaves its rows claimable once the lease expires
+(at once, when it was killed on this machine).
 
 Sending. Each notification goes to each configured channel that does not have it yet
 (`notification_delivery`: channels marked sent, or failed for good, are skipped), and every
@@ -14,7 +15,8 @@ send is recorded in its own transaction right after it. That transaction writes 
 `WHERE claimed_by = <token>` and checks the count (a fence: a relay that lost its lease
 writes nothing and stops), and renews the batch's lease once half of it has gone. So a
 crash between a send and its record re-sends exactly that one message to that one channel,
-once the lease expires (or at once, when the relay could still release its batch);
+once the lease expires (or at once, when the relay could still release its batch or was
+killed on this machine);
 receivers can drop it by `dedupe_key` (webhooks also get it as `Idempotency-Key`).
 
 Retrying. A transient failure reschedules the row (`next_attempt_at`) with an exponential,
@@ -43,6 +45,7 @@ from sqlmodel import Session, col, select
 from resywatch.db.base import utcnow
 from resywatch.db.models import Notification, NotificationDelivery
 from resywatch.services.channels import Channel, Message, SendError
+from resywatch.services.owners import dead_here
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement
@@ -232,8 +235,18 @@ def _due(at: datetime) -> ColumnElement[bool]:
     return and_(col(Notification.status) == "pending", col(Notification.next_attempt_at) <= at)
 
 
-def _free(at: datetime) -> ColumnElement[bool]:
-    return or_(col(Notification.claimed_until).is_(None), col(Notification.claimed_until) <= at)
+def _free(at: datetime, dead_claims: Sequence[str] = ()) -> ColumnElement[bool]:
+    free = or_(col(Notification.claimed_until).is_(None), col(Notification.claimed_until) <= at)
+    return or_(free, col(Notification.claimed_by).in_(dead_claims)) if dead_claims else free
+
+
+def _dead_claims(session: Session, at: datetime) -> list[str]:
+    """Live claims of relays killed on this machine (a token is `host:pid:nonce`): their
+    rows need not wait out the lease. The fence on recording keeps a dead relay out anyway."""
+    held = session.exec(
+        select(Notification.claimed_by).where(col(Notification.claimed_until) > at).distinct()
+    )
+    return [token for token in held if token and dead_here(token.rsplit(":", 1)[0])]
 
 
 def _claim(db: Database, size: int, token: str, at: datetime, lease: timedelta) -> _Claim:
@@ -242,9 +255,10 @@ def _claim(db: Database, size: int, token: str, at: datetime, lease: timedelta) 
     deliveries: dict[int, dict[str, NotificationDelivery]] = {}
     busy: set[int] = set()
     with db.write() as session:
+        free = _free(at, _dead_claims(session, at))
         query = (
             select(Notification.id)
-            .where(_due(at), _free(at))
+            .where(_due(at), free)
             .order_by(col(Notification.next_attempt_at), col(Notification.id))
             .limit(size)
         )
@@ -254,7 +268,7 @@ def _claim(db: Database, size: int, token: str, at: datetime, lease: timedelta) 
         if ids:
             session.exec(
                 update(Notification)
-                .where(col(Notification.id).in_(ids), _due(at), _free(at))
+                .where(col(Notification.id).in_(ids), _due(at), free)
                 .values(claimed_by=token, claimed_until=at + lease)
             )
             rows = list(
