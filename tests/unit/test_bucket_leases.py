@@ -170,3 +170,11 @@ def test_one_drop_for_a_slot_however_many_leases_raced_for_it(db: Database) -> N
     assert not apply(db, old, scan_with_one_slot(bucket))
     with db.read() as session:
         assert len(session.exec(select(DropEvent)).all()) == 1
+
+
+def test_buckets_a_cycle_never_reached_go_first_in_the_next(db: Database) -> None:
+    sync_window(db, WINDOW, NOW)
+    for lease in claim(db, cycle=7, limit=4):  # cycle 7 overran: two buckets never scanned
+        apply(db, lease, BucketScan(buckets.parse_bucket_id(lease.bucket_id)))
+    taken = claim(db, cycle=8, limit=3)
+    assert {lease.bucket_id for lease in taken} == {IDS[4], IDS[5], IDS[0]}

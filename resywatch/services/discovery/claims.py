@@ -54,8 +54,9 @@ def claim(
     cycle: int,
     due_only: bool,
 ) -> list[BucketLease]:
-    """Lease up to `limit` of the candidate buckets (in id order, so date order), skipping
-    those another worker holds and, when `due_only`, those already scanned this cycle."""
+    """Lease up to `limit` of the candidate buckets (the least recently scanned first),
+    skipping those another worker holds and, when `due_only`, those already scanned this
+    cycle."""
     if not candidates or limit <= 0:
         return []
     b = _BUCKET.c
@@ -66,8 +67,15 @@ def claim(
     claimable = and_(b.id.in_(candidates), free)
     if due_only:
         claimable = and_(claimable, or_(b.last_cycle.is_(None), b.last_cycle < cycle))
+    # Stalest first: when a cycle overruns into the next, the buckets it never reached go
+    # before those it did (then date order).
+    stalest = (b.last_cycle.asc().nulls_first(), b.id)
     chosen = (
-        select(b.id).where(claimable).order_by(b.id).limit(limit).with_for_update(skip_locked=True)
+        select(b.id)
+        .where(claimable)
+        .order_by(*stalest)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     )
     with db.write() as session:
         taken = session.execute(
