@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlmodel import select
@@ -178,3 +179,54 @@ def test_buckets_a_cycle_never_reached_go_first_in_the_next(db: Database) -> Non
         apply(db, lease, BucketScan(buckets.parse_bucket_id(lease.bucket_id)))
     taken = claim(db, cycle=8, limit=3)
     assert {lease.bucket_id for lease in taken} == {IDS[4], IDS[5], IDS[0]}
+
+
+def together(*work: Callable[[], object]) -> None:
+    """Run the calls in threads released at the same instant; re-raise the first error."""
+    start, errors = threading.Barrier(len(work)), []
+
+    def run(call: Callable[[], object]) -> None:
+        start.wait()
+        try:
+            call()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in work]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    if errors:
+        raise errors[0]
+
+
+def test_workers_adding_the_same_new_day_do_not_fail(db: Database) -> None:
+    for day in range(10):  # each round, three workers' passes add the same new buckets
+        window = [buckets.Bucket(date(2026, 12, 1) + timedelta(days=day), time(h))
+                  for h in (15, 19)]  # fmt: skip
+        together(*(lambda w=window: sync_window(db, w, NOW) for _ in range(3)))
+    with db.read() as session:
+        assert len(session.exec(select(DiscoveryBucket)).all()) == 2
+
+
+def test_two_buckets_opening_the_same_slot_at_once_make_one_drop(db: Database) -> None:
+    day = date(2026, 12, 1)
+    afternoon, evening = buckets.Bucket(day, time(15)), buckets.Bucket(day, time(19))
+    sync_window(db, [afternoon, evening], NOW)
+    for bucket in (afternoon, evening):  # baselines: nothing open
+        (held,) = claim(db, candidates=[bucket.id], cycle=1)
+        apply(db, held, BucketScan(bucket))
+    for round_ in range(20):  # a 17:xx slot is in both windows (anchor ± 2 h)
+        starts = datetime.combine(day, time(17, round_))
+        seen = SeenSlot(slot_id(round_, starts), round_, f"Venue {round_}", starts, {2}, set())
+        scans = [BucketScan(b, slots={seen.slot_id: seen}) for b in (afternoon, evening)]
+        leases = [claim(db, candidates=[s.bucket.id], cycle=2 + round_)[0] for s in scans]
+        pairs = zip(scans, leases, strict=True)
+        together(*(lambda s=s, held=held: apply(db, held, s) for s, held in pairs))
+        assert drops_of_slot(db, seen.slot_id) == 1
+
+
+def drops_of_slot(db: Database, slot: str) -> int:
+    with db.read() as session:
+        return len(session.exec(select(DropEvent).where(DropEvent.slot_id == slot)).all())

@@ -111,7 +111,7 @@ def test_a_crash_anywhere_in_a_scan_leaves_all_or_nothing(db: Database) -> None:
         before = state(db, bucket.id)
         died = False
         held = lease(db, bucket, now)  # a crashed apply leaves it to expire, as kill -9 would
-        with crash_before_statement(db, rng.randint(0, 24)):
+        with crash_before_statement(db, rng.randint(0, 40)):
             try:
                 scan = scan_of(bucket, changed)
                 apply_scan(db, scan, key, matcher, now, lease=held, settings=settings)

@@ -53,10 +53,13 @@ def claim(
     limit: int,
     cycle: int,
     due_only: bool,
+    stamp: int | None = None,
 ) -> list[BucketLease]:
     """Lease up to `limit` of the candidate buckets (the least recently scanned first),
-    skipping those another worker holds and, when `due_only`, those already scanned this
-    cycle."""
+    skipping those another worker holds and, when `due_only`, those already scanned in
+    `cycle` (the pass's). The leases record `stamp` (the cycle now, which is later than the
+    pass's when the pass overran it), so a pass that starts in that later cycle does not
+    rescan what this one scanned moments ago."""
     if not candidates or limit <= 0:
         return []
     b = _BUCKET.c
@@ -85,7 +88,10 @@ def claim(
             .returning(b.id, b.lease_epoch)
         ).all()
     return sorted(
-        (BucketLease(bucket_id, epoch, owner, cycle) for bucket_id, epoch in taken),
+        (
+            BucketLease(bucket_id, epoch, owner, max(cycle, stamp or cycle))
+            for bucket_id, epoch in taken
+        ),
         key=lambda lease: lease.bucket_id,
     )
 

@@ -26,10 +26,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from resywatch.config import Settings
-from resywatch.db.engine import Database
+from resywatch.db.engine import Database, insert_unless_present
 from resywatch.db.models import DiscoveryBucket, DropEvent, Notification, SlotSnapshot, Venue
 from resywatch.errors import InvalidInput, ResywatchError
 from resywatch.redact import redact_text
@@ -268,15 +269,17 @@ async def run_pass(
         while True:
             room = settings.discovery_concurrency - len(running)
             if room > 0 and pending:
+                now = ctx.clock()
                 leases = claims.claim(
                     ctx.db,
                     pending,
                     owner=ctx.owner,
-                    now=ctx.clock(),
+                    now=now,
                     ttl=ttl,
                     limit=room,
                     cycle=cycle,
                     due_only=due_only,
+                    stamp=claims.cycle_of(now, settings.discovery_interval_s),
                 )
                 taken = {lease.bucket_id for lease in leases}
                 # Fewer than asked for: the rest is leased elsewhere or done this cycle.
@@ -288,7 +291,7 @@ async def run_pass(
                 break
             done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                lease = running.pop(task)
+                lease = running[task]  # until applied: released below if anything fails
                 if task.cancelled():  # the renewer found the lease taken over
                     outcome = BucketOutcome(lease.bucket_id, ok=False, stale=True, error=LOST)
                 else:
@@ -308,12 +311,13 @@ async def run_pass(
                     if not outcome.stale:
                         venues_recorded.update(fresh)
                         slots_seen.update(scan.slots)
+                del running[task]
                 _count(summary, outcome, settings)
                 if on_bucket:
                     on_bucket(outcome)
     finally:
         renewer.cancel()
-        if running:  # stopped mid-pass: hand the unfinished buckets to the other workers
+        if running:  # stopped or failed mid-pass: hand the buckets back to other workers
             for task in running:
                 task.cancel()
             claims.release(ctx.db, running.values())
@@ -380,13 +384,13 @@ def sync_window(db: Database, wanted: list[Bucket], now: datetime) -> int:
         if stale:
             session.execute(delete(SlotSnapshot).where(col(SlotSnapshot.bucket_id).in_(stale)))
             session.execute(delete(DiscoveryBucket).where(col(DiscoveryBucket.id).in_(stale)))
-        for bucket in wanted:
-            if bucket.id not in existing:
-                session.add(
-                    DiscoveryBucket(
-                        id=bucket.id, slot_date=bucket.day, anchor=f"{bucket.anchor:%H:%M}"
-                    )
-                )
+        new = [
+            {"id": b.id, "slot_date": b.day, "anchor": f"{b.anchor:%H:%M}", "created_at": now}
+            for b in wanted
+            if b.id not in existing
+        ]
+        if new:  # every worker's first pass of a day adds the same buckets
+            session.execute(insert_unless_present(session, _BUCKET), new)
         if wanted:
             past = session.exec(
                 select(DropEvent).where(
@@ -413,8 +417,9 @@ def _upsert_venues(session: Session, venues: Iterable[SeenVenue], now: datetime)
     for venue_id, venue in seen.items():
         fields = {k: v for k, v in vars(venue).items() if v is not None}
         row = known.get(venue_id)
-        if row is None:
-            session.add(Venue(**fields, first_seen_at=now, updated_at=now))
+        if row is None:  # another worker may be adding it too
+            values = fields | {"first_seen_at": now, "updated_at": now}
+            session.execute(insert_unless_present(session, _VENUE).values(**values))
         elif any(getattr(row, k) != v for k, v in fields.items()):
             row.sqlmodel_update(fields | {"updated_at": now})
         else:
@@ -470,6 +475,8 @@ def apply_scan(
 # The snapshot is read and written with Core statements, not ORM objects: a dense city is
 # tens of thousands of slots a pass, and an unchanged scan must cost next to nothing.
 _SNAPSHOT = SlotSnapshot.__table__  # type: ignore[attr-defined]
+_BUCKET = DiscoveryBucket.__table__  # type: ignore[attr-defined]
+_VENUE = Venue.__table__  # type: ignore[attr-defined]
 
 
 def _baseline(session: Session, bucket: DiscoveryBucket, scan: BucketScan, now: datetime) -> None:
@@ -597,8 +604,11 @@ def _open_drops(
             is_hotspot=matcher.matches(seen.venue_name),
             opened_at=now,
         )
-        session.add(event)
-        session.flush()  # the event's id names its notification
+        try:
+            with session.begin_nested():  # the event's id names its notification
+                session.add(event)
+        except IntegrityError:  # another worker's bucket opened it a moment ago
+            continue
         if wants_notification(event, settings):
             session.add(drop_notification(event, venues.get(seen.venue_id)))
         outcome.opened += 1
