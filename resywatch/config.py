@@ -129,6 +129,11 @@ class Settings(BaseModel):
     resy_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0  # deadline per attempt
     resy_max_rps: Annotated[float, Field(gt=0, le=10_000)] = 5.0  # per host, all callers
     resy_max_retries: Annotated[int, Field(ge=0, le=10)] = 3  # for idempotent reads
+    resy_burst: Annotated[int, Field(ge=1, le=1000)] = 5  # requests at once above max_rps
+    # The circuit breaker: this many transient failures in a row (5xx, timeouts, refused
+    # connections, 429, firewall blocks) leave Resy alone for cooldown_s, then one trial call.
+    resy_breaker_failures: Annotated[int, Field(ge=1, le=1000)] = 5
+    resy_breaker_cooldown_s: Annotated[float, Field(ge=1, le=21_600)] = 30.0
     discovery_days: Annotated[int, Field(ge=1, le=30)] = 14
     discovery_time_slots: Annotated[AnchorTimes, BeforeValidator(_split_list)] = Field(
         default_factory=lambda: [time(15, 0), time(19, 0)]

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from resywatch.config import Settings
     from resywatch.db.engine import Database
     from resywatch.resy.client import ApiCall, ResyClient
+    from resywatch.resy.gate import HostGate
 
 T = TypeVar("T")
 
@@ -71,10 +72,14 @@ class AppContext:
 
     def with_resy(self, work: Callable[[ResyClient], Awaitable[T]], **options: Any) -> T:
         """Run `work` with a Resy client built from the settings (`options` override them),
-        in one event loop. The client's calls are written to `api_call_log` at the end."""
+        in one event loop. The client obeys the request budget, pause and breaker shared
+        through the database. Its calls are written to `api_call_log` at the end."""
         import asyncio
 
         from resywatch.resy.client import client_from_settings
+
+        if "gate" not in options:
+            options["gate"] = self._shared_politeness()
 
         async def main() -> T:
             async with client_from_settings(self.settings(), **options) as resy:
@@ -84,6 +89,18 @@ class AppContext:
                     self._resy_calls.extend(resy.calls)
 
         return asyncio.run(main())
+
+    def _shared_politeness(self) -> HostGate | None:
+        """The database's politeness gate; None when the database is not usable (`auth
+        login` before any migration): the command then works with local limits only."""
+        from resywatch.errors import DatabaseNotReady, DatabaseUnavailable
+        from resywatch.services.politeness import PolitenessPolicy, SharedPoliteness
+
+        try:
+            db = self.database()
+        except (DatabaseNotReady, DatabaseUnavailable):
+            return None
+        return SharedPoliteness(db, PolitenessPolicy.from_settings(self.settings()))
 
     def close(self) -> None:
         try:

@@ -4,8 +4,10 @@ One client per invocation (it keeps its connections warm). Every call goes throu
 host's rate limiter, has a deadline per attempt (a server that drips its answer cannot hang
 a pass), is retried with full-jitter exponential backoff when it is an idempotent read and
 the failure is transient, honours `Retry-After`, and is recorded in `calls` (no secrets:
-the path only). `POST /3/book` is never retried: a booking that timed out may have gone
-through, so the caller checks the user's reservations instead.
+the path only). A `gate`, when given, holds the politeness every process shares: the host's
+request budget, a 429's pause and the circuit breaker. `POST /3/book` is never retried: a
+booking that timed out may have gone through, so the caller checks the user's reservations
+instead.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from tenacity.wait import wait_random_exponential
 
 from resywatch.resy import errors
+from resywatch.resy.gate import HostGate
 from resywatch.resy.models import (
     BookResponse,
     CalendarResponse,
@@ -132,6 +135,8 @@ class ResyClient:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     clock: Callable[[], float] = time.monotonic  # must advance with `sleep`
     calls: list[ApiCall] = field(default_factory=list)
+    # Politeness shared with every other client of the host (other workers, cron passes).
+    gate: HostGate | None = None
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(
@@ -355,25 +360,48 @@ class ResyClient:
         data: Mapping[str, str] | None,
         headers: dict[str, str],
     ) -> bytes:
-        status: int | None = None
         async with self._in_flight:
             await self.limiter.acquire()
-            started = time.perf_counter()
+            if self.gate is None:
+                return await self._exchange(method, path, number, params, json, data, headers)
+            # The shared budget, pause and breaker; a CircuitOpen here means no request.
+            await self.gate.before_call(self.host)
             try:
-                async with asyncio.timeout(self.timeout_s):
-                    response = await self._http.request(
-                        method, path, params=params, json=json, data=data, headers=headers
-                    )
-            except (TimeoutError, httpx.TimeoutException):
-                self._record(method, path, status, started, errors.ResyTimeout.kind, number)
-                raise errors.ResyTimeout(
-                    f"{path}: Resy did not answer within {self.timeout_s:g} s"
-                ) from None
-            except httpx.HTTPError as exc:
-                self._record(method, path, status, started, errors.ConnectionFailed.kind, number)
-                raise errors.ConnectionFailed(
-                    f"{path}: cannot reach {self.host}: {type(exc).__name__}"
-                ) from None
+                body = await self._exchange(method, path, number, params, json, data, headers)
+            except errors.ResyError as exc:
+                await self.gate.after_call(self.host, exc)
+                raise
+            await self.gate.after_call(self.host, None)
+            return body
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        number: int,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        data: Mapping[str, str] | None,
+        headers: dict[str, str],
+    ) -> bytes:
+        """One request and its answer, recorded in `calls`; any failure is a ResyError."""
+        status: int | None = None
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                response = await self._http.request(
+                    method, path, params=params, json=json, data=data, headers=headers
+                )
+        except (TimeoutError, httpx.TimeoutException):
+            self._record(method, path, status, started, errors.ResyTimeout.kind, number)
+            raise errors.ResyTimeout(
+                f"{path}: Resy did not answer within {self.timeout_s:g} s"
+            ) from None
+        except httpx.HTTPError as exc:
+            self._record(method, path, status, started, errors.ConnectionFailed.kind, number)
+            raise errors.ConnectionFailed(
+                f"{path}: cannot reach {self.host}: {type(exc).__name__}"
+            ) from None
         status = response.status_code
         try:
             if status >= 300:

@@ -7,6 +7,8 @@ conflict error; it may fix a 5xx, a firewall hiccup, a timeout or a 429.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from resywatch.errors import ResywatchError
 
 
@@ -116,6 +118,31 @@ class ConnectionFailed(ResyError):
 
     code = kind = "connection"
     permanent = False
+
+
+class CircuitOpen(ResyError):
+    """Resy is left alone for now: its circuit breaker is open after repeated failures."""
+
+    code = kind = "circuit_open"
+    # Not retried within the call: the breaker, shared by every worker, decides when Resy is
+    # asked again. No request was made, so it is never counted as a failure of Resy's.
+    permanent = True
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        until: datetime | None = None,
+        failures: int = 0,
+        reason: str | None = None,
+    ) -> None:
+        if message is None and until is not None:
+            message = (
+                f"Resy circuit breaker open until {until.astimezone(UTC):%H:%M:%S} UTC "
+                f"after {failures} failures" + (f": {reason}" if reason else "")
+            )
+        super().__init__(message)
+        self.until, self.failures, self.reason = until, failures, reason
 
 
 class MissingCredentials(ResyError):

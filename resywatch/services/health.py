@@ -10,20 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlmodel import col
 
 from resywatch.config import Settings
 from resywatch.db.engine import Database
-from resywatch.db.models import BookingAttempt, JobHeartbeat, Notification
+from resywatch.db.models import BookingAttempt, JobHeartbeat, Notification, ResyHost
 from resywatch.errors import DatabaseNotReady, DatabaseUnavailable
+from resywatch.redact import redact_text
 from resywatch.resy import errors as resy_errors
 from resywatch.resy.client import ResyClient
 from resywatch.scheduler.jobs import JOBS
 from resywatch.scheduler.lease import heartbeats
 from resywatch.services.auth import EXPIRY_WARNING, token_expiry
 from resywatch.services.discovery.feed import BucketState, bucket_states
+from resywatch.services.politeness import LAST_ERROR_CHARS, host_states
 
 FAILURES_LOOKBACK = timedelta(hours=24)
 
@@ -92,7 +95,12 @@ async def health(
             )
         )
     checks += _bucket_checks(states, settings, now)
-    checks.append(await _auth_check(resy, settings, now))
+    host = urlsplit(settings.resy_base_url).netloc
+    politeness = next((h for h in host_states(db) if h.host == host), None)
+    breaker = _breaker_check(politeness, settings, now)
+    # Resy is not asked while every worker is told to keep away (and health answers fast).
+    checks.append(await _auth_check(resy, settings, now, held_back=_held_back(politeness, now)))
+    checks.append(breaker)
     checks.append(_backlog_check(pending_since, failed_notes or 0, settings, now))
     checks.append(
         Check(
@@ -198,7 +206,9 @@ def _bucket_checks(states: list[BucketState], settings: Settings, now: datetime)
     return [bucket, feed]
 
 
-async def _auth_check(resy: ResyClient, settings: Settings, now: datetime) -> Check:
+async def _auth_check(
+    resy: ResyClient, settings: Settings, now: datetime, *, held_back: str | None = None
+) -> Check:
     token = settings.resy_auth_token.get_secret_value() if settings.resy_auth_token else None
     if not token:
         return Check(
@@ -209,6 +219,8 @@ async def _auth_check(resy: ResyClient, settings: Settings, now: datetime) -> Ch
         return Check(
             "resy_auth", Status.CRIT, "the Resy token has expired: run `resywatch auth login`"
         )
+    if held_back:
+        return Check("resy_auth", Status.WARN, f"cannot check the token with Resy: {held_back}")
     if resy is not None:
         try:
             await resy.user()
@@ -222,6 +234,42 @@ async def _auth_check(resy: ResyClient, settings: Settings, now: datetime) -> Ch
         days = (expires - now) / timedelta(days=1)
         return Check("resy_auth", Status.WARN, f"the Resy token expires in {days:.1f} days", days)
     return Check("resy_auth", Status.OK, "Resy accepts the token")
+
+
+def _held_back(state: ResyHost | None, now: datetime) -> str | None:
+    """Why no worker may call Resy right now, if none may."""
+    if state is None:
+        return None
+    if state.open_until is not None and state.open_until > now:
+        return "its circuit breaker is open"
+    if state.paused_until is not None and state.paused_until > now:
+        return "paused by Retry-After"
+    return None
+
+
+def _breaker_check(state: ResyHost | None, settings: Settings, now: datetime) -> Check:
+    """The shared circuit breaker and Retry-After pause (`resy_host`)."""
+    failures = state.consecutive_failures if state else 0
+    reason = redact_text(
+        (state.last_error if state else None) or "no error recorded", settings.secrets()
+    )[:LAST_ERROR_CHARS]
+    if state is not None and state.opened_at is not None:
+        until = state.open_until or now
+        if until > now:
+            text = f"Resy circuit breaker open until {until:%H:%M:%S} UTC"
+        else:
+            text = f"Resy circuit breaker half-open since {until:%H:%M:%S} UTC (one trial call)"
+        return Check("resy_breaker", Status.WARN, f"{text} after {failures} failures: {reason}",
+                     float(failures))  # fmt: skip
+    if state is not None and state.paused_until is not None and state.paused_until > now:
+        return Check(
+            "resy_breaker",
+            Status.WARN,
+            f"Resy paused by Retry-After until {state.paused_until:%H:%M:%S} UTC: {reason}",
+            float(failures),
+        )
+    text = f", {failures} failures in a row" if failures else ""
+    return Check("resy_breaker", Status.OK, f"Resy circuit breaker closed{text}", float(failures))
 
 
 def _backlog_check(
