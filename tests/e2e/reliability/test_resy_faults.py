@@ -355,7 +355,7 @@ def test_one_trial_call_across_processes_after_the_cooldown(
     )
 
 
-SOAK_S = 120
+SOAK_S = 120  # the long form; the short one (CI) runs 10 s
 
 
 @pytest.mark.timeout(SOAK_S + 120)
@@ -365,8 +365,7 @@ def test_three_workers_stay_within_one_budget(
     """Goal 14: three supervisors that want more than the budget (56 searches a 30 s
     cycle against 1 request a second) together stay within rate * T + burst over the whole
     run and every window of it, and use it."""
-    if not full_run:
-        pytest.skip("the long form only (make reliability): minutes of traffic")
+    soak_s = SOAK_S if full_run else 10
     rate = 1.0
     env = env | {
         "RESYWATCH_RESY_MAX_RPS": str(rate),
@@ -384,7 +383,7 @@ def test_three_workers_stay_within_one_budget(
         for _ in range(3)
     ]
     try:
-        time.sleep(SOAK_S)
+        time.sleep(soak_s)
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
         for worker in workers:
@@ -397,7 +396,9 @@ def test_three_workers_stay_within_one_budget(
                 worker.communicate()
     times = sorted(entry["at"] for entry in sandbox.state.traffic.requests())
     span = times[-1] - times[0]
-    assert len(times) <= rate * span + BURST
+    # The budget holds on when requests are let go; the sandbox sees them arrive, which can
+    # lag a few hundred ms on a busy loop: one request of slack at 1 a second.
+    assert len(times) <= rate * span + BURST + 1
     for window in (1.0, 10.0, 60.0):
         most = max(bisect.bisect_right(times, t + window) - i for i, t in enumerate(times))
         assert most <= rate * window + BURST + 1, (window, most)

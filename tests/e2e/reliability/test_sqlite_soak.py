@@ -41,7 +41,7 @@ from resywatch.sandbox import DEMO_API_KEY, SandboxConfig, SandboxHandle
 from resywatch.services.discovery.buckets import local_today
 from resywatch.services.discovery.scan import slot_id
 
-SHORT_S, FULL_S = 30.0, 300.0
+SHORT_S, FULL_S = 20.0, 300.0
 CYCLE_S = 1  # the discovery interval, and every other job's (retention's minimum is 60 s)
 CRON_EVERY_S = 0.75  # a new cron pass this often, `run due` and `run discovery` in turn
 CRON_AT_ONCE = 4  # at most this many cron passes alive at once (the host has few cores)
