@@ -117,7 +117,7 @@ def test_three_workers_scan_every_bucket_exactly_once_a_cycle(
     full_run: bool,
     figures: Any,
 ) -> None:
-    cycles = 20 if full_run else 5
+    cycles = 20 if full_run else 4
     pool = [workers("run-forever", "--job", "discovery", env=env) for _ in range(3)]
     wait_for("three workers", lambda: len({r.owner for r in runs(db)}) == 3)
     first = sleep_until_next_cycle()  # every worker is in its loop from here on
