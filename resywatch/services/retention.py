@@ -8,6 +8,7 @@ not passed: deleting it would let the same slot be announced again).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -20,6 +21,10 @@ from resywatch.db.engine import Database
 from resywatch.db.models import ApiCallLog, DropEvent, JobRun, Notification
 
 BATCH = 5_000
+# Between batches: on SQLite a writer waiting for the lock retries on its own schedule (up
+# to 100 ms apart) and would lose every race to back-to-back batches; this gap lets a
+# scan's write in (Solid Queue sleeps 0.3 s between its batches for the same reason).
+BATCH_PAUSE_S = 0.1
 
 
 def prune(db: Database, settings: Settings, now: datetime) -> dict[str, int]:
@@ -82,3 +87,4 @@ def _in_batches(
             deleted += len(doomed)
         if len(rows) < BATCH:
             return deleted
+        time.sleep(BATCH_PAUSE_S)
