@@ -36,14 +36,15 @@ def scan(
         typer.Option("--bucket", help="Scan only this bucket (DATE_HH:MM); repeatable."),
     ] = None,
     due_only: Annotated[
-        bool, typer.Option("--due-only", help="Skip buckets scanned within the interval.")
+        bool, typer.Option("--due-only", help="Skip buckets scanned in the current cycle.")
     ] = False,
     rebaseline: Annotated[
         bool, typer.Option("--rebaseline", help="Take this scan as the new baseline.")
     ] = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """Scan every bucket of the window once (or the named ones) and record drops.
+    """Scan every bucket of the window once (or the named ones) and record drops; buckets
+    another worker is scanning right now are left to it.
 
     Example: resywatch discover scan --bucket 2026-12-01_19:00
     """

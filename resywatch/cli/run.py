@@ -29,12 +29,17 @@ def run(
     repeat: Annotated[int, typer.Option(min=1, max=1000, help="Passes to make.")] = 1,
     every: Annotated[str, typer.Option(help="Pause between repeated passes (30s, 1m).")] = "30s",
     lock_timeout: Annotated[
-        float, typer.Option(min=0, max=600, help="Wait this long for a running pass to end.")
+        float,
+        typer.Option(
+            min=0, max=600, help="Wait this long for a running pass to end (not discovery)."
+        ),
     ] = 0.0,
     json_output: JsonFlag = False,
 ) -> None:
     """One pass of a job, or of every due job, for cron. When the job is already running
     (another cron pass, a supervisor), the pass is skipped: exit 0, status "skipped".
+    Discovery passes share the work instead: each scans the buckets not yet scanned in
+    the current cycle that no other pass holds, and is skipped when none is left.
 
     Example crontab line: * * * * * resywatch run due --repeat 2 --every 30s
     Exit codes: 0 ok or skipped, 1 a pass failed.
