@@ -13,6 +13,7 @@ instead.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -344,54 +345,40 @@ class ResyClient:
             sleep=self.sleep,
             reraise=True,
         )
+        send = functools.partial(
+            self._http.request, method, path, params=params, json=json, data=data, headers=headers
+        )
         async for attempt in attempts:
             with attempt:
-                number = attempt.retry_state.attempt_number
-                return await self._attempt(method, path, number, params, json, data, headers)
+                return await self._attempt(method, path, attempt.retry_state.attempt_number, send)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _attempt(
-        self,
-        method: str,
-        path: str,
-        number: int,
-        params: Mapping[str, Any] | None,
-        json: Any,
-        data: Mapping[str, str] | None,
-        headers: dict[str, str],
+        self, method: str, path: str, number: int, send: Callable[[], Awaitable[httpx.Response]]
     ) -> bytes:
         async with self._in_flight:
             await self.limiter.acquire()
-            if self.gate is None:
-                return await self._exchange(method, path, number, params, json, data, headers)
-            # The shared budget, pause and breaker; a CircuitOpen here means no request.
-            await self.gate.before_call(self.host)
+            if self.gate is not None:  # shared budget, pause, breaker: CircuitOpen, no request
+                await self.gate.before_call(self.host)
             try:
-                body = await self._exchange(method, path, number, params, json, data, headers)
+                body = await self._exchange(method, path, number, send)
             except errors.ResyError as exc:
-                await self.gate.after_call(self.host, exc)
+                if self.gate is not None:
+                    await self.gate.after_call(self.host, exc)
                 raise
-            await self.gate.after_call(self.host, None)
+            if self.gate is not None:
+                await self.gate.after_call(self.host, None)
             return body
 
     async def _exchange(
-        self,
-        method: str,
-        path: str,
-        number: int,
-        params: Mapping[str, Any] | None,
-        json: Any,
-        data: Mapping[str, str] | None,
-        headers: dict[str, str],
+        self, method: str, path: str, number: int, send: Callable[[], Awaitable[httpx.Response]]
     ) -> bytes:
         """One request and its answer, recorded in `calls`; any failure is a ResyError."""
         status: int | None = None
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout_s):
-                response = await self._http.request(
-                    method, path, params=params, json=json, data=data, headers=headers
-                )
+                response = await send()
         except (TimeoutError, httpx.TimeoutException):
             self._record(method, path, status, started, errors.ResyTimeout.kind, number)
             raise errors.ResyTimeout(

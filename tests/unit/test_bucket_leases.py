@@ -34,6 +34,7 @@ def claim(
     cycle: int = 7,
     due_only: bool = True,
     candidates: list[str] = IDS,
+    dead: list[str] | None = None,
 ) -> list[claims.BucketLease]:
     return claims.claim(
         db,
@@ -44,6 +45,7 @@ def claim(
         limit=limit,
         cycle=cycle,
         due_only=due_only,
+        dead=dead or (),
     )
 
 
@@ -134,7 +136,8 @@ def test_a_holder_killed_on_this_machine_is_not_waited_for(db: Database) -> None
     dead = f"{this_process().rpartition(':')[0]}:{gone.stdout.strip()}"
     claim(db, "elsewhere:1", candidates=[IDS[2]])  # another machine: only its TTL frees it
     claim(db, dead, limit=2)
-    taken = claim(db, "host-b:1", limit=10, candidates=IDS[:3])
+    dead = claims.dead_holders(db, NOW)
+    taken = claim(db, "host-b:1", limit=10, candidates=IDS[:3], dead=dead)
     assert [lease.bucket_id for lease in taken] == IDS[:2]
 
 

@@ -54,19 +54,20 @@ def claim(
     cycle: int,
     due_only: bool,
     stamp: int | None = None,
+    dead: Sequence[str] = (),
 ) -> list[BucketLease]:
     """Lease up to `limit` of the candidate buckets (the least recently scanned first),
     skipping those another worker holds and, when `due_only`, those already scanned in
     `cycle` (the pass's). The leases record `stamp` (the cycle now, which is later than the
     pass's when the pass overran it), so a pass that starts in that later cycle does not
-    rescan what this one scanned moments ago."""
+    rescan what this one scanned moments ago. Leases of the `dead` owners (`dead_holders`,
+    read once per pass) are free too."""
     if not candidates or limit <= 0:
         return []
     b = _BUCKET.c
-    gone = _dead_holders(db, now)
     free = or_(b.lease_until.is_(None), b.lease_until < now)
-    if gone:
-        free = or_(free, b.lease_owner.in_(gone))
+    if dead:
+        free = or_(free, b.lease_owner.in_(dead))
     claimable = and_(b.id.in_(candidates), free)
     if due_only:
         claimable = and_(claimable, or_(b.last_cycle.is_(None), b.last_cycle < cycle))
@@ -126,7 +127,7 @@ def _held(lease: BucketLease) -> tuple[ColumnElement[bool], ...]:
     return (b.id == lease.bucket_id, b.lease_epoch == lease.epoch, b.lease_owner == lease.owner)
 
 
-def _dead_holders(db: Database, now: datetime) -> list[str]:
+def dead_holders(db: Database, now: datetime) -> list[str]:
     """Owners of live leases that are processes of this machine no longer running."""
     b = _BUCKET.c
     with db.read() as session:

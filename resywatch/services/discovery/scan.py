@@ -257,6 +257,7 @@ async def run_pass(
     slots_seen: set[str] = set()
     venues_recorded: set[int] = set()
     running: dict[asyncio.Task[BucketScan], claims.BucketLease] = {}
+    dead = claims.dead_holders(ctx.db, started)  # killed workers of this machine
 
     async def scan_one(bucket: Bucket) -> BucketScan:
         try:
@@ -280,6 +281,7 @@ async def run_pass(
                     cycle=cycle,
                     due_only=due_only,
                     stamp=claims.cycle_of(now, settings.discovery_interval_s),
+                    dead=dead,
                 )
                 taken = {lease.bucket_id for lease in leases}
                 # Fewer than asked for: the rest is leased elsewhere or done this cycle.
