@@ -17,7 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import outbox_tools
 import pytest
+from outbox_tools import outbox
 from sqlmodel import select
 from typer.testing import CliRunner, Result
 
@@ -129,27 +131,7 @@ class Clock:
 
 
 def add_notifications(db: Database, count: int, at: datetime = START, start: int = 0) -> list[str]:
-    keys = [f"drop:{i}" for i in range(start, start + count)]
-    with db.write() as session:
-        for i, key in enumerate(keys, start):
-            session.add(
-                Notification(
-                    dedupe_key=key,
-                    kind="drop",
-                    title=f"Venue {i}: a table just opened",
-                    body=f"Venue {i} in SoHo: Fri Mar 6 at 7:30 PM, party of 2 (Dining Room).",
-                    url=f"https://resy.com/cities/ny/venue-{i}?date=2026-03-06&seats=2",
-                    payload={"drop_event_id": i},
-                    created_at=at,
-                    next_attempt_at=at,
-                )
-            )
-    return keys
-
-
-def rows(db: Database) -> dict[str, Notification]:
-    with db.read() as session:
-        return {n.dedupe_key: n for n in session.exec(select(Notification))}
+    return outbox_tools.add_notifications(db, count, at, start)
 
 
 def deliveries(db: Database) -> list[NotificationDelivery]:
@@ -214,7 +196,7 @@ def test_two_relays_at_once_send_each_notification_exactly_once(
     assert sum(sink.attempts.values()) == 1000  # not one extra send
     assert sum(r.sent for r in reports) == 1000
     assert all(r.sent > 0 and r.failed == r.retried == 0 for r in reports)
-    state = rows(db)
+    state = outbox(db)
     assert {n.status for n in state.values()} == {"sent"}
     assert {n.attempts for n in state.values()} == {1}
     assert all(n.sent_at == START and n.claimed_by is None for n in state.values())
@@ -259,12 +241,12 @@ def test_a_sink_failing_three_times_still_gets_each_notification_once_with_two_r
             relay(database_url, [sink.url()], clock, policy, batch_size=7, worker="a"),
             relay(database_url, [sink.url()], clock, policy, batch_size=7, worker="b"),
         )
-        if all(n.status == "sent" for n in rows(db).values()):
+        if all(n.status == "sent" for n in outbox(db).values()):
             break
         clock.advance(policy.retry_max_s + 1)
     assert sink.received_keys() == Counter({key: 1 for key in keys})
     assert set(sink.attempts.values()) == {4}  # 3 failures, 1 success, nothing twice
-    state = rows(db)
+    state = outbox(db)
     assert {(n.status, n.attempts) for n in state.values()} == {("sent", 4)}
     assert all("HTTP 500" in (n.last_error or "") for n in state.values())
     assert {(d.status, d.attempts) for d in deliveries(db)} == {("sent", 4)}
@@ -282,7 +264,7 @@ def test_retries_wait_for_the_backoff(
 
     first = delivery.deliver(db, channels, policy=policy, now=clock)
     assert (first.sent, first.retried, first.failed) == (0, 3, 0)
-    waits = [(n.next_attempt_at - START).total_seconds() for n in rows(db).values()]
+    waits = [(n.next_attempt_at - START).total_seconds() for n in outbox(db).values()]
     assert all(15 <= wait <= 30 for wait in waits)  # base 30 s, jittered into [15, 30]
 
     clock.advance(14)
@@ -311,7 +293,7 @@ def test_a_channel_that_always_fails_gives_up_and_leaves_the_others_alone(
             break
         clock.advance(policy.retry_max_s + 1)
 
-    state = rows(db)
+    state = outbox(db)
     for key in doomed:
         assert (state[key].status, state[key].attempts) == ("failed", 4)
         assert "HTTP 500" in (state[key].last_error or "")
@@ -340,7 +322,7 @@ def test_a_permanent_refusal_fails_at_once(
     report = delivery.deliver(db, open_channels([sink.url("/gone")]), now=Clock())
     assert (report.failed, report.retried) == (2, 0)
     assert [p.status for p in report.problems] == ["failed", "failed"]
-    for row in rows(db).values():
+    for row in outbox(db).values():
         assert (row.status, row.attempts) == ("failed", 1)
         assert "HTTP 404" in (row.last_error or "")
 
@@ -391,7 +373,7 @@ def test_a_crash_between_send_and_record_repeats_only_that_send(
     assert sink.received_keys() == Counter({key: 1 for key in keys} | {keys[2]: 2})
     duplicated = [h["Idempotency-Key"] for h in sink.headers if h["Idempotency-Key"] == keys[2]]
     assert len(duplicated) == 2  # the receiver can recognise the repeat by its key
-    assert {n.status for n in rows(db).values()} == {"sent"}
+    assert {n.status for n in outbox(db).values()} == {"sent"}
 
 
 def test_rows_leased_by_a_dead_relay_come_back_when_the_lease_expires(
@@ -433,7 +415,7 @@ def test_a_relay_that_lost_its_lease_writes_nothing(
     assert delivery.deliver(db, open_channels([sink.url()]), now=clock).sent == 1
     row_id = stale.held[0]
     assert not delivery._record(db, stale, row_id, [], None, clock(), lease)
-    assert rows(db)["drop:0"].status == "sent"
+    assert outbox(db)["drop:0"].status == "sent"
 
 
 def test_a_slow_batch_keeps_its_lease(
@@ -477,7 +459,7 @@ def test_stop_releases_the_rest_of_the_batch(
     channels[0].send = send_then_stop  # type: ignore[method-assign]
     report = delivery.deliver(db, channels, now=Clock(), stop=stop)
     assert report.sent == 1
-    state = rows(db).values()
+    state = outbox(db).values()
     assert sum(n.status == "pending" for n in state) == 9
     assert all(n.claimed_by is None for n in state)  # free for the next relay at once
 
@@ -538,7 +520,7 @@ def test_deliver_without_channels_prints_to_stdout(database_url: str, db: Databa
     assert "Venue 0: a table just opened" in text
     assert "https://resy.com/cities/ny/venue-1?date=2026-03-06&seats=2" in text
     assert "Opened 3 min ago." in text
-    assert {n.status for n in rows(db).values()} == {"sent"}
+    assert {n.status for n in outbox(db).values()} == {"sent"}
 
     add_notifications(db, 2, start=2)
     result = run_cli("--database-url", database_url, "notify", "deliver", "--json")
@@ -577,7 +559,7 @@ def test_deliver_exits_1_when_notifications_fail_and_keeps_secrets_out(
         run_cli("--database-url", database_url, "notify", "deliver", "--json", env=env).stdout
     )
     assert document["sent"] == 0  # nothing left to try
-    for row in rows(db).values():
+    for row in outbox(db).values():
         assert row.status == "failed"
         assert SECRET not in (row.last_error or "")
         assert "***" in (row.last_error or "")
@@ -599,7 +581,7 @@ def test_an_unparseable_url_exits_2_names_it_redacted_and_writes_nothing(
     if as_json:
         assert json.loads(result.stdout)["error"]["code"] == "bad_config"
     assert sink.attempts == Counter()
-    assert {(n.status, n.attempts, n.claimed_by) for n in rows(db).values()} == {
+    assert {(n.status, n.attempts, n.claimed_by) for n in outbox(db).values()} == {
         ("pending", 0, None)
     }
     assert deliveries(db) == []

@@ -33,10 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from outbox_tools import add_notifications, outbox
 
 from resywatch.db.engine import Database
-from resywatch.db.models import Notification
 
 COUNT = 1000
 FAIL_FIRST = 3  # the sink refuses the first 3 attempts of every notification
@@ -142,33 +141,6 @@ def make_sink() -> Iterator[Callable[..., Sink]]:
         sink.server.server_close()
 
 
-def add_notifications(db: Database, count: int) -> list[str]:
-    """Outbox rows shaped like discovery's drop notifications, due now (the relays run on the
-    real clock)."""
-    now = datetime.now(UTC)
-    keys = [f"drop:{i}" for i in range(1, count + 1)]
-    with db.write() as session:
-        for i, key in enumerate(keys, 1):
-            session.add(
-                Notification(
-                    dedupe_key=key,
-                    kind="drop",
-                    title=f"Venue {i}: a table just opened",
-                    body=f"Venue {i} in SoHo: Fri Mar 6 at 7:30 PM, party of 2 (Dining Room).",
-                    url=f"https://resy.com/cities/ny/venue-{i}?date=2026-03-06&seats=2",
-                    payload={"drop_event_id": i, "venue_id": i, "venue_name": f"Venue {i}"},
-                    created_at=now,
-                    next_attempt_at=now,
-                )
-            )
-    return keys
-
-
-def outbox(db: Database) -> dict[str, Notification]:
-    with db.read() as session:
-        return {n.dedupe_key: n for n in session.exec(select(Notification))}
-
-
 def statuses(db: Database) -> Counter[str]:
     return Counter(n.status for n in outbox(db).values())
 
@@ -269,7 +241,7 @@ def test_two_relays_deliver_1000_notifications_once_through_a_flaky_sink(
     figures: Any,
 ) -> None:
     sink = make_sink(fail_first=FAIL_FIRST)
-    keys = add_notifications(db, COUNT)
+    keys = add_notifications(db, COUNT, datetime.now(UTC))  # relays run on the real clock
     env = relay_env(database_url, sink)
     limit = 90.0
     started = time.monotonic()
@@ -316,7 +288,7 @@ def test_a_relay_killed_after_a_send_leaves_one_recognisable_duplicate(
     if not Path("/proc/net/tcp").exists():
         pytest.skip("finding the sender of a connection needs Linux /proc")
     sink = make_sink(fail_first=FAIL_FIRST, trap_after=KILL_AFTER)
-    keys = add_notifications(db, COUNT)
+    keys = add_notifications(db, COUNT, datetime.now(UTC))  # relays run on the real clock
     env = relay_env(database_url, sink)
     limit = 90.0
     started = time.monotonic()
