@@ -160,6 +160,16 @@ def runs(db: Database) -> list[JobRun]:
         return list(session.exec(select(JobRun).where(JobRun.job_name == "discovery")))
 
 
+def baseline_then_closed_slot(
+    env: dict[str, str], sandbox: SandboxHandle, workers: Callable[..., subprocess.Popen[str]]
+) -> ClosedSlot:
+    """A first pass (every bucket's baseline), then a sold-out slot tomorrow to open."""
+    assert workers("run", "discovery", env=env).wait(timeout=60) == 0
+    settings = load_settings(environ=env)
+    tomorrow = local_today(datetime.now(UTC), settings.timezone) + timedelta(days=1)
+    return ClosedSlot(sandbox, tomorrow, settings)
+
+
 def drops_of(db: Database, slot_id: str) -> int:
     with db.read() as session:
         return len(session.exec(select(DropEvent).where(DropEvent.slot_id == slot_id)).all())
@@ -173,12 +183,8 @@ def test_a_worker_killed_mid_scan_loses_nothing(
     figures: Any,
 ) -> None:
     env = {**env, "RESYWATCH_DISCOVERY_DAYS": "2"}
-    baseline = workers("run", "discovery", "--json", env=env)
-    assert baseline.wait(timeout=60) == 0
-    settings = load_settings(environ=env)
-    tomorrow = local_today(datetime.now(UTC), settings.timezone) + timedelta(days=1)
-    slot = ClosedSlot(sandbox, tomorrow, settings)
-    bucket = f"{tomorrow.isoformat()}_19:00"
+    slot = baseline_then_closed_slot(env, sandbox, workers)
+    bucket = f"{slot.day.isoformat()}_19:00"
 
     control(sandbox, "/faults", {"route": SEARCH, "latency_ms": 4000})
     sleep_until_next_cycle()  # the baseline's cycle is done: every bucket is due again
@@ -237,10 +243,7 @@ def test_a_worker_paused_past_its_lease_writes_nothing(
     figures: Any,
 ) -> None:
     env = {**env, "RESYWATCH_DISCOVERY_DAYS": "2", "RESYWATCH_RESY_TIMEOUT_S": "30"}
-    assert workers("run", "discovery", env=env).wait(timeout=60) == 0  # the baseline
-    settings = load_settings(environ=env)
-    tomorrow = local_today(datetime.now(UTC), settings.timezone) + timedelta(days=1)
-    slot = ClosedSlot(sandbox, tomorrow, settings)
+    slot = baseline_then_closed_slot(env, sandbox, workers)
 
     control(sandbox, "/faults", {"route": SEARCH, "latency_ms": 1500})
     sleep_until_next_cycle()
