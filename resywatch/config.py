@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from resywatch.errors import ConfigError
-from resywatch.redact import redact_url, url_password
+from resywatch.redact import notify_url_secrets, redact_url, split_userinfo, url_secrets
 
 ENV_PREFIX = "RESYWATCH_"
 APP_NAME = "resywatch"
@@ -109,6 +109,12 @@ def _check_database_url(url: str) -> str:
             f"{redact_url(url)!r} is not a supported database URL: use sqlite:///PATH or "
             "postgresql+psycopg://HOST:PORT/DATABASE (user and password before the host)"
         )
+    # An "@" in the password ends the userinfo for SQLAlchemy, which would take the rest of
+    # the password for the host (and the driver would print it): the userinfo ends at the
+    # last "@" before the host, so encode the ones inside it.
+    head, userinfo, rest = split_userinfo(url)
+    if userinfo is not None and "@" in userinfo:
+        url = f"{head}{userinfo.replace('@', '%40')}@{rest}"
     # psycopg 3 is the only PostgreSQL driver we ship: route plain postgres URLs to it.
     return re.sub(r"^(postgresql|postgres)://", "postgresql+psycopg://", url)
 
@@ -221,10 +227,13 @@ class Settings(BaseModel):
         return self.database_url or f"sqlite:///{self.default_database_path}"
 
     def secrets(self) -> list[str]:
-        """Secret values to mask wherever text leaves the process."""
+        """Secret values to mask wherever text leaves the process: the Resy key and token,
+        the database URL's password and the tokens in the notification URLs."""
         secrets = [s.get_secret_value() for s in (self.resy_api_key, self.resy_auth_token) if s]
-        password = url_password(self.database_url)
-        return [*secrets, password] if password else secrets
+        secrets += url_secrets(self.database_url)
+        for url in self.notify_urls:
+            secrets += notify_url_secrets(url)
+        return secrets
 
 
 def default_config_path() -> Path:

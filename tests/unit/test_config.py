@@ -147,11 +147,15 @@ def test_secrets_are_hidden_and_listed() -> None:
         "RESYWATCH_RESY_API_KEY": "api-key-123456",
         "RESYWATCH_RESY_AUTH_TOKEN": "token-abcdef",
         "RESYWATCH_DATABASE_URL": "postgresql://user:db-password@host/db",
+        "RESYWATCH_NOTIFY_URLS": "tgram://123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/1",
     }
     settings = load_settings(environ=env)
     assert "api-key-123456" not in repr(settings)
     assert "token-abcdef" not in repr(settings)
-    assert set(settings.secrets()) == {"api-key-123456", "token-abcdef", "db-password"}
+    assert {"api-key-123456", "token-abcdef", "db-password", "user:db-password"} <= set(
+        settings.secrets()
+    )
+    assert "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw" in settings.secrets()  # channel URL tokens too
 
 
 def test_empty_values_mean_unset() -> None:
