@@ -10,6 +10,7 @@ import logging
 import re
 import warnings
 from collections.abc import Iterable
+from contextlib import suppress
 from typing import Any
 from urllib.parse import unquote
 
@@ -91,7 +92,7 @@ def url_secrets(url: str | None) -> list[str]:
 def notify_url_secrets(url: str) -> list[str]:
     """A notification URL's secret values, for scrubbing error texts. Services put tokens
     anywhere (tgram://BOTTOKEN/CHAT, discord://ID/TOKEN, pover://USER@TOKEN), so beyond
-    `url_secrets` every token-like run and every query value counts; real host names do not."""
+    `url_secrets` every token-like run counts, and a host that is not a real host name."""
     head, _, rest = split_userinfo(url.strip())
     found = url_secrets(url.strip())
     rest, _, query = rest.partition("?")
@@ -100,8 +101,7 @@ def notify_url_secrets(url: str) -> list[str]:
         found += [hostport, *_RUN.findall(hostport)]
     found += [run for run in _RUN.findall(path if head else url) if _looks_secret(run)]
     for pair in query.split("&") if query else []:
-        value = pair.partition("=")[2]
-        found += [value, unquote(value)] if len(value) >= MIN_SECRET_LENGTH else []
+        found += [run for run in _RUN.findall(pair.partition("=")[2]) if _looks_secret(run)]
     return _distinct(f for f in found if len(f) >= MIN_SECRET_LENGTH)
 
 
@@ -125,7 +125,7 @@ def redact_notify_url(url: str, plugin: Any = None) -> str:
     if plugin is None:
         return f"{name}://{MASK}"
     # A plugin whose url() forgot a field it declares private is still masked.
-    return mask_values(str(plugin.url(privacy=True)), _apprise_private_values(plugin, url))
+    return mask_values(str(plugin.url(privacy=True)), apprise_private_values(plugin, url))
 
 
 def instantiate_apprise(url: str) -> Any:
@@ -141,20 +141,27 @@ def instantiate_apprise(url: str) -> Any:
         return apprise.Apprise.instantiate(url, asset=asset)
 
 
-def _apprise_private_values(plugin: Any, url: str) -> list[str]:
-    """The values of the fields the plugin declares private, as Apprise parses the URL."""
-    try:
-        parsed = plugin.parse_url(url) or {}
-    except Exception:  # a plugin's parser failing must not break showing its URL
-        return []
+def apprise_private_values(plugin: Any, url: str) -> list[str]:
+    """The values of the fields an Apprise plugin declares private: as the plugin holds
+    them, and as Apprise parses the URL (the one given, and the plugin's canonical one, for
+    native forms such as https://discord.com/api/webhooks/...)."""
     fields = {**getattr(plugin, "template_tokens", {}), **getattr(plugin, "template_args", {})}
+    names = [
+        str(spec.get("map_to", name))
+        for name, spec in fields.items()
+        if isinstance(spec, dict) and spec.get("private")
+    ]
+    sources: list[dict[str, Any]] = [{name: getattr(plugin, name, None) for name in names}]
+    with suppress(Exception):  # a plugin's parser failing must not break showing its URL
+        sources.append(plugin.parse_url(url) or {})
+        sources.append(plugin.parse_url(plugin.url(privacy=False)) or {})
     found: list[str] = []
-    for name, spec in fields.items():
-        if isinstance(spec, dict) and spec.get("private"):
-            value = parsed.get(spec.get("map_to", name))
+    for parsed in sources:
+        for name in names:
+            value = parsed.get(name)
             values = value if isinstance(value, list | tuple | set) else [value]
             found += [str(v) for v in values if isinstance(v, str | int) and str(v)]
-    return found
+    return _distinct(found)
 
 
 def _redact_webhook(url: str) -> str:

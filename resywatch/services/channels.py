@@ -32,6 +32,7 @@ from resywatch import __version__
 from resywatch.errors import ConfigError
 from resywatch.redact import (
     BUILTIN_NOTIFY_SCHEMES,
+    apprise_private_values,
     instantiate_apprise,
     notify_url_secrets,
     redact_notify_url,
@@ -147,7 +148,7 @@ class Channel(ABC):
 
     def __post_init__(self) -> None:
         self.display = self.display or redact_notify_url(self.url)
-        self.secrets = tuple(notify_url_secrets(self.url))
+        self.secrets = tuple(dict.fromkeys([*self.secrets, *notify_url_secrets(self.url)]))
         digest = hashlib.sha256(self.url.encode()).hexdigest()[:16]
         self.key = self.key or f"{self.kind.split(':')[0]}:{digest}"
 
@@ -394,7 +395,13 @@ def _apprise(url: str, scheme: str) -> Channel:
         )
     service = apprise.Apprise(asset=plugin.asset)
     service.add(plugin)
-    return AppriseChannel(url=url, kind=f"apprise:{scheme}", display=shown, service=service)
+    return AppriseChannel(
+        url=url,
+        kind=f"apprise:{scheme}",
+        display=shown,
+        secrets=tuple(apprise_private_values(plugin, url)),
+        service=service,
+    )
 
 
 def channels_from_settings(

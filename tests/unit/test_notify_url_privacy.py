@@ -239,3 +239,11 @@ def test_every_apprise_service_with_private_fields_is_masked() -> None:
     # The generated URLs reach most services, and the ones users ask about most.
     assert {"discord", "slack", "tgram", "pover", "mailtos", "ntfys", "gotifys"} <= checked
     assert len(checked) >= 0.7 * len(services), sorted(services - checked)
+
+
+def test_channel_errors_are_scrubbed_of_apprise_private_values() -> None:
+    """A native webhook URL holds no token-like run a heuristic would catch: the plugin's
+    private fields are scrubbed from the channel's error texts all the same."""
+    (channel,) = build_channels(["https://discord.com/api/webhooks/812345678/kmrtqzwyupsdfgh"])
+    text = channel.describe(RuntimeError("POST .../812345678/kmrtqzwyupsdfgh: 401"))
+    assert "kmrtqzwyupsdfgh" not in text and "812345678" not in text

@@ -1,0 +1,141 @@
+"""No secret leaves the process: not the account password during `auth login`, not the Resy
+key or token, not in messages, the JSON error envelope, tracebacks or database rows."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, quote, quote_plus
+
+import pytest
+from sqlalchemy import text
+
+from resywatch.db.engine import Database
+
+PASSWORD = "hunter2 p@ss/w:rd!"
+API_KEY = "resy-api-key-0123456789"
+TOKEN = "resy-auth-token-abcdefghij"
+FORMS = (PASSWORD, quote_plus(PASSWORD), quote(PASSWORD, safe=""))
+
+
+class _Echo(BaseHTTPRequestHandler):
+    """A Resy that quotes the request back in its error message: the form as sent and
+    decoded, and the credentials' headers."""
+
+    status = 500
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length).decode()
+        decoded = {k: v[0] for k, v in parse_qs(raw).items()}
+        message = (
+            f"cannot process {raw} ({decoded}) for {self.headers.get('authorization')} "
+            f"{self.headers.get('x-resy-auth-token')}"
+        )
+        body = json.dumps({"status": self.status, "message": message}).encode()
+        self.send_response(self.status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(params=[500, 400])
+def echo_resy(request: pytest.FixtureRequest) -> Iterator[str]:
+    handler = type("Echo", (_Echo,), {"status": request.param})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _env(base_url: str, database_url: str) -> dict[str, str]:
+    return {
+        "RESYWATCH_RESY_BASE_URL": base_url,
+        "RESYWATCH_RESY_API_KEY": API_KEY,
+        "RESYWATCH_DATABASE_URL": database_url,
+        "RESYWATCH_RESY_MAX_RETRIES": "0",
+    }
+
+
+def _stored_text(database_url: str) -> str:
+    db = Database(database_url)
+    try:
+        with db.read() as session:
+            rows = [
+                *session.execute(text("SELECT host, last_error FROM resy_host")),
+                *session.execute(text("SELECT * FROM api_call_log")),
+            ]
+    finally:
+        db.dispose()
+    return repr(rows)
+
+
+@pytest.mark.parametrize("traceback", [False, True])
+def test_a_login_answer_that_echoes_the_form_leaks_no_password(
+    cli: Any, database_url: str, echo_resy: str, traceback: bool
+) -> None:
+    flags = ["--traceback"] if traceback else []
+    result = cli(
+        *flags, "auth", "login", "--email", "me@example.com", "--password-stdin", "--json",
+        env=_env(echo_resy, database_url), input=f"{PASSWORD}\n", expect=1,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    for form in (*FORMS, API_KEY):
+        assert form not in output
+    message = json.loads(result.stdout)["error"]["message"]
+    assert "cannot process" in message and "***" in message  # the echo came, masked
+    if traceback:
+        assert "Traceback (most recent call last)" in result.stderr
+    stored = _stored_text(database_url)
+    for form in (*FORMS, API_KEY):
+        assert form not in stored
+    if "500" in message:  # a transient failure is remembered for the breaker, masked
+        assert "cannot process" in stored and "***" in stored
+
+
+def test_tracebacks_are_masked(
+    cli: Any, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from resywatch.services import auth
+
+    async def fails(**_: Any) -> None:
+        raise RuntimeError(f"the server refused key {API_KEY} with token {TOKEN}")
+
+    monkeypatch.setattr(auth, "status", fails)
+    env = {
+        "RESYWATCH_RESY_API_KEY": API_KEY,
+        "RESYWATCH_RESY_AUTH_TOKEN": TOKEN,
+        "RESYWATCH_DATABASE_URL": database_url,
+    }
+    result = cli("--traceback", "auth", "status", "--json", env=env, expect=1)
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "RuntimeError: the server refused key *** with token ***" in result.stderr
+    assert API_KEY not in result.stderr + result.stdout
+    assert TOKEN not in result.stderr + result.stdout
+    assert json.loads(result.stdout)["error"]["code"] == "internal"
+    # without --traceback: the same message, masked, and the hint
+    plain = cli("auth", "status", "--json", env=env, expect=1)
+    assert "run with --traceback" in plain.stderr and TOKEN not in plain.stdout + plain.stderr
+
+
+def test_a_piped_password_without_email_asks_for_email(cli: Any, tmp_path: Any) -> None:
+    """A prompt for the email would read the piped password as the email."""
+    config = tmp_path / "config.toml"
+    result = cli(
+        "--config", str(config), "auth", "login", "--password-stdin", "--json",
+        input=f"{PASSWORD}\n", expect=2,
+    )  # fmt: skip
+    assert "use --email" in json.loads(result.stdout)["error"]["message"]
+    assert PASSWORD not in result.stdout + result.stderr
+    assert not config.exists()
