@@ -139,3 +139,26 @@ def test_a_piped_password_without_email_asks_for_email(cli: Any, tmp_path: Any) 
     assert "use --email" in json.loads(result.stdout)["error"]["message"]
     assert PASSWORD not in result.stdout + result.stderr
     assert not config.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "password",
+    ["wr@ng-tail", "w@r@ng-tail", "wrong pass-tail", "wr:ng:tail", "wr/ng/tail", "wr?ng#tail"],
+)
+def test_no_part_of_a_database_password_is_printed(
+    cli: Any, postgres_databases: Any, password: str
+) -> None:
+    """Against the real server: SQLAlchemy alone would split `user:wr@ng-tail@host` at the
+    first "@" and the driver would print "ng-tail@host"; a space printed the whole URL."""
+    if postgres_databases is None:
+        pytest.skip("set RESYWATCH_TEST_DATABASE_URL to run the PostgreSQL tests")
+    server = postgres_databases.url
+    url = f"postgresql+psycopg://{server.username}:{password}@{server.host}:{server.port}/x"
+    result = cli("--database-url", url, "admin", "db-info", "--json", expect=1)
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "database_unavailable"
+    assert f"://***@{server.host}:{server.port}/x" in error["message"]
+    assert "password authentication failed" in error["message"]  # it reached the server
+    for part in (password, "tail", ":wr", "wr@", "wr/", "wr?"):
+        assert part not in result.stdout + result.stderr
