@@ -4,15 +4,18 @@ key or token, not in messages, the JSON error envelope, tracebacks or database r
 from __future__ import annotations
 
 import json
+import stat
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, quote_plus
 
 import pytest
 from sqlalchemy import text
 
+from resywatch.config import load_settings
 from resywatch.db.engine import Database
 
 PASSWORD = "hunter2 p@ss/w:rd!"
@@ -162,3 +165,37 @@ def test_no_part_of_a_database_password_is_printed(
     assert "password authentication failed" in error["message"]  # it reached the server
     for part in (password, "tail", ":wr", "wr@", "wr/", "wr?"):
         assert part not in result.stdout + result.stderr
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_default_sqlite_file_is_private(cli: Any) -> None:
+    """It holds reservations and history: 0600, and so are its WAL and shared-memory files
+    (SQLite gives them the main file's mode); its directory is 0700."""
+    cli("admin", "migrate", "--json")
+    path = Path(load_settings().default_database_path)
+    db = Database(f"sqlite:///{path}")
+    try:
+        with db.write() as session:  # keep a connection open: -wal and -shm exist now
+            session.execute(text("SELECT 1"))
+            siblings = [Path(f"{path}-wal"), Path(f"{path}-shm")]
+            assert all(p.exists() for p in siblings)
+            assert [_mode(p) for p in (path, *siblings)] == [0o600] * 3
+    finally:
+        db.dispose()
+    assert _mode(path.parent) == 0o700
+
+
+def test_any_new_sqlite_file_is_private_and_an_existing_one_keeps_its_mode(
+    cli: Any, tmp_path: Path
+) -> None:
+    created = tmp_path / "new" / "rw.db"
+    cli("--database-url", f"sqlite:///{created}", "admin", "migrate", "--json")
+    assert _mode(created) == 0o600
+    shared = tmp_path / "shared.db"
+    shared.touch(mode=0o640)
+    shared.chmod(0o640)  # chosen by its owner (a group that reads the history): kept
+    cli("--database-url", f"sqlite:///{shared}", "admin", "migrate", "--json")
+    assert _mode(shared) == 0o640
