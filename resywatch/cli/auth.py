@@ -29,9 +29,10 @@ def login(
 ) -> None:
     """Log in with email and password and keep the token in the config file (mode 0600).
 
-    The password is asked for on the terminal, or read from stdin with --password-stdin;
-    it is never a flag. Example: pass show resy | resywatch auth login --email me@x.com
-    --password-stdin
+    The config file (and its directory) is created when missing. The password is asked for
+    on the terminal, or read from stdin with --password-stdin; it is never a flag. Without
+    a terminal, give --email too. Example: pass show resy | resywatch auth login --email
+    me@x.com --password-stdin
     """
     run = use(ctx, json_output=json_output)
     if email is None:

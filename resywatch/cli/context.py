@@ -71,7 +71,7 @@ class AppContext:
         """The config file in effect (it may not exist yet)."""
         from resywatch.config import config_file
 
-        return config_file(self.config_path)[0]
+        return config_file(self.config_path)
 
     def with_resy(self, work: Callable[[ResyClient], Awaitable[T]], **options: Any) -> T:
         """Run `work` with a Resy client built from the settings (`options` override them),
