@@ -37,7 +37,8 @@ def login(
     run = use(ctx, json_output=json_output)
     if email is None:
         if not sys.stdin.isatty():  # a prompt would read the piped password as the email
-            raise InvalidInput("no terminal to ask for the email: use --email")
+            also = "" if password_stdin else " and --password-stdin"
+            raise InvalidInput(f"no terminal to ask for the email: use --email{also}")
         email = typer.prompt("Email", err=True)  # stdout is for data
     password = _read_password(password_stdin)
     run.add_secret(password)  # masked in every message, traceback and envelope

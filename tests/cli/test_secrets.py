@@ -199,3 +199,9 @@ def test_any_new_sqlite_file_is_private_and_an_existing_one_keeps_its_mode(
     shared.chmod(0o640)  # chosen by its owner (a group that reads the history): kept
     cli("--database-url", f"sqlite:///{shared}", "admin", "migrate", "--json")
     assert _mode(shared) == 0o640
+
+
+def test_no_terminal_and_no_flags_names_both(cli: Any) -> None:
+    result = cli("auth", "login", "--json", input="", expect=2)
+    message = json.loads(result.stdout)["error"]["message"]
+    assert message.endswith("use --email and --password-stdin")
