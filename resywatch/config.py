@@ -131,7 +131,10 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    database_url: Annotated[str, AfterValidator(_check_database_url)] | None = None
+    # URLs may hold passwords and tokens: kept out of repr(), like the SecretStr fields.
+    database_url: Annotated[str, AfterValidator(_check_database_url)] | None = Field(
+        default=None, repr=False
+    )
     resy_base_url: Annotated[str, Field(pattern=r"^https?://\S+$")] = DEFAULT_RESY_BASE_URL
     resy_api_key: SecretStr | None = None
     resy_auth_token: SecretStr | None = None
@@ -180,7 +183,9 @@ class Settings(BaseModel):
     health_bucket_crit_s: Annotated[int, Field(ge=10)] = 4 * 3600
     health_feed_warn_s: Annotated[int, Field(ge=10)] = 600
     health_backlog_warn_s: Annotated[int, Field(ge=10)] = 300
-    notify_urls: Annotated[list[str], BeforeValidator(_split_urls)] = Field(default_factory=list)
+    notify_urls: Annotated[list[str], BeforeValidator(_split_urls)] = Field(
+        default_factory=list, repr=False
+    )
     # Which drops become notifications (watches, notify requests and bookings always do).
     notify_drops: Literal["all", "hotspots", "none"] = "all"
     notify_drop_venues: Annotated[list[str], BeforeValidator(_split_list)] = Field(

@@ -140,10 +140,10 @@ class SendError(Exception):
 class Channel(ABC):
     """One destination. `key` names it in the database without its secrets."""
 
-    url: str
+    url: str = field(repr=False)  # holds tokens: repr shows `display`
     kind: str
     display: str = ""
-    secrets: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = field(default=(), repr=False)
     key: str = ""
 
     def __post_init__(self) -> None:
@@ -171,8 +171,8 @@ class WebhookChannel(Channel):
     408 and 429 is permanent, everything else (5xx, timeouts, refused) is transient."""
 
     timeout_s: float = 10.0
-    target: str = ""
-    auth: tuple[str, str] | None = None
+    target: str = field(default="", repr=False)
+    auth: tuple[str, str] | None = field(default=None, repr=False)
     _client: httpx.Client | None = field(default=None, repr=False)
 
     def send(self, message: Message, now: datetime) -> None:

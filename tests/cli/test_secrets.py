@@ -205,3 +205,16 @@ def test_no_terminal_and_no_flags_names_both(cli: Any) -> None:
     result = cli("auth", "login", "--json", input="", expect=2)
     message = json.loads(result.stdout)["error"]["message"]
     assert message.endswith("use --email and --password-stdin")
+
+
+def test_objects_holding_secrets_keep_them_out_of_their_repr() -> None:
+    """A repr lands in tracebacks and logs."""
+    from resywatch.resy.client import ResyClient
+    from resywatch.services.channels import build_channels
+
+    client = ResyClient(base_url="http://127.0.0.1:1", api_key=API_KEY, auth_token=TOKEN)
+    channels = build_channels(
+        [f"jsons://bob:{PASSWORD}@hooks.example.com/x?token={TOKEN}", f"tgram://1234:{TOKEN}/1"]
+    )
+    text = repr(client) + repr(channels)
+    assert API_KEY not in text and TOKEN not in text and PASSWORD not in text
