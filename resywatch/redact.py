@@ -64,13 +64,6 @@ def mask_values(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
-def url_password(url: str | None) -> str | None:
-    """The password in a URL, if it has one (as written, not percent-decoded)."""
-    userinfo = split_userinfo(url or "")[1]
-    password = userinfo.partition(":")[2] if userinfo else ""
-    return password or None
-
-
 def url_secrets(url: str | None) -> list[str]:
     """The secret values a URL carries, to mask wherever they appear alone: the userinfo,
     its password (as written and decoded) and the values of secret-named query keys."""
@@ -160,7 +153,7 @@ def apprise_private_values(plugin: Any, url: str) -> list[str]:
         for name in names:
             value = parsed.get(name)
             values = value if isinstance(value, list | tuple | set) else [value]
-            found += [str(v) for v in values if isinstance(v, str | int) and str(v)]
+            found += [str(v) for v in values if isinstance(v, str | int) and type(v) is not bool]
     return _distinct(found)
 
 
