@@ -22,7 +22,7 @@ MIN_SECRET_LENGTH = 4
 _SCHEME = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*)://")
 # In free text a URL ends at whitespace; its userinfo, at the last "@" within it. (A password
 # with a space is masked as a known secret.)
-_TEXT_URL = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://)\S*@")
+_TEXT_URL = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://)(?!/)\S*@")
 _RUN = re.compile(r"[A-Za-z0-9_\-]+")
 _SECRET_KEY = re.compile(
     r"(?i)token|key|secret|pass|pwd|auth|sig|access|webhook|hook|cred|bearer|priv"
@@ -41,6 +41,8 @@ def split_userinfo(url: str) -> tuple[str, str | None, str]:
     scheme = _SCHEME.match(url)
     if scheme is None:
         return "", None, url
+    if url[scheme.end() :].startswith("/"):  # no authority (sqlite:///path@x): no userinfo
+        return scheme[0], None, url[scheme.end() :]
     userinfo, at, rest = url[scheme.end() :].rpartition("@")
     return scheme[0], userinfo if at else None, rest
 

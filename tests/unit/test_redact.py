@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -25,6 +27,7 @@ NASTY_URLS = [
     ("postgresql://user:@host/db", "postgresql://***@host/db", "user:"),
     ("postgresql://host/db", "postgresql://host/db", None),
     ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db", None),
+    ("sqlite:////home/me@work/a@b.db", "sqlite:////home/me@work/a@b.db", None),
 ]
 
 
@@ -63,6 +66,13 @@ def test_database_urls_reach_sqlalchemy_split_at_the_last_at(
     assert (parsed.username, parsed.password, parsed.host) == (user, password, "host")
     assert "tail" not in Database(settings.effective_database_url).display_url
     assert password in settings.secrets()
+
+
+def test_a_sqlite_path_with_at_signs_is_left_alone(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/me@work/a@b.db"
+    assert load_settings(flags={"database_url": url}, environ={}).database_url == url
+    assert url_secrets(url) == []
+    assert redact_text(f"cannot open {url}: locked") == f"cannot open {url}: locked"
 
 
 def test_text_masks_known_secrets_and_url_userinfo() -> None:
