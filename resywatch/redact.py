@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Iterable
 from contextlib import suppress
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, quote_plus, unquote
 
 MASK = "***"
 # Shorter values are not masked in free text: replacing "pw" everywhere would garble every
@@ -64,6 +64,12 @@ def mask_values(text: str, secrets: Iterable[str | None]) -> str:
         if len(secret) >= MIN_SECRET_LENGTH:
             text = text.replace(secret, MASK)
     return text
+
+
+def secret_forms(secret: str) -> list[str]:
+    """A secret as typed and as it travels in a form or a URL (percent-encoded), since an
+    answer or an error may quote either."""
+    return _distinct([secret, quote_plus(secret), quote(secret, safe="")])
 
 
 def url_secrets(url: str | None) -> list[str]:

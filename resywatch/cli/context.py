@@ -125,7 +125,9 @@ class AppContext:
 
     def add_secret(self, value: str) -> None:
         """A secret the settings do not hold (the password during `auth login`)."""
-        self._secrets.append(value)
+        from resywatch.redact import secret_forms
+
+        self._secrets += secret_forms(value)
 
     def secrets(self) -> list[str]:
         """Every secret this invocation knows, to mask wherever text leaves the process."""

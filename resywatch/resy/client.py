@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from resywatch.redact import redact_text
+from resywatch.redact import redact_text, secret_forms
 from resywatch.resy import errors
 from resywatch.resy.gate import HostGate
 from resywatch.resy.models import (
@@ -325,7 +325,7 @@ class ResyClient:
     async def login(self, email: str, password: str) -> LoginResponse:
         """Exchange email and password for an auth token (`POST /3/auth/password`)."""
         # Masked in any error built from the answer, as sent (form-encoded) or decoded.
-        self._passwords += [password, quote_plus(password), quote(password, safe="")]
+        self._passwords += secret_forms(password)
         body = await self._call(
             "POST", "/3/auth/password", data={"email": email, "password": password}
         )

@@ -103,7 +103,7 @@ def test_a_login_answer_that_echoes_the_form_leaks_no_password(
     stored = _stored_text(database_url)
     for form in (*FORMS, API_KEY):
         assert form not in stored
-    if "500" in message:  # a transient failure is remembered for the breaker, masked
+    if "answered 500" in message:  # a transient failure is remembered for the breaker, masked
         assert "cannot process" in stored and "***" in stored
 
 
@@ -130,6 +130,27 @@ def test_tracebacks_are_masked(
     # without --traceback: the same message, masked, and the hint
     plain = cli("auth", "status", "--json", env=env, expect=1)
     assert "run with --traceback" in plain.stderr and TOKEN not in plain.stdout + plain.stderr
+
+
+@pytest.mark.parametrize("traceback", [False, True])
+def test_the_login_password_is_masked_wherever_it_turns_up(
+    cli: Any, database_url: str, monkeypatch: pytest.MonkeyPatch, traceback: bool
+) -> None:
+    """Not only in Resy's answers: the invocation knows the password as a secret."""
+    from resywatch.services import auth
+
+    async def fails(*, password: str, **_: Any) -> None:
+        raise RuntimeError(f"could not use {password!s} or {quote_plus(password)}")
+
+    monkeypatch.setattr(auth, "login", fails)
+    result = cli(
+        *(["--traceback"] if traceback else []), "auth", "login", "--email", "me@example.com",
+        "--password-stdin", "--json", env={"RESYWATCH_DATABASE_URL": database_url},
+        input=f"{PASSWORD}\n", expect=1,
+    )  # fmt: skip
+    assert "could not use *** or ***" in json.loads(result.stdout)["error"]["message"]
+    for form in FORMS:
+        assert form not in result.stdout + result.stderr
 
 
 def test_a_piped_password_without_email_asks_for_email(cli: Any, tmp_path: Any) -> None:
