@@ -48,9 +48,16 @@ def split_userinfo(url: str) -> tuple[str, str | None, str]:
 
 
 def redact_url(url: str) -> str:
-    """One URL with its whole userinfo (user, password, token) replaced by ***."""
+    """One URL with its whole userinfo (user, password, token) and the values of its
+    secret-named query keys (`password=`, `token=`...) replaced by ***."""
     head, userinfo, rest = split_userinfo(url)
-    return f"{head}{MASK}@{rest}" if userinfo is not None else url
+    rest, question, query = rest.partition("?")
+    pairs = [
+        key + equals + (MASK if value and _SECRET_KEY.search(key) else value)
+        for key, equals, value in (pair.partition("=") for pair in query.split("&"))
+    ]
+    at = f"{MASK}@" if userinfo is not None else ""
+    return f"{head}{at}{rest}{question}{'&'.join(pairs) if question else ''}"
 
 
 def redact_text(text: str, secrets: Iterable[str | None] = ()) -> str:

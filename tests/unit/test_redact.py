@@ -26,6 +26,11 @@ NASTY_URLS = [
     ("postgresql://token-only-tail@host/db", "postgresql://***@host/db", "token-only-tail"),
     ("postgresql://user:@host/db", "postgresql://***@host/db", "user:"),
     ("postgresql://host/db", "postgresql://host/db", None),
+    (
+        "postgresql://u@host/db?sslmode=require&password=qu:ery/tail",
+        "postgresql://***@host/db?sslmode=require&password=***",
+        "qu:ery/tail",
+    ),
     ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db", None),
     ("sqlite:////home/me@work/a@b.db", "sqlite:////home/me@work/a@b.db", None),
 ]
