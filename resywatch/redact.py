@@ -6,9 +6,7 @@ written to the database) is masked here, with one mask and one minimum length.
 
 from __future__ import annotations
 
-import logging
 import re
-import warnings
 from collections.abc import Iterable
 from contextlib import suppress
 from typing import Any
@@ -139,6 +137,9 @@ def redact_notify_url(url: str, plugin: Any = None) -> str:
 def instantiate_apprise(url: str) -> Any:
     """The Apprise plugin for a URL, or None when Apprise cannot parse it. Nothing is written
     to disk; Apprise logs (which quote whole URLs) go to its own logger, never ours."""
+    import logging  # here: `resywatch --help` should not pay for them
+    import warnings
+
     with warnings.catch_warnings():
         # Its email plugin imports the deprecated imghdr module: nothing our users can fix.
         warnings.simplefilter("ignore", DeprecationWarning)
