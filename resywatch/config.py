@@ -2,7 +2,8 @@
 
 Precedence, lowest first: field defaults < the TOML config file < `RESYWATCH_*` environment
 variables < command-line flags. The file is `--config PATH`, else `$RESYWATCH_CONFIG`, else
-`config.toml` in the platform config dir (`~/.config/resywatch/` on Linux). A TOML key
+`config.toml` in the platform config dir (`~/.config/resywatch/` on Linux); a file that does
+not exist yet is empty configuration. A TOML key
 `[section] key` sets the field `section_key`, except `[general]`, whose keys are fields
 themselves (`[general] timezone` -> `timezone`). A value that does not parse is a
 `ConfigError` (exit 2) naming the variable, flag or file and key it came from.
@@ -13,8 +14,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 import tomllib
 from collections.abc import Mapping
+from contextlib import suppress
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,8 +34,8 @@ from pydantic import (
     field_validator,
 )
 
-from resywatch.errors import ConfigError
-from resywatch.redact import redact_url, url_password
+from resywatch.errors import ConfigError, ConfigNotWritable
+from resywatch.redact import notify_url_secrets, redact_url, split_userinfo, url_secrets
 
 ENV_PREFIX = "RESYWATCH_"
 APP_NAME = "resywatch"
@@ -109,6 +112,12 @@ def _check_database_url(url: str) -> str:
             f"{redact_url(url)!r} is not a supported database URL: use sqlite:///PATH or "
             "postgresql+psycopg://HOST:PORT/DATABASE (user and password before the host)"
         )
+    # An "@" in the password ends the userinfo for SQLAlchemy, which would take the rest of
+    # the password for the host (and the driver would print it): the userinfo ends at the
+    # last "@" before the host, so encode the ones inside it.
+    head, userinfo, rest = split_userinfo(url)
+    if userinfo is not None and "@" in userinfo:
+        url = f"{head}{userinfo.replace('@', '%40')}@{rest}"
     # psycopg 3 is the only PostgreSQL driver we ship: route plain postgres URLs to it.
     return re.sub(r"^(postgresql|postgres)://", "postgresql+psycopg://", url)
 
@@ -122,7 +131,10 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    database_url: Annotated[str, AfterValidator(_check_database_url)] | None = None
+    # URLs may hold passwords and tokens: kept out of repr(), like the SecretStr fields.
+    database_url: Annotated[str, AfterValidator(_check_database_url)] | None = Field(
+        default=None, repr=False
+    )
     resy_base_url: Annotated[str, Field(pattern=r"^https?://\S+$")] = DEFAULT_RESY_BASE_URL
     resy_api_key: SecretStr | None = None
     resy_auth_token: SecretStr | None = None
@@ -171,7 +183,9 @@ class Settings(BaseModel):
     health_bucket_crit_s: Annotated[int, Field(ge=10)] = 4 * 3600
     health_feed_warn_s: Annotated[int, Field(ge=10)] = 600
     health_backlog_warn_s: Annotated[int, Field(ge=10)] = 300
-    notify_urls: Annotated[list[str], BeforeValidator(_split_urls)] = Field(default_factory=list)
+    notify_urls: Annotated[list[str], BeforeValidator(_split_urls)] = Field(
+        default_factory=list, repr=False
+    )
     # Which drops become notifications (watches, notify requests and bookings always do).
     notify_drops: Literal["all", "hotspots", "none"] = "all"
     notify_drop_venues: Annotated[list[str], BeforeValidator(_split_list)] = Field(
@@ -221,10 +235,13 @@ class Settings(BaseModel):
         return self.database_url or f"sqlite:///{self.default_database_path}"
 
     def secrets(self) -> list[str]:
-        """Secret values to mask wherever text leaves the process."""
+        """Secret values to mask wherever text leaves the process: the Resy key and token,
+        the database URL's password and the tokens in the notification URLs."""
         secrets = [s.get_secret_value() for s in (self.resy_api_key, self.resy_auth_token) if s]
-        password = url_password(self.database_url)
-        return [*secrets, password] if password else secrets
+        secrets += url_secrets(self.database_url)
+        for url in self.notify_urls:
+            secrets += notify_url_secrets(url)
+        return secrets
 
 
 def default_config_path() -> Path:
@@ -252,11 +269,11 @@ def load_settings(
     `flags` holds only the options the user actually gave; `environ` defaults to os.environ.
     """
     environ = os.environ if environ is None else environ
-    path, required = config_file(config_path, environ)
+    path = config_file(config_path, environ)
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
 
-    for field, value in read_config_file(path, required).items():
+    for field, value in read_config_file(path).items():
         values[field], origins[field] = value, f"{path} {_toml_key(field)}"
     for field in Settings.model_fields:
         if (raw := environ.get(env_var(field))) is not None:
@@ -275,16 +292,15 @@ def load_settings(
         raise ConfigError(f"invalid value for {where}: {message}") from None
 
 
-def config_file(
-    explicit: Path | None = None, environ: Mapping[str, str] | None = None
-) -> tuple[Path, bool]:
-    """The config file to read, and whether it must exist (it must when the user named it)."""
+def config_file(explicit: Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """The config file in effect: named by --config or $RESYWATCH_CONFIG, else the default.
+    It may not exist yet: that is empty configuration (`auth login` creates it)."""
     environ = os.environ if environ is None else environ
     if explicit is not None:
-        return explicit.expanduser(), True
+        return explicit.expanduser()
     if named := environ.get(env_var("config")):
-        return Path(named).expanduser(), True
-    return default_config_path(), False
+        return Path(named).expanduser()
+    return default_config_path()
 
 
 def _toml_key(field: str) -> str:
@@ -295,13 +311,12 @@ def _toml_key(field: str) -> str:
 _SECTIONS = {"database", "resy", "discovery", "notify", "jobs", "retention", "health", "book"}
 
 
-def read_config_file(path: Path, required: bool) -> dict[str, Any]:
-    """The file's values keyed by field name; unknown sections or keys are errors."""
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The file's values keyed by field name (none when it does not exist yet); unknown
+    sections or keys are errors."""
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        if required:
-            raise ConfigError(f"config file {path} does not exist") from None
+    except (FileNotFoundError, NotADirectoryError):  # cannot exist (yet)
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
@@ -322,9 +337,59 @@ def read_config_file(path: Path, required: bool) -> dict[str, Any]:
 
 def set_config_value(path: Path, section: str, key: str, value: str | None) -> None:
     """Set `[section] key = "value"` in a TOML file (or remove the key, with None), keeping
-    every other line and comment. The file is replaced atomically and left readable by its
-    owner only (mode 0600): it may hold the Resy token."""
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    every other line and comment. The file, and its directory (0700), are created when
+    missing; a symlink is written through to its target. The file is replaced atomically
+    (a temporary file in the same directory, then a rename) and left readable by its owner
+    only (mode 0600): it may hold the Resy token. A file that cannot be read or written is
+    a ConfigNotWritable naming it, and nothing is left half-written."""
+    target = path.resolve()  # through symlinks: replacing the link would cut it
+    try:
+        lines = target.read_text(encoding="utf-8").splitlines() if target.exists() else []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigNotWritable(f"cannot read the config file {path}: {_reason(exc)}") from None
+    text = _with_value(lines, section, key, value)
+    tomllib.loads(text)  # never write a file we could not read back
+
+    check_config_writable(path)
+    temporary: str | None = None
+    try:
+        descriptor, temporary = tempfile.mkstemp(  # mode 0600
+            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+        )
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+        temporary = None
+        os.chmod(target, 0o600)
+    except OSError as exc:
+        raise ConfigNotWritable(f"cannot write the config file {path}: {_reason(exc)}") from None
+    finally:
+        if temporary is not None:
+            with suppress(OSError):
+                os.unlink(temporary)
+
+
+def check_config_writable(path: Path) -> None:
+    """Make sure the config file can be written (its directory is created, 0700, if
+    missing), before work whose result would be lost otherwise (a login's token)."""
+    target = path.resolve()
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigNotWritable(f"cannot write the config file {path}: {_reason(exc)}") from None
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise ConfigNotWritable(
+            f"cannot write the config file {path}: its directory {target.parent} is not writable"
+        )
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def _with_value(lines: list[str], section: str, key: str, value: str | None) -> str:
     header = re.compile(r"^\s*\[([^\]]+)\]\s*(#.*)?$")
     assignment = re.compile(rf"^\s*{re.escape(key)}\s*=")
     start = next(
@@ -348,13 +413,4 @@ def set_config_value(path: Path, section: str, key: str, value: str | None) -> N
             lines[found] = new_line
         elif new_line is not None:
             lines.insert(start + 1, new_line)
-    text = "\n".join(lines) + "\n"
-    tomllib.loads(text)  # never write a file we could not read back
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
-    os.chmod(path, 0o600)
+    return "\n".join(lines) + "\n"

@@ -38,6 +38,12 @@ class ConfigError(ResywatchError):
     code = "bad_config"
 
 
+class ConfigNotWritable(ResywatchError):
+    """The config file cannot be written."""
+
+    code = "config_not_writable"
+
+
 class InvalidInput(ResywatchError):
     """The input is invalid."""
 

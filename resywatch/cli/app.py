@@ -4,6 +4,7 @@ exceptions become exit codes and messages."""
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -44,7 +45,7 @@ _JSON_META = "resywatch.json_requested"
 class ResywatchGroup(TyperGroup):
     """Builds each command when it is used (see _SUBCOMMANDS), and maps every failure
     to a documented exit code and a message (and, with --json, an
-    error envelope on stdout). `--traceback` lets the exception through instead."""
+    error envelope on stdout). `--traceback` prints the stack (masked) before them."""
 
     def make_context(
         self,
@@ -87,14 +88,11 @@ class ResywatchGroup(TyperGroup):
         except KeyboardInterrupt:
             _report(ctx, "interrupted", "interrupted", ExitCode.INTERRUPTED)
         except ResywatchError as exc:
-            if _wants_traceback(ctx):
-                raise
+            _traceback(ctx, exc)
             _report(ctx, exc.message, exc.code, exc.exit_code)
         except Exception as exc:
-            if _wants_traceback(ctx):
-                raise
-            message = f"{type(exc).__name__}: {exc} (run with --traceback for details)"
-            _report(ctx, message, "internal", ExitCode.FAILED)
+            hint = "" if _traceback(ctx, exc) else " (run with --traceback for details)"
+            _report(ctx, f"{type(exc).__name__}: {exc}{hint}", "internal", ExitCode.FAILED)
 
 
 @cache
@@ -118,9 +116,17 @@ def _summary(target: typer.Typer | Callable[..., None]) -> str:
     return paragraph.split(". ")[0].removesuffix(".")
 
 
-def _wants_traceback(ctx: Context) -> bool:
+def _traceback(ctx: Context, exc: BaseException) -> bool:
+    """With --traceback, print the stack on stderr, masked like every other message (an
+    exception's text may quote a key, a token or a password); whether it was printed."""
     app = ctx.find_object(AppContext)
-    return app is not None and app.traceback
+    if app is None or not app.traceback:
+        return False
+    import traceback
+
+    sys.stderr.write(app.redact("".join(traceback.format_exception(exc))))
+    sys.stderr.flush()
+    return True
 
 
 def _report(ctx: Context | None, message: str, code: str, exit_code: int) -> None:
@@ -190,7 +196,7 @@ def root(
         ),
     ] = None,
     traceback: Annotated[
-        bool, typer.Option("--traceback", help="Show the full stack on errors.")
+        bool, typer.Option("--traceback", help="Show the full stack on errors (secrets masked).")
     ] = False,
     version: Annotated[
         bool,

@@ -29,14 +29,19 @@ def login(
 ) -> None:
     """Log in with email and password and keep the token in the config file (mode 0600).
 
-    The password is asked for on the terminal, or read from stdin with --password-stdin;
-    it is never a flag. Example: pass show resy | resywatch auth login --email me@x.com
-    --password-stdin
+    The config file (and its directory) is created when missing. The password is asked for
+    on the terminal, or read from stdin with --password-stdin; it is never a flag. Without
+    a terminal, give --email too. Example: pass show resy | resywatch auth login --email
+    me@x.com --password-stdin
     """
     run = use(ctx, json_output=json_output)
     if email is None:
+        if not sys.stdin.isatty():  # a prompt would read the piped password as the email
+            also = "" if password_stdin else " and --password-stdin"
+            raise InvalidInput(f"no terminal to ask for the email: use --email{also}")
         email = typer.prompt("Email", err=True)  # stdout is for data
     password = _read_password(password_stdin)
+    run.add_secret(password)  # masked in every message, traceback and envelope
     from datetime import datetime
 
     from resywatch.services import auth

@@ -31,15 +31,18 @@ class AppContext:
     _settings: Settings | None = None
     _database: Database | None = None
     _resy_calls: list[ApiCall] = field(default_factory=list)
+    _secrets: list[str] = field(default_factory=list, repr=False)  # beyond the settings'
 
     @property
     def output(self) -> Output:
         if self._output is None:
-            self._output = Output(json_mode=False)
+            self.output = Output(json_mode=False)
+        assert self._output is not None
         return self._output
 
     @output.setter
     def output(self, output: Output) -> None:
+        output.mask = self.redact  # every message on stderr, and the error envelope
         self._output = output
 
     def settings(self) -> Settings:
@@ -68,7 +71,7 @@ class AppContext:
         """The config file in effect (it may not exist yet)."""
         from resywatch.config import config_file
 
-        return config_file(self.config_path)[0]
+        return config_file(self.config_path)
 
     def with_resy(self, work: Callable[[ResyClient], Awaitable[T]], **options: Any) -> T:
         """Run `work` with a Resy client built from the settings (`options` override them),
@@ -120,8 +123,26 @@ class AppContext:
         except ResywatchError as exc:  # the command's own outcome matters more than its log
             self.output.warn(f"could not record {len(calls)} Resy calls: {exc}")
 
+    def add_secret(self, value: str) -> None:
+        """A secret the settings do not hold (the password during `auth login`)."""
+        from resywatch.redact import secret_forms
+
+        self._secrets += secret_forms(value)
+
     def secrets(self) -> list[str]:
-        return self._settings.secrets() if self._settings else []
+        """Every secret this invocation knows, to mask wherever text leaves the process."""
+        from resywatch.errors import ResywatchError
+
+        try:
+            settings = self.settings()  # they may not have been needed yet
+        except ResywatchError:
+            return list(self._secrets)
+        return [*settings.secrets(), *self._secrets]
+
+    def redact(self, text: str) -> str:
+        from resywatch.redact import redact_text
+
+        return redact_text(text, self.secrets())
 
 
 def use(ctx: typer.Context, *, json_output: bool = False) -> AppContext:

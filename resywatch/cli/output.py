@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, date, datetime, time
 from enum import Enum
@@ -42,6 +42,10 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def _unmasked(text: str) -> str:
+    return text
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
@@ -60,6 +64,8 @@ class Output:
         self.json_mode = json_mode
         self._stdout = stdout
         self._stderr: Console | None = None
+        # Masks the invocation's secrets in messages (set by the AppContext).
+        self.mask: Callable[[str], str] = _unmasked
 
     # Rich is loaded on first use only: a command that prints plain lines or one JSON
     # document (a monitor's `health --json`, a cron pass) never pays for it.
@@ -131,13 +137,14 @@ class Output:
         return "just now" if seconds >= 0 else "in a moment"
 
     def note(self, message: str) -> None:
-        self.stderr.print(message, markup=False)
+        self.stderr.print(self.mask(message), markup=False)
 
     def warn(self, message: str) -> None:
-        self.stderr.print(f"warning: {message}", style="yellow", markup=False)
+        self.stderr.print(f"warning: {self.mask(message)}", style="yellow", markup=False)
 
     def error(self, code: str, message: str, exit_code: int) -> None:
         """A failure: the message on stderr, and with --json the error envelope on stdout."""
+        message = self.mask(message)
         self.stderr.print(f"error: {message}", style="red", markup=False)
         if self.json_mode:
             self.json({"error": {"code": code, "message": message, "exit_code": exit_code}})

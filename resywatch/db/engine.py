@@ -7,6 +7,7 @@ fails at once with "database is locked" instead of waiting out the busy timeout.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,7 +38,8 @@ class Database:
         self.engine: Engine = create_engine(self.url, echo=echo, **_engine_options(self.url))
         self._write_engine = self.engine
         if self.backend == "sqlite":
-            _tune_sqlite(self.engine)
+            # A file: URI (uri=true) names its file its own way: SQLite creates it.
+            _tune_sqlite(self.engine, None if self.url.query.get("uri") else self.sqlite_path)
             self._write_engine = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         else:
             _tune_postgres(self.engine)
@@ -106,6 +108,18 @@ def _engine_options(url: URL) -> dict[str, Any]:
     return {"connect_args": {"connect_timeout": 5}, "pool_pre_ping": True}
 
 
+def create_private_file(path: Path) -> None:
+    """Create the SQLite file readable and writable by its owner only (it holds
+    reservations and history) before SQLite would create it world-readable; SQLite gives
+    its -wal and -shm files the main file's mode. A file that exists is left as it is:
+    its owner may have chosen to share it."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except (FileExistsError, FileNotFoundError):  # exists, or no directory: SQLite says so
+        return
+    os.close(descriptor)
+
+
 def _tune_postgres(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -116,7 +130,12 @@ def _tune_postgres(engine: Engine) -> None:
         dbapi_connection.commit()
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def _tune_sqlite(engine: Engine, path: Path | None) -> None:
+    @event.listens_for(engine, "do_connect")
+    def _before_connect(*_: Any) -> None:
+        if path is not None:
+            create_private_file(path)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy, not the driver, emit BEGIN (the driver would always defer it).

@@ -96,7 +96,7 @@ def upgrade(db: Database) -> Upgrade:
     """Bring the database to head; a database already there is left as it is."""
     path = db.sqlite_path
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # holds the private file
     before = current_revision(db)
     if before != head_revision():
         from alembic import command

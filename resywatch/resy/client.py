@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
+from resywatch.redact import redact_text, secret_forms
 from resywatch.resy import errors
 from resywatch.resy.gate import HostGate
 from resywatch.resy.models import (
@@ -126,8 +127,8 @@ class ResyClient:
     """Async client for one Resy host. Use as `async with ResyClient(...) as resy:`."""
 
     base_url: str
-    api_key: str | None
-    auth_token: str | None = None
+    api_key: str | None = field(repr=False)
+    auth_token: str | None = field(default=None, repr=False)
     timeout_s: float = 10.0
     max_rps: float = 5.0
     max_in_flight: int = 8  # requests on the wire at once
@@ -138,6 +139,7 @@ class ResyClient:
     calls: list[ApiCall] = field(default_factory=list)
     # Politeness shared with every other client of the host (other workers, cron passes).
     gate: HostGate | None = None
+    _passwords: list[str] = field(default_factory=list, repr=False)  # sent by `login`
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(
@@ -171,6 +173,10 @@ class ResyClient:
     @property
     def host(self) -> str:
         return urlsplit(self.base_url).netloc
+
+    def secrets(self) -> list[str]:
+        """What this client sent and must never repeat: its key, its token, passwords."""
+        return [s for s in (self.api_key, self.auth_token, *self._passwords) if s]
 
     # -- endpoints -----------------------------------------------------------------
 
@@ -318,6 +324,8 @@ class ResyClient:
 
     async def login(self, email: str, password: str) -> LoginResponse:
         """Exchange email and password for an auth token (`POST /3/auth/password`)."""
+        # Masked in any error built from the answer, as sent (form-encoded) or decoded.
+        self._passwords += secret_forms(password)
         body = await self._call(
             "POST", "/3/auth/password", data={"email": email, "password": password}
         )
@@ -392,7 +400,7 @@ class ResyClient:
         status = response.status_code
         try:
             if status >= 300:
-                raise _error_for(response, path)
+                raise _error_for(response, path, self.secrets())
             if "json" not in response.headers.get("content-type", "json"):
                 # A firewall challenge page served with 200: worth another try later.
                 raise errors.ServerError(
@@ -464,11 +472,13 @@ def _parse(model: type[Model], body: bytes, endpoint: str) -> Model:
         ) from None
 
 
-def _error_for(response: httpx.Response, path: str) -> errors.ResyError:
-    """Resy's status codes (RESY_API.md §6) as typed errors."""
+def _error_for(response: httpx.Response, path: str, secrets: list[str]) -> errors.ResyError:
+    """Resy's status codes (RESY_API.md §6) as typed errors. Resy's own words are quoted
+    with every secret the request carried masked: an answer may echo the request back."""
     status = response.status_code
     body = _json_or_none(response)
     message = body.get("message") if isinstance(body, dict) else None
+    message = redact_text(str(message), secrets) if message else None
     waf = response.headers.get("x-cdn", "").lower() == "imperva" or body is None
     detail = f"{path} answered {status}" + (f": {message}" if message else "")
     if status in (301, 302, 303, 307, 308) or status == 419:

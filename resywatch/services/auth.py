@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from resywatch.config import read_config_file, set_config_value
+from resywatch.config import check_config_writable, read_config_file, set_config_value
 from resywatch.errors import ResywatchError
 from resywatch.resy.client import ResyClient
 from resywatch.resy.errors import AuthError
@@ -57,7 +57,9 @@ def token_expiry(token: str) -> datetime | None:
 
 
 async def login(*, resy: ResyClient, email: str, password: str, config_file: Path) -> LoginResult:
-    """Exchange email and password for a token and keep it in the config file (mode 0600)."""
+    """Exchange email and password for a token and keep it in the config file (mode 0600,
+    created with its directory when missing)."""
+    check_config_writable(config_file)  # before Resy hands out a token we could not keep
     answer = await resy.login(email, password)
     set_config_value(config_file, "resy", "auth_token", answer.token)
     account = Account(
@@ -98,7 +100,7 @@ async def status(*, resy: ResyClient, now: datetime) -> AuthStatus:
 
 def logout(*, config_file: Path) -> bool:
     """Forget the token kept in the config file; whether there was one to forget."""
-    if "resy_auth_token" not in read_config_file(config_file, required=False):
+    if "resy_auth_token" not in read_config_file(config_file):
         return False
     set_config_value(config_file, "resy", "auth_token", None)
     return True

@@ -30,7 +30,14 @@ from typing import IO, TYPE_CHECKING, Any
 
 from resywatch import __version__
 from resywatch.errors import ConfigError
-from resywatch.redact import MASK, redact_url
+from resywatch.redact import (
+    BUILTIN_NOTIFY_SCHEMES,
+    apprise_private_values,
+    instantiate_apprise,
+    notify_url_secrets,
+    redact_notify_url,
+    redact_text,
+)
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -41,82 +48,15 @@ if TYPE_CHECKING:
     from resywatch.db.models import Notification
 
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<rest>.*)$", re.DOTALL)
-_RUN = re.compile(r"[A-Za-z0-9_\-]+")
-_SECRET_KEY = re.compile(
-    r"(?i)token|key|secret|pass|pwd|auth|sig|access|webhook|hook|cred|bearer|priv"
-)
 _ERROR_LIMIT = 500  # characters of an error kept in the database
 
 
 # --- redaction -----------------------------------------------------------------------------
 
 
-def _looks_secret(run: str) -> bool:
-    """Token-like: letters mixed with digits (8+), long digit ids (10+), anything 24+."""
-    letters = any(c.isalpha() for c in run)
-    digits = any(c.isdigit() for c in run)
-    return (
-        len(run) >= 24
-        or (len(run) >= 8 and letters and digits)
-        or (len(run) >= 10 and run.isdigit())
-    )
-
-
-def _is_hostname(hostport: str) -> bool:
-    host = hostport.rsplit(":", 1)[0] if re.search(r":\d+$", hostport) else hostport
-    return "." in host or host == "localhost" or host.startswith("[")
-
-
-def _redacted(url: str) -> tuple[str, list[str]]:
-    """The URL with secrets masked, and the secrets themselves (to scrub error texts).
-
-    Works on any text, parseable or not: userinfo passwords, secret-named query values and
-    token-like runs (Apprise puts tokens in the host and path: tgram://BOTTOKEN/CHAT,
-    discord://ID/TOKEN, pover://USER@TOKEN) are masked; real host names are kept.
-    """
-    secrets: list[str] = []
-
-    def mask(value: str) -> str:
-        secrets.append(value)
-        return MASK
-
-    def tokens(text: str) -> str:
-        return _RUN.sub(lambda m: mask(m[0]) if _looks_secret(m[0]) else m[0], text)
-
-    match = _SCHEME.match(url.strip())
-    if match is None:
-        return tokens(url), secrets
-    rest, hash_, fragment = match["rest"].partition("#")
-    rest, question, query = rest.partition("?")
-    authority, slash, path = rest.partition("/")
-    userinfo, at, hostport = authority.rpartition("@")
-    if at:
-        user, colon, password = userinfo.partition(":")
-        userinfo = tokens(user) + (colon + mask(password) if password else colon)
-    hostport = hostport if _is_hostname(hostport) else tokens(hostport)
-    pairs = []
-    for pair in query.split("&") if question else []:
-        key, equals, value = pair.partition("=")
-        secret = bool(value) and bool(_SECRET_KEY.search(key))
-        pairs.append(key + equals + (mask(value) if secret else tokens(value)))
-    text = (
-        f"{match['scheme']}://{userinfo}{at}{hostport}{slash}{tokens(path)}"
-        f"{question}{'&'.join(pairs)}{hash_}{tokens(fragment)}"
-    )
-    return text, secrets
-
-
-def redact_notify_url(url: str) -> str:
-    """A notification URL safe to print: passwords and token-like parts replaced by ***."""
-    return _redacted(url)[0]
-
-
 def scrub(text: str, secrets: list[str] | tuple[str, ...]) -> str:
-    """The text with the given secrets (longest first) and any URL password masked."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= 4:
-            text = text.replace(secret, MASK)
-    return redact_url(text)
+    """The text with the given secrets and any URL's userinfo masked."""
+    return redact_text(text, secrets)
 
 
 # --- messages ------------------------------------------------------------------------------
@@ -200,16 +140,15 @@ class SendError(Exception):
 class Channel(ABC):
     """One destination. `key` names it in the database without its secrets."""
 
-    url: str
+    url: str = field(repr=False)  # holds tokens: repr shows `display`
     kind: str
     display: str = ""
-    secrets: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = field(default=(), repr=False)
     key: str = ""
 
     def __post_init__(self) -> None:
-        display, secrets = _redacted(self.url)
-        self.display = self.display or display
-        self.secrets = tuple(secrets)
+        self.display = self.display or redact_notify_url(self.url)
+        self.secrets = tuple(dict.fromkeys([*self.secrets, *notify_url_secrets(self.url)]))
         digest = hashlib.sha256(self.url.encode()).hexdigest()[:16]
         self.key = self.key or f"{self.kind.split(':')[0]}:{digest}"
 
@@ -232,8 +171,8 @@ class WebhookChannel(Channel):
     408 and 429 is permanent, everything else (5xx, timeouts, refused) is transient."""
 
     timeout_s: float = 10.0
-    target: str = ""
-    auth: tuple[str, str] | None = None
+    target: str = field(default="", repr=False)
+    auth: tuple[str, str] | None = field(default=None, repr=False)
     _client: httpx.Client | None = field(default=None, repr=False)
 
     def send(self, message: Message, now: datetime) -> None:
@@ -390,21 +329,21 @@ def build_channels(
 
 
 def _channel(url: str, *, stdout: IO[str] | None, timeout_s: float) -> Channel:
-    shown = redact_notify_url(url)
     match = _SCHEME.match(url)
     if match is None:
-        raise ConfigError(f"{shown!r} is not a URL (expected scheme://...)")
+        raise ConfigError(f"{redact_notify_url(url)!r} is not a URL (expected scheme://...)")
     scheme = match["scheme"].lower()
+    if scheme not in BUILTIN_NOTIFY_SCHEMES:
+        return _apprise(url, scheme)
+    shown = redact_notify_url(url)
     if scheme in ("json", "jsons"):
         return _webhook(url, scheme, match["rest"], shown, timeout_s)
-    if scheme == "ndjson":
-        rest = match["rest"]
-        if rest == "-":
-            return StreamChannel(url=url, kind="ndjson", stream=stdout, json_lines=True)
-        if not rest.startswith("/") or rest.startswith("//") or rest.rstrip("/") == "":
-            raise ConfigError(f"{shown!r}: use ndjson:///ABSOLUTE/PATH.ndjson or ndjson://-")
-        return NdjsonFileChannel(url=url, kind="ndjson", path=Path(rest))
-    return _apprise(url, scheme, shown)
+    rest = match["rest"]  # ndjson://
+    if rest == "-":
+        return StreamChannel(url=url, kind="ndjson", stream=stdout, json_lines=True)
+    if not rest.startswith("/") or rest.startswith("//") or rest.rstrip("/") == "":
+        raise ConfigError(f"{shown!r}: use ndjson:///ABSOLUTE/PATH.ndjson or ndjson://-")
+    return NdjsonFileChannel(url=url, kind="ndjson", path=Path(rest))
 
 
 def _webhook(url: str, scheme: str, rest: str, shown: str, timeout_s: float) -> Channel:
@@ -445,19 +384,24 @@ def _apprise_warnings_ignored() -> Iterator[None]:
         yield
 
 
-def _apprise(url: str, scheme: str, shown: str) -> Channel:
+def _apprise(url: str, scheme: str) -> Channel:
     apprise = _apprise_module()
-    asset = apprise.AppriseAsset(storage_mode="memory")  # write nothing to disk
-    with _apprise_warnings_ignored():  # plugins are imported on first use
-        plugin = apprise.Apprise.instantiate(url, asset=asset)
+    plugin = instantiate_apprise(url)
+    shown = redact_notify_url(url, plugin)  # Apprise's own rendering, private fields masked
     if plugin is None:
         raise ConfigError(
             f"{shown!r} is not a notification URL resywatch or Apprise understands "
             "(see https://github.com/caronc/apprise/wiki for the URL of each service)"
         )
-    service = apprise.Apprise(asset=asset)
+    service = apprise.Apprise(asset=plugin.asset)
     service.add(plugin)
-    return AppriseChannel(url=url, kind=f"apprise:{scheme}", service=service)
+    return AppriseChannel(
+        url=url,
+        kind=f"apprise:{scheme}",
+        display=shown,
+        secrets=tuple(apprise_private_values(plugin, url)),
+        service=service,
+    )
 
 
 def channels_from_settings(

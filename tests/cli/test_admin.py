@@ -44,7 +44,7 @@ def test_db_info_hides_the_password(cli: Any, database_url: str) -> None:
         assert json.loads(result.stdout)["error"]["code"] == "database_unavailable"
     else:
         result = cli("--database-url", database_url, "admin", "db-info", "--json")
-        assert ":***@" in json.loads(result.stdout)["url"]
+        assert "://***@" in json.loads(result.stdout)["url"]
     password = database_url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
     assert password not in result.stdout + result.stderr
 

@@ -576,7 +576,7 @@ def test_an_unparseable_url_exits_2_names_it_redacted_and_writes_nothing(
     env = {"RESYWATCH_NOTIFY_URLS": f"{sink.url()} {bad}"}
     args = ["--database-url", database_url, "notify", "deliver", *(["--json"] if as_json else [])]
     result = run_cli(*args, env=env, expect=2)
-    assert "bogus://***@example.com/x" in result.stderr
+    assert "'bogus://***'" in result.stderr  # an unparseable URL shows its scheme only
     assert SECRET not in result.stdout + result.stderr
     if as_json:
         assert json.loads(result.stdout)["error"]["code"] == "bad_config"
@@ -601,8 +601,8 @@ def test_channels_list_json_masks_secrets(make_sink: Callable[..., Sink], tmp_pa
     channels = json.loads(result.stdout)["channels"]
     assert [c["kind"] for c in channels] == ["json", "ndjson", "ndjson", "apprise:tgram"]
     port = sink.server.server_address[1]
-    assert channels[0]["url"] == f"json://bob:***@127.0.0.1:{port}/hook/***"
-    assert channels[3]["url"] == "tgram://123456789:***/12345"
+    assert channels[0]["url"] == f"json://***@127.0.0.1:{port}/hook/***"
+    assert channels[3]["url"].startswith("tgram://1...")  # Apprise's own privacy rendering
     assert SECRET not in result.stdout + result.stderr
     assert "hunter2pw" not in result.stdout + result.stderr
     assert not any(c["default"] for c in channels)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import stat
 from datetime import time
 from pathlib import Path
 
@@ -137,9 +139,16 @@ def test_bad_config_file_names_file_and_key(tmp_path: Path, text: str, complaint
     assert complaint in str(raised.value)
 
 
-def test_missing_named_config_file_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="does not exist"):
-        load_settings(config_path=tmp_path / "absent.toml", environ={})
+def test_a_named_config_file_that_does_not_exist_yet_is_empty_configuration(
+    tmp_path: Path,
+) -> None:
+    absent = tmp_path / "not-yet" / "config.toml"
+    assert load_settings(config_path=absent, environ={}) == load_settings(environ={})
+    assert load_settings(environ={"RESYWATCH_CONFIG": str(absent)}) == load_settings(environ={})
+    dangling = tmp_path / "link.toml"
+    dangling.symlink_to(tmp_path / "elsewhere" / "config.toml")
+    assert load_settings(config_path=dangling, environ={}) == load_settings(environ={})
+    assert not absent.exists() and not absent.parent.exists()  # reading creates nothing
 
 
 def test_secrets_are_hidden_and_listed() -> None:
@@ -147,11 +156,15 @@ def test_secrets_are_hidden_and_listed() -> None:
         "RESYWATCH_RESY_API_KEY": "api-key-123456",
         "RESYWATCH_RESY_AUTH_TOKEN": "token-abcdef",
         "RESYWATCH_DATABASE_URL": "postgresql://user:db-password@host/db",
+        "RESYWATCH_NOTIFY_URLS": "tgram://123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/1",
     }
     settings = load_settings(environ=env)
-    assert "api-key-123456" not in repr(settings)
-    assert "token-abcdef" not in repr(settings)
-    assert set(settings.secrets()) == {"api-key-123456", "token-abcdef", "db-password"}
+    for secret in ("api-key-123456", "token-abcdef", "db-password", "AAHdqTcvCH1vGW"):
+        assert secret not in repr(settings) + str(settings)
+    assert {"api-key-123456", "token-abcdef", "db-password", "user:db-password"} <= set(
+        settings.secrets()
+    )
+    assert "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw" in settings.secrets()  # channel URL tokens too
 
 
 def test_empty_values_mean_unset() -> None:
@@ -188,10 +201,74 @@ def test_set_config_value_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
 def test_set_config_value_creates_file_and_section(tmp_path: Path) -> None:
     from resywatch.config import set_config_value
 
-    config = tmp_path / "new" / "config.toml"
+    config = tmp_path / "new" / "deeper" / "config.toml"
     set_config_value(config, "resy", "auth_token", 'quote"and\\backslash')
     token = load_settings(config_path=config, environ={}).resy_auth_token
     assert token is not None and token.get_secret_value() == 'quote"and\\backslash'
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert stat.S_IMODE(config.parent.stat().st_mode) == 0o700
+    assert os.listdir(config.parent) == ["config.toml"]  # no temporary file left
+
+
+@pytest.mark.parametrize("dangling", [False, True])
+def test_set_config_value_writes_through_a_symlink(tmp_path: Path, dangling: bool) -> None:
+    from resywatch.config import set_config_value
+
+    target = tmp_path / "dotfiles" / "resywatch.toml"
+    if not dangling:  # else the target and its directory are created
+        target.parent.mkdir()
+        write(target, "[discovery]\ndays = 7\n")
+    link = tmp_path / "config" / "config.toml"
+    link.parent.mkdir()
+    link.symlink_to(target)
+    set_config_value(link, "resy", "auth_token", "tok-1")
+    assert link.is_symlink() and link.resolve() == target  # the link is kept
+    assert 'auth_token = "tok-1"' in target.read_text()
+    assert ("days = 7" in target.read_text()) is not dangling
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert os.listdir(link.parent) == ["config.toml"]
+
+
+def test_an_unwritable_config_is_a_clear_error_and_nothing_is_written(tmp_path: Path) -> None:
+    from resywatch.config import set_config_value
+    from resywatch.errors import ConfigNotWritable
+
+    blocker = write(tmp_path / "not-a-dir", "")
+    config = blocker / "config.toml"  # its "directory" is a file
+    with pytest.raises(ConfigNotWritable, match=f"cannot write the config file {config}") as e:
+        set_config_value(config, "resy", "auth_token", "tok-1")
+    assert e.value.exit_code == 1 and e.value.code == "config_not_writable"
+    assert blocker.read_text() == ""
+
+
+def test_a_failed_replace_leaves_the_old_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from resywatch.config import set_config_value
+    from resywatch.errors import ConfigNotWritable
+
+    config = write(tmp_path / "config.toml", '[resy]\nauth_token = "old"\n')
+
+    def refuse(*_: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(ConfigNotWritable, match="Permission denied"):
+        set_config_value(config, "resy", "auth_token", "new")
+    assert config.read_text() == '[resy]\nauth_token = "old"\n'
+    assert os.listdir(tmp_path) == ["config.toml"]  # the temporary file is gone
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into any directory")
+def test_a_read_only_directory_is_named(tmp_path: Path) -> None:
+    from resywatch.config import set_config_value
+    from resywatch.errors import ConfigNotWritable
+
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(ConfigNotWritable, match=f"{locked / 'config.toml'}"):
+        set_config_value(locked / "config.toml", "resy", "auth_token", "tok-1")
+    assert os.listdir(locked) == []
 
 
 def test_token_expiry_reads_the_jwt_exp_claim() -> None:

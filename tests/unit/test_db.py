@@ -77,7 +77,7 @@ def test_unreachable_database_is_reported_without_password() -> None:
     with pytest.raises(DatabaseUnavailable) as raised:
         migrate.current_revision(db)
     assert "hunter22" not in str(raised.value)
-    assert "user:***@127.0.0.1:1" in str(raised.value)
+    assert "://***@127.0.0.1:1" in str(raised.value)
 
 
 def test_timestamps_round_trip_as_utc(db: Database) -> None:
