@@ -281,3 +281,15 @@ def test_due_only_skips_buckets_scanned_within_the_interval(
     assert scan(db, sandbox, settings, due_only=True).buckets_scanned == 0
     advance(sandbox, settings.discovery_interval_s + 1)
     assert scan(db, sandbox, settings, due_only=True).buckets_scanned == 4
+
+
+def test_a_changed_interval_takes_effect_at_the_next_cycle(
+    db: Database, sandbox: SandboxHandle
+) -> None:
+    # Buckets once kept a cycle number (start // interval): after raising the interval the
+    # numbers in the new unit stayed below the recorded ones, and no bucket was due again.
+    for interval in (30, 60, 30, 90):
+        settings = settings_for(sandbox, discovery_interval_s=str(interval))
+        assert scan(db, sandbox, settings, due_only=True).buckets_scanned == 4, interval
+        assert scan(db, sandbox, settings, due_only=True).buckets_scanned == 0, interval
+        advance(sandbox, 91)  # into the next cycle of whichever interval comes next
