@@ -18,6 +18,7 @@ from resywatch.db.models import (
     SlotSnapshot,
     metadata,
 )
+from resywatch.services.retire import retire_pending
 
 
 @dataclass(frozen=True)
@@ -79,16 +80,22 @@ class Cleared:
     drop_events: int
     buckets: int
     snapshots: int
+    notifications: int = 0  # drop messages not yet delivered, retired with their drops
 
 
 def clear_discovery(db: Database) -> Cleared:
-    """The seed's clear-db: forget drops, buckets and snapshots (the next scan baselines)."""
+    """The seed's clear-db: forget drops, buckets and snapshots (the next scan baselines),
+    and the drop messages not delivered yet. A plain DELETE, so ids go on from where they
+    were (never TRUNCATE ... RESTART IDENTITY): `drop:<id>` keys stay unique."""
     with db.write() as session:
         counts = [
             rows_changed(session.execute(delete(table)))
             for table in (SlotSnapshot, DropEvent, DiscoveryBucket)
         ]
-    return Cleared(drop_events=counts[1], buckets=counts[2], snapshots=counts[0])
+        retired = retire_pending(session, prefixes=["drop:"])
+    return Cleared(
+        drop_events=counts[1], buckets=counts[2], snapshots=counts[0], notifications=retired
+    )
 
 
 @dataclass(frozen=True)
