@@ -18,6 +18,7 @@ from resywatch.db.models import (
     SlotSnapshot,
     metadata,
 )
+from resywatch.services.booking import failed_attempt
 from resywatch.services.retire import retire_pending
 
 
@@ -149,10 +150,11 @@ class BookingError:
 def booking_errors(
     db: Database, *, since: datetime | None = None, limit: int = 100
 ) -> list[BookingError]:
-    """Booking attempts that did not book, newest first (the seed's booking-errors view)."""
+    """Failed booking attempts (`booking.failed_attempt`), newest first (the seed's
+    booking-errors view)."""
     query = (
         select(BookingAttempt)
-        .where(col(BookingAttempt.outcome).not_in(["booked", "dry_run"]))
+        .where(failed_attempt())
         .order_by(col(BookingAttempt.created_at).desc(), col(BookingAttempt.id).desc())
     )
     if since is not None:
