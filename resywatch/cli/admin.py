@@ -131,7 +131,8 @@ def booking_errors(
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 100,
     json_output: JsonFlag = False,
 ) -> None:
-    """Booking attempts that did not book, newest first."""
+    """Failed booking attempts (not booked, and neither a dry run, still under way nor
+    declined), newest first."""
     run = use(ctx, json_output=json_output)
     from resywatch.services import admin
 
