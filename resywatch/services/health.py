@@ -257,7 +257,12 @@ def _overdue_buckets(session: Session, settings: Settings, late: _Late) -> Overd
 
 def _overdue_watches(session: Session, settings: Settings, late: _Late) -> Overdue:
     due = [
-        _aware(w.last_checked_at or w.created_at) + timedelta(seconds=w.interval_s)
+        # Due one interval after its last check, but not before it was (re)activated: the
+        # passes while it was paused rightly checked nothing.
+        max(
+            _aware(w.last_checked_at or w.created_at) + timedelta(seconds=w.interval_s),
+            _aware(w.updated_at),
+        )
         for w in session.exec(select(Watch).where(col(Watch.status) == "active"))
     ]
     overdue = [at for at in due if at < late.due_before]
@@ -289,13 +294,17 @@ def _overdue_notifications(session: Session, settings: Settings, late: _Late) ->
 
 def _overdue_snipes(session: Session, settings: Settings, late: _Late) -> Overdue:
     prepare = timedelta(seconds=settings.book_prepare_s)  # taken this long before release
-    s = ScheduledSnipe
-    count, oldest = session.execute(
-        select(func.count(), func.min(col(s.release_at), type_=_TIMESTAMP)).where(
-            col(s.status) == "scheduled", col(s.release_at) < late.due_before + prepare
+    due = [
+        max(_aware(s.release_at) - prepare, _aware(s.created_at))
+        for s in session.exec(
+            select(ScheduledSnipe).where(
+                col(ScheduledSnipe.status) == "scheduled",
+                col(ScheduledSnipe.release_at) < late.due_before + prepare,
+            )
         )
-    ).one()
-    return (f"{count} scheduled snipes", _aware(oldest) - prepare) if count else None
+    ]
+    overdue = [at for at in due if at < late.due_before]
+    return (f"{len(overdue)} scheduled snipes", min(overdue)) if overdue else None
 
 
 _DUE_WORK: dict[str, Callable[[Session, Settings, _Late], Overdue]] = {

@@ -80,7 +80,7 @@ def stale_bucket() -> DiscoveryBucket:
 def unchecked_watch() -> Watch:
     return Watch(
         kind="venues", venue_ids=[1], date_from=DAY, date_to=DAY, party_size=2, interval_s=300,
-        last_checked_at=LONG_AGO, next_check_at=NOW + timedelta(days=1),
+        last_checked_at=LONG_AGO, next_check_at=NOW + timedelta(days=1), updated_at=LONG_AGO,
     )  # fmt: skip
 
 
@@ -121,6 +121,7 @@ def overdue_snipe() -> ScheduledSnipe:
         deadline_s=60,
         late_s=120,
         request_budget=100,
+        created_at=LONG_AGO,
     )
 
 
@@ -162,6 +163,15 @@ def test_passes_with_nothing_due_are_ok(db: Database, job: str) -> None:
     _, work, _ = DUE[job]
     passes(db, job, {work: 0}, every=JOBS[job].interval(settings()))
     assert report(db)[f"job:{job}"].status is Status.OK
+
+
+def test_a_watch_just_resumed_is_not_overdue(db: Database) -> None:
+    watch = unchecked_watch()
+    watch.updated_at = NOW - timedelta(seconds=30)  # resumed: the passes before rightly skipped it
+    with db.write() as session:
+        session.add(watch)
+    passes(db, "watches", {"checked": 0}, every=timedelta(seconds=60))
+    assert report(db)["job:watches"].status is Status.OK
 
 
 def test_buckets_being_scanned_are_not_overdue(db: Database) -> None:
@@ -208,3 +218,12 @@ def test_a_pending_attempt_alone_is_no_warning(db: Database) -> None:
             )
         )
     assert report(db)["bookings"].status is Status.OK
+
+
+def test_a_snipe_scheduled_just_now_for_a_past_release_is_not_yet_overdue(db: Database) -> None:
+    snipe = overdue_snipe()
+    snipe.created_at = NOW - timedelta(seconds=5)
+    with db.write() as session:
+        session.add(snipe)
+    passes(db, "snipes", {"snipes": 0}, every=timedelta(seconds=5))
+    assert report(db)["job:snipes"].status is Status.OK
