@@ -215,7 +215,7 @@ def _idle_reason(session: Session, job: Job, settings: Settings, now: datetime) 
     if not runs or any(r.status != "ok" or _work_done(r, job) for r in runs):
         return None  # no pass yet (the heartbeat check speaks), a failure, or progress
     return (
-        f"passes report ok but do nothing: {what} due since {since:%H:%M:%S} UTC "
+        f"passes report ok but do nothing: {what} due since {since.astimezone(UTC):%H:%M:%S} UTC "
         f"(every {interval.total_seconds():g} s), and the last {len(runs)} passes reported "
         + ", ".join(f"{name}: 0" for name in job.work)
     )
