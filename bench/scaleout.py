@@ -165,7 +165,7 @@ class Observed:
     def poll(self, conn: Any, *, record: bool) -> None:
         now, epochs, ages = datetime.now(UTC), 0, []
         for bucket, scanned_at, cycle, epoch in conn.execute(
-            text("SELECT id, last_scan_at, last_cycle, lease_epoch FROM discovery_bucket")
+            text("SELECT id, last_scan_at, last_cycle_start, lease_epoch FROM discovery_bucket")
         ):
             epochs += epoch
             if scanned_at is None:

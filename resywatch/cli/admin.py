@@ -63,7 +63,8 @@ def clear(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """Forget every drop event, bucket and snapshot (the next scan starts a new baseline)."""
+    """Forget every drop event, bucket and snapshot, and the drop notifications not yet
+    delivered (the next scan starts a new baseline)."""
     run = use(ctx, json_output=json_output)
     from resywatch.services import admin
 
@@ -71,14 +72,19 @@ def clear(
     if not yes:
         if not sys.stdin.isatty():
             raise InvalidInput("refusing to clear without --yes (no terminal to ask on)")
-        typer.confirm("Delete every drop event, bucket and snapshot?", abort=True, err=True)
+        typer.confirm(
+            "Delete every drop event, bucket, snapshot and undelivered drop notification?",
+            abort=True,
+            err=True,
+        )
     cleared = admin.clear_discovery(db)
     if run.output.json_mode:
         run.output.json(cleared)
     else:
         run.output.note(
-            f"deleted {cleared.drop_events} drop events, {cleared.buckets} buckets and "
-            f"{cleared.snapshots} snapshot rows"
+            f"deleted {cleared.drop_events} drop events, {cleared.buckets} buckets, "
+            f"{cleared.snapshots} snapshot rows and {cleared.notifications} undelivered "
+            "drop notifications"
         )
 
 
@@ -125,7 +131,8 @@ def booking_errors(
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 100,
     json_output: JsonFlag = False,
 ) -> None:
-    """Booking attempts that did not book, newest first."""
+    """Failed booking attempts (not booked, and neither a dry run, still under way nor
+    declined), newest first."""
     run = use(ctx, json_output=json_output)
     from resywatch.services import admin
 

@@ -342,9 +342,14 @@ def _local(moment: datetime, zone: str) -> str:
 def attempts(
     ctx: typer.Context,
     since: Annotated[str | None, typer.Option(help="Since: 1h, 30m, 2d or an ISO time.")] = None,
-    failed: Annotated[bool, typer.Option("--failed", help="Only tries that did not book.")] = (
-        False
-    ),
+    failed: Annotated[
+        bool,
+        typer.Option(
+            "--failed",
+            help="Only failed tries: not booked, and neither a dry run, still under way "
+            "(pending) nor declined.",
+        ),
+    ] = False,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 50,
     json_output: JsonFlag = False,
 ) -> None:

@@ -24,3 +24,10 @@ SQLModel.metadata.naming_convention = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# Table options of every table with a generated integer id. SQLite otherwise hands the id
+# of the newest row out again once that row is deleted, and ids are named by other rows and
+# by dedupe keys (`drop:<id>`, `notify:<id>`, `watch:<id>:...`): a reused id would collide
+# with, or inherit, what the deleted row left behind. PostgreSQL's sequences never go back.
+NEVER_REUSED = {"sqlite_autoincrement": True}

@@ -79,9 +79,29 @@ class Database:
 
     @contextmanager
     def write_connection(self) -> Iterator[Connection]:
-        """A Core connection in a write transaction (Alembic runs its migrations in one)."""
-        with self._write_engine.begin() as connection:
-            yield connection
+        """A Core connection in a write transaction (Alembic runs its migrations in one).
+
+        On SQLite, foreign keys are off inside it and checked before the commit, the way
+        SQLite documents for schema changes: a migration rebuilds a table by copying it and
+        dropping the old one, and with foreign keys on that drop would cascade-delete the
+        rows of every table referring to it (a bucket's snapshots, a message's deliveries).
+        """
+        if self.backend != "sqlite":
+            with self._write_engine.begin() as connection:
+                yield connection
+            return
+        with self._write_engine.connect() as connection:
+            raw = connection.connection.driver_connection
+            assert raw is not None
+            raw.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: before it
+            try:
+                with connection.begin():
+                    yield connection
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(f"the schema change broke foreign keys: {broken[:5]}")
+            finally:
+                raw.execute("PRAGMA foreign_keys=ON")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -43,6 +43,9 @@ class Job:
     # only says which pass keeps the heartbeat; a pass that found nothing to claim (its
     # counts say CLAIMED: 0) is a skip.
     shared: bool = False
+    # The counts of a pass that say it did some of the job's work: `health` warns when the
+    # passes report ok with all of these at 0 while work stays due.
+    work: tuple[str, ...] = ()
 
     def next_run_at(self, started: datetime, settings: Settings) -> datetime:
         """When the pass after one started at `started` is due: a shared job's next cycle
@@ -143,11 +146,16 @@ def _seconds(field: str) -> Callable[[Settings], timedelta]:
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
-        Job("discovery", _discovery, _seconds("discovery_interval_s"), shared=True),
-        Job("watches", _watches, _seconds("jobs_watches_interval_s")),
-        Job("notify", _notify, _seconds("jobs_notify_interval_s")),
-        Job("delivery", _delivery, _seconds("jobs_delivery_interval_s")),
-        Job("snipes", _snipes, _seconds("jobs_snipes_interval_s")),
+        Job("discovery", _discovery, _seconds("discovery_interval_s"), True, (CLAIMED,)),
+        Job("watches", _watches, _seconds("jobs_watches_interval_s"), work=("checked",)),
+        Job("notify", _notify, _seconds("jobs_notify_interval_s"), work=("checked",)),
+        Job(
+            "delivery",
+            _delivery,
+            _seconds("jobs_delivery_interval_s"),
+            work=("sent", "failed", "retried"),
+        ),
+        Job("snipes", _snipes, _seconds("jobs_snipes_interval_s"), work=("snipes",)),
         Job("retention", _retention, _seconds("jobs_retention_interval_s")),
     )
 }

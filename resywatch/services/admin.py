@@ -18,6 +18,8 @@ from resywatch.db.models import (
     SlotSnapshot,
     metadata,
 )
+from resywatch.services.booking import failed_attempt
+from resywatch.services.retire import retire_pending
 
 
 @dataclass(frozen=True)
@@ -79,16 +81,22 @@ class Cleared:
     drop_events: int
     buckets: int
     snapshots: int
+    notifications: int = 0  # drop messages not yet delivered, retired with their drops
 
 
 def clear_discovery(db: Database) -> Cleared:
-    """The seed's clear-db: forget drops, buckets and snapshots (the next scan baselines)."""
+    """The seed's clear-db: forget drops, buckets and snapshots (the next scan baselines),
+    and the drop messages not delivered yet. A plain DELETE, so ids go on from where they
+    were (never TRUNCATE ... RESTART IDENTITY): `drop:<id>` keys stay unique."""
     with db.write() as session:
         counts = [
             rows_changed(session.execute(delete(table)))
             for table in (SlotSnapshot, DropEvent, DiscoveryBucket)
         ]
-    return Cleared(drop_events=counts[1], buckets=counts[2], snapshots=counts[0])
+        retired = retire_pending(session, prefixes=["drop:"])
+    return Cleared(
+        drop_events=counts[1], buckets=counts[2], snapshots=counts[0], notifications=retired
+    )
 
 
 @dataclass(frozen=True)
@@ -142,10 +150,11 @@ class BookingError:
 def booking_errors(
     db: Database, *, since: datetime | None = None, limit: int = 100
 ) -> list[BookingError]:
-    """Booking attempts that did not book, newest first (the seed's booking-errors view)."""
+    """Failed booking attempts (`booking.failed_attempt`), newest first (the seed's
+    booking-errors view)."""
     query = (
         select(BookingAttempt)
-        .where(col(BookingAttempt.outcome).not_in(["booked", "dry_run"]))
+        .where(failed_attempt())
         .order_by(col(BookingAttempt.created_at).desc(), col(BookingAttempt.id).desc())
     )
     if since is not None:

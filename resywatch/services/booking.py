@@ -24,6 +24,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeVar
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -871,8 +872,16 @@ class AttemptView:
     latency_ms: dict[str, float]
 
 
-#: Outcomes that are not failures, for `book attempts --failed`.
-_NOT_FAILED = (Outcome.BOOKED.value, Outcome.DRY_RUN.value, Outcome.PENDING.value)
+#: Outcomes that are not failures: booked, a dry run, a try still under way (its row is
+#: written before anything is sent, so a snipe waiting for its release and `book now` at
+#: its prompt are pending), and a try the user called off.
+NOT_FAILED = frozenset({Outcome.BOOKED, Outcome.DRY_RUN, Outcome.PENDING, Outcome.DECLINED})
+
+
+def failed_attempt() -> ColumnElement[bool]:
+    """The one definition of a failed booking attempt: `health`, `admin booking-errors`
+    and `book attempts --failed` all use it."""
+    return col(BookingAttempt.outcome).not_in(sorted(o.value for o in NOT_FAILED))
 
 
 def list_attempts(
@@ -888,7 +897,7 @@ def list_attempts(
         if since is not None:
             query = query.where(col(BookingAttempt.created_at) >= since)
         if failed_only:
-            query = query.where(col(BookingAttempt.outcome).not_in(_NOT_FAILED))
+            query = query.where(failed_attempt())
         query = query.order_by(col(BookingAttempt.created_at).desc(), col(BookingAttempt.id).desc())
         rows = session.exec(query.limit(limit)).all()
     return [_attempt_view(r) for r in rows]

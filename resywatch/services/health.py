@@ -7,28 +7,45 @@ once, with a short deadline, so the answer comes within 2 s even when Resy is do
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
-from sqlmodel import col
+from sqlalchemy import DateTime, func, or_
+from sqlmodel import Session, col, select
 
 from resywatch.config import Settings
 from resywatch.db.engine import Database
-from resywatch.db.models import BookingAttempt, JobHeartbeat, Notification, ResyHost
+from resywatch.db.models import (
+    BookingAttempt,
+    DiscoveryBucket,
+    JobHeartbeat,
+    JobRun,
+    Notification,
+    NotifyRequest,
+    ResyHost,
+    ScheduledSnipe,
+    Watch,
+)
 from resywatch.errors import DatabaseNotReady, DatabaseUnavailable
 from resywatch.redact import redact_text
 from resywatch.resy import errors as resy_errors
 from resywatch.resy.client import ResyClient
-from resywatch.scheduler.jobs import JOBS
+from resywatch.scheduler.jobs import JOBS, Job
 from resywatch.scheduler.lease import heartbeats
 from resywatch.services.auth import EXPIRY_WARNING, token_expiry
+from resywatch.services.booking import failed_attempt
 from resywatch.services.discovery.feed import BucketState, bucket_states
 from resywatch.services.politeness import LAST_ERROR_CHARS, host_states
 
 FAILURES_LOOKBACK = timedelta(hours=24)
+# Work due for this many of its job's intervals, with every pass since reporting ok and
+# none of it done: the job is stuck while saying ok (one interval to pick the work up, one
+# more for a pass that was already under way).
+IDLE_INTERVALS = 2
+IDLE_RUNS_READ = 20  # the newest passes since the work became due that are looked at
 
 
 class Status(IntEnum):
@@ -76,7 +93,13 @@ async def health(
     """Every check, from the database's view of the jobs plus one call to Resy."""
     checks = [Check("database", Status.OK, f"{db.backend} reachable and at the current schema")]
     beats = heartbeats(db)
-    checks += _job_checks(beats, settings, now)
+    with db.read() as session:
+        idle = {
+            job.name: reason
+            for job in JOBS.values()
+            if (reason := _idle_reason(session, job, settings, now)) is not None
+        }
+    checks += _job_checks(beats, settings, now, idle)
     with db.read() as session:
         states = bucket_states(session, now)
         pending_since = session.scalar(
@@ -90,7 +113,7 @@ async def health(
         )
         failed_books = session.scalar(
             select(func.count()).where(
-                col(BookingAttempt.outcome).not_in(["booked", "dry_run"]),
+                failed_attempt(),
                 col(BookingAttempt.created_at) >= now - FAILURES_LOOKBACK,
             )
         )
@@ -140,7 +163,9 @@ async def health(
     )
 
 
-def _job_checks(beats: dict[str, JobHeartbeat], settings: Settings, now: datetime) -> list[Check]:
+def _job_checks(
+    beats: dict[str, JobHeartbeat], settings: Settings, now: datetime, idle: dict[str, str]
+) -> list[Check]:
     checks = []
     for job in JOBS.values():
         beat = beats.get(job.name)
@@ -159,6 +184,8 @@ def _job_checks(beats: dict[str, JobHeartbeat], settings: Settings, now: datetim
             )
         elif beat and beat.last_status == "failed":
             status, text = Status.WARN, f"last pass failed: {beat.last_error}"
+        elif job.name in idle:
+            status, text = Status.WARN, idle[job.name]
         else:
             status, text = (
                 Status.OK,
@@ -166,6 +193,133 @@ def _job_checks(beats: dict[str, JobHeartbeat], settings: Settings, now: datetim
             )
         checks.append(Check(name, status, text, age))
     return checks
+
+
+def _idle_reason(session: Session, job: Job, settings: Settings, now: datetime) -> str | None:
+    """Why `job` looks stuck while its passes say ok: work has been due for longer than
+    its interval allows and every pass since did none of it. None when it is not."""
+    probe = _DUE_WORK.get(job.name)
+    if probe is None or not job.work:
+        return None
+    interval = job.interval(settings)
+    due = probe(session, settings, _Late(now, interval))
+    if due is None:
+        return None
+    what, since = due
+    runs = session.exec(
+        select(JobRun)
+        .where(col(JobRun.job_name) == job.name, col(JobRun.started_at) >= since)
+        .order_by(col(JobRun.started_at).desc())
+        .limit(IDLE_RUNS_READ)
+    ).all()
+    if not runs or any(r.status != "ok" or _work_done(r, job) for r in runs):
+        return None  # no pass yet (the heartbeat check speaks), a failure, or progress
+    return (
+        f"passes report ok but do nothing: {what} due since {since.astimezone(UTC):%H:%M:%S} UTC "
+        f"(every {interval.total_seconds():g} s), and the last {len(runs)} passes reported "
+        + ", ".join(f"{name}: 0" for name in job.work)
+    )
+
+
+def _work_done(run: JobRun, job: Job) -> bool:
+    return any(int(run.counts.get(name, 0)) > 0 for name in job.work)
+
+
+@dataclass(frozen=True)
+class _Late:
+    """Work counts as overdue once it has been due for IDLE_INTERVALS of its job's interval."""
+
+    now: datetime
+    interval: timedelta
+
+    @property
+    def due_before(self) -> datetime:
+        return self.now - IDLE_INTERVALS * self.interval
+
+
+# Per job: what is overdue and since when it has been due (None: nothing). Measured from
+# when the work was last done, not from the job's own bookkeeping (a bucket's cycle, a
+# watch's next check), so that a fault in that bookkeeping shows here.
+Overdue = tuple[str, datetime] | None
+
+
+def _overdue_buckets(session: Session, settings: Settings, late: _Late) -> Overdue:
+    b = DiscoveryBucket
+    last = func.coalesce(col(b.last_attempt_at), col(b.created_at))
+    not_held = or_(col(b.lease_until).is_(None), col(b.lease_until) < late.now)  # not in a scan
+    count, oldest = session.execute(
+        select(func.count(), func.min(last, type_=_TIMESTAMP)).where(
+            last < late.due_before - late.interval, not_held
+        )
+    ).one()
+    return (f"{count} buckets", _aware(oldest) + late.interval) if count else None
+
+
+def _overdue_watches(session: Session, settings: Settings, late: _Late) -> Overdue:
+    due = [
+        # Due one interval after its last check, but not before it was (re)activated: the
+        # passes while it was paused rightly checked nothing.
+        max(
+            _aware(w.last_checked_at or w.created_at) + timedelta(seconds=w.interval_s),
+            _aware(w.updated_at),
+        )
+        for w in session.exec(select(Watch).where(col(Watch.status) == "active"))
+    ]
+    overdue = [at for at in due if at < late.due_before]
+    return (f"{len(overdue)} watches", min(overdue)) if overdue else None
+
+
+def _overdue_requests(session: Session, settings: Settings, late: _Late) -> Overdue:
+    r = NotifyRequest
+    last = func.coalesce(col(r.last_checked_at), col(r.created_at))
+    count, oldest = session.execute(
+        select(func.count(), func.min(last, type_=_TIMESTAMP)).where(
+            col(r.status) == "pending", last < late.due_before - late.interval
+        )
+    ).one()
+    return (f"{count} notify requests", _aware(oldest) + late.interval) if count else None
+
+
+def _overdue_notifications(session: Session, settings: Settings, late: _Late) -> Overdue:
+    n = Notification
+    count, oldest = session.execute(
+        select(func.count(), func.min(col(n.next_attempt_at), type_=_TIMESTAMP)).where(
+            col(n.status) == "pending",
+            col(n.next_attempt_at) < late.due_before,
+            or_(col(n.claimed_until).is_(None), col(n.claimed_until) < late.now),
+        )
+    ).one()
+    return (f"{count} notifications", _aware(oldest)) if count else None
+
+
+def _overdue_snipes(session: Session, settings: Settings, late: _Late) -> Overdue:
+    prepare = timedelta(seconds=settings.book_prepare_s)  # taken this long before release
+    due = [
+        max(_aware(s.release_at) - prepare, _aware(s.created_at))
+        for s in session.exec(
+            select(ScheduledSnipe).where(
+                col(ScheduledSnipe.status) == "scheduled",
+                col(ScheduledSnipe.release_at) < late.due_before + prepare,
+            )
+        )
+    ]
+    overdue = [at for at in due if at < late.due_before]
+    return (f"{len(overdue)} scheduled snipes", min(overdue)) if overdue else None
+
+
+_DUE_WORK: dict[str, Callable[[Session, Settings, _Late], Overdue]] = {
+    "discovery": _overdue_buckets,
+    "watches": _overdue_watches,
+    "notify": _overdue_requests,
+    "delivery": _overdue_notifications,
+    "snipes": _overdue_snipes,
+}
+_TIMESTAMP = DateTime(timezone=True)  # what an aggregate of timestamps reads back as
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite keeps no zone: its timestamps are UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _bucket_checks(states: list[BucketState], settings: Settings, now: datetime) -> list[Check]:

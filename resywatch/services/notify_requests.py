@@ -20,6 +20,7 @@ from resywatch.resy.client import ResyClient, venue_page_url
 from resywatch.services import venues as venue_service
 from resywatch.services.availability import Want, describe, open_slots, validate_want, window_text
 from resywatch.services.discovery.buckets import local_today
+from resywatch.services.retire import retire_pending
 from resywatch.services.watches import WatchView, list_watches
 
 if TYPE_CHECKING:
@@ -95,11 +96,17 @@ def list_requests(db: Database, *, open_only: bool = False) -> list[RequestView]
 
 
 def remove_request(db: Database, request_id: int) -> RequestView:
+    """Delete the request and its hit message if not yet delivered."""
     with db.write() as session:
         request = _load(session, request_id)
         view = _view(request)
+        retire_pending(session, keys=[_dedupe_key(request_id)])
         session.delete(request)
     return view
+
+
+def _dedupe_key(request_id: int) -> str:
+    return f"notify:{request_id}"
 
 
 async def check_requests(
@@ -176,7 +183,7 @@ async def _check_one(
                 )
             session.add(
                 Notification(
-                    dedupe_key=f"notify:{row.id}",
+                    dedupe_key=_dedupe_key(request.id),
                     kind="notify_hit",
                     title=f"{row.venue_name} has a table for you",
                     body=f"{row.venue_name}: {describe(slots)}, party of {row.party_size}.",

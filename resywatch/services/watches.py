@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -40,6 +41,7 @@ from resywatch.services.availability import (
 )
 from resywatch.services.curated import normalize_name
 from resywatch.services.discovery.buckets import local_today
+from resywatch.services.retire import retire_pending
 
 if TYPE_CHECKING:
     from resywatch.services.booking import BookingResult
@@ -170,11 +172,24 @@ def get_watch(db: Database, watch_id: int) -> WatchView:
 
 
 def remove_watch(db: Database, watch_id: int) -> WatchView:
+    """Delete the watch, its messages not yet delivered and its search snapshots."""
     with db.write() as session:
         watch = _load(session, watch_id)
         view = _view(session, watch)
+        retire_pending(session, prefixes=_key_prefixes(watch_id))
+        if watch.kind == "new-venues":
+            days = (watch.date_to - watch.date_from).days + 1
+            keys = [_criteria_key(watch, watch.date_from + timedelta(d)) for d in range(days)]
+            session.execute(
+                delete(VenueSearchSnapshot).where(col(VenueSearchSnapshot.criteria_key).in_(keys))
+            )
         session.delete(watch)
     return view
+
+
+def _key_prefixes(watch_id: int) -> tuple[str, ...]:
+    """The dedupe keys of a watch's messages start with one of these."""
+    return (f"watch:{watch_id}:", f"new-venue:{watch_id}:")
 
 
 def set_paused(db: Database, watch_id: int, *, paused: bool, now: datetime) -> WatchView:
@@ -276,7 +291,7 @@ def _record_slot_hits(session: Session, watch: Watch, slots: list[OpenSlot]) -> 
     """Notify the matching slots this watch has not notified yet: one message per venue
     and day, listing only the new slots (each message records the slots it covered)."""
     assert watch.id is not None
-    prefix = f"watch:{watch.id}:"
+    prefix = _key_prefixes(watch.id)[0]
     notified: set[str] = set()
     for payload in session.exec(
         select(Notification.payload).where(col(Notification.dedupe_key).startswith(prefix))
@@ -380,7 +395,7 @@ def _record_new_venues(
         for name in current:
             if normalize_name(name) in before:
                 continue
-            dedupe = f"new-venue:{watch.id}:{day.isoformat()}:{normalize_name(name)}"
+            dedupe = f"{_key_prefixes(watch.id)[1]}{day.isoformat()}:{normalize_name(name)}"
             if session.exec(
                 select(Notification.id).where(Notification.dedupe_key == dedupe)
             ).first():

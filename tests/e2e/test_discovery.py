@@ -18,6 +18,7 @@ from resywatch.db.engine import Database
 from resywatch.db.models import DiscoveryBucket, DropEvent, Notification, SlotSnapshot
 from resywatch.resy.client import client_from_settings
 from resywatch.sandbox import DEMO_API_KEY, SandboxHandle
+from resywatch.services.admin import clear_discovery
 from resywatch.services.curated import HotspotMatcher
 from resywatch.services.discovery import buckets as bucket_rules
 from resywatch.services.discovery.scan import PassSummary, ScanContext, run_pass
@@ -281,3 +282,52 @@ def test_due_only_skips_buckets_scanned_within_the_interval(
     assert scan(db, sandbox, settings, due_only=True).buckets_scanned == 0
     advance(sandbox, settings.discovery_interval_s + 1)
     assert scan(db, sandbox, settings, due_only=True).buckets_scanned == 4
+
+
+def test_a_changed_interval_takes_effect_at_the_next_cycle(
+    db: Database, sandbox: SandboxHandle
+) -> None:
+    # Buckets once kept a cycle number (start // interval): after raising the interval the
+    # numbers in the new unit stayed below the recorded ones, and no bucket was due again.
+    for interval in (30, 60, 30, 90):
+        settings = settings_for(sandbox, discovery_interval_s=str(interval))
+        assert scan(db, sandbox, settings, due_only=True).buckets_scanned == 4, interval
+        assert scan(db, sandbox, settings, due_only=True).buckets_scanned == 0, interval
+        advance(sandbox, 91)  # into the next cycle of whichever interval comes next
+
+
+def test_after_admin_clear_the_next_drop_is_recorded_and_announced(
+    db: Database, sandbox: SandboxHandle
+) -> None:
+    # SQLite once gave the cleared newest drop's id to the next drop: `drop:<id>` was taken
+    # by the delivered message of the old one, and every later scan failed on it.
+    settings = settings_for(sandbox)
+    day = today(sandbox, settings) + timedelta(days=1)
+    scan(db, sandbox, settings)
+    first = ClosedSlot(sandbox, day, settings)
+    first.change(+1)
+    assert scan(db, sandbox, settings).drops_opened == 1
+    with db.write() as session:  # delivered: history that stays
+        session.exec(select(Notification)).one().status = "sent"
+    assert clear_discovery(db).drop_events == 1
+
+    assert scan(db, sandbox, settings).buckets_baselined == 4
+    second = ClosedSlot(sandbox, day, settings, skip=frozenset({first.venue.id}))
+    second.change(+1)
+    summary = scan(db, sandbox, settings)
+    assert (summary.drops_opened, summary.buckets_failed) == (1, 0)
+    [event] = events(db)
+    assert sorted(n.dedupe_key for n in notifications(db)) == sorted([f"drop:{event.id}", "drop:1"])
+    assert event.id != 1
+
+
+def test_admin_clear_retires_the_drop_messages_not_yet_delivered(
+    db: Database, sandbox: SandboxHandle
+) -> None:
+    settings = settings_for(sandbox)
+    scan(db, sandbox, settings)
+    ClosedSlot(sandbox, today(sandbox, settings) + timedelta(days=1), settings).change(+1)
+    assert scan(db, sandbox, settings).drops_opened == 1
+    assert [n.status for n in notifications(db)] == ["pending"]
+    assert clear_discovery(db).notifications == 1
+    assert notifications(db) == []

@@ -4,6 +4,7 @@ documented --json and --prometheus output, and the admin commands."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from sandbox_tools import live_config
 from sqlalchemy import update
 
 from resywatch.db.engine import Database
-from resywatch.db.models import ApiCallLog, DropEvent, JobHeartbeat, JobRun
+from resywatch.db.models import ApiCallLog, DiscoveryBucket, DropEvent, JobHeartbeat, JobRun
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
 
 
@@ -76,6 +77,30 @@ def test_critical_when_a_job_stopped_beating(
     prometheus = cli("health", "--prometheus", env=env, expect=2).stdout
     assert "resywatch_health_status 2" in prometheus
     assert 'resywatch_check_status{check="job:watches"} 2' in prometheus
+
+
+def test_warning_when_discovery_passes_say_ok_but_claim_nothing_while_buckets_are_due(
+    cli: Any, env: dict[str, str], database_url: str
+) -> None:
+    env = env | {"RESYWATCH_DISCOVERY_INTERVAL_S": "1"}
+    cli("run", "discovery", env=env)
+    db = Database(database_url)
+    try:
+        with db.write() as session:  # a bookkeeping fault: every bucket looks done for good
+            session.execute(
+                update(DiscoveryBucket).values(last_cycle_start=datetime.now(UTC) + timedelta(1))
+            )
+    finally:
+        db.dispose()
+    started = time.monotonic()
+    while time.monotonic() - started < 3.5:  # past two intervals of due work
+        passed = json.loads(cli("run", "discovery", "--json", env=env).stdout)
+        assert passed["passes"][0]["status"] == "ok"
+        assert passed["passes"][0]["counts"]["claimed"] == 0
+    checks = {c["name"]: c for c in health(cli, env, expect=1)["checks"]}
+    assert checks["job:discovery"]["status"] == "WARN"
+    assert "4 buckets due" in checks["job:discovery"]["message"]
+    assert "claimed: 0" in checks["job:discovery"]["message"]
 
 
 def test_unknown_when_the_database_is_missing(cli: Any, tmp_path: Path) -> None:

@@ -153,3 +153,88 @@ def test_a_past_date_is_refused(cli: Any, env: dict[str, str]) -> None:
     )  # fmt: skip
     assert "in the past" in json.loads(result.stdout)["error"]["message"]
     assert counts(cli, env)["notify_request"] == 0
+
+
+def notes(cli: Any, env: dict[str, str]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = run_json(cli, "notify", "list", env=env)["notifications"]
+    return found
+
+
+def test_a_notify_request_added_after_one_was_removed_is_checked_and_announced(
+    cli: Any, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    # SQLite once gave the removed request's id to the next one: its hit collided with the
+    # old `notify:<id>` message and every `notify check` failed.
+    day = tomorrow(env)
+    target = SoldOutVenue(sandbox, datetime.fromisoformat(day).date(), load_settings(environ=env))
+    ask = ("notify", "add", "--venue", target.venue.name, "--date", day, "--party", "2")
+    first = run_json(cli, *ask, env=env)
+    target.open_one()
+    assert run_json(cli, "notify", "check", env=env)["checked"][0]["status"] == "satisfied"
+    cli("notify", "deliver", env=env)
+    run_json(cli, "notify", "remove", str(first["id"]), env=env)
+
+    second = run_json(cli, *ask, env=env)
+    assert second["id"] != first["id"]
+    done = run_json(cli, "notify", "check", env=env)["checked"]
+    assert [(c["id"], c["status"]) for c in done] == [(second["id"], "satisfied")]
+    assert [n["kind"] for n in notes(cli, env)] == ["notify_hit", "notify_hit"]
+
+
+def test_removing_a_notify_request_retires_its_undelivered_hit(
+    cli: Any, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    day = tomorrow(env)
+    target = SoldOutVenue(sandbox, datetime.fromisoformat(day).date(), load_settings(environ=env))
+    request = run_json(
+        cli, "notify", "add", "--venue", target.venue.name, "--date", day, "--party", "2", env=env
+    )
+    target.open_one()
+    run_json(cli, "notify", "check", env=env)
+    assert [n["status"] for n in notes(cli, env)] == ["pending"]
+    run_json(cli, "notify", "remove", str(request["id"]), env=env)
+    assert notes(cli, env) == []  # nothing about a removed request arrives later
+
+
+def test_a_watch_added_again_after_removal_starts_with_no_history(
+    cli: Any, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    # SQLite once gave the removed watch's id to the next one, which then inherited its
+    # `watch:<id>:` messages and said "nothing new" about a slot open all along.
+    day = tomorrow(env)
+    target = SoldOutVenue(sandbox, datetime.fromisoformat(day).date(), load_settings(environ=env))
+    add = ("watch", "add", "venues", "--venue", str(target.venue.id), "--date", day,
+           "--party", "2", "--window", "18:00-21:00")  # fmt: skip
+    first = run_json(cli, *add, env=env)
+    target.open_one()
+    assert run_json(cli, "watch", "check", str(first["id"]), env=env)["hits"]
+    cli("notify", "deliver", env=env)
+    run_json(cli, "watch", "remove", str(first["id"]), env=env)
+
+    second = run_json(cli, *add, env=env)
+    assert second["id"] != first["id"]
+    hits = run_json(cli, "watch", "check", str(second["id"]), env=env)["hits"]
+    assert [(h["venue_id"], h["times"]) for h in hits] == [
+        (target.venue.id, [target.slot.time[:5]])
+    ]
+
+
+def test_removing_a_watch_retires_its_undelivered_hits_and_snapshots(
+    cli: Any, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    day = tomorrow(env)
+    target = SoldOutVenue(sandbox, datetime.fromisoformat(day).date(), load_settings(environ=env))
+    watches = [
+        run_json(cli, "watch", "add", "venues", "--venue", str(target.venue.id), "--date", day,
+                 "--party", "2", "--window", "18:00-21:00", env=env),
+        run_json(cli, "watch", "add", "new-venues", "--query", target.venue.name, "--date", day,
+                 "--party", "2", "--window", "18:00-21:00", env=env),
+    ]  # fmt: skip
+    run_json(cli, "watch", "check", "--all", env=env)  # the new-venues baseline
+    target.open_one()
+    run_json(cli, "watch", "check", "--all", env=env)
+    assert [n["status"] for n in notes(cli, env)] == ["pending", "pending"]
+    for watch in watches:
+        run_json(cli, "watch", "remove", str(watch["id"]), env=env)
+    left = counts(cli, env)
+    assert (left["notification"], left["venue_search_snapshot"], left["watch"]) == (0, 0, 0)

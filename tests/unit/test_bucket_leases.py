@@ -43,10 +43,15 @@ def claim(
         now=now,
         ttl=TTL,
         limit=limit,
-        cycle=cycle,
+        cycle=cycle_started(cycle),
         due_only=due_only,
         dead=dead or (),
     )
+
+
+def cycle_started(number: int, interval_s: float = 30) -> datetime:
+    """The start of the `number`th cycle of `interval_s` (on the clock, as in a pass)."""
+    return claims.cycle_of(datetime.fromtimestamp(number * interval_s, UTC), interval_s)
 
 
 def scan_with_one_slot(bucket: buckets.Bucket) -> BucketScan:
@@ -106,7 +111,7 @@ def test_an_expired_lease_is_taken_over_and_the_old_holder_can_write_nothing(
     with db.read() as session:
         row = session.get(DiscoveryBucket, old.bucket_id)
         assert row is not None
-        assert (row.last_scan_at, row.last_cycle, row.lease_owner) == (None, None, "host-b:1")
+        assert (row.last_scan_at, row.last_cycle_start, row.lease_owner) == (None, None, "host-b:1")
         assert session.exec(select(SlotSnapshot)).all() == []
     assert claims.renew(db, [old], now=later, ttl=TTL) == [old.bucket_id]  # lost, it learns
 

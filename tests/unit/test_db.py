@@ -3,6 +3,7 @@ and the unique keys the domain relies on."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -15,7 +16,16 @@ from sqlmodel import select
 
 from resywatch.db import migrate
 from resywatch.db.engine import Database
-from resywatch.db.models import DropEvent, JobHeartbeat, Notification
+from resywatch.db.models import (
+    BookingAttempt,
+    DropEvent,
+    JobHeartbeat,
+    Notification,
+    NotifyRequest,
+    ScheduledSnipe,
+    Watch,
+    metadata,
+)
 from resywatch.errors import DatabaseNotReady, DatabaseUnavailable
 
 
@@ -117,6 +127,69 @@ def test_notification_dedupe_key_is_unique(db: Database) -> None:
         session.add(Notification(dedupe_key="drop:1", kind="drop", title="t", body="b"))
     with pytest.raises(IntegrityError), db.write() as session:
         session.add(Notification(dedupe_key="drop:1", kind="drop", title="t", body="b"))
+
+
+def test_every_generated_id_is_never_handed_out_again(db: Database) -> None:
+    # SQLite without AUTOINCREMENT gives the newest row's id out again once it is deleted;
+    # a PostgreSQL sequence never goes back. Holds for tables added later too.
+    generated = [t.name for t in metadata.sorted_tables if t.autoincrement_column is not None]
+    assert {"drop_event", "notify_request", "watch", "booking_attempt"} <= set(generated)
+    with db.read() as session:
+        for table in generated:
+            if db.backend == "sqlite":
+                ddl = session.scalar(
+                    text("SELECT sql FROM sqlite_master WHERE name = :t"), {"t": table}
+                )
+                assert "AUTOINCREMENT" in (ddl or ""), table
+            else:
+                sequence = session.scalar(
+                    text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table}
+                )
+                assert sequence is not None, table
+
+
+DAY = date(2026, 12, 1)
+SLOTS = itertools.count()
+# A row of each table whose id other rows or dedupe keys name.
+NAMED_BY_KEYS = {
+    "drop_event": lambda: drop(f"s{next(SLOTS)}"),  # one open drop per slot
+    "notify_request": lambda: NotifyRequest(
+        venue_id=1, venue_name="Lilia", date_from=DAY, date_to=DAY, party_size=2
+    ),
+    "watch": lambda: Watch(kind="venues", venue_ids=[1], date_from=DAY, date_to=DAY, party_size=2),
+    "booking_attempt": lambda: BookingAttempt(
+        source="book-now", venue_id=1, slot_date=DAY, party_size=2, outcome="pending"
+    ),
+    "scheduled_snipe": lambda: ScheduledSnipe(
+        venue_id=1,
+        venue_name="Lilia",
+        slot_date=DAY,
+        party_size=2,
+        release_at=datetime(2026, 11, 1, 14, tzinfo=UTC),
+        release_source="at",
+        max_total=0,
+        max_cancel_fee=0,
+        lead_s=3,
+        poll_interval_s=0.2,
+        deadline_s=60,
+        late_s=120,
+        request_budget=100,
+    ),
+}
+
+
+@pytest.mark.parametrize("table", sorted(NAMED_BY_KEYS))
+def test_deleting_the_newest_row_does_not_give_its_id_to_the_next(db: Database, table: str) -> None:
+    make = NAMED_BY_KEYS[table]
+    with db.write() as session:
+        first, newest = make(), make()
+        session.add_all([first, newest])
+    with db.write() as session:
+        session.delete(session.get(type(newest), newest.id))
+    with db.write() as session:
+        after = make()
+        session.add(after)
+    assert after.id is not None and newest.id is not None and after.id > newest.id
 
 
 def test_write_rolls_back_on_error(db: Database) -> None:

@@ -85,7 +85,7 @@ def lease(db: Database, bucket: buckets.Bucket, now: datetime) -> claims.BucketL
         now=now,
         ttl=timedelta(seconds=10),
         limit=1,
-        cycle=0,
+        cycle=claims.cycle_of(now, 30),
         due_only=False,
     )
     return held

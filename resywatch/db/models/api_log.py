@@ -6,13 +6,14 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
-from resywatch.db.base import utcnow
+from resywatch.db.base import NEVER_REUSED, utcnow
 
 
 class ApiCallLog(SQLModel, table=True):
     """One HTTP call to Resy: which endpoint, what came back, how long it took."""
 
     __tablename__ = "api_call_log"
+    __table_args__ = NEVER_REUSED
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, index=True)

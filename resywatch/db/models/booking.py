@@ -8,13 +8,14 @@ from pydantic import NaiveDatetime
 from sqlalchemy import JSON, BigInteger, Index
 from sqlmodel import Field, SQLModel
 
-from resywatch.db.base import utcnow
+from resywatch.db.base import NEVER_REUSED, utcnow
 
 
 class BookingAttempt(SQLModel, table=True):
     """One booking try: what was asked, what Resy said, how long each step took."""
 
     __tablename__ = "booking_attempt"
+    __table_args__ = NEVER_REUSED
 
     id: int | None = Field(default=None, primary_key=True)
     source: str = Field(max_length=16)  # book-now | watch | notify | snipe
@@ -45,7 +46,10 @@ class ScheduledSnipe(SQLModel, table=True):
     """
 
     __tablename__ = "scheduled_snipe"
-    __table_args__ = (Index("ix_scheduled_snipe_status_release", "status", "release_at"),)
+    __table_args__ = (
+        Index("ix_scheduled_snipe_status_release", "status", "release_at"),
+        NEVER_REUSED,
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     venue_id: int

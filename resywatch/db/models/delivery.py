@@ -11,14 +11,14 @@ from datetime import datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from resywatch.db.base import utcnow
+from resywatch.db.base import NEVER_REUSED, utcnow
 
 
 class NotificationDelivery(SQLModel, table=True):
     """One notification on one channel: pending (will retry) | sent | failed."""
 
     __tablename__ = "notification_delivery"
-    __table_args__ = (UniqueConstraint("notification_id", "channel"),)
+    __table_args__ = (UniqueConstraint("notification_id", "channel"), NEVER_REUSED)
 
     id: int | None = Field(default=None, primary_key=True)
     notification_id: int = Field(foreign_key="notification.id", ondelete="CASCADE")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from pydantic import NaiveDatetime
-from sqlalchemy import JSON, BigInteger, Index, text
+from sqlalchemy import JSON, Index, text
 from sqlmodel import Field, SQLModel
 
-from resywatch.db.base import utcnow
+from resywatch.db.base import NEVER_REUSED, utcnow
 
 
 class DiscoveryBucket(SQLModel, table=True):
@@ -35,9 +35,10 @@ class DiscoveryBucket(SQLModel, table=True):
     lease_owner: str | None = Field(default=None, max_length=128)
     lease_until: datetime | None = None
     lease_epoch: int = 0
-    # The discovery cycle (start time // interval) of the last recorded scan, success or
-    # failure: a bucket is due again once the clock enters a later cycle.
-    last_cycle: int | None = Field(default=None, sa_type=BigInteger)
+    # When the discovery cycle of the last recorded scan (success or failure) started: a
+    # bucket is due again once a later cycle has started. A start time, not a cycle number,
+    # so a changed interval takes effect at the next cycle, whichever way it changed.
+    last_cycle_start: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -75,6 +76,7 @@ class DropEvent(SQLModel, table=True):
             postgresql_where=text("closed_at IS NULL"),
         ),
         Index("ix_drop_event_venue_opened", "venue_id", "opened_at"),
+        NEVER_REUSED,
     )
 
     id: int | None = Field(default=None, primary_key=True)

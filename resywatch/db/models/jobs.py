@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Index
 from sqlmodel import Field, SQLModel
 
-from resywatch.db.base import utcnow
+from resywatch.db.base import NEVER_REUSED, utcnow
 
 
 class JobHeartbeat(SQLModel, table=True):
@@ -31,7 +31,7 @@ class JobRun(SQLModel, table=True):
     """One pass of one job."""
 
     __tablename__ = "job_run"
-    __table_args__ = (Index("ix_job_run_job_started", "job_name", "started_at"),)
+    __table_args__ = (Index("ix_job_run_job_started", "job_name", "started_at"), NEVER_REUSED)
 
     id: int | None = Field(default=None, primary_key=True)
     job_name: str = Field(max_length=64)

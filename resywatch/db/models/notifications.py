@@ -12,14 +12,17 @@ from datetime import datetime
 from sqlalchemy import JSON, Index
 from sqlmodel import Field, SQLModel
 
-from resywatch.db.base import utcnow
+from resywatch.db.base import NEVER_REUSED, utcnow
 
 
 class Notification(SQLModel, table=True):
     """One message to deliver at least once; `dedupe_key` makes writing it twice a no-op."""
 
     __tablename__ = "notification"
-    __table_args__ = (Index("ix_notification_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_notification_status_next", "status", "next_attempt_at"),
+        NEVER_REUSED,
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=255, unique=True)  # e.g. drop:<event id>

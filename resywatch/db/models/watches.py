@@ -7,14 +7,14 @@ from datetime import date, datetime, time
 from sqlalchemy import JSON, Index
 from sqlmodel import Field, SQLModel
 
-from resywatch.db.base import utcnow
+from resywatch.db.base import NEVER_REUSED, utcnow
 
 
 class Watch(SQLModel, table=True):
     """Checked every `interval_s`: `venues` (these venues have a slot) or `new-venues`."""
 
     __tablename__ = "watch"
-    __table_args__ = (Index("ix_watch_status_next_check", "status", "next_check_at"),)
+    __table_args__ = (Index("ix_watch_status_next_check", "status", "next_check_at"), NEVER_REUSED)
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=16)  # venues | new-venues
@@ -42,6 +42,7 @@ class VenueSearchSnapshot(SQLModel, table=True):
     """The venue names a search returned last time, to tell which names are new."""
 
     __tablename__ = "venue_search_snapshot"
+    __table_args__ = NEVER_REUSED
 
     id: int | None = Field(default=None, primary_key=True)
     criteria_key: str = Field(max_length=64, unique=True)
@@ -53,6 +54,7 @@ class NotifyRequest(SQLModel, table=True):
     """Tell me (or book for me) when venue V has a slot on D for party P between T1 and T2."""
 
     __tablename__ = "notify_request"
+    __table_args__ = NEVER_REUSED
 
     id: int | None = Field(default=None, primary_key=True)
     venue_id: int

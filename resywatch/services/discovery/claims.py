@@ -3,17 +3,18 @@
 A worker claims a few buckets at a time with one conditional UPDATE (on PostgreSQL over
 rows picked `FOR UPDATE SKIP LOCKED`, so workers never queue behind each other; SQLite has
 one writer at a time anyway). A bucket is claimable when nobody holds a live lease on it
-and, for a scheduled pass, its last scan belongs to an earlier cycle. Every claim bumps the
-bucket's epoch; the scan is applied only if that epoch still stands (see `scan.apply_scan`),
-so a worker that was paused past its lease cannot write. A holder killed on this machine is
-recognised at once; one on another machine is waited out for the lease's TTL.
+and, for a scheduled pass, its last scan belongs to a cycle that started earlier. Every
+claim bumps the bucket's epoch; the scan is applied only if that epoch still stands (see
+`scan.apply_scan`), so a worker that was paused past its lease cannot write. A holder killed
+on this machine is recognised at once; one on another machine is waited out for the lease's
+TTL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlmodel import Session
@@ -30,17 +31,14 @@ class BucketLease:
     bucket_id: str
     epoch: int
     owner: str
-    cycle: int  # recorded as the bucket's last_cycle when its scan is applied
+    cycle: datetime  # recorded as the bucket's last_cycle_start when its scan is applied
 
 
-def cycle_of(now: datetime, interval_s: float) -> int:
-    """The discovery cycle `now` falls in: cycles start every interval, on the clock."""
-    return int(now.timestamp() // interval_s)
-
-
-def cycle_start(cycle: int, interval_s: float) -> float:
-    """The POSIX time at which a cycle starts."""
-    return cycle * interval_s
+def cycle_of(now: datetime, interval_s: float) -> datetime:
+    """When the discovery cycle `now` falls in started: cycles start every interval, on the
+    clock. Its start, not its number, is what a bucket records: a number counts in units
+    of the interval, so after the interval changes it would compare old units with new."""
+    return datetime.fromtimestamp(now.timestamp() // interval_s * interval_s, UTC)
 
 
 def claim(
@@ -51,9 +49,9 @@ def claim(
     now: datetime,
     ttl: timedelta,
     limit: int,
-    cycle: int,
+    cycle: datetime,
     due_only: bool,
-    stamp: int | None = None,
+    stamp: datetime | None = None,
     dead: Sequence[str] = (),
 ) -> list[BucketLease]:
     """Lease up to `limit` of the candidate buckets (the least recently scanned first),
@@ -70,10 +68,10 @@ def claim(
         free = or_(free, b.lease_owner.in_(dead))
     claimable = and_(b.id.in_(candidates), free)
     if due_only:
-        claimable = and_(claimable, or_(b.last_cycle.is_(None), b.last_cycle < cycle))
+        claimable = and_(claimable, or_(b.last_cycle_start.is_(None), b.last_cycle_start < cycle))
     # Stalest first: when a cycle overruns into the next, the buckets it never reached go
     # before those it did (then date order).
-    stalest = (b.last_cycle.asc().nulls_first(), b.id)
+    stalest = (b.last_cycle_start.asc().nulls_first(), b.id)
     chosen = (
         select(b.id)
         .where(claimable)
@@ -147,7 +145,7 @@ def settle(session: Session, lease: BucketLease) -> bool:
             session.execute(
                 update(_BUCKET)
                 .where(*_held(lease))
-                .values(lease_owner=None, lease_until=None, last_cycle=lease.cycle)
+                .values(lease_owner=None, lease_until=None, last_cycle_start=lease.cycle)
             )
         )
     )

@@ -224,7 +224,14 @@ def discovery_state(db: Database) -> tuple[Any, ...]:
     with db.read() as session:
         return (
             sorted(
-                (b.id, b.last_scan_at, b.last_attempt_at, b.last_cycle, b.lease_epoch, b.slot_count)
+                (
+                    b.id,
+                    b.last_scan_at,
+                    b.last_attempt_at,
+                    b.last_cycle_start,
+                    b.lease_epoch,
+                    b.slot_count,
+                )
                 for b in session.exec(select(DiscoveryBucket))
             ),
             sorted(
