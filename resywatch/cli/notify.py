@@ -10,6 +10,7 @@ import typer
 from resywatch.cli.context import use
 from resywatch.cli.notify_delivery import channels_app, deliver
 from resywatch.cli.options import JsonFlag
+from resywatch.cli.params import id_parser
 from resywatch.cli.watch import DateOption, PartyOption, UntilOption, WindowOption, _want
 
 app = typer.Typer(
@@ -112,7 +113,12 @@ def list_command(ctx: typer.Context, json_output: JsonFlag = False) -> None:
 @app.command()
 def remove(
     ctx: typer.Context,
-    request_id: Annotated[int, typer.Argument(help="Notify request id.")],
+    request_id: Annotated[
+        int,
+        typer.Argument(
+            help="Notify request id.", metavar="REQUEST_ID", parser=id_parser("notify request id")
+        ),
+    ],
     json_output: JsonFlag = False,
 ) -> None:
     """Delete a notify request."""
@@ -129,7 +135,12 @@ def remove(
 @app.command()
 def check(
     ctx: typer.Context,
-    request_id: Annotated[int | None, typer.Argument(help="Only this request.")] = None,
+    request_id: Annotated[
+        int | None,
+        typer.Argument(
+            help="Only this request.", metavar="[REQUEST_ID]", parser=id_parser("notify request id")
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Check the open notify requests now (what the scheduled job runs)."""

@@ -9,7 +9,7 @@ import typer
 
 from resywatch.cli.context import AppContext, use
 from resywatch.cli.options import JsonFlag
-from resywatch.cli.params import parse_day, parse_duration, parse_window
+from resywatch.cli.params import id_parser, parse_day, parse_duration, parse_window
 
 if TYPE_CHECKING:
     from resywatch.cli.output import Output
@@ -31,6 +31,9 @@ WindowOption = Annotated[
     str | None, typer.Option("--window", help="Only times between, HH:MM-HH:MM (local).")
 ]
 EveryOption = Annotated[str, typer.Option("--every", help="How often to check: 5m, 1h...")]
+WatchId = Annotated[
+    int, typer.Argument(help="Watch id.", metavar="WATCH_ID", parser=id_parser("watch id"))
+]
 AutoBookOption = Annotated[
     bool,
     typer.Option(
@@ -86,7 +89,7 @@ def add_venues(
     spec = watches.WatchSpec(
         kind="venues",
         want=_want(day, until, party, window, seating or []),
-        interval=parse_duration(every),
+        interval=parse_duration(every, what="--every"),
         venues=tuple(venue),
         auto_book=auto_book,
     )
@@ -115,7 +118,7 @@ def add_new_venues(
     spec = watches.WatchSpec(
         kind="new-venues",
         want=_want(day, until, party, window, []),
-        interval=parse_duration(every),
+        interval=parse_duration(every, what="--every"),
         query=query,
         cuisine=cuisine,
         neighborhood=neighborhood,
@@ -157,7 +160,7 @@ def list_command(ctx: typer.Context, json_output: JsonFlag = False) -> None:
 @app.command()
 def show(
     ctx: typer.Context,
-    watch_id: Annotated[int, typer.Argument(help="Watch id.")],
+    watch_id: WatchId,
     json_output: JsonFlag = False,
 ) -> None:
     """One watch in full."""
@@ -192,7 +195,7 @@ def show(
 @app.command()
 def remove(
     ctx: typer.Context,
-    watch_id: Annotated[int, typer.Argument(help="Watch id.")],
+    watch_id: WatchId,
     json_output: JsonFlag = False,
 ) -> None:
     """Delete a watch."""
@@ -209,7 +212,7 @@ def remove(
 @app.command()
 def pause(
     ctx: typer.Context,
-    watch_id: Annotated[int, typer.Argument(help="Watch id.")],
+    watch_id: WatchId,
     json_output: JsonFlag = False,
 ) -> None:
     """Stop checking a watch until it is resumed."""
@@ -219,7 +222,7 @@ def pause(
 @app.command()
 def resume(
     ctx: typer.Context,
-    watch_id: Annotated[int, typer.Argument(help="Watch id.")],
+    watch_id: WatchId,
     json_output: JsonFlag = False,
 ) -> None:
     """Check a paused watch again."""
@@ -240,7 +243,10 @@ def _set_paused(ctx: typer.Context, watch_id: int, *, paused: bool, json_output:
 @app.command()
 def check(
     ctx: typer.Context,
-    watch_id: Annotated[int | None, typer.Argument(help="Only this watch.")] = None,
+    watch_id: Annotated[
+        int | None,
+        typer.Argument(help="Only this watch.", metavar="[WATCH_ID]", parser=id_parser("watch id")),
+    ] = None,
     check_all: Annotated[bool, typer.Option("--all", help="Every active watch.")] = False,
     json_output: JsonFlag = False,
 ) -> None:

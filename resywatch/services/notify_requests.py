@@ -15,6 +15,7 @@ from resywatch.config import Settings
 from resywatch.db.engine import Database
 from resywatch.db.models import Notification, NotifyRequest, Venue
 from resywatch.errors import InvalidInput, NotFound, ResywatchError
+from resywatch.ids import may_name_a_row
 from resywatch.redact import redact_text
 from resywatch.resy.client import ResyClient, venue_page_url
 from resywatch.services import venues as venue_service
@@ -109,7 +110,7 @@ async def check_requests(
     with db.read() as session:
         query = select(NotifyRequest).order_by(col(NotifyRequest.id))
         query = (
-            query.where(col(NotifyRequest.id).in_(ids))
+            query.where(col(NotifyRequest.id).in_([i for i in ids if may_name_a_row(i)]))
             if ids
             else query.where(NotifyRequest.status == "pending")
         )
@@ -220,7 +221,7 @@ def my_watches(db: Database, *, notifications: int = 20) -> MyWatches:
 
 
 def _load(session: Session, request_id: int) -> NotifyRequest:
-    request = session.get(NotifyRequest, request_id)
+    request = session.get(NotifyRequest, request_id) if may_name_a_row(request_id) else None
     if request is None:
         raise NotFound(f"no notify request {request_id}")
     return request

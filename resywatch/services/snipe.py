@@ -42,6 +42,7 @@ from sqlmodel import Session, and_, col, or_, select, update
 
 from resywatch.db.models import Notification, ScheduledSnipe, Venue
 from resywatch.errors import InvalidInput, NotFound, ResywatchError
+from resywatch.ids import may_name_a_row
 from resywatch.resy import errors as resy_errors
 from resywatch.resy.models import FindResponse
 from resywatch.services.availability import OpenSlot, validate_want, window_text
@@ -268,8 +269,7 @@ async def schedule_snipe(
         created_at=now,
         updated_at=now,
     )
-    if row.poll_interval_s < 0.01 or row.deadline_s <= 0 or row.lead_s < 0 or row.late_s < 0:
-        raise InvalidInput("--interval, --deadline, --lead and --late must be positive")
+    _check_limits(row)
     if _give_up_at(row) <= now:
         raise InvalidInput(
             f"{venue.name} released {spec.day} at {_local(release_at, settings)}, too long ago "
@@ -281,6 +281,26 @@ async def schedule_snipe(
         session.add(row)
         session.flush()
         return view(row)
+
+
+# The bounds of the `[book]` settings, which the flags override: a snipe polls at most every
+# 10 ms, for at most an hour after the drop, within at most 100,000 requests.
+_LIMITS = {
+    "--lead": ("lead_s", 0.0, 300.0, "s"),
+    "--interval": ("poll_interval_s", 0.01, 60.0, "s"),
+    "--deadline": ("deadline_s", 0.001, 3600.0, "s"),
+    "--late": ("late_s", 0.0, 3600.0, "s"),
+    "--budget": ("request_budget", 10, 100_000, ""),
+}
+
+
+def _check_limits(row: ScheduledSnipe) -> None:
+    for flag, (field, low, high, unit) in _LIMITS.items():
+        value = getattr(row, field)
+        if not low <= value <= high:
+            raise InvalidInput(
+                f"{flag} {value:g}{unit} is out of range: {low:g}{unit} to {high:g}{unit}"
+            )
 
 
 def _or(value: float | None, default: float) -> float:
@@ -356,7 +376,7 @@ def list_snipes(db: Database, *, include_finished: bool = False) -> list[SnipeVi
 def cancel_snipe(db: Database, snipe_id: int, now: datetime) -> SnipeView:
     """Cancel a snipe not yet finished; a runner that holds it stops before it polls."""
     with db.write() as session:
-        row = session.get(ScheduledSnipe, snipe_id)
+        row = session.get(ScheduledSnipe, snipe_id) if may_name_a_row(snipe_id) else None
         if row is None:
             raise NotFound(f"no scheduled snipe {snipe_id}")
         if row.status not in ("scheduled", "running"):

@@ -27,6 +27,7 @@ from resywatch.config import Settings
 from resywatch.db.engine import Database
 from resywatch.db.models import Notification, Venue, VenueSearchSnapshot, Watch
 from resywatch.errors import InvalidInput, NotFound, ResywatchError
+from resywatch.ids import may_name_a_row
 from resywatch.redact import redact_text
 from resywatch.resy.client import ResyClient, venue_page_url
 from resywatch.services import venues as venue_service
@@ -201,7 +202,7 @@ async def check_watches(
     with db.read() as session:
         query = select(Watch).order_by(col(Watch.id))
         if ids:
-            query = query.where(col(Watch.id).in_(ids))
+            query = query.where(col(Watch.id).in_([i for i in ids if may_name_a_row(i)]))
         else:
             query = query.where(Watch.status == "active")
         watches = list(session.exec(query))
@@ -414,7 +415,7 @@ def _hhmm(moment: time | None) -> str | None:
 
 
 def _load(session: Session, watch_id: int) -> Watch:
-    watch = session.get(Watch, watch_id)
+    watch = session.get(Watch, watch_id) if may_name_a_row(watch_id) else None
     if watch is None:
         raise NotFound(f"no watch {watch_id}")
     return watch
