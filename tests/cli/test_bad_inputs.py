@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from resywatch.db.engine import Database
 from resywatch.db.models import ApiCallLog
@@ -163,3 +164,43 @@ def test_like_wildcards_in_a_filter_are_characters(cli: Any, database_url: str) 
     assert endpoints("%") == []
     assert endpoints("/3/_ook") == []
     assert endpoints("/3/b") == ["/3/book"]
+
+
+@pytest.mark.parametrize("port", ["abc", "99999", "-1", "5432x"])
+def test_a_database_url_port_that_is_not_one_is_exit_2(cli: Any, port: str) -> None:
+    url = f"postgresql+psycopg://someone:pa55-word-xyz@127.0.0.1:{port}/resywatch"
+    result = cli("admin", "db-info", "--json", env={"RESYWATCH_DATABASE_URL": url}, expect=2)
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "bad_config"
+    assert "RESYWATCH_DATABASE_URL" in error["message"]
+    assert port in error["message"]
+    assert "pa55-word-xyz" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_migrate_on_a_database_from_a_newer_resywatch_says_upgrade(
+    cli: Any, database_url: str
+) -> None:
+    db = Database(database_url)
+    try:
+        with db.write() as session:
+            session.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    finally:
+        db.dispose()
+    refusals = [
+        json.loads(cli("--database-url", database_url, *argv, "--json", expect=1).stdout)["error"]
+        for argv in (["admin", "migrate"], ["watch", "list"])
+    ]
+    assert refusals[0] == refusals[1]
+    assert refusals[0]["code"] == "database_not_ready"
+    assert "9999_future" in refusals[0]["message"]
+    assert "upgrade resywatch" in refusals[0]["message"]
+    assert "revision 9999_future" in refusals[0]["message"]
+    db = Database(database_url)
+    try:
+        with db.read() as session:
+            assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == (
+                "9999_future"
+            )
+    finally:
+        db.dispose()
