@@ -63,6 +63,7 @@ from resywatch.services.booking import (
     over_ceiling,
     quote_of,
     rank,
+    rate_limits_stop_the_booking,
     result_of,
     start_attempt,
     verdict_for_error,
@@ -244,8 +245,9 @@ async def schedule_snipe(
         raise InvalidInput("say when the day is released: --at 'YYYY-MM-DD HH:MM' or --lead-days")
     if spec.lead_days is not None and not 0 <= spec.lead_days <= 365:
         raise InvalidInput("--lead-days is a number of days (0-365) or auto")
-    venue = await resolve_venue(resy=resy, db=db, settings=settings, text=spec.venue, now=now)
-    release_at, source = await _release_instant(resy, db, settings, venue, spec)
+    with rate_limits_stop_the_booking():
+        venue = await resolve_venue(resy=resy, db=db, settings=settings, text=spec.venue, now=now)
+        release_at, source = await _release_instant(resy, db, settings, venue, spec)
     row = ScheduledSnipe(
         venue_id=venue.id,
         venue_name=venue.name,

@@ -7,6 +7,7 @@ One test per class of value: ids, durations, venue-name filters.
 from __future__ import annotations
 
 import json
+import socket
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -204,3 +205,15 @@ def test_migrate_on_a_database_from_a_newer_resywatch_says_upgrade(
             )
     finally:
         db.dispose()
+
+
+def test_sandbox_serve_on_a_port_in_use_prints_one_json_document(cli: Any) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = cli("sandbox", "serve", "--port", port, "--json", expect=1)
+    document = json.loads(result.stdout)  # one document: anything more would not parse
+    assert document["error"]["exit_code"] == 1
+    assert f"127.0.0.1:{port}" in document["error"]["message"]
+    assert "listening" not in result.stderr
