@@ -117,6 +117,14 @@ LateOption = Annotated[
     str | None,
     typer.Option("--late", help="Wait this long past the instant for a late drop [120s]."),
 ]
+# Every booking command takes --yes, so that scripts can pass it to all of them alike. Only
+# `book now` asks (on a terminal, before booking); a snipe books unattended at the release.
+UnattendedYesOption = Annotated[
+    bool,
+    typer.Option(
+        "--yes", "-y", help="Do not ask: this command never does (a snipe books unattended)."
+    ),
+]
 BudgetOption = Annotated[
     int | None, typer.Option("--budget", min=10, help="Most requests one snipe sends [900].")
 ]
@@ -239,6 +247,7 @@ def snipe(
     late: LateOption = None,
     budget: BudgetOption = None,
     dry_run: DryRunOption = False,
+    yes: UnattendedYesOption = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Wait for the day's release, then book the best slot the moment it drops.
@@ -416,6 +425,7 @@ def schedule_add(
     late: LateOption = None,
     budget: BudgetOption = None,
     dry_run: DryRunOption = False,
+    yes: UnattendedYesOption = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Save a snipe (same options as `book snipe`) for `resywatch run-forever`, or cron's

@@ -71,3 +71,20 @@ def test_a_venue_name_that_names_nothing(
 ) -> None:
     result = cli("venue", "show", name, "--json", env=cli_env, expect=expect)
     assert name in json.loads(result.stdout)["error"]["message"]
+
+
+def test_every_booking_command_takes_yes(
+    cli: Any, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    day = local_today(datetime.now(UTC), load_settings(environ=env).timezone) + timedelta(2)
+    target = bookable(sandbox, day)
+    wanted = ["--venue", str(target.venue.id), "--date", str(day), "--party", "2"]
+    a_moment_ago = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
+    for argv in (
+        ["book", "now"],
+        ["book", "snipe", "--at", a_moment_ago],
+        ["book", "schedule", "add", "--at", a_moment_ago],
+    ):
+        result = cli(*argv, *wanted, "--dry-run", "--yes", "--json", env=env)
+        assert json.loads(result.stdout)["dry_run"] is True
+    assert book_requests(sandbox) == 0
