@@ -66,12 +66,23 @@ def add(
 
 
 @app.command("list")
-def list_command(ctx: typer.Context, json_output: JsonFlag = False) -> None:
-    """My watches: interval watches, open notify requests and the latest notifications."""
+def list_command(
+    ctx: typer.Context,
+    active: Annotated[
+        bool,
+        typer.Option(
+            "--active", help="Only what is still checked: pending requests, watches not ended."
+        ),
+    ] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """My watches: interval watches, notify requests (satisfied ones with what was found and
+    when) and the latest notifications."""
     run = use(ctx, json_output=json_output)
     from resywatch.services import notify_requests
 
-    mine = notify_requests.my_watches(run.database())
+    mine = notify_requests.my_watches(run.database(), active_only=active)
+    now = datetime.now(UTC)
     if run.output.json_mode:
         run.output.json(mine)
         return
@@ -93,12 +104,21 @@ def list_command(ctx: typer.Context, json_output: JsonFlag = False) -> None:
         )
     if mine.notify_requests:
         run.output.table(
-            ["request", "venue", "dates", "party", "window"],
+            ["request", "venue", "dates", "party", "window", "status", "found", "found at"],
             [
-                (r.id, r.venue_name, f"{r.date_from}..{r.date_to}", r.party_size, r.window)
+                (
+                    r.id,
+                    r.venue_name,
+                    f"{r.date_from}..{r.date_to}",
+                    r.party_size,
+                    r.window,
+                    r.status,
+                    _found(r.found),
+                    run.output.when(r.satisfied_at, now),
+                )
                 for r in mine.notify_requests
             ],
-            title="Open notify requests",
+            title="Notify requests",
         )
     if mine.notifications:
         run.output.table(
@@ -108,6 +128,12 @@ def list_command(ctx: typer.Context, json_output: JsonFlag = False) -> None:
         )
     if not (mine.interval_watches or mine.notify_requests or mine.notifications):
         run.output.note("nothing yet: `resywatch watch add ...` or `resywatch notify add ...`")
+
+
+def _found(found: dict[str, object] | None) -> str | None:
+    """What a satisfied request found: its times, e.g. "2026-12-04 19:00 2026-12-04 19:30"."""
+    times = (found or {}).get("times")
+    return " ".join(str(t) for t in times) if isinstance(times, list) and times else None
 
 
 @app.command()

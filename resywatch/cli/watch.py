@@ -144,7 +144,7 @@ def _added(output: Output, watch: WatchView) -> None:
 
 @app.command("list")
 def list_command(ctx: typer.Context, json_output: JsonFlag = False) -> None:
-    """Every watch, newest first."""
+    """Every watch, newest first, with when it was last checked and last found something."""
     run = use(ctx, json_output=json_output)
     from resywatch.services import watches
 
@@ -152,7 +152,7 @@ def list_command(ctx: typer.Context, json_output: JsonFlag = False) -> None:
     if run.output.json_mode:
         run.output.json({"watches": found})
     elif found:
-        _table(run.output, found)
+        _table(run.output, found, _now())
     else:
         run.output.note("no watches: add one with `resywatch watch add venues|new-venues`")
 
@@ -163,11 +163,13 @@ def show(
     watch_id: WatchId,
     json_output: JsonFlag = False,
 ) -> None:
-    """One watch in full."""
+    """One watch in full: what it asks, when it was last checked, and the newest hits it
+    found (up to 10; `last_hits` in JSON)."""
     run = use(ctx, json_output=json_output)
     from resywatch.services import watches
 
     watch = watches.get_watch(run.database(), watch_id)
+    now = _now()
     if run.output.json_mode:
         run.output.json(watch)
     else:
@@ -185,11 +187,27 @@ def show(
                 ("window", watch.window),
                 ("seating", watch.seating_types),
                 ("every", f"{watch.interval_s // 60} min"),
-                ("last checked", watch.last_checked_at),
-                ("next check", watch.next_check_at),
+                ("last checked", run.output.when(watch.last_checked_at, now)),
+                ("next check", run.output.when(watch.next_check_at, now)),
                 ("last error", watch.last_error),
+                ("last hit", run.output.when(watch.last_hit_at, now)),
             ]
         )
+        if watch.last_hits:
+            run.output.table(
+                ["found", "venue", "date", "times", "seating"],
+                [
+                    (
+                        run.output.when(h.found_at, now),
+                        h.venue_name,
+                        h.day,
+                        h.times,
+                        h.seating_types,
+                    )
+                    for h in watch.last_hits
+                ],
+                title="Last hits",
+            )
 
 
 @app.command()
@@ -287,9 +305,23 @@ def _report(output: Output, results: list[CheckResult]) -> None:
             output.line(f"watch {hit.watch_id}: {hit.venue_name} {hit.day} {times}".rstrip())
 
 
-def _table(output: Output, found: list[WatchView]) -> None:
+_COLUMNS = [
+    "id",
+    "kind",
+    "status",
+    "what",
+    "dates",
+    "party",
+    "window",
+    "every",
+    "last checked",
+    "last hit",
+]
+
+
+def _table(output: Output, found: list[WatchView], now: datetime) -> None:
     output.table(
-        ["id", "kind", "status", "what", "dates", "party", "window", "every", "last checked"],
+        _COLUMNS,
         [
             (
                 w.id,
@@ -302,7 +334,8 @@ def _table(output: Output, found: list[WatchView]) -> None:
                 w.party_size,
                 w.window,
                 f"{w.interval_s // 60}m",
-                w.last_checked_at,
+                output.when(w.last_checked_at, now),
+                output.when(w.last_hit_at, now),
             )
             for w in found
         ],

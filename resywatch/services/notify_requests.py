@@ -191,14 +191,16 @@ async def _check_one(
 
 @dataclass(frozen=True)
 class MyWatches:
-    """The seed's "my watches": interval watches, open notify requests, latest notifications."""
+    """The seed's "my watches": interval watches, notify requests (satisfied ones with what
+    was found and when), latest notifications."""
 
     interval_watches: list[WatchView]
     notify_requests: list[RequestView]
     notifications: list[dict[str, object]]
 
 
-def my_watches(db: Database, *, notifications: int = 20) -> MyWatches:
+def my_watches(db: Database, *, notifications: int = 20, active_only: bool = False) -> MyWatches:
+    """With `active_only`, only what is still checked: pending requests, watches not ended."""
     with db.read() as session:
         latest = session.exec(
             select(Notification)
@@ -217,7 +219,10 @@ def my_watches(db: Database, *, notifications: int = 20) -> MyWatches:
             }
             for n in latest
         ]
-    return MyWatches(list_watches(db), list_requests(db, open_only=True), recent)
+    watches = list_watches(db)
+    if active_only:
+        watches = [w for w in watches if w.status != "ended"]
+    return MyWatches(watches, list_requests(db, open_only=active_only), recent)
 
 
 def _load(session: Session, request_id: int) -> NotifyRequest:

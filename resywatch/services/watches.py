@@ -16,10 +16,11 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy import ColumnElement, and_, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -45,6 +46,7 @@ from resywatch.services.discovery.buckets import local_today
 if TYPE_CHECKING:
     from resywatch.services.booking import BookingResult
 
+_NOTIFICATION = Notification.__table__  # type: ignore[attr-defined]
 MIN_INTERVAL = timedelta(minutes=1)
 MAX_INTERVAL = timedelta(days=1)
 
@@ -83,6 +85,31 @@ class WatchView:
     last_error: str | None
     created_at: datetime
     auto_book: bool = False
+    last_hit_at: datetime | None = None  # when its newest hit was found
+
+
+@dataclass(frozen=True)
+class FoundHit:
+    """A hit a watch found earlier, from the notification it wrote."""
+
+    found_at: datetime
+    kind: str  # slots | new-venue
+    venue_id: int | None
+    venue_name: str
+    day: date
+    times: list[str]
+    seating_types: list[str]
+
+
+@dataclass(frozen=True)
+class WatchDetail(WatchView):
+    """`watch show`: the watch, and what it found last."""
+
+    last_hits: list[FoundHit] = field(default_factory=list)
+
+
+#: How many of a watch's newest hits `watch show` lists.
+LAST_HITS = 10
 
 
 @dataclass
@@ -162,12 +189,57 @@ async def _resolve(
 def list_watches(db: Database) -> list[WatchView]:
     with db.read() as session:
         rows = session.exec(select(Watch).order_by(col(Watch.id).desc())).all()
-        return [_view(session, w) for w in rows]
+        last_hit = dict(
+            session.exec(
+                select(Watch.id, func.max(Notification.created_at))
+                .join(Notification, _hit_of(Watch))
+                .group_by(col(Watch.id))
+            ).all()
+        )
+        return [replace(_view(session, w), last_hit_at=last_hit.get(w.id)) for w in rows]
 
 
-def get_watch(db: Database, watch_id: int) -> WatchView:
+def get_watch(db: Database, watch_id: int) -> WatchDetail:
+    """The watch, with its newest hits (from the notifications its checks wrote)."""
     with db.read() as session:
-        return _view(session, _load(session, watch_id))
+        watch = _load(session, watch_id)
+        found = session.exec(
+            select(Notification)
+            .where(_hit_of(watch))
+            .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
+            .limit(LAST_HITS)
+        ).all()
+        hits = [_found(n) for n in found]
+        view = _view(session, watch)
+    return WatchDetail(
+        **{f.name: getattr(view, f.name) for f in fields(WatchView)}
+        | {"last_hit_at": hits[0].found_at if hits else None, "last_hits": hits}
+    )
+
+
+def _hit_of(watch: Watch | type[Watch]) -> ColumnElement[bool]:
+    """The watch's hit notifications: written for its id since it was created (an id that
+    SQLite gives again after a delete must not inherit the hits of the watch it named)."""
+    return and_(
+        col(Notification.kind) == "watch_hit",
+        _NOTIFICATION.c.payload["watch_id"].as_integer() == watch.id,
+        col(Notification.created_at) >= watch.created_at,
+    )
+
+
+def _found(notification: Notification) -> FoundHit:
+    payload = notification.payload
+    times, seating = payload.get("times"), payload.get("seating_types")
+    venue_id = payload.get("venue_id")
+    return FoundHit(
+        found_at=notification.created_at,
+        kind="slots" if "slot_keys" in payload else "new-venue",
+        venue_id=venue_id if isinstance(venue_id, int) else None,
+        venue_name=str(payload.get("venue_name") or ""),
+        day=date.fromisoformat(str(payload.get("day"))),
+        times=[str(t) for t in times] if isinstance(times, list) else [],
+        seating_types=[str(s) for s in seating] if isinstance(seating, list) else [],
+    )
 
 
 def remove_watch(db: Database, watch_id: int) -> WatchView:
