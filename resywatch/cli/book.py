@@ -77,11 +77,16 @@ PaymentOption = Annotated[
 ]
 MaxTotalOption = Annotated[
     float | None,
-    typer.Option("--max-total", min=0, help="Refuse quotes charging more up front [0]."),
+    # A ceiling, not infinity: JSON has no way to write inf.
+    typer.Option(
+        "--max-total", min=0, max=100_000, help="Refuse quotes charging more up front [0]."
+    ),
 ]
 MaxCancelOption = Annotated[
     float | None,
-    typer.Option("--max-cancel-fee", min=0, help="Refuse higher cancellation fees [50]."),
+    typer.Option(
+        "--max-cancel-fee", min=0, max=100_000, help="Refuse higher cancellation fees [50]."
+    ),
 ]
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Stop before the book request: nothing is booked.")

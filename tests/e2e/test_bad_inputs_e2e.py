@@ -88,3 +88,34 @@ def test_every_booking_command_takes_yes(
         result = cli(*argv, *wanted, "--dry-run", "--yes", "--json", env=env)
         assert json.loads(result.stdout)["dry_run"] is True
     assert book_requests(sandbox) == 0
+
+
+def _rows(cli: Any, env: dict[str, str]) -> dict[str, int]:
+    """Rows per table, but the Resy call log and host state (looking a venue up is a call)."""
+    info = json.loads(cli("admin", "db-info", "--json", env=env).stdout)["row_counts"]
+    return {t: n for t, n in info.items() if t not in ("api_call_log", "resy_host")}
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--budget", "99999999999"], "99999999999"),
+        (["--lead", "1h"], "--lead"),
+        (["--interval", "2m"], "--interval"),
+        (["--max-total", "inf"], "--max-total"),
+        (["--at", "9999-12-31 23:59"], "9999-12-31"),
+        (["--at", "{after}"], "after the reservation date"),
+        (["--date", "9999-12-31"], "9999-12-31"),
+    ],
+)
+def test_snipe_numbers_and_instants_beyond_their_bounds_are_exit_2(
+    cli: Any, cli_env: dict[str, str], extra: list[str], named: str
+) -> None:
+    day = local_today(datetime.now(UTC), load_settings(environ=cli_env).timezone) + timedelta(9)
+    extra = [e.replace("{after}", f"{day + timedelta(3)} 10:00") for e in extra]
+    argv = ["book", "schedule", "add", "--venue", "Carbone", "--date", str(day), "--party", "2"]
+    argv += ["--at", f"{day - timedelta(1)} 10:00"] if "--at" not in extra else []
+    before = _rows(cli, cli_env)
+    result = cli(*argv, *extra, "--json", env=cli_env, expect=2)
+    assert named in json.loads(result.stdout)["error"]["message"]
+    assert _rows(cli, cli_env) == before
