@@ -96,7 +96,7 @@ class FoundHit:
     kind: str  # slots | new-venue
     venue_id: int | None
     venue_name: str
-    day: date
+    day: date | None  # None only for a notification written without one
     times: list[str]
     seating_types: list[str]
 
@@ -230,13 +230,13 @@ def _hit_of(watch: Watch | type[Watch]) -> ColumnElement[bool]:
 def _found(notification: Notification) -> FoundHit:
     payload = notification.payload
     times, seating = payload.get("times"), payload.get("seating_types")
-    venue_id = payload.get("venue_id")
+    venue_id, day = payload.get("venue_id"), payload.get("day")
     return FoundHit(
         found_at=notification.created_at,
         kind="slots" if "slot_keys" in payload else "new-venue",
         venue_id=venue_id if isinstance(venue_id, int) else None,
         venue_name=str(payload.get("venue_name") or ""),
-        day=date.fromisoformat(str(payload.get("day"))),
+        day=date.fromisoformat(day) if isinstance(day, str) else None,
         times=[str(t) for t in times] if isinstance(times, list) else [],
         seating_types=[str(s) for s in seating] if isinstance(seating, list) else [],
     )
