@@ -118,6 +118,19 @@ def _check_database_url(url: str) -> str:
     head, userinfo, rest = split_userinfo(url)
     if userinfo is not None and "@" in userinfo:
         url = f"{head}{userinfo.replace('@', '%40')}@{rest}"
+    # Parsed here, so that a malformed part ("host:abc") is this setting's error (exit 2),
+    # not a ValueError when the engine is built. Loaded only when a URL is given.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        port = make_url(url).port
+    except ArgumentError:
+        raise ValueError(f"{redact_url(url)!r} is not a valid database URL") from None
+    except ValueError:  # what make_url raises for a port that is not a number
+        raise ValueError(f"{redact_url(url)!r} has a port that is not a number") from None
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"{redact_url(url)!r} has port {port}: ports are 1 to 65535")
     # psycopg 3 is the only PostgreSQL driver we ship: route plain postgres URLs to it.
     return re.sub(r"^(postgresql|postgres)://", "postgresql+psycopg://", url)
 

@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     NOT_FOUND = 3
     INTERRUPTED = 130
+    BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a Unix tool whose reader left
 
 
 class ResywatchError(Exception):

@@ -4,11 +4,12 @@ exceptions become exit codes and messages."""
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 import typer.main
@@ -87,6 +88,8 @@ class ResywatchGroup(TyperGroup):
             _report(ctx, exc.format_message(), "usage", ExitCode(exc.exit_code))
         except KeyboardInterrupt:
             _report(ctx, "interrupted", "interrupted", ExitCode.INTERRUPTED)
+        except BrokenPipeError:
+            _reader_gone()
         except ResywatchError as exc:
             _traceback(ctx, exc)
             _report(ctx, exc.message, exc.code, exc.exit_code)
@@ -127,6 +130,24 @@ def _traceback(ctx: Context, exc: BaseException) -> bool:
     sys.stderr.write(app.redact("".join(traceback.format_exception(exc))))
     sys.stderr.flush()
     return True
+
+
+def _reader_gone() -> NoReturn:
+    """stdout's reader went away (`| head`): end quietly, with the status a Unix tool killed
+    by SIGPIPE has (see `_silence_stdout`)."""
+    _silence_stdout()
+    raise typer.Exit(int(ExitCode.BROKEN_PIPE))
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that nothing written later (an error, the interpreter's
+    last flush) fails on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (tests capture stdout)
+        pass
 
 
 def _report(ctx: Context | None, message: str, code: str, exit_code: int) -> None:
@@ -207,7 +228,7 @@ def root(
 
     Settings come from defaults < config file < RESYWATCH_* environment < flags.
     Every command takes --json. Exit codes: 0 ok, 1 failed, 2 bad usage or input,
-    3 not found, 130 interrupted.
+    3 not found, 130 interrupted, 141 stdout closed early (`| head`: nothing is printed).
     """
     context = AppContext(
         config_path=config, flags={"database_url": database_url}, traceback=traceback
@@ -217,4 +238,13 @@ def root(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        # What is still buffered is flushed here rather than at interpreter exit, where a
+        # reader gone by then would get "Exception ignored ... BrokenPipeError" and exit 120.
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+            raise SystemExit(int(ExitCode.BROKEN_PIPE)) from None

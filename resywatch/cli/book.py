@@ -14,8 +14,16 @@ import typer
 
 from resywatch.cli.context import use
 from resywatch.cli.options import JsonFlag
-from resywatch.cli.params import parse_day, parse_duration, parse_hhmm, parse_since, parse_window
+from resywatch.cli.params import (
+    id_parser,
+    parse_day,
+    parse_duration,
+    parse_hhmm,
+    parse_since,
+    parse_window,
+)
 from resywatch.errors import InvalidInput
+from resywatch.ids import is_id
 
 if TYPE_CHECKING:
     from resywatch.cli.output import Output
@@ -60,15 +68,25 @@ TypeOption = Annotated[
     typer.Option("--type", help='Seating type, e.g. "Dining Room"; repeat, best first.'),
 ]
 PaymentOption = Annotated[
-    int | None, typer.Option("--payment-method", help="Card id [default: your default card].")
+    int | None,
+    typer.Option(
+        "--payment-method",
+        help="Card id [default: your default card].",
+        parser=id_parser("--payment-method"),
+    ),
 ]
 MaxTotalOption = Annotated[
     float | None,
-    typer.Option("--max-total", min=0, help="Refuse quotes charging more up front [0]."),
+    # A ceiling, not infinity: JSON has no way to write inf.
+    typer.Option(
+        "--max-total", min=0, max=100_000, help="Refuse quotes charging more up front [0]."
+    ),
 ]
 MaxCancelOption = Annotated[
     float | None,
-    typer.Option("--max-cancel-fee", min=0, help="Refuse higher cancellation fees [50]."),
+    typer.Option(
+        "--max-cancel-fee", min=0, max=100_000, help="Refuse higher cancellation fees [50]."
+    ),
 ]
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Stop before the book request: nothing is booked.")
@@ -103,6 +121,14 @@ DeadlineOption = Annotated[
 LateOption = Annotated[
     str | None,
     typer.Option("--late", help="Wait this long past the instant for a late drop [120s]."),
+]
+# Every booking command takes --yes, so that scripts can pass it to all of them alike. Only
+# `book now` asks (on a terminal, before booking); a snipe books unattended at the release.
+UnattendedYesOption = Annotated[
+    bool,
+    typer.Option(
+        "--yes", "-y", help="Do not ask: this command never does (a snipe books unattended)."
+    ),
 ]
 BudgetOption = Annotated[
     int | None, typer.Option("--budget", min=10, help="Most requests one snipe sends [900].")
@@ -226,6 +252,7 @@ def snipe(
     late: LateOption = None,
     budget: BudgetOption = None,
     dry_run: DryRunOption = False,
+    yes: UnattendedYesOption = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Wait for the day's release, then book the best slot the moment it drops.
@@ -290,7 +317,7 @@ def _spec(
     if release_at is not None and (lead_days is not None or release_time is not None):
         raise InvalidInput("give either --at, or --lead-days (with --release-time), not both")
     auto = lead_days is not None and lead_days.strip().lower() == "auto"
-    if lead_days is not None and not auto and not lead_days.strip().isdigit():
+    if lead_days is not None and not auto and not is_id(lead_days):  # ASCII digits only
         raise InvalidInput(f"--lead-days {lead_days!r} is neither a number of days nor auto")
     return SnipeSpec(
         venue=venue,
@@ -307,10 +334,10 @@ def _spec(
         max_total=max_total,
         max_cancel_fee=max_cancel_fee,
         dry_run=dry_run,
-        lead_s=_seconds(lead),
-        poll_interval_s=_seconds(interval),
-        deadline_s=_seconds(deadline),
-        late_s=_seconds(late),
+        lead_s=_seconds(lead, "--lead"),
+        poll_interval_s=_seconds(interval, "--interval"),
+        deadline_s=_seconds(deadline, "--deadline"),
+        late_s=_seconds(late, "--late"),
         request_budget=budget,
     )
 
@@ -324,12 +351,8 @@ def _instant(text: str) -> datetime:
         ) from None
 
 
-def _seconds(text: str | None) -> float | None:
-    if text is None:
-        return None
-    if text.strip().endswith("ms") and text.strip()[:-2].replace(".", "", 1).isdigit():
-        return float(text.strip()[:-2]) / 1000
-    return parse_duration(text).total_seconds()
+def _seconds(text: str | None, what: str) -> float | None:
+    return None if text is None else parse_duration(text, what=what).total_seconds()
 
 
 def _local(moment: datetime, zone: str) -> str:
@@ -412,6 +435,7 @@ def schedule_add(
     late: LateOption = None,
     budget: BudgetOption = None,
     dry_run: DryRunOption = False,
+    yes: UnattendedYesOption = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Save a snipe (same options as `book snipe`) for `resywatch run-forever`, or cron's
@@ -477,7 +501,9 @@ def schedule_list(
 @schedule_app.command("cancel")
 def schedule_cancel(
     ctx: typer.Context,
-    snipe_id: Annotated[int, typer.Argument(help="Snipe id.")],
+    snipe_id: Annotated[
+        int, typer.Argument(help="Snipe id.", metavar="SNIPE_ID", parser=id_parser("snipe id"))
+    ],
     json_output: JsonFlag = False,
 ) -> None:
     """Cancel a scheduled snipe (a running one stops before it polls)."""

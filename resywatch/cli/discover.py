@@ -93,7 +93,8 @@ def just_opened(
     minutes: Annotated[int, typer.Option(min=1, max=1440, help="How far back to look.")] = 10,
     json_output: JsonFlag = False,
 ) -> None:
-    """Drops of the last minutes that are still open: by date, hotspots first."""
+    """Drops of the last minutes that are still open: by date, hotspots first (one table
+    per date on a terminal; in a pipe, one table with a date column)."""
     run = use(ctx, json_output=json_output)
     from resywatch.services.discovery import feed
 
@@ -105,6 +106,10 @@ def just_opened(
         return
     if not drops:
         run.output.note(f"nothing opened in the last {minutes} minutes that is still open")
+    elif not run.output.is_terminal:  # a pipe shows no titles: the date becomes a column
+        by_date = sorted(drops, key=lambda d: d.slot_date)  # stable: hotspots first per date
+        _drop_table(run.output, by_date, now, title=None, with_date=True)
+        return
     for day in sorted({d.slot_date for d in drops}):
         rows = [d for d in drops if d.slot_date == day]
         _drop_table(run.output, rows, now, title=f"{day:%a %b} {day.day}", with_date=False)

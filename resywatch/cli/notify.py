@@ -10,6 +10,7 @@ import typer
 from resywatch.cli.context import use
 from resywatch.cli.notify_delivery import channels_app, deliver
 from resywatch.cli.options import JsonFlag
+from resywatch.cli.params import id_parser
 from resywatch.cli.watch import DateOption, PartyOption, UntilOption, WindowOption, _want
 
 app = typer.Typer(
@@ -65,12 +66,23 @@ def add(
 
 
 @app.command("list")
-def list_command(ctx: typer.Context, json_output: JsonFlag = False) -> None:
-    """My watches: interval watches, open notify requests and the latest notifications."""
+def list_command(
+    ctx: typer.Context,
+    active: Annotated[
+        bool,
+        typer.Option(
+            "--active", help="Only what is still checked: pending requests, watches not ended."
+        ),
+    ] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """My watches: interval watches, notify requests (satisfied ones with what was found and
+    when) and the latest notifications."""
     run = use(ctx, json_output=json_output)
     from resywatch.services import notify_requests
 
-    mine = notify_requests.my_watches(run.database())
+    mine = notify_requests.my_watches(run.database(), active_only=active)
+    now = datetime.now(UTC)
     if run.output.json_mode:
         run.output.json(mine)
         return
@@ -92,12 +104,21 @@ def list_command(ctx: typer.Context, json_output: JsonFlag = False) -> None:
         )
     if mine.notify_requests:
         run.output.table(
-            ["request", "venue", "dates", "party", "window"],
+            ["request", "venue", "dates", "party", "window", "status", "found", "found at"],
             [
-                (r.id, r.venue_name, f"{r.date_from}..{r.date_to}", r.party_size, r.window)
+                (
+                    r.id,
+                    r.venue_name,
+                    f"{r.date_from}..{r.date_to}",
+                    r.party_size,
+                    r.window,
+                    r.status,
+                    _found(r.found),
+                    run.output.when(r.satisfied_at, now),
+                )
                 for r in mine.notify_requests
             ],
-            title="Open notify requests",
+            title="Notify requests",
         )
     if mine.notifications:
         run.output.table(
@@ -109,10 +130,21 @@ def list_command(ctx: typer.Context, json_output: JsonFlag = False) -> None:
         run.output.note("nothing yet: `resywatch watch add ...` or `resywatch notify add ...`")
 
 
+def _found(found: dict[str, object] | None) -> str | None:
+    """What a satisfied request found: its times, e.g. "2026-12-04 19:00 2026-12-04 19:30"."""
+    times = (found or {}).get("times")
+    return " ".join(str(t) for t in times) if isinstance(times, list) and times else None
+
+
 @app.command()
 def remove(
     ctx: typer.Context,
-    request_id: Annotated[int, typer.Argument(help="Notify request id.")],
+    request_id: Annotated[
+        int,
+        typer.Argument(
+            help="Notify request id.", metavar="REQUEST_ID", parser=id_parser("notify request id")
+        ),
+    ],
     json_output: JsonFlag = False,
 ) -> None:
     """Delete a notify request."""
@@ -129,7 +161,12 @@ def remove(
 @app.command()
 def check(
     ctx: typer.Context,
-    request_id: Annotated[int | None, typer.Argument(help="Only this request.")] = None,
+    request_id: Annotated[
+        int | None,
+        typer.Argument(
+            help="Only this request.", metavar="[REQUEST_ID]", parser=id_parser("notify request id")
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Check the open notify requests now (what the scheduled job runs)."""

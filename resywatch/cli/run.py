@@ -53,7 +53,7 @@ def run(
 
     if job != "due" and job not in JOBS:
         raise InvalidInput(f"unknown job {job!r}: choose from due, {', '.join(JOBS)}")
-    pause = parse_duration(every).total_seconds()
+    pause = parse_duration(every, what="--every").total_seconds()
     settings, db = out.settings(), out.database()
     owner = this_process()
 

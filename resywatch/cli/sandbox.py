@@ -50,7 +50,9 @@ def serve(
     """Serve the sandbox until interrupted.
 
     It accepts the same API key and token as the client settings, so pointing
-    RESYWATCH_RESY_BASE_URL at it is all a command needs. Example:
+    RESYWATCH_RESY_BASE_URL at it is all a command needs. With --json, one document on
+    stdout: where it listens (port 0: the port it got), or the error. Exit codes: 0
+    stopped, 1 cannot listen (port in use), 2 bad option. Example:
     resywatch sandbox serve --port 8765 --speed 60 --control
     """
     run = use(ctx, json_output=json_output)
@@ -70,20 +72,26 @@ def serve(
         auth_token=token or DEMO_AUTH_TOKEN,
         control_enabled=control,
     )
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     if not _is_loopback(host):
         run.output.warn(f"binding to {host}: the sandbox is reachable beyond this machine")
-    if run.output.json_mode:
-        run.output.json({"url": url, "seed": seed, "speed": speed, "control": control})
-    run.output.note(f"sandbox listening on {url} (seed {seed}, speed {speed:g}x); Ctrl-C stops it")
-    if key is None:
+
+    def listening(url: str) -> None:
+        # Only once bound: a port in use leaves stdout with the error envelope alone.
+        if run.output.json_mode:
+            run.output.json({"url": url, "seed": seed, "speed": speed, "control": control})
+            run.output.stdout.file.flush()
         run.output.note(
-            f"  export RESYWATCH_RESY_BASE_URL={url} RESYWATCH_RESY_API_KEY={DEMO_API_KEY}"
+            f"sandbox listening on {url} (seed {seed}, speed {speed:g}x); Ctrl-C stops it"
         )
-    if token is None:
-        run.output.note(f"  export RESYWATCH_RESY_AUTH_TOKEN={DEMO_AUTH_TOKEN}")
+        if key is None:
+            run.output.note(
+                f"  export RESYWATCH_RESY_BASE_URL={url} RESYWATCH_RESY_API_KEY={DEMO_API_KEY}"
+            )
+        if token is None:
+            run.output.note(f"  export RESYWATCH_RESY_AUTH_TOKEN={DEMO_AUTH_TOKEN}")
+
     try:
-        serve_sandbox(config, host=host, port=port)
+        serve_sandbox(config, host=host, port=port, on_listening=listening)
     except OSError as exc:
         raise ResywatchError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 

@@ -9,7 +9,7 @@ import typer
 
 from resywatch.cli.context import AppContext, use
 from resywatch.cli.options import JsonFlag
-from resywatch.cli.params import parse_day, parse_duration, parse_window
+from resywatch.cli.params import id_parser, parse_day, parse_duration, parse_window
 
 if TYPE_CHECKING:
     from resywatch.cli.output import Output
@@ -31,6 +31,9 @@ WindowOption = Annotated[
     str | None, typer.Option("--window", help="Only times between, HH:MM-HH:MM (local).")
 ]
 EveryOption = Annotated[str, typer.Option("--every", help="How often to check: 5m, 1h...")]
+WatchId = Annotated[
+    int, typer.Argument(help="Watch id.", metavar="WATCH_ID", parser=id_parser("watch id"))
+]
 AutoBookOption = Annotated[
     bool,
     typer.Option(
@@ -86,7 +89,7 @@ def add_venues(
     spec = watches.WatchSpec(
         kind="venues",
         want=_want(day, until, party, window, seating or []),
-        interval=parse_duration(every),
+        interval=parse_duration(every, what="--every"),
         venues=tuple(venue),
         auto_book=auto_book,
     )
@@ -115,7 +118,7 @@ def add_new_venues(
     spec = watches.WatchSpec(
         kind="new-venues",
         want=_want(day, until, party, window, []),
-        interval=parse_duration(every),
+        interval=parse_duration(every, what="--every"),
         query=query,
         cuisine=cuisine,
         neighborhood=neighborhood,
@@ -141,7 +144,7 @@ def _added(output: Output, watch: WatchView) -> None:
 
 @app.command("list")
 def list_command(ctx: typer.Context, json_output: JsonFlag = False) -> None:
-    """Every watch, newest first."""
+    """Every watch, newest first, with when it was last checked and last found something."""
     run = use(ctx, json_output=json_output)
     from resywatch.services import watches
 
@@ -149,7 +152,7 @@ def list_command(ctx: typer.Context, json_output: JsonFlag = False) -> None:
     if run.output.json_mode:
         run.output.json({"watches": found})
     elif found:
-        _table(run.output, found)
+        _table(run.output, found, _now())
     else:
         run.output.note("no watches: add one with `resywatch watch add venues|new-venues`")
 
@@ -157,14 +160,16 @@ def list_command(ctx: typer.Context, json_output: JsonFlag = False) -> None:
 @app.command()
 def show(
     ctx: typer.Context,
-    watch_id: Annotated[int, typer.Argument(help="Watch id.")],
+    watch_id: WatchId,
     json_output: JsonFlag = False,
 ) -> None:
-    """One watch in full."""
+    """One watch in full: what it asks, when it was last checked, and the newest hits it
+    found (up to 10; `last_hits` in JSON)."""
     run = use(ctx, json_output=json_output)
     from resywatch.services import watches
 
     watch = watches.get_watch(run.database(), watch_id)
+    now = _now()
     if run.output.json_mode:
         run.output.json(watch)
     else:
@@ -182,17 +187,33 @@ def show(
                 ("window", watch.window),
                 ("seating", watch.seating_types),
                 ("every", f"{watch.interval_s // 60} min"),
-                ("last checked", watch.last_checked_at),
-                ("next check", watch.next_check_at),
+                ("last checked", run.output.when(watch.last_checked_at, now)),
+                ("next check", run.output.when(watch.next_check_at, now)),
                 ("last error", watch.last_error),
+                ("last hit", run.output.when(watch.last_hit_at, now)),
             ]
         )
+        if watch.last_hits:
+            run.output.table(
+                ["found", "venue", "date", "times", "seating"],
+                [
+                    (
+                        run.output.when(h.found_at, now),
+                        h.venue_name,
+                        h.day,
+                        h.times,
+                        h.seating_types,
+                    )
+                    for h in watch.last_hits
+                ],
+                title="Last hits",
+            )
 
 
 @app.command()
 def remove(
     ctx: typer.Context,
-    watch_id: Annotated[int, typer.Argument(help="Watch id.")],
+    watch_id: WatchId,
     json_output: JsonFlag = False,
 ) -> None:
     """Delete a watch."""
@@ -209,7 +230,7 @@ def remove(
 @app.command()
 def pause(
     ctx: typer.Context,
-    watch_id: Annotated[int, typer.Argument(help="Watch id.")],
+    watch_id: WatchId,
     json_output: JsonFlag = False,
 ) -> None:
     """Stop checking a watch until it is resumed."""
@@ -219,7 +240,7 @@ def pause(
 @app.command()
 def resume(
     ctx: typer.Context,
-    watch_id: Annotated[int, typer.Argument(help="Watch id.")],
+    watch_id: WatchId,
     json_output: JsonFlag = False,
 ) -> None:
     """Check a paused watch again."""
@@ -240,7 +261,10 @@ def _set_paused(ctx: typer.Context, watch_id: int, *, paused: bool, json_output:
 @app.command()
 def check(
     ctx: typer.Context,
-    watch_id: Annotated[int | None, typer.Argument(help="Only this watch.")] = None,
+    watch_id: Annotated[
+        int | None,
+        typer.Argument(help="Only this watch.", metavar="[WATCH_ID]", parser=id_parser("watch id")),
+    ] = None,
     check_all: Annotated[bool, typer.Option("--all", help="Every active watch.")] = False,
     json_output: JsonFlag = False,
 ) -> None:
@@ -281,9 +305,23 @@ def _report(output: Output, results: list[CheckResult]) -> None:
             output.line(f"watch {hit.watch_id}: {hit.venue_name} {hit.day} {times}".rstrip())
 
 
-def _table(output: Output, found: list[WatchView]) -> None:
+_COLUMNS = [
+    "id",
+    "kind",
+    "status",
+    "what",
+    "dates",
+    "party",
+    "window",
+    "every",
+    "last checked",
+    "last hit",
+]
+
+
+def _table(output: Output, found: list[WatchView], now: datetime) -> None:
     output.table(
-        ["id", "kind", "status", "what", "dates", "party", "window", "every", "last checked"],
+        _COLUMNS,
         [
             (
                 w.id,
@@ -296,7 +334,8 @@ def _table(output: Output, found: list[WatchView]) -> None:
                 w.party_size,
                 w.window,
                 f"{w.interval_s // 60}m",
-                w.last_checked_at,
+                output.when(w.last_checked_at, now),
+                output.when(w.last_hit_at, now),
             )
             for w in found
         ],

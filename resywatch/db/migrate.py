@@ -98,6 +98,7 @@ def upgrade(db: Database) -> Upgrade:
     if path is not None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # holds the private file
     before = current_revision(db)
+    _refuse_unknown(before)
     if before != head_revision():
         from alembic import command
 
@@ -154,14 +155,20 @@ def ensure_current(db: Database, *, auto_migrate: bool = False) -> None:
         return
     if current is None:
         raise DatabaseNotReady(f"the database {db.display_url} is not initialised: {MIGRATE_HINT}")
-    if current not in revisions():
+    _refuse_unknown(current)
+    raise DatabaseNotReady(
+        f"the database is at revision {current}, behind {head_revision()}: {MIGRATE_HINT}"
+    )
+
+
+def _refuse_unknown(current: str | None) -> None:
+    """A revision no migration here names comes from a newer resywatch: neither using nor
+    migrating the database can be right, whichever command asks."""
+    if current is not None and current not in revisions():
         raise DatabaseNotReady(
             f"the database is at revision {current}, which this resywatch does not know: "
             "upgrade resywatch"
         )
-    raise DatabaseNotReady(
-        f"the database is at revision {current}, behind {head_revision()}: {MIGRATE_HINT}"
-    )
 
 
 def _first_line(error: BaseException | None) -> str:

@@ -18,6 +18,7 @@ class ResyError(ResywatchError):
     code = "resy_error"
     kind = "error"
     permanent = True
+    rate_limiting = False  # Resy (or our breaker, on its behalf) says: slow down
 
     def __init__(self, message: str | None = None, *, status: int | None = None) -> None:
         super().__init__(message)
@@ -91,6 +92,7 @@ class RateLimited(ResyError):
 
     code = kind = "rate_limited"
     permanent = False
+    rate_limiting = True
 
     def __init__(
         self, message: str | None = None, *, status: int | None = 429, retry_after: float | None
@@ -135,6 +137,7 @@ class CircuitOpen(ResyError):
         until: datetime | None = None,
         failures: int = 0,
         reason: str | None = None,
+        rate_limiting: bool = False,
     ) -> None:
         if message is None and until is not None:
             message = (
@@ -143,6 +146,7 @@ class CircuitOpen(ResyError):
             )
         super().__init__(message)
         self.until, self.failures, self.reason = until, failures, reason
+        self.rate_limiting = rate_limiting  # opened by 429s: the caller is being rate limited
 
 
 class MissingCredentials(ResyError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -48,17 +48,29 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _base_url(sock: socket.socket) -> str:
+    bound_host, bound_port = sock.getsockname()[:2]
+    url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+    return f"http://{url_host}:{bound_port}"
+
+
 def serve(
     config: SandboxConfig | None = None,
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     *,
     log_level: str = "warning",
+    on_listening: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve the sandbox until SIGINT/SIGTERM (uvicorn, one process, one event loop)."""
+    """Serve the sandbox until SIGINT/SIGTERM (uvicorn, one process, one event loop).
+
+    `on_listening` gets the base URL (with the port bound, when 0 asked for any) once the
+    socket is bound, and never when binding fails (OSError)."""
     app = create_app(config)
     sock = _bind(host, port)
     try:
+        if on_listening is not None:
+            on_listening(_base_url(sock))
         uvicorn.Server(_uvicorn_config(app, log_level)).run(sockets=[sock])
     finally:
         sock.close()
@@ -94,9 +106,7 @@ def run_in_thread(
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the sandbox server did not start")
             time.sleep(0.005)
-        bound_host, bound_port = sock.getsockname()[:2]
-        url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-        yield SandboxHandle(f"http://{url_host}:{bound_port}", app.state.sandbox, app)
+        yield SandboxHandle(_base_url(sock), app.state.sandbox, app)
     finally:
         server.should_exit = True
         thread.join(timeout=_STARTUP_TIMEOUT_S)

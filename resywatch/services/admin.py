@@ -123,7 +123,7 @@ def api_calls(
     if since is not None:
         query = query.where(col(ApiCallLog.at) >= since)
     if endpoint:
-        query = query.where(col(ApiCallLog.endpoint).contains(endpoint))
+        query = query.where(col(ApiCallLog.endpoint).contains(endpoint, autoescape=True))
     if errors_only:
         query = query.where(col(ApiCallLog.error_kind).is_not(None))
     with db.read() as session:

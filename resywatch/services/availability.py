@@ -15,6 +15,7 @@ from resywatch.services.discovery.scan import slot_id
 
 MAX_PARTY = 20
 MAX_RANGE_DAYS = 60
+MAX_AHEAD_DAYS = 730  # Resy's booking horizons are weeks, a year at most
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,10 @@ def validate_want(want: Want, today: date) -> Want:
         raise InvalidInput(f"--until {want.date_to} is before --date {want.date_from}")
     if want.date_to < today:
         raise InvalidInput(f"{want.date_to} is in the past")
+    if (want.date_to - today).days > MAX_AHEAD_DAYS:  # also keeps date arithmetic in range
+        raise InvalidInput(
+            f"{want.date_to} is more than {MAX_AHEAD_DAYS} days ahead: Resy opens no table that far"
+        )
     if (want.date_to - want.date_from).days >= MAX_RANGE_DAYS:
         raise InvalidInput(f"a date range is at most {MAX_RANGE_DAYS} days")
     if (want.time_from is None) != (want.time_to is None):

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import time as clock
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeVar
 
@@ -105,6 +106,15 @@ class BookingFailed(ResywatchError):
         self.result = result
         self.code = result.outcome.value
         self.exit_code = EXIT_CODES[result.outcome]  # booking's own codes, 10-18
+
+
+class BookingStopped(ResywatchError):
+    """A booking command stopped before its try, for a reason that is a booking outcome."""
+
+    def __init__(self, outcome: Outcome, message: str) -> None:
+        super().__init__(message)
+        self.code = outcome.value
+        self.exit_code = EXIT_CODES[outcome]
 
 
 @dataclass(frozen=True)
@@ -334,10 +344,31 @@ def verdict_for_error(
             f"{plan.venue_name} that day; check your reservations on resy.com"
         )
         return Verdict(Outcome.CONFLICT, message, slot, status)
-    if isinstance(exc, resy_errors.RateLimited):
-        message = "Resy is rate limiting requests (429): try again in a minute"
-        return Verdict(Outcome.RATE_LIMITED, message, slot, status)
+    if exc.rate_limiting:
+        return Verdict(Outcome.RATE_LIMITED, rate_limited_message(exc), slot, status)
     return Verdict(Outcome.FAILED, f"booking failed: {exc}", slot, status)
+
+
+def rate_limited_message(exc: resy_errors.ResyError) -> str:
+    if isinstance(exc, resy_errors.CircuitOpen) and exc.until is not None:
+        return (
+            "Resy is rate limiting requests (429): none is sent until "
+            f"{exc.until.astimezone(UTC):%H:%M:%S} UTC"
+        )
+    return "Resy is rate limiting requests (429): try again in a minute"
+
+
+@contextmanager
+def rate_limits_stop_the_booking() -> Iterator[None]:
+    """Resy's rate limiting (a 429, or the breaker 429s opened) met before the booking try
+    (finding the venue, its release) ends the booking command as rate limited (exit 17), as
+    it would during the try."""
+    try:
+        yield
+    except resy_errors.ResyError as exc:
+        if not exc.rate_limiting:
+            raise
+        raise BookingStopped(Outcome.RATE_LIMITED, rate_limited_message(exc)) from None
 
 
 class Booker:
@@ -621,7 +652,8 @@ async def plan_for(
     check_time_in_window(at, window)
     want, preferred = want_for(day, party_size, at=at, window=window, seating_types=seating_types)
     validate_want(want, local_today(now, settings.timezone))
-    found = await resolve_venue(resy=resy, db=db, settings=settings, text=venue, now=now)
+    with rate_limits_stop_the_booking():
+        found = await resolve_venue(resy=resy, db=db, settings=settings, text=venue, now=now)
     return BookingPlan(
         venue_id=found.id,
         venue_name=found.name,

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from functools import cache
 
 from resywatch.data import HardToGet, load_hard_to_get, load_hotspot_names
+from resywatch.errors import InvalidInput
 
 # Apostrophes join their letters ("Raoul's" -> "raouls"); "&" reads as "and"; letters NFKD cannot
 # decompose are spelled out so "Smørrebrød" and "Smorrebrod" agree.
@@ -115,6 +116,15 @@ def normalize_name(name: str) -> str:
     if len(words) > 1 and words[0] == "the":
         del words[0]
     return " ".join(words)
+
+
+def name_filter(text: str, *, what: str = "--venue") -> str:
+    """A venue-name filter as typed, normalised; InvalidInput (exit 2) when nothing of it is
+    left to compare ("%", "!!", spaces), which would otherwise match every venue."""
+    wanted = normalize_name(text)
+    if not wanted:
+        raise InvalidInput(f"{what} {text!r} has no letters or digits to match a venue name")
+    return wanted
 
 
 def _containable(tokens: tuple[str, ...]) -> bool:

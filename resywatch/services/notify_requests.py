@@ -15,6 +15,7 @@ from resywatch.config import Settings
 from resywatch.db.engine import Database
 from resywatch.db.models import Notification, NotifyRequest, Venue
 from resywatch.errors import InvalidInput, NotFound, ResywatchError
+from resywatch.ids import may_name_a_row
 from resywatch.redact import redact_text
 from resywatch.resy.client import ResyClient, venue_page_url
 from resywatch.services import venues as venue_service
@@ -116,7 +117,7 @@ async def check_requests(
     with db.read() as session:
         query = select(NotifyRequest).order_by(col(NotifyRequest.id))
         query = (
-            query.where(col(NotifyRequest.id).in_(ids))
+            query.where(col(NotifyRequest.id).in_([i for i in ids if may_name_a_row(i)]))
             if ids
             else query.where(NotifyRequest.status == "pending")
         )
@@ -197,14 +198,16 @@ async def _check_one(
 
 @dataclass(frozen=True)
 class MyWatches:
-    """The seed's "my watches": interval watches, open notify requests, latest notifications."""
+    """The seed's "my watches": interval watches, notify requests (satisfied ones with what
+    was found and when), latest notifications."""
 
     interval_watches: list[WatchView]
     notify_requests: list[RequestView]
     notifications: list[dict[str, object]]
 
 
-def my_watches(db: Database, *, notifications: int = 20) -> MyWatches:
+def my_watches(db: Database, *, notifications: int = 20, active_only: bool = False) -> MyWatches:
+    """With `active_only`, only what is still checked: pending requests, watches not ended."""
     with db.read() as session:
         latest = session.exec(
             select(Notification)
@@ -223,11 +226,14 @@ def my_watches(db: Database, *, notifications: int = 20) -> MyWatches:
             }
             for n in latest
         ]
-    return MyWatches(list_watches(db), list_requests(db, open_only=True), recent)
+    watches = list_watches(db)
+    if active_only:
+        watches = [w for w in watches if w.status != "ended"]
+    return MyWatches(watches, list_requests(db, open_only=active_only), recent)
 
 
 def _load(session: Session, request_id: int) -> NotifyRequest:
-    request = session.get(NotifyRequest, request_id)
+    request = session.get(NotifyRequest, request_id) if may_name_a_row(request_id) else None
     if request is None:
         raise NotFound(f"no notify request {request_id}")
     return request

@@ -184,9 +184,7 @@ class SharedPoliteness:
             failures = row.consecutive_failures + 1
             values: dict[str, Any] = {
                 "consecutive_failures": failures,
-                "last_error": redact_text(f"{error.kind}: {error}", policy.secrets)[
-                    :LAST_ERROR_CHARS
-                ],
+                "last_error": redact_text(_error_text(error), policy.secrets)[:LAST_ERROR_CHARS],
                 "updated_at": now,
             }
             open_for: timedelta | None = None
@@ -237,7 +235,14 @@ def _locked_row(session: Session, host: str, now: datetime) -> ResyHost:
     return row
 
 
+def _error_text(error: errors.ResyError) -> str:
+    """`last_error`: the kind first, so that the breaker can tell what opened it."""
+    return f"{error.kind}: {error}"
+
+
 def _open(row: ResyHost, trial: bool = False) -> errors.CircuitOpen:
+    # Opened by a 429 (the failure that tipped it): callers are told they are rate limited.
+    rate_limiting = (row.last_error or "").startswith(f"{errors.RateLimited.kind}:")
     if trial:
         return errors.CircuitOpen(
             "Resy circuit breaker half-open: another caller's trial call is testing Resy "
@@ -245,9 +250,13 @@ def _open(row: ResyHost, trial: bool = False) -> errors.CircuitOpen:
             until=row.open_until,
             failures=row.consecutive_failures,
             reason=row.last_error,
+            rate_limiting=rate_limiting,
         )
     return errors.CircuitOpen(
-        until=row.open_until, failures=row.consecutive_failures, reason=row.last_error
+        until=row.open_until,
+        failures=row.consecutive_failures,
+        reason=row.last_error,
+        rate_limiting=rate_limiting,
     )
 
 

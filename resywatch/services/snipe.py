@@ -42,6 +42,7 @@ from sqlmodel import Session, and_, col, or_, select, update
 
 from resywatch.db.models import Notification, ScheduledSnipe, Venue
 from resywatch.errors import InvalidInput, NotFound, ResywatchError
+from resywatch.ids import may_name_a_row
 from resywatch.resy import errors as resy_errors
 from resywatch.resy.models import FindResponse
 from resywatch.services.availability import OpenSlot, validate_want, window_text
@@ -62,6 +63,7 @@ from resywatch.services.booking import (
     over_ceiling,
     quote_of,
     rank,
+    rate_limits_stop_the_booking,
     result_of,
     start_attempt,
     verdict_for_error,
@@ -243,8 +245,13 @@ async def schedule_snipe(
         raise InvalidInput("say when the day is released: --at 'YYYY-MM-DD HH:MM' or --lead-days")
     if spec.lead_days is not None and not 0 <= spec.lead_days <= 365:
         raise InvalidInput("--lead-days is a number of days (0-365) or auto")
-    venue = await resolve_venue(resy=resy, db=db, settings=settings, text=spec.venue, now=now)
-    release_at, source = await _release_instant(resy, db, settings, venue, spec)
+    _check_limits(spec, settings)
+    if spec.release_at is not None and spec.release_at.date() > spec.day + timedelta(days=1):
+        # Past the date in any zone; refused before the venue is looked up (and remembered).
+        raise InvalidInput(f"--at {spec.release_at} is after the reservation date {spec.day}")
+    with rate_limits_stop_the_booking():
+        venue = await resolve_venue(resy=resy, db=db, settings=settings, text=spec.venue, now=now)
+        release_at, source = await _release_instant(resy, db, settings, venue, spec)
     row = ScheduledSnipe(
         venue_id=venue.id,
         venue_name=venue.name,
@@ -268,8 +275,6 @@ async def schedule_snipe(
         created_at=now,
         updated_at=now,
     )
-    if row.poll_interval_s < 0.01 or row.deadline_s <= 0 or row.lead_s < 0 or row.late_s < 0:
-        raise InvalidInput("--interval, --deadline, --lead and --late must be positive")
     if _give_up_at(row) <= now:
         raise InvalidInput(
             f"{venue.name} released {spec.day} at {_local(release_at, settings)}, too long ago "
@@ -281,6 +286,28 @@ async def schedule_snipe(
         session.add(row)
         session.flush()
         return view(row)
+
+
+# The bounds of the `[book]` settings, which the flags override: a snipe polls at most every
+# 10 ms, for at most an hour after the drop, within at most 100,000 requests.
+_LIMITS = {
+    "--lead": ("lead_s", "book_lead_s", 0.0, 300.0, "s"),
+    "--interval": ("poll_interval_s", "book_poll_interval_s", 0.01, 60.0, "s"),
+    "--deadline": ("deadline_s", "book_deadline_s", 0.001, 3600.0, "s"),
+    "--late": ("late_s", "book_late_s", 0.0, 3600.0, "s"),
+    "--budget": ("request_budget", "book_request_budget", 10, 100_000, ""),
+}
+
+
+def _check_limits(spec: SnipeSpec, settings: Settings) -> None:
+    for flag, (field, setting, low, high, unit) in _LIMITS.items():
+        value = getattr(spec, field)
+        value = getattr(settings, setting) if value is None else value
+        if not low <= value <= high:
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
+            raise InvalidInput(
+                f"{flag} {shown}{unit} is out of range: {low:g}{unit} to {high:g}{unit}"
+            )
 
 
 def _or(value: float | None, default: float) -> float:
@@ -297,8 +324,14 @@ async def _release_instant(
     """The release instant (UTC) and where it came from: at | lead-days | config | pattern."""
     zone = await _zone(resy, venue, settings)
     if spec.release_at is not None:
-        at = spec.release_at
-        return (at if at.tzinfo else at.replace(tzinfo=zone)).astimezone(UTC), "at"
+        at = spec.release_at if spec.release_at.tzinfo else spec.release_at.replace(tzinfo=zone)
+        try:
+            local, utc = at.astimezone(zone), at.astimezone(UTC)
+        except OverflowError:  # a zone pushed it off the calendar
+            raise InvalidInput(f"--at {spec.release_at} is out of range") from None
+        if local.date() > spec.day:
+            raise InvalidInput(f"--at {spec.release_at} is after the reservation date {spec.day}")
+        return utc, "at"
     with db.read() as session:
         learned = patterns(session, default_timezone=settings.timezone, venue_id=venue.id)
     pattern = learned[0] if learned else None
@@ -356,7 +389,7 @@ def list_snipes(db: Database, *, include_finished: bool = False) -> list[SnipeVi
 def cancel_snipe(db: Database, snipe_id: int, now: datetime) -> SnipeView:
     """Cancel a snipe not yet finished; a runner that holds it stops before it polls."""
     with db.write() as session:
-        row = session.get(ScheduledSnipe, snipe_id)
+        row = session.get(ScheduledSnipe, snipe_id) if may_name_a_row(snipe_id) else None
         if row is None:
             raise NotFound(f"no scheduled snipe {snipe_id}")
         if row.status not in ("scheduled", "running"):

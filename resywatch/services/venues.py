@@ -13,10 +13,11 @@ from resywatch.config import Settings
 from resywatch.db.engine import Database
 from resywatch.db.models import Venue
 from resywatch.errors import InvalidInput, NotFound
+from resywatch.ids import is_id, may_name_a_row, parse_id
 from resywatch.resy import errors as resy_errors
 from resywatch.resy.client import ResyClient, venue_page_url
 from resywatch.resy.models import CalendarResponse, SearchHit, slot_seating, slot_start
-from resywatch.services.curated import HotspotMatcher, normalize_name
+from resywatch.services.curated import HotspotMatcher, name_filter, normalize_name
 from resywatch.services.discovery import buckets as bucket_rules
 from resywatch.services.discovery.patterns import ReleasePattern, patterns
 from resywatch.services.discovery.scan import SeenVenue, upsert_venues
@@ -188,26 +189,28 @@ async def resolve_venue(
     """A venue from its Resy id or its name: known venues first, then Resy's search.
 
     An ambiguous name is an error that lists the candidates (exit 2); no match is exit 3.
+    An id (ASCII digits) beyond 64 bits, or a name with no letters or digits, is exit 2.
     Only the venue found is written (remembered); a failed lookup writes nothing.
     """
     text = text.strip()
-    if text.isdigit():
+    if is_id(text):
+        venue_id = parse_id(text, what="venue")
+        if not may_name_a_row(venue_id):  # `venue.id` could not hold it: no venue has it
+            raise NotFound(f"Resy has no venue with id {venue_id}")
         with db.read() as session:
-            known = session.get(Venue, int(text))
+            known = session.get(Venue, venue_id)
         if known is not None:
             return known
         try:
-            seen = SeenVenue.from_venue(await resy.venue(int(text)))
+            seen = SeenVenue.from_venue(await resy.venue(venue_id))
         except resy_errors.NotFound:
-            raise NotFound(f"Resy has no venue with id {text}") from None
+            raise NotFound(f"Resy has no venue with id {venue_id}") from None
     else:
-        wanted = normalize_name(text)
+        wanted = name_filter(text, what="venue")
         with db.read() as session:
-            exact = [
-                v
-                for v in session.exec(select(Venue).where(col(Venue.name).ilike(f"%{text}%")))
-                if normalize_name(v.name) == wanted
-            ]
+            # autoescape: a "%" or "_" typed is a character, not a LIKE wildcard
+            named = select(Venue).where(col(Venue.name).icontains(text, autoescape=True))
+            exact = [v for v in session.exec(named) if normalize_name(v.name) == wanted]
         if len(exact) == 1:
             return exact[0]
         candidates = await _named(resy, settings, text, now)

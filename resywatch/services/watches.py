@@ -16,11 +16,11 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete
+from sqlalchemy import ColumnElement, and_, delete, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -28,6 +28,7 @@ from resywatch.config import Settings
 from resywatch.db.engine import Database
 from resywatch.db.models import Notification, Venue, VenueSearchSnapshot, Watch
 from resywatch.errors import InvalidInput, NotFound, ResywatchError
+from resywatch.ids import may_name_a_row
 from resywatch.redact import redact_text
 from resywatch.resy.client import ResyClient, venue_page_url
 from resywatch.services import venues as venue_service
@@ -46,6 +47,7 @@ from resywatch.services.retire import retire_pending
 if TYPE_CHECKING:
     from resywatch.services.booking import BookingResult
 
+_NOTIFICATION = Notification.__table__  # type: ignore[attr-defined]
 MIN_INTERVAL = timedelta(minutes=1)
 MAX_INTERVAL = timedelta(days=1)
 
@@ -84,6 +86,31 @@ class WatchView:
     last_error: str | None
     created_at: datetime
     auto_book: bool = False
+    last_hit_at: datetime | None = None  # when its newest hit was found
+
+
+@dataclass(frozen=True)
+class FoundHit:
+    """A hit a watch found earlier, from the notification it wrote."""
+
+    found_at: datetime
+    kind: str  # slots | new-venue
+    venue_id: int | None
+    venue_name: str
+    day: date | None  # None only for a notification written without one
+    times: list[str]
+    seating_types: list[str]
+
+
+@dataclass(frozen=True)
+class WatchDetail(WatchView):
+    """`watch show`: the watch, and what it found last."""
+
+    last_hits: list[FoundHit] = field(default_factory=list)
+
+
+#: How many of a watch's newest hits `watch show` lists.
+LAST_HITS = 10
 
 
 @dataclass
@@ -163,12 +190,57 @@ async def _resolve(
 def list_watches(db: Database) -> list[WatchView]:
     with db.read() as session:
         rows = session.exec(select(Watch).order_by(col(Watch.id).desc())).all()
-        return [_view(session, w) for w in rows]
+        last_hit = dict(
+            session.exec(
+                select(Watch.id, func.max(Notification.created_at))
+                .join(Notification, _hit_of(Watch))
+                .group_by(col(Watch.id))
+            ).all()
+        )
+        return [replace(_view(session, w), last_hit_at=last_hit.get(w.id)) for w in rows]
 
 
-def get_watch(db: Database, watch_id: int) -> WatchView:
+def get_watch(db: Database, watch_id: int) -> WatchDetail:
+    """The watch, with its newest hits (from the notifications its checks wrote)."""
     with db.read() as session:
-        return _view(session, _load(session, watch_id))
+        watch = _load(session, watch_id)
+        found = session.exec(
+            select(Notification)
+            .where(_hit_of(watch))
+            .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
+            .limit(LAST_HITS)
+        ).all()
+        hits = [_found(n) for n in found]
+        view = _view(session, watch)
+    return WatchDetail(
+        **{f.name: getattr(view, f.name) for f in fields(WatchView)}
+        | {"last_hit_at": hits[0].found_at if hits else None, "last_hits": hits}
+    )
+
+
+def _hit_of(watch: Watch | type[Watch]) -> ColumnElement[bool]:
+    """The watch's hit notifications: written for its id since it was created (an id that
+    SQLite gives again after a delete must not inherit the hits of the watch it named)."""
+    return and_(
+        col(Notification.kind) == "watch_hit",
+        _NOTIFICATION.c.payload["watch_id"].as_integer() == watch.id,
+        col(Notification.created_at) >= watch.created_at,
+    )
+
+
+def _found(notification: Notification) -> FoundHit:
+    payload = notification.payload
+    times, seating = payload.get("times"), payload.get("seating_types")
+    venue_id, day = payload.get("venue_id"), payload.get("day")
+    return FoundHit(
+        found_at=notification.created_at,
+        kind="slots" if "slot_keys" in payload else "new-venue",
+        venue_id=venue_id if isinstance(venue_id, int) else None,
+        venue_name=str(payload.get("venue_name") or ""),
+        day=date.fromisoformat(day) if isinstance(day, str) else None,
+        times=[str(t) for t in times] if isinstance(times, list) else [],
+        seating_types=[str(s) for s in seating] if isinstance(seating, list) else [],
+    )
 
 
 def remove_watch(db: Database, watch_id: int) -> WatchView:
@@ -216,7 +288,7 @@ async def check_watches(
     with db.read() as session:
         query = select(Watch).order_by(col(Watch.id))
         if ids:
-            query = query.where(col(Watch.id).in_(ids))
+            query = query.where(col(Watch.id).in_([i for i in ids if may_name_a_row(i)]))
         else:
             query = query.where(Watch.status == "active")
         watches = list(session.exec(query))
@@ -429,7 +501,7 @@ def _hhmm(moment: time | None) -> str | None:
 
 
 def _load(session: Session, watch_id: int) -> Watch:
-    watch = session.get(Watch, watch_id)
+    watch = session.get(Watch, watch_id) if may_name_a_row(watch_id) else None
     if watch is None:
         raise NotFound(f"no watch {watch_id}")
     return watch

@@ -97,7 +97,7 @@ def test_a_notify_request_ends_after_its_hit(
     done = run_json(cli, "notify", "check", env=env)["checked"]
     assert done[0]["status"] == "satisfied" and target.slot.time[:5] in done[0]["found"]
     assert run_json(cli, "notify", "check", env=env)["checked"] == []
-    mine = run_json(cli, "notify", "list", env=env)
+    mine = run_json(cli, "notify", "list", "--active", env=env)
     assert mine["notify_requests"] == []
     assert [n["kind"] for n in mine["notifications"]] == ["notify_hit"]
 

@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from resywatch.db.models import DiscoveryBucket, DropEvent, SlotSnapshot, Venue
 from resywatch.resy.client import venue_page_url
-from resywatch.services.curated import normalize_name
+from resywatch.services.curated import name_filter, normalize_name
 
 STALE_AFTER = timedelta(hours=4)  # the seed's rule: a bucket older than this is not trusted
 
@@ -63,7 +63,7 @@ def feed(session: Session, filters: FeedFilter, now: datetime) -> list[Drop]:
     if filters.after_id is not None:
         query = query.where(col(DropEvent.id) > filters.after_id)
     query = query.order_by(col(DropEvent.opened_at).desc(), col(DropEvent.id).desc())
-    wanted_venue = normalize_name(filters.venue) if filters.venue else None
+    wanted_venue = name_filter(filters.venue) if filters.venue is not None else None
     drops: list[Drop] = []
     # Party, time-of-day and name filters are applied here: the JSON columns and the
     # normalised name are not indexable portably, and the SQL filters above bound the rows.

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from resywatch.db.models import DropEvent, Venue
-from resywatch.services.curated import normalize_name
+from resywatch.services.curated import name_filter, normalize_name
 
 ROUND_TO_MINUTES = 15  # release times are compared on a quarter-hour grid
 FULL_CONFIDENCE_SAMPLES = 10
@@ -53,7 +53,7 @@ def patterns(
     query = select(DropEvent, Venue).join(Venue, col(Venue.id) == DropEvent.venue_id, isouter=True)
     if venue_id is not None:
         query = query.where(DropEvent.venue_id == venue_id)
-    wanted = normalize_name(venue) if venue else None
+    wanted = name_filter(venue) if venue is not None else None
     grouped: dict[int, tuple[Venue | None, list[DropEvent]]] = {}
     for event, row in session.exec(query.order_by(col(DropEvent.opened_at))):
         if wanted and wanted not in normalize_name(event.venue_name):
