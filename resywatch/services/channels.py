@@ -282,11 +282,12 @@ class Channel(ABC):
 
 
 def send_error(future: concurrent.futures.Future[None]) -> SendError | None:
-    """What a finished send came to: None when it succeeded, else a SendError (a crash in a
-    channel is a transient failure, so one broken channel stops nothing else)."""
-    if future.cancelled():
-        return SendError("cancelled")
-    exc = future.exception()
+    """What a send came to, once it ends: None when it succeeded, else a SendError (a crash
+    in a channel is a transient failure, so one broken channel stops nothing else)."""
+    try:
+        exc = future.exception()
+    except concurrent.futures.CancelledError:
+        return SendError("cancelled: the channel was closed")
     if exc is None or isinstance(exc, SendError):
         return exc
     return SendError(f"{type(exc).__name__}: {exc}")
@@ -342,11 +343,14 @@ class WebhookChannel(Channel):
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def send(self, message: Message, now: datetime) -> None:
-        future = self._run(self._post(message))
-        try:
-            future.result()  # _post ends by its deadline
-        except concurrent.futures.CancelledError:
-            raise SendError("cancelled: the channel was closed") from None
+        error = send_error(self.submit(message, now))  # waits: _post ends by its deadline
+        if error is not None:
+            raise error
+
+    def submit(self, message: Message, now: datetime) -> concurrent.futures.Future[None]:
+        """The request runs on the channel's loop (no thread of its own is needed: it is
+        cancelled at its deadline, so it never outlives it)."""
+        return self._run(self._post(message))
 
     async def _post(self, message: Message) -> None:
         import httpx
@@ -380,6 +384,7 @@ class WebhookChannel(Channel):
     def _run(self, work: Coroutine[Any, Any, None]) -> concurrent.futures.Future[None]:
         with self._lock:
             if self._loop is None:
+                self._client = None  # a client belongs to the loop it was made on
                 self._loop = asyncio.new_event_loop()
                 self._thread = threading.Thread(
                     target=self._loop.run_forever, name="resywatch-webhook", daemon=True

@@ -445,15 +445,15 @@ def test_a_slow_batch_keeps_its_lease(
     sink = make_sink()
     add_notifications(db, 5)
     clock, channels = Clock(), open_channels([sink.url()])
-    send, stolen = channels[0].send, []
+    submit, stolen = channels[0].submit, []
 
-    def slow_send(message: Any, at: datetime) -> None:
+    def slow_send(message: Any, at: datetime) -> Any:
         clock.advance(50)  # each send takes 50 s of the 120 s lease
         if message.dedupe_key == "drop:2":  # 150 s in: another relay tries to take over
             stolen.extend(delivery._claim(db, 10, "other:1", clock(), timedelta(120)).rows)
-        send(message, at)
+        return submit(message, at)
 
-    channels[0].send = slow_send  # type: ignore[method-assign]
+    channels[0].submit = slow_send  # type: ignore[method-assign]
     report = delivery.deliver(db, channels, now=clock)
     assert stolen == []  # the lease was renewed at half-time
     assert (report.sent, report.batches) == (5, 1)
@@ -469,13 +469,15 @@ def test_stop_releases_the_rest_of_the_batch(
     add_notifications(db, 10)
     stop = threading.Event()
     channels = open_channels([sink.url()])
-    send = channels[0].send
+    submit = channels[0].submit
 
-    def send_then_stop(*args: Any) -> None:
-        send(*args)
-        stop.set()  # SIGTERM arrives during the first send
+    def send_then_stop(*args: Any) -> Any:
+        sent = submit(*args)
+        sent.result(timeout=10)
+        stop.set()  # SIGTERM arrives as the first send ends
+        return sent
 
-    channels[0].send = send_then_stop  # type: ignore[method-assign]
+    channels[0].submit = send_then_stop  # type: ignore[method-assign]
     report = delivery.deliver(db, channels, now=Clock(), stop=stop)
     assert report.sent == 1
     state = outbox(db).values()
