@@ -781,8 +781,17 @@ def test_stop_abandons_a_hung_send_and_leaves_it_pending(
     assert deliveries(db) == []
 
 
-def test_run_forever_delivery_stops_within_8_s_while_a_send_hangs(
-    db: Database, database_url: str, hanging: Callable[..., HangingHook], tmp_path: Path
+@pytest.mark.parametrize(
+    "command",
+    [("run-forever", "--job", "delivery"), ("notify", "deliver", "--loop")],
+    ids=["run-forever", "deliver-loop"],
+)
+def test_sigterm_ends_delivery_within_8_s_while_a_send_hangs(
+    db: Database,
+    database_url: str,
+    hanging: Callable[..., HangingHook],
+    tmp_path: Path,
+    command: tuple[str, ...],
 ) -> None:
     hook = hanging("silent", hold_s=60)
     [key] = add_notifications(db, 1, at=datetime.now(UTC))
@@ -792,10 +801,10 @@ def test_run_forever_delivery_stops_within_8_s_while_a_send_hangs(
         RESYWATCH_NOTIFY_URLS=hook.url(),
         RESYWATCH_NOTIFY_TIMEOUT_S="60",  # the send would hang far past the 8 s promised
     )
-    stderr = tmp_path / "supervisor.err"
+    stderr = tmp_path / "delivery.err"
     with stderr.open("wb") as err:
         supervisor = subprocess.Popen(
-            [sys.executable, "-m", "resywatch", "run-forever", "--job", "delivery"],
+            [sys.executable, "-m", "resywatch", *command],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=err,
