@@ -255,7 +255,11 @@ class Channel(ABC):
             if previous is not None:
                 previous.join(max(0.0, deadline - time.monotonic()))
                 if previous.is_alive():
-                    future.set_exception(SendError("an earlier send has not returned yet"))
+                    future.set_exception(
+                        DeadlineMissed(
+                            f"an earlier send has not returned yet ({self.timeout_s:g} s later)"
+                        )
+                    )
                     return
             try:
                 self.send(message, now)

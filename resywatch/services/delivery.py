@@ -55,7 +55,14 @@ from sqlmodel import Session, col, select
 
 from resywatch.db.base import utcnow
 from resywatch.db.models import Notification, NotificationDelivery
-from resywatch.services.channels import STOP_POLL_S, Channel, Message, SendError, send_error
+from resywatch.services.channels import (
+    STOP_POLL_S,
+    Channel,
+    DeadlineMissed,
+    Message,
+    SendError,
+    send_error,
+)
 from resywatch.services.owners import dead_here
 
 if TYPE_CHECKING:
@@ -428,12 +435,13 @@ class _Batch:
         lost."""
         for key, flight in list(self.flights.items()):
             if flight.future.done():
-                error = send_error(flight.future)
+                error = send_error(flight.future)  # the channel may have timed itself out
             elif at >= flight.deadline and not only_finished:
                 error = flight.channel.missed()
-                self.down[key] = str(error)
             else:
                 continue
+            if isinstance(error, DeadlineMissed):
+                self.down[key] = str(error)
             del self.flights[key]
             outcome = _outcome(flight.channel, error)
             self.report.deliveries += outcome.state == "sent"

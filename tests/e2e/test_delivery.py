@@ -32,7 +32,7 @@ from resywatch.cli.app import app
 from resywatch.db.engine import Database
 from resywatch.db.models import Notification, NotificationDelivery
 from resywatch.services import delivery
-from resywatch.services.channels import Channel, Channels, build_channels
+from resywatch.services.channels import Channel, Channels, DeadlineMissed, build_channels
 from resywatch.services.delivery import DeliveryPolicy, DeliveryReport
 
 START = datetime(2026, 3, 2, 21, 0, tzinfo=UTC)
@@ -751,6 +751,45 @@ def test_a_silent_webhook_does_not_hold_up_the_other_channels(
     again = delivery.deliver(db, channels, policy=policy, now=clock)
     assert (again.retried, again.deliveries, hook.requests) == (5, 0, 2)
     assert ndjson_keys(ndjson) == keys
+
+
+class Hung(Channel):
+    """A channel whose sends block until released (a hung Apprise plugin, a full pipe), or,
+    with `own_deadline`, fail at once the way a webhook that timed itself out does."""
+
+    def __init__(self, timeout_s: float, *, own_deadline: bool = False) -> None:
+        super().__init__(url="hung://", kind="hung", timeout_s=timeout_s)
+        self.own_deadline = own_deadline
+        self.release = threading.Event()
+        self.calls = 0
+
+    def send(self, message: Any, now: datetime) -> None:
+        self.calls += 1
+        if self.own_deadline:
+            raise DeadlineMissed(f"no answer within {self.timeout_s:g} s")
+        self.release.wait(timeout=30)
+
+
+@pytest.mark.parametrize("own_deadline", [False, True], ids=["abandoned", "timed-itself-out"])
+def test_a_channel_past_its_deadline_is_tried_once_per_pass(
+    db: Database, tmp_path: Path, own_deadline: bool
+) -> None:
+    keys = add_notifications(db, 4)
+    hung = Hung(timeout_s=0.5, own_deadline=own_deadline)
+    ndjson = tmp_path / "n.ndjson"
+    channels = [hung, *build_channels([f"ndjson://{ndjson}"]).items]
+    clock, policy = Clock(), DeliveryPolicy(retry_base_s=10, retry_max_s=20)
+    try:
+        for rounds in (1, 2):  # the second pass finds the first one's send still stuck
+            started = time.monotonic()
+            report = delivery.deliver(db, channels, policy=policy, now=clock)
+            assert time.monotonic() - started < 2.5  # one deadline, not one per row
+            assert (report.retried, hung.calls) == (4, 1 if not own_deadline else rounds)
+            clock.advance(policy.retry_max_s + 1)
+    finally:
+        hung.release.set()
+    assert ndjson_keys(ndjson) == keys
+    assert {n.attempts for n in outbox(db).values()} == {2}
 
 
 def test_stop_abandons_a_hung_send_and_leaves_it_pending(
