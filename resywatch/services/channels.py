@@ -437,15 +437,20 @@ class NdjsonFileChannel(Channel):
     def send(self, message: Message, now: datetime) -> None:
         line = json.dumps(message.document(), ensure_ascii=False, separators=(",", ":")) + "\n"
         data = line.encode()
+        readable = True  # to look at the last byte; a write-only file is written unchecked
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            except PermissionError:
+                descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                readable = False
         except OSError as exc:
             raise self._failure(exc) from None
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
             size = os.fstat(descriptor).st_size
-            if size and os.pread(descriptor, 1, size - 1) != b"\n":
+            if readable and size and os.pread(descriptor, 1, size - 1) != b"\n":
                 data = b"\n" + data  # a fragment someone else left: start a line of our own
             try:
                 written = os.write(descriptor, data)

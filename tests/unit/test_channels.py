@@ -368,6 +368,23 @@ def test_a_line_after_someone_elses_fragment_starts_on_its_own_line(tmp_path: Pa
     assert json.loads(line) == MESSAGE.document()
 
 
+def test_a_write_only_file_is_still_appended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "out.ndjson"
+    channel = build_channels([f"ndjson://{path}"]).items[0]
+    open_file = os.open
+
+    def write_only(file: Any, flags: int, mode: int = 0o777) -> int:
+        if flags & os.O_RDWR:  # the file may be written but not read
+            raise PermissionError(13, "Permission denied")
+        return open_file(file, flags, mode)
+
+    monkeypatch.setattr(os, "open", write_only)
+    channel.send(MESSAGE, NOW)
+    assert json.loads(path.read_text()) == MESSAGE.document()
+
+
 def test_stdout_channel_text_and_json_lines() -> None:
     text, lines = io.StringIO(), io.StringIO()
     build_channels([], stdout=text).items[0].send(MESSAGE, NOW)
