@@ -139,7 +139,9 @@ async def _snipes(ctx: JobContext) -> dict[str, int]:
 async def _retention(ctx: JobContext) -> dict[str, int]:
     from resywatch.services.retention import prune
 
-    return prune(ctx.db, ctx.settings, ctx.clock())
+    # Batches of deletes can take a while on a big backlog: off the loop, so the other jobs
+    # and the signal handlers keep running, and stopping between batches.
+    return await asyncio.to_thread(prune, ctx.db, ctx.settings, ctx.clock(), stop=ctx.stop)
 
 
 def _seconds(field: str) -> Callable[[Settings], timedelta]:
