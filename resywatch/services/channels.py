@@ -297,6 +297,19 @@ def send_error(future: concurrent.futures.Future[None]) -> SendError | None:
     return SendError(f"{type(exc).__name__}: {exc}")
 
 
+def start_send(
+    channel: Channel, message: Message, now: datetime
+) -> concurrent.futures.Future[None]:
+    """`channel.submit`, with a channel that cannot even start a send (no thread to be had,
+    a bug) failing that send instead of its caller: one broken channel stops no other."""
+    try:
+        return channel.submit(message, now)
+    except Exception as exc:
+        failed: concurrent.futures.Future[None] = concurrent.futures.Future()
+        failed.set_exception(exc)
+        return failed
+
+
 def send_within(
     channel: Channel,
     message: Message,
@@ -305,7 +318,7 @@ def send_within(
     stop: threading.Event | None = None,
 ) -> SendError | None:
     """Send and wait at most the channel's deadline (less if `stop` is set meanwhile)."""
-    future = channel.submit(message, now)
+    future = start_send(channel, message, now)
     return wait_for_send(channel, future, time.monotonic() + channel.timeout_s, stop)
 
 
@@ -746,7 +759,7 @@ def check_channels(
     finished: dict[int, float] = {}
     sends = []
     for index, channel in enumerate(channels):
-        future = channel.submit(message, now)
+        future = start_send(channel, message, now)
 
         def stamp(_: concurrent.futures.Future[None], i: int = index) -> None:
             finished.setdefault(i, time.monotonic())

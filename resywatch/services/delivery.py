@@ -62,6 +62,7 @@ from resywatch.services.channels import (
     Message,
     SendError,
     send_error,
+    start_send,
 )
 from resywatch.services.owners import dead_here
 
@@ -420,7 +421,7 @@ class _Batch:
         while queue:
             state = queue.popleft()
             if channel.key not in self.down:
-                future = channel.submit(Message.from_row(state.row), self.now())
+                future = start_send(channel, Message.from_row(state.row), self.now())
                 deadline = time.monotonic() + channel.timeout_s
                 self.flights[channel.key] = _Flight(channel, state, future, deadline)
                 return True

@@ -792,6 +792,30 @@ def test_a_channel_past_its_deadline_is_tried_once_per_pass(
     assert {n.attempts for n in outbox(db).values()} == {2}
 
 
+class Unstartable(Channel):
+    """A channel that cannot even start a send (no thread to be had)."""
+
+    def send(self, message: Any, now: datetime) -> None:
+        raise AssertionError("never called")
+
+    def submit(self, message: Any, now: datetime) -> Any:
+        raise RuntimeError("can't start new thread")
+
+
+def test_a_channel_that_cannot_start_a_send_stops_no_other(db: Database, tmp_path: Path) -> None:
+    keys = add_notifications(db, 2)
+    ndjson = tmp_path / "n.ndjson"
+    broken = Unstartable(url="broken://", kind="broken")
+    report = delivery.deliver(
+        db, [broken, *build_channels([f"ndjson://{ndjson}"]).items], now=Clock()
+    )
+    assert (report.retried, report.deliveries) == (2, 2)
+    assert ndjson_keys(ndjson) == keys
+    assert all(
+        "RuntimeError: can't start new thread" in (n.last_error or "") for n in outbox(db).values()
+    )
+
+
 def test_stop_abandons_a_hung_send_and_leaves_it_pending(
     db: Database,
     hanging: Callable[..., HangingHook],
