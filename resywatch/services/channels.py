@@ -212,6 +212,11 @@ class SendError(Exception):
         self.permanent = permanent
 
 
+# The last send started to each channel (by key), process-wide like the threads themselves.
+_LAST_SEND: dict[str, threading.Thread] = {}
+_LAST_SEND_LOCK = threading.Lock()
+
+
 class DeadlineMissed(SendError):
     """The send did not finish within the channel's deadline (always transient)."""
 
@@ -227,7 +232,6 @@ class Channel(ABC):
     secrets: tuple[str, ...] = ()
     key: str = ""
     timeout_s: float = 10.0
-    _sending: threading.Thread | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         display, secrets = _redacted(self.url)
@@ -243,11 +247,12 @@ class Channel(ABC):
     def submit(self, message: Message, now: datetime) -> concurrent.futures.Future[None]:
         """Start `send` in a daemon thread; its future. The caller decides how long to wait
         (`send_within`); a thread still running after that is abandoned, never joined.
-        Sends to one channel go one at a time: a new one first waits, within its own
-        deadline, for the one before to return, so a stuck send holds one thread, not one
-        per attempt."""
+        Sends to one channel go one at a time in this process, whichever Channel object
+        makes them (the delivery job builds its channels anew each pass): a new one first
+        waits, within its own deadline, for the one before to return, so a stuck send holds
+        one thread, not one per attempt."""
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        previous, deadline = self._sending, time.monotonic() + self.timeout_s
+        deadline = time.monotonic() + self.timeout_s
 
         def work() -> None:
             if not future.set_running_or_notify_cancel():
@@ -269,8 +274,19 @@ class Channel(ABC):
                 future.set_result(None)
 
         thread = threading.Thread(target=work, name=f"resywatch-send-{self.kind}", daemon=True)
-        self._sending = thread
-        thread.start()
+        with _LAST_SEND_LOCK:
+            previous = _LAST_SEND.get(self.key)
+            _LAST_SEND[self.key] = thread
+        try:
+            thread.start()
+        except BaseException:  # no thread to be had: the one before is still the last
+            with _LAST_SEND_LOCK:
+                if _LAST_SEND.get(self.key) is thread:
+                    if previous is None:
+                        del _LAST_SEND[self.key]
+                    else:
+                        _LAST_SEND[self.key] = previous
+            raise
         return future
 
     def close(self) -> None:  # noqa: B027 (most channels hold nothing to release)
