@@ -359,6 +359,41 @@ def test_a_short_write_is_cut_back_and_fails_transiently(
     assert [json.loads(line) for line in path.read_text().splitlines()] == [MESSAGE.document()] * 2
 
 
+_FILE_SIZE_LIMIT = """
+import resource, signal, sys
+from datetime import UTC, datetime
+from resywatch.services.channels import Message, SendError, build_channels
+path, limit = sys.argv[1], int(sys.argv[2])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit: EFBIG, not death
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+now = datetime.now(UTC)
+message = Message(9, "drop:9", "drop", "t" * 200, "b" * 200, None, {}, now)
+try:
+    build_channels([f"ndjson://{path}"]).items[0].send(message, now)
+except SendError as exc:
+    print(f"transient={not exc.permanent} {exc}")
+"""
+
+
+def test_a_real_short_write_leaves_no_fragment(tmp_path: Path) -> None:
+    path = tmp_path / "out.ndjson"
+    channel = build_channels([f"ndjson://{path}"]).items[0]
+    channel.send(MESSAGE, NOW)
+    before = path.read_bytes()
+    # The kernel takes 99 bytes of the line and refuses the rest (a file size limit).
+    limit = str(len(before) + 99)
+    done = subprocess.run(
+        [sys.executable, "-c", _FILE_SIZE_LIMIT, str(path), limit],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "transient=True" in done.stdout and "short write (99 of" in done.stdout, done
+    assert path.read_bytes() == before
+    channel.send(MESSAGE, NOW)
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [MESSAGE.document()] * 2
+
+
 def test_a_line_after_someone_elses_fragment_starts_on_its_own_line(tmp_path: Path) -> None:
     path = tmp_path / "out.ndjson"
     path.write_text('{"cut": ')
