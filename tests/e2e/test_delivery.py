@@ -716,7 +716,7 @@ def test_a_silent_webhook_does_not_hold_up_the_other_channels(
     hook = hanging("silent")
     keys = add_notifications(db, 5)
     ndjson = tmp_path / "notifications.ndjson"
-    channels = closing(build_channels([hook.url(), f"ndjson://{ndjson}"], timeout_s=2))
+    channels = closing(build_channels([hook.url(), f"ndjson://{ndjson}"], timeout_s=4))
     clock, policy = Clock(), DeliveryPolicy(retry_base_s=10, retry_max_s=20)
     reports: list[DeliveryReport] = []
     worker = threading.Thread(
@@ -725,10 +725,10 @@ def test_a_silent_webhook_does_not_hold_up_the_other_channels(
     started = time.monotonic()
     worker.start()
     # Every line is in the file before the webhook's first deadline has even passed.
-    assert wait_for(lambda: len(ndjson_keys(ndjson)) == 5, timeout=1.9), ndjson_keys(ndjson)
+    assert wait_for(lambda: len(ndjson_keys(ndjson)) == 5, timeout=3.5), ndjson_keys(ndjson)
     worker.join(timeout=30)
     elapsed = time.monotonic() - started
-    assert elapsed < 5, f"took {elapsed:.1f} s"  # one deadline for the pass, not one per row
+    assert elapsed < 8, f"took {elapsed:.1f} s"  # one deadline for the pass, not one per row
     assert ndjson_keys(ndjson) == keys
     [report] = reports
     assert (report.sent, report.retried, report.failed, report.deliveries) == (0, 5, 0, 5)
@@ -742,11 +742,12 @@ def test_a_silent_webhook_does_not_hold_up_the_other_channels(
         file, webhook = by_channel[(row.id, "ndjson")], by_channel[(row.id, "json")]
         assert (file.status, file.attempts) == ("sent", 1)
         assert webhook.status == "pending"
-        assert "no answer within 2 s" in (webhook.last_error or "")
+        assert "no answer within 4 s" in (webhook.last_error or "")
         assert webhook.attempts == (1 if index == 0 else 0)  # a skipped row is no attempt
         assert ("not tried" in (webhook.last_error or "")) is (index > 0)
 
     # The retry goes to the webhook alone: the file keeps its one line per notification.
+    channels[0].timeout_s = 0.5
     clock.advance(policy.retry_max_s + 1)
     again = delivery.deliver(db, channels, policy=policy, now=clock)
     assert (again.retried, again.deliveries, hook.requests) == (5, 0, 2)

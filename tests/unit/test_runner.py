@@ -136,5 +136,5 @@ def test_retention_runs_off_the_loop_and_stops_between_batches(
             return counts, max(gaps, default=float("inf"))  # none: the loop was blocked
 
     counts, longest_gap = asyncio.run(main())
-    assert longest_gap < 0.25  # the other jobs (and signal handlers) kept running
+    assert longest_gap < 1  # the other jobs (and signal handlers) kept running
     assert 0 < counts["api_calls"] < 200  # stopped between batches; the rest waits
