@@ -108,7 +108,8 @@ def list_channels(ctx: typer.Context, json_output: JsonFlag = False) -> None:
 
 @channels_app.command("test")
 def test_channels(ctx: typer.Context, json_output: JsonFlag = False) -> None:
-    """Send a test message to every channel now; exit 1 if any of them failed."""
+    """Send a test message to every channel now, all at once, each within [notify]
+    timeout_s; exit 1 if any of them failed."""
     run = use(ctx, json_output=json_output)
     from resywatch.services.channels import check_channels
 
@@ -171,8 +172,9 @@ def _show_report(run: AppContext, channels: Channels, report: DeliveryReport) ->
 
 @contextmanager
 def _stop_on(stop: threading.Event, *signals: signal.Signals) -> Iterator[None]:
-    """Turn these signals into `stop`: the relay finishes the notification in hand and
-    releases the rest of its batch instead of dying mid-send."""
+    """Turn these signals into `stop`: the relay abandons the sends under way (unrecorded,
+    so they come again later) and releases the rest of its batch instead of dying
+    mid-send or waiting out a hung channel."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

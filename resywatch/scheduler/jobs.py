@@ -7,8 +7,9 @@ loop around them differs.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO
 
@@ -28,6 +29,9 @@ class JobContext:
     # Where notifications go when no channel is configured (stdout, unless stdout is
     # reserved for a --json document).
     default_stream: IO[str] | None = None
+    # Set when the process is stopping: work a job runs in a thread (which cancelling its
+    # task cannot reach) watches it and returns early.
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 JobFunction = Callable[[JobContext], Awaitable[dict[str, int]]]
@@ -109,13 +113,15 @@ async def _delivery(ctx: JobContext) -> dict[str, int]:
 
     channels = channels_from_settings(ctx.settings, stdout=ctx.default_stream)
     try:
-        # The relay blocks (database and HTTP sends): keep the supervisor's loop free.
+        # The relay blocks (database and HTTP sends): keep the supervisor's loop free. It
+        # watches `stop`, so a hung channel cannot keep the thread (and the process) alive.
         report = await asyncio.to_thread(
             deliver,
             ctx.db,
             list(channels),
             policy=DeliveryPolicy.from_settings(ctx.settings),
             now=ctx.clock,
+            stop=ctx.stop,
         )
     finally:
         channels.close()
@@ -136,7 +142,9 @@ async def _snipes(ctx: JobContext) -> dict[str, int]:
 async def _retention(ctx: JobContext) -> dict[str, int]:
     from resywatch.services.retention import prune
 
-    return prune(ctx.db, ctx.settings, ctx.clock())
+    # Batches of deletes can take a while on a big backlog: off the loop, so the other jobs
+    # and the signal handlers keep running, and stopping between batches.
+    return await asyncio.to_thread(prune, ctx.db, ctx.settings, ctx.clock(), stop=ctx.stop)
 
 
 def _seconds(field: str) -> Callable[[Settings], timedelta]:

@@ -7,8 +7,10 @@ last pass of any worker recorded), and a shared job (discovery) at the start of 
 on the clock, so several workers run a daily job once a day and join the same discovery
 cycles; a little jitter keeps them from moving in lockstep. The first SIGTERM or
 SIGINT stops new passes and lets running ones finish (cancelling them after a grace period,
-so the process is gone within 8 s); a second signal cancels everything at once. Leases are
-released either way, so no job is left marked as running.
+so the process is gone within 8 s); a second signal cancels everything at once. Work a pass
+runs in a thread cannot be cancelled, so the stop also sets `JobContext.stop`, which such
+work watches (delivery abandons a send under way, unrecorded, and releases its rows). Leases
+are released either way, so no job is left marked as running.
 """
 
 from __future__ import annotations
@@ -51,8 +53,10 @@ class Supervisor:
         tasks = self._tasks = [asyncio.create_task(self._loop(job)) for job in self.jobs]
         try:
             await self._stop.wait()
+            self.ctx.stop.set()  # reaches the passes' threads too (delivery's sends)
             await asyncio.wait(tasks, timeout=GRACE.total_seconds())  # let passes finish
         finally:
+            self.ctx.stop.set()
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -67,6 +71,7 @@ class Supervisor:
 
     def _on_signal(self) -> None:
         self.signals += 1
+        self.ctx.stop.set()
         if self.signals > 1:  # the second signal: no more waiting
             self._force.set()
             for task in self._tasks:

@@ -10,18 +10,27 @@ one relay at a time, and a relay that dies leaves its rows claimable once the le
 (at once, when it was killed on this machine).
 
 Sending. Each notification goes to each configured channel that does not have it yet
-(`notification_delivery`: channels marked sent, or failed for good, are skipped), and every
-send is recorded in its own transaction right after it. That transaction writes the row only
-`WHERE claimed_by = <token>` and checks the count (a fence: a relay that lost its lease
-writes nothing and stops), and renews the batch's lease once half of it has gone. So a
-crash between a send and its record re-sends exactly that one message to that one channel,
-once the lease expires (or at once, when the relay could still release its batch or was
-killed on this machine);
-receivers can drop it by `dedupe_key` (webhooks also get it as `Idempotency-Key`).
+(`notification_delivery`: channels marked sent, or failed for good, are skipped). The
+channels work through a batch side by side, each one send at a time with its own deadline
+(`[notify] timeout_s`, over the whole send), so a slow or silent channel delays only itself;
+one that misses a deadline is not tried again in that pass (its rows wait for their retry).
+Every send is recorded in its own transaction as soon as it ends, before that channel's
+next send. That transaction writes the row only `WHERE claimed_by = <token>` and checks the
+count (a fence: a relay that lost its lease writes nothing and stops), and renews the
+batch's lease once half of it has gone. So a crash between a send and its record re-sends
+exactly that message to that channel (at most one per channel), once the lease expires (or
+at once, when the relay could still release its batch or was killed on this machine);
+receivers can drop it by `dedupe_key` (webhooks also get it as `Idempotency-Key`). On
+`stop` the sends under way are abandoned unrecorded and the unsettled rows released, so a
+hung channel cannot keep a relay from stopping; the abandoned sends come again later.
 
-Retrying. A transient failure reschedules the row (`next_attempt_at`) with an exponential,
-jittered delay; after `max_attempts` rounds, or once every channel still missing it has
-refused for good (an HTTP 4xx), the row is `failed` with its `last_error`.
+Retrying. Each channel's state is its own `notification_delivery` row (status, attempts,
+last error): a channel that has a notification is never sent it again because another
+channel failed. The retry schedule is the notification's: a transient failure on any
+channel reschedules the row (`next_attempt_at`) with an exponential, jittered delay, and the
+next round sends only to the channels still missing it; after `max_attempts` rounds, or
+once every channel still missing it has refused for good (an HTTP 4xx), the row is `failed`
+with its `last_error`. A channel skipped for being down counts no attempt of its own.
 """
 
 from __future__ import annotations
@@ -33,7 +42,9 @@ import secrets
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
@@ -44,7 +55,15 @@ from sqlmodel import Session, col, select
 
 from resywatch.db.base import utcnow
 from resywatch.db.models import Notification, NotificationDelivery
-from resywatch.services.channels import Channel, Message, SendError
+from resywatch.services.channels import (
+    STOP_POLL_S,
+    Channel,
+    DeadlineMissed,
+    Message,
+    SendError,
+    send_error,
+    start_send,
+)
 from resywatch.services.owners import dead_here
 
 if TYPE_CHECKING:
@@ -129,6 +148,7 @@ class DeliveryReport:
 class _Outcome:
     state: State
     error: str | None = None
+    tried: bool = True  # False: skipped, the channel being down (no attempt is counted)
 
 
 @dataclass(frozen=True)
@@ -177,6 +197,7 @@ def deliver(
     report = DeliveryReport()
     busy: set[int] = set()
     handled: set[int] = set()
+    down: dict[str, str] = {}  # channel key -> the deadline it missed in this pass
     while limit is None or report.processed < limit:
         if stop is not None and stop.is_set():
             break
@@ -188,7 +209,7 @@ def deliver(
             break
         report.batches += 1
         handled.update(row.id for row in claim.rows if row.id is not None)
-        _deliver_batch(db, channels, claim, policy, now, rng, stop, report)
+        _deliver_batch(db, channels, claim, policy, now, rng, stop, report, down)
     report.skipped = len(busy - handled)
     report.duration_s = time.monotonic() - started
     return report
@@ -311,6 +332,154 @@ def _release(db: Database, claim: _Claim) -> None:
 # --- sending -------------------------------------------------------------------------------
 
 
+@dataclass
+class _Flight:
+    """A send under way: one row to one channel, due back by `deadline` (time.monotonic)."""
+
+    channel: Channel
+    state: _Row
+    future: Future[None]
+    deadline: float
+
+
+@dataclass
+class _Row:
+    """One row of the batch in this round: the channels still owing it, and the outcomes
+    that are not written yet (skips are written with the row's final state)."""
+
+    row: Notification
+    waiting: set[str]
+    outcomes: dict[str, _Outcome] = field(default_factory=dict)
+    unrecorded: list[tuple[Channel, _Outcome]] = field(default_factory=list)
+
+
+class _Batch:
+    """The rows of one claim, sent to every channel at once.
+
+    Each channel goes through the batch in order on its own, one send at a time, each send
+    in its own thread with the channel's deadline, so a slow or silent channel holds up only
+    itself. A channel that misses a deadline is `down` for the rest of the pass: its other
+    rows are not tried (they are retried with the row's backoff), so one dead webhook costs
+    one deadline per pass, not one per notification. A send is recorded as soon as it ends,
+    before that channel's next send, so a crash repeats at most one send per channel; the
+    row's final state is written with the last of its channels."""
+
+    def __init__(
+        self,
+        db: Database,
+        channels: Sequence[Channel],
+        claim: _Claim,
+        policy: DeliveryPolicy,
+        now: Callable[[], datetime],
+        rng: random.Random,
+        report: DeliveryReport,
+        down: dict[str, str],
+    ) -> None:
+        self.db, self.channels, self.claim, self.policy = db, channels, claim, policy
+        self.now, self.rng, self.report, self.down = now, rng, report, down
+        self.lease = timedelta(seconds=policy.lease_s)
+        self.queues: dict[str, deque[_Row]] = {c.key: deque() for c in channels}
+        self.flights: dict[str, _Flight] = {}
+        self.rows: list[_Row] = []
+        for row in claim.rows:
+            assert row.id is not None
+            done = claim.deliveries.get(row.id, {})
+            todo = [c for c in channels if c.key not in done or done[c.key].status == "pending"]
+            state = _Row(row, {c.key for c in todo})
+            self.rows.append(state)
+            for channel in todo:
+                self.queues[channel.key].append(state)
+
+    def run(self, stop: threading.Event | None) -> None:
+        """Until every row is settled, the lease is lost or `stop` is set (then the sends
+        under way are abandoned unrecorded, and their rows are released with the rest)."""
+        for state in self.rows:
+            if not state.waiting and not self._settle(state):  # nothing left to send
+                return
+        while True:
+            if stop is not None and stop.is_set():
+                self._land(time.monotonic(), only_finished=True)
+                return
+            for channel in self.channels:
+                if channel.key not in self.flights and not self._start(channel):
+                    return
+            if not self.flights:
+                return
+            soonest = min(flight.deadline for flight in self.flights.values())
+            wait(
+                [flight.future for flight in self.flights.values()],
+                timeout=min(max(0.0, soonest - time.monotonic()), STOP_POLL_S),
+                return_when=FIRST_COMPLETED,
+            )
+            if not self._land(time.monotonic()):
+                return
+
+    def _start(self, channel: Channel) -> bool:
+        """Start the channel's next send; while the channel is down, skip its rows instead.
+        False when the lease is lost."""
+        queue = self.queues[channel.key]
+        while queue:
+            state = queue.popleft()
+            if channel.key not in self.down:
+                future = start_send(channel, Message.from_row(state.row), self.now())
+                deadline = time.monotonic() + channel.timeout_s
+                self.flights[channel.key] = _Flight(channel, state, future, deadline)
+                return True
+            reason = f"not tried: {self.down[channel.key]} earlier in this pass"
+            skipped = _Outcome("transient", channel.describe(SendError(reason)), tried=False)
+            if not self._finish(channel, state, skipped):
+                return False
+        return True
+
+    def _land(self, at: float, *, only_finished: bool = False) -> bool:
+        """Handle the sends that ended or missed their deadline; False when the lease is
+        lost."""
+        for key, flight in list(self.flights.items()):
+            if flight.future.done():
+                error = send_error(flight.future)  # the channel may have timed itself out
+            elif at >= flight.deadline and not only_finished:
+                error = flight.channel.missed()
+            else:
+                continue
+            if isinstance(error, DeadlineMissed):
+                self.down[key] = str(error)
+            del self.flights[key]
+            outcome = _outcome(flight.channel, error)
+            self.report.deliveries += outcome.state == "sent"
+            if not self._finish(flight.channel, flight.state, outcome):
+                return False
+        return True
+
+    def _finish(self, channel: Channel, state: _Row, outcome: _Outcome) -> bool:
+        state.outcomes[channel.key] = outcome
+        state.waiting.discard(channel.key)
+        state.unrecorded.append((channel, outcome))
+        if not state.waiting:
+            return self._settle(state)
+        if not outcome.tried:
+            return True  # nothing happened outside: written with the row's final state
+        return self._write(state, None)
+
+    def _settle(self, state: _Row) -> bool:
+        row = state.row
+        assert row.id is not None
+        done = self.claim.deliveries.get(row.id, {})
+        final = _settle(row, self.channels, done, state.outcomes, self.policy, self.now(), self.rng)
+        if not self._write(state, final):
+            return False
+        self.claim.held.remove(row.id)
+        _tally(self.report, row, final)
+        return True
+
+    def _write(self, state: _Row, final: _Final | None) -> bool:
+        assert state.row.id is not None
+        sends, state.unrecorded = state.unrecorded, []
+        if _record(self.db, self.claim, state.row.id, sends, final, self.now(), self.lease):
+            return True
+        self.claim.held = []  # lease lost: the rows are someone else's now
+        return False
+
+
 def _deliver_batch(
     db: Database,
     channels: Sequence[Channel],
@@ -320,65 +489,19 @@ def _deliver_batch(
     rng: random.Random,
     stop: threading.Event | None,
     report: DeliveryReport,
+    down: dict[str, str],
 ) -> None:
-    lease = timedelta(seconds=policy.lease_s)
     try:
-        for row in claim.rows:
-            if stop is not None and stop.is_set():
-                break
-            final = _deliver_one(db, channels, claim, row, policy, now, lease, rng, report)
-            if final is None:  # lease lost: the rows are someone else's now
-                claim.held = []
-                break
-            claim.held.remove(row.id)  # type: ignore[arg-type]
-            _tally(report, row, final)
+        _Batch(db, channels, claim, policy, now, rng, report, down).run(stop)
     finally:
         if claim.held:
             _release(db, claim)
 
 
-def _deliver_one(
-    db: Database,
-    channels: Sequence[Channel],
-    claim: _Claim,
-    row: Notification,
-    policy: DeliveryPolicy,
-    now: Callable[[], datetime],
-    lease: timedelta,
-    rng: random.Random,
-    report: DeliveryReport,
-) -> _Final | None:
-    """Send one notification to the channels that lack it; its final state, or None when the
-    lease was lost."""
-    assert row.id is not None
-    message = Message.from_row(row)
-    done = claim.deliveries.get(row.id, {})
-    todo = [c for c in channels if c.key not in done or done[c.key].status == "pending"]
-    outcomes: dict[str, _Outcome] = {}
-    unrecorded: list[tuple[Channel, _Outcome]] = []
-    for channel in todo:
-        if unrecorded:  # record each send before the next: a crash repeats at most one
-            if not _record(db, claim, row.id, unrecorded, None, now(), lease):
-                return None
-            unrecorded = []
-        outcome = _send(channel, message, now())
-        report.deliveries += outcome.state == "sent"
-        outcomes[channel.key] = outcome
-        unrecorded.append((channel, outcome))
-    final = _settle(row, channels, done, outcomes, policy, now(), rng)
-    if not _record(db, claim, row.id, unrecorded, final, now(), lease):
-        return None
-    return final
-
-
-def _send(channel: Channel, message: Message, at: datetime) -> _Outcome:
-    try:
-        channel.send(message, at)
-    except SendError as exc:
-        return _Outcome("permanent" if exc.permanent else "transient", channel.describe(exc))
-    except Exception as exc:  # a broken channel must not stop the other channels or rows
-        return _Outcome("transient", channel.describe(SendError(f"{type(exc).__name__}: {exc}")))
-    return _Outcome("sent")
+def _outcome(channel: Channel, error: SendError | None) -> _Outcome:
+    if error is None:
+        return _Outcome("sent")
+    return _Outcome("permanent" if error.permanent else "transient", channel.describe(error))
 
 
 def _settle(
@@ -480,7 +603,7 @@ def _write_delivery(
         notification_id=notification_id,
         channel=channel.key,
         status=status,
-        attempts=(previous.attempts if previous else 0) + 1,
+        attempts=(previous.attempts if previous else 0) + (1 if outcome.tried else 0),
         last_error=outcome.error or (previous.last_error if previous else None),
         sent_at=at if status == "sent" else None,
         updated_at=at,

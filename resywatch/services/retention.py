@@ -8,7 +8,7 @@ not passed: deleting it would let the same slot be announced again).
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -27,29 +27,41 @@ BATCH = 5_000
 BATCH_PAUSE_S = 0.1
 
 
-def prune(db: Database, settings: Settings, now: datetime) -> dict[str, int]:
-    """Delete expired rows in batches of at most BATCH, one short transaction each."""
+def prune(
+    db: Database, settings: Settings, now: datetime, *, stop: threading.Event | None = None
+) -> dict[str, int]:
+    """Delete expired rows in batches of at most BATCH, one short transaction each. When
+    `stop` is set, the batch in hand is finished and the rest left for the next pass."""
     today = now.date()
     days = timedelta(days=1)
+    stop = stop or threading.Event()
     return {
         "drop_events": _in_batches(
             db,
+            stop,
             DropEvent,
             col(DropEvent.closed_at).is_not(None)
             & (col(DropEvent.closed_at) < now - settings.retention_drop_events_days * days),
         ),
         "notifications": _in_batches(
             db,
+            stop,
             Notification,
             col(Notification.status).in_(["sent", "failed"])
             & (col(Notification.created_at) < now - settings.retention_notifications_days * days),
             keep=lambda row: _still_dedupes(row, today),
         ),
         "api_calls": _in_batches(
-            db, ApiCallLog, col(ApiCallLog.at) < now - settings.retention_api_calls_days * days
+            db,
+            stop,
+            ApiCallLog,
+            col(ApiCallLog.at) < now - settings.retention_api_calls_days * days,
         ),
         "job_runs": _in_batches(
-            db, JobRun, col(JobRun.started_at) < now - settings.retention_job_runs_days * days
+            db,
+            stop,
+            JobRun,
+            col(JobRun.started_at) < now - settings.retention_job_runs_days * days,
         ),
     }
 
@@ -63,6 +75,7 @@ def _still_dedupes(row: Notification, today: date) -> bool:
 
 def _in_batches(
     db: Database,
+    stop: threading.Event,
     model: type[DropEvent] | type[Notification] | type[ApiCallLog] | type[JobRun],
     expired: ColumnElement[bool],
     keep: Callable[[Notification], bool] | None = None,
@@ -70,7 +83,7 @@ def _in_batches(
     """Delete the expired rows (but those `keep` spares), at most BATCH a transaction."""
     deleted, spared = 0, set[int]()
     identity = col(model.id)
-    while True:
+    while not stop.is_set():
         with db.write() as session:
             query = select(model if keep else identity).where(expired)
             if spared:
@@ -86,5 +99,6 @@ def _in_batches(
                 session.execute(delete(model).where(identity.in_(doomed)))
             deleted += len(doomed)
         if len(rows) < BATCH:
-            return deleted
-        time.sleep(BATCH_PAUSE_S)
+            break
+        stop.wait(BATCH_PAUSE_S)
+    return deleted

@@ -6,10 +6,14 @@ bounded by a fixed number of rounds.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +23,7 @@ from typing import Any
 
 import outbox_tools
 import pytest
+from hanging_hook import HangingHook
 from outbox_tools import outbox
 from sqlmodel import select
 from typer.testing import CliRunner, Result
@@ -27,7 +32,7 @@ from resywatch.cli.app import app
 from resywatch.db.engine import Database
 from resywatch.db.models import Notification, NotificationDelivery
 from resywatch.services import delivery
-from resywatch.services.channels import Channel, Channels, build_channels
+from resywatch.services.channels import Channel, Channels, DeadlineMissed, build_channels
 from resywatch.services.delivery import DeliveryPolicy, DeliveryReport
 
 START = datetime(2026, 3, 2, 21, 0, tzinfo=UTC)
@@ -101,6 +106,20 @@ def make_sink() -> Iterator[Callable[..., Sink]]:
     for sink in sinks:
         sink.server.shutdown()
         sink.server.server_close()
+
+
+@pytest.fixture
+def hanging() -> Iterator[Callable[..., HangingHook]]:
+    """Webhooks that never answer (see hanging_hook), closed when the test ends."""
+    hooks: list[HangingHook] = []
+
+    def make(*args: Any, **options: Any) -> HangingHook:
+        hooks.append(HangingHook(*args, **options))
+        return hooks[-1]
+
+    yield make
+    for hook in hooks:
+        hook.close()
 
 
 @pytest.fixture
@@ -426,15 +445,15 @@ def test_a_slow_batch_keeps_its_lease(
     sink = make_sink()
     add_notifications(db, 5)
     clock, channels = Clock(), open_channels([sink.url()])
-    send, stolen = channels[0].send, []
+    submit, stolen = channels[0].submit, []
 
-    def slow_send(message: Any, at: datetime) -> None:
+    def slow_send(message: Any, at: datetime) -> Any:
         clock.advance(50)  # each send takes 50 s of the 120 s lease
         if message.dedupe_key == "drop:2":  # 150 s in: another relay tries to take over
             stolen.extend(delivery._claim(db, 10, "other:1", clock(), timedelta(120)).rows)
-        send(message, at)
+        return submit(message, at)
 
-    channels[0].send = slow_send  # type: ignore[method-assign]
+    channels[0].submit = slow_send  # type: ignore[method-assign]
     report = delivery.deliver(db, channels, now=clock)
     assert stolen == []  # the lease was renewed at half-time
     assert (report.sent, report.batches) == (5, 1)
@@ -450,13 +469,15 @@ def test_stop_releases_the_rest_of_the_batch(
     add_notifications(db, 10)
     stop = threading.Event()
     channels = open_channels([sink.url()])
-    send = channels[0].send
+    submit = channels[0].submit
 
-    def send_then_stop(*args: Any) -> None:
-        send(*args)
-        stop.set()  # SIGTERM arrives during the first send
+    def send_then_stop(*args: Any) -> Any:
+        sent = submit(*args)
+        sent.result(timeout=10)
+        stop.set()  # SIGTERM arrives as the first send ends
+        return sent
 
-    channels[0].send = send_then_stop  # type: ignore[method-assign]
+    channels[0].submit = send_then_stop  # type: ignore[method-assign]
     report = delivery.deliver(db, channels, now=Clock(), stop=stop)
     assert report.sent == 1
     state = outbox(db).values()
@@ -628,3 +649,300 @@ def test_channels_test_reports_each_channel(make_sink: Callable[..., Sink], tmp_
     assert "ok" in result.stdout
     assert SECRET not in result.stdout + result.stderr
     assert len(ndjson.read_text().splitlines()) == 2
+
+
+# --- deadlines, one channel never holding up another, stopping -------------------------------
+
+
+@pytest.fixture
+def closing() -> Iterator[Callable[[Channels], list[Channel]]]:
+    """Channels built by the test (with their own deadline), closed when it ends."""
+    opened: list[Channels] = []
+
+    def keep(channels: Channels) -> list[Channel]:
+        opened.append(channels)
+        return channels.items
+
+    yield keep
+    for channels in opened:
+        channels.close()
+
+
+def wait_for(done: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def ndjson_keys(path: Path) -> list[str]:
+    """The dedupe keys of the file's lines; every line must be one whole JSON document."""
+    if not path.exists():
+        return []
+    return [json.loads(line)["dedupe_key"] for line in path.read_text().splitlines()]
+
+
+def test_channels_test_ends_at_the_deadline_when_a_webhook_trickles(
+    hanging: Callable[..., HangingHook], tmp_path: Path
+) -> None:
+    # One byte every 0.2 s: httpx's per-read timeout (1 s) alone would wait out all 20 s.
+    hook = hanging("trickle", every=0.2, hold_s=20)
+    ndjson = tmp_path / "test.ndjson"
+    env = {
+        "RESYWATCH_NOTIFY_URLS": f"{hook.url()} ndjson://{ndjson}",
+        "RESYWATCH_NOTIFY_TIMEOUT_S": "1",
+    }
+    started = time.monotonic()
+    result = run_cli("notify", "channels", "test", "--json", env=env, expect=1)
+    elapsed = time.monotonic() - started
+    assert hook.requests == 1
+    assert elapsed < 4, f"took {elapsed:.1f} s"
+    checks = json.loads(result.stdout)["channels"]
+    assert [(c["kind"], c["ok"]) for c in checks] == [("json", False), ("ndjson", True)]
+    assert "no answer within 1 s" in checks[0]["error"]
+    assert 900 <= checks[0]["latency_ms"] <= 1500
+    assert checks[1]["latency_ms"] < 900  # the file was not kept waiting behind the webhook
+    assert ndjson_keys(ndjson)[0].startswith("test:")
+
+
+def test_a_silent_webhook_does_not_hold_up_the_other_channels(
+    db: Database,
+    hanging: Callable[..., HangingHook],
+    closing: Callable[[Channels], list[Channel]],
+    tmp_path: Path,
+) -> None:
+    hook = hanging("silent")
+    keys = add_notifications(db, 5)
+    ndjson = tmp_path / "notifications.ndjson"
+    channels = closing(build_channels([hook.url(), f"ndjson://{ndjson}"], timeout_s=4))
+    clock, policy = Clock(), DeliveryPolicy(retry_base_s=10, retry_max_s=20)
+    reports: list[DeliveryReport] = []
+    worker = threading.Thread(
+        target=lambda: reports.append(delivery.deliver(db, channels, policy=policy, now=clock))
+    )
+    started = time.monotonic()
+    worker.start()
+    # Every line is in the file before the webhook's first deadline has even passed.
+    assert wait_for(lambda: len(ndjson_keys(ndjson)) == 5, timeout=3.5), ndjson_keys(ndjson)
+    worker.join(timeout=30)
+    elapsed = time.monotonic() - started
+    assert elapsed < 8, f"took {elapsed:.1f} s"  # one deadline for the pass, not one per row
+    assert ndjson_keys(ndjson) == keys
+    [report] = reports
+    assert (report.sent, report.retried, report.failed, report.deliveries) == (0, 5, 0, 5)
+    assert hook.requests == 1  # the webhook missed its deadline once, then was left alone
+
+    by_channel = {(d.notification_id, d.channel.split(":")[0]): d for d in deliveries(db)}
+    state = outbox(db)
+    for index, key in enumerate(keys):
+        row = state[key]
+        assert (row.status, row.attempts, row.claimed_by) == ("pending", 1, None)
+        file, webhook = by_channel[(row.id, "ndjson")], by_channel[(row.id, "json")]
+        assert (file.status, file.attempts) == ("sent", 1)
+        assert webhook.status == "pending"
+        assert "no answer within 4 s" in (webhook.last_error or "")
+        assert webhook.attempts == (1 if index == 0 else 0)  # a skipped row is no attempt
+        assert ("not tried" in (webhook.last_error or "")) is (index > 0)
+
+    # The retry goes to the webhook alone: the file keeps its one line per notification.
+    channels[0].timeout_s = 0.5
+    clock.advance(policy.retry_max_s + 1)
+    again = delivery.deliver(db, channels, policy=policy, now=clock)
+    assert (again.retried, again.deliveries, hook.requests) == (5, 0, 2)
+    assert ndjson_keys(ndjson) == keys
+
+
+class Hung(Channel):
+    """A channel whose sends block until released (a hung Apprise plugin, a full pipe), or,
+    with `own_deadline`, fail at once the way a webhook that timed itself out does."""
+
+    def __init__(self, timeout_s: float, *, own_deadline: bool = False) -> None:
+        super().__init__(url="hung://", kind="hung", timeout_s=timeout_s)
+        self.own_deadline = own_deadline
+        self.release = threading.Event()
+        self.calls = 0
+
+    def send(self, message: Any, now: datetime) -> None:
+        self.calls += 1
+        if self.own_deadline:
+            raise DeadlineMissed(f"no answer within {self.timeout_s:g} s")
+        self.release.wait(timeout=30)
+
+
+@pytest.mark.parametrize("own_deadline", [False, True], ids=["abandoned", "timed-itself-out"])
+def test_a_channel_past_its_deadline_is_tried_once_per_pass(
+    db: Database, tmp_path: Path, own_deadline: bool
+) -> None:
+    keys = add_notifications(db, 4)
+    hung = Hung(timeout_s=0.5, own_deadline=own_deadline)
+    ndjson = tmp_path / "n.ndjson"
+    channels = [hung, *build_channels([f"ndjson://{ndjson}"]).items]
+    clock, policy = Clock(), DeliveryPolicy(retry_base_s=10, retry_max_s=20)
+    try:
+        for rounds in (1, 2):  # the second pass finds the first one's send still stuck
+            started = time.monotonic()
+            report = delivery.deliver(db, channels, policy=policy, now=clock)
+            assert time.monotonic() - started < 2.5  # one deadline, not one per row
+            assert (report.retried, hung.calls) == (4, 1 if not own_deadline else rounds)
+            clock.advance(policy.retry_max_s + 1)
+    finally:
+        hung.release.set()
+    assert ndjson_keys(ndjson) == keys
+    assert {n.attempts for n in outbox(db).values()} == {2}
+
+
+class Unstartable(Channel):
+    """A channel that cannot even start a send (no thread to be had)."""
+
+    def send(self, message: Any, now: datetime) -> None:
+        raise AssertionError("never called")
+
+    def submit(self, message: Any, now: datetime) -> Any:
+        raise RuntimeError("can't start new thread")
+
+
+def test_a_channel_that_cannot_start_a_send_stops_no_other(db: Database, tmp_path: Path) -> None:
+    keys = add_notifications(db, 2)
+    ndjson = tmp_path / "n.ndjson"
+    broken = Unstartable(url="broken://", kind="broken")
+    report = delivery.deliver(
+        db, [broken, *build_channels([f"ndjson://{ndjson}"]).items], now=Clock()
+    )
+    assert (report.retried, report.deliveries) == (2, 2)
+    assert ndjson_keys(ndjson) == keys
+    assert all(
+        "RuntimeError: can't start new thread" in (n.last_error or "") for n in outbox(db).values()
+    )
+
+
+def test_stop_abandons_a_hung_send_and_leaves_it_pending(
+    db: Database,
+    hanging: Callable[..., HangingHook],
+    closing: Callable[[Channels], list[Channel]],
+) -> None:
+    hook = hanging("silent")
+    add_notifications(db, 3)
+    channels = closing(build_channels([hook.url()], timeout_s=60))
+    stop = threading.Event()
+    reports: list[DeliveryReport] = []
+    worker = threading.Thread(
+        target=lambda: reports.append(delivery.deliver(db, channels, now=Clock(), stop=stop))
+    )
+    worker.start()
+    assert hook.got_request.wait(timeout=10)
+    stop.set()
+    stopped = time.monotonic()
+    worker.join(timeout=30)
+    assert time.monotonic() - stopped < 1.5
+    [report] = reports
+    assert (report.sent, report.retried, report.failed) == (0, 0, 0)
+    # Not marked sent, no attempt spent, free for the next relay at once.
+    assert {(n.status, n.attempts, n.claimed_by) for n in outbox(db).values()} == {
+        ("pending", 0, None)
+    }
+    assert deliveries(db) == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("run-forever", "--job", "delivery"), ("notify", "deliver", "--loop")],
+    ids=["run-forever", "deliver-loop"],
+)
+def test_sigterm_ends_delivery_within_8_s_while_a_send_hangs(
+    db: Database,
+    database_url: str,
+    hanging: Callable[..., HangingHook],
+    tmp_path: Path,
+    command: tuple[str, ...],
+) -> None:
+    hook = hanging("silent", hold_s=60)
+    [key] = add_notifications(db, 1, at=datetime.now(UTC))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESYWATCH_")}
+    env.update(
+        RESYWATCH_DATABASE_URL=database_url,
+        RESYWATCH_NOTIFY_URLS=hook.url(),
+        RESYWATCH_NOTIFY_TIMEOUT_S="60",  # the send would hang far past the 8 s promised
+    )
+    stderr = tmp_path / "delivery.err"
+    with stderr.open("wb") as err:
+        supervisor = subprocess.Popen(
+            [sys.executable, "-m", "resywatch", *command],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        assert hook.got_request.wait(timeout=30), stderr.read_text()
+        supervisor.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        try:
+            code = supervisor.wait(timeout=8)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("still running 8 s after SIGTERM") from None
+        assert time.monotonic() - signalled < 8
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait(timeout=10)
+    log = stderr.read_text()
+    assert code == 0, log
+    assert "Traceback" not in log
+    row = outbox(db)[key]
+    assert (row.status, row.sent_at, row.claimed_by) == ("pending", None, None)  # retried later
+    assert row.attempts == 0
+    assert deliveries(db) == []
+
+
+# --- ndjson files ----------------------------------------------------------------------------
+
+
+def test_a_full_disk_never_leaves_a_fragment_nor_marks_the_line_sent(
+    db: Database,
+    closing: Callable[[Channels], list[Channel]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    keys = add_notifications(db, 4)
+    ndjson = tmp_path / "notifications.ndjson"
+    channels = closing(build_channels([f"ndjson://{ndjson}"]))
+    write = os.write
+
+    def disk_fills_on_drop_2(descriptor: int, data: bytes) -> int:
+        if b'"dedupe_key":"drop:2"' in data:
+            write(descriptor, data[:99])  # the disk takes 99 bytes, then it is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write(descriptor, data)
+
+    monkeypatch.setattr(os, "write", disk_fills_on_drop_2)
+    clock, policy = Clock(), DeliveryPolicy(retry_base_s=10, retry_max_s=20)
+    report = delivery.deliver(db, channels, policy=policy, now=clock)
+    assert (report.sent, report.retried) == (3, 1)
+    assert ndjson_keys(ndjson) == [keys[0], keys[1], keys[3]]  # whole lines, no fragment
+    state = outbox(db)
+    assert (state[keys[2]].status, state[keys[2]].sent_at) == ("pending", None)
+    assert "No space left on device" in (state[keys[2]].last_error or "")
+
+    monkeypatch.setattr(os, "write", write)  # space again: the retry appends a whole line
+    clock.advance(policy.retry_max_s + 1)
+    assert delivery.deliver(db, channels, policy=policy, now=clock).sent == 1
+    assert ndjson_keys(ndjson) == [keys[0], keys[1], keys[3], keys[2]]
+    assert {n.status for n in outbox(db).values()} == {"sent"}
+
+
+def test_an_ndjson_path_that_is_a_directory_exits_2_and_writes_nothing(
+    database_url: str, db: Database, tmp_path: Path
+) -> None:
+    add_notifications(db, 2)
+    folder = tmp_path / "notifications"
+    folder.mkdir()
+    env = {"RESYWATCH_NOTIFY_URLS": f"ndjson://{folder}"}
+    for command in (["notify", "deliver"], ["notify", "channels", "test"]):
+        result = run_cli("--database-url", database_url, *command, env=env, expect=2)
+        assert "ndjson://" in result.stderr and "is a directory" in result.stderr
+    assert list(folder.iterdir()) == []
+    assert {(n.status, n.attempts, n.claimed_by) for n in outbox(db).values()} == {
+        ("pending", 0, None)
+    }
+    assert deliveries(db) == []

@@ -3,8 +3,10 @@ message text, and the retry delays. Webhooks are exercised over real loopback HT
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import json
+import os
 import random
 import subprocess
 import sys
@@ -19,8 +21,10 @@ from typing import Any
 import pytest
 
 from resywatch.errors import ConfigError
+from resywatch.redact import redact_notify_url
 from resywatch.services.channels import (
     AppriseChannel,
+    Channel,
     Message,
     NdjsonFileChannel,
     SendError,
@@ -29,6 +33,7 @@ from resywatch.services.channels import (
     ago,
     build_channels,
     check_channels,
+    send_within,
 )
 from resywatch.services.delivery import DeliveryPolicy
 
@@ -277,12 +282,113 @@ def test_ndjson_file_appends_one_line_per_notification(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o600
 
 
-def test_ndjson_file_errors_are_transient(tmp_path: Path) -> None:
-    (tmp_path / "file").write_text("")
-    channel = build_channels([f"ndjson://{tmp_path}/file/below.ndjson"]).items[0]
+def test_ndjson_paths_that_can_never_be_files_are_refused_when_built(tmp_path: Path) -> None:
+    folder = tmp_path / "secret-run-8f2a9c1d7e"
+    folder.mkdir()
+    (folder / "file").write_text("")
+    for url, complaint in [
+        (f"ndjson://{folder}", "the path is a directory"),
+        (f"ndjson://{folder}/", "the path is a directory"),
+        (f"ndjson://{folder}/file/below.ndjson", "a parent of the path is a file"),
+    ]:
+        with pytest.raises(ConfigError) as raised:
+            build_channels([url])
+        assert complaint in str(raised.value)
+        assert raised.value.exit_code == 2
+        assert redact_notify_url(url) in str(raised.value)  # named as `channels list` shows it
+
+
+def test_an_ndjson_path_that_became_a_directory_fails_for_good(tmp_path: Path) -> None:
+    channel = build_channels([f"ndjson://{tmp_path}/out.ndjson"]).items[0]
+    (tmp_path / "out.ndjson").mkdir()
+    with pytest.raises(SendError) as raised:
+        channel.send(MESSAGE, NOW)
+    assert raised.value.permanent
+    assert "Is a directory" in str(raised.value)
+
+
+def test_a_short_write_is_cut_back_and_fails_transiently(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "out.ndjson"
+    channel = build_channels([f"ndjson://{path}"]).items[0]
+    channel.send(MESSAGE, NOW)
+    before = path.read_bytes()
+    write = os.write
+
+    def short(descriptor: int, data: bytes) -> int:
+        return write(descriptor, data[:99])  # the disk took only 99 bytes
+
+    monkeypatch.setattr(os, "write", short)
     with pytest.raises(SendError) as raised:
         channel.send(MESSAGE, NOW)
     assert not raised.value.permanent
+    assert "short write (99 of" in str(raised.value)
+    assert path.read_bytes() == before  # the fragment is gone
+    monkeypatch.setattr(os, "write", write)
+    channel.send(MESSAGE, NOW)
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [MESSAGE.document()] * 2
+
+
+_FILE_SIZE_LIMIT = """
+import resource, signal, sys
+from datetime import UTC, datetime
+from resywatch.services.channels import Message, SendError, build_channels
+path, limit = sys.argv[1], int(sys.argv[2])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit: EFBIG, not death
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+now = datetime.now(UTC)
+message = Message(9, "drop:9", "drop", "t" * 200, "b" * 200, None, {}, now)
+try:
+    build_channels([f"ndjson://{path}"]).items[0].send(message, now)
+except SendError as exc:
+    print(f"transient={not exc.permanent} {exc}")
+"""
+
+
+def test_a_real_short_write_leaves_no_fragment(tmp_path: Path) -> None:
+    path = tmp_path / "out.ndjson"
+    channel = build_channels([f"ndjson://{path}"]).items[0]
+    channel.send(MESSAGE, NOW)
+    before = path.read_bytes()
+    # The kernel takes 99 bytes of the line and refuses the rest (a file size limit).
+    limit = str(len(before) + 99)
+    done = subprocess.run(
+        [sys.executable, "-c", _FILE_SIZE_LIMIT, str(path), limit],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "transient=True" in done.stdout and "short write (99 of" in done.stdout, done
+    assert path.read_bytes() == before
+    channel.send(MESSAGE, NOW)
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [MESSAGE.document()] * 2
+
+
+def test_a_line_after_someone_elses_fragment_starts_on_its_own_line(tmp_path: Path) -> None:
+    path = tmp_path / "out.ndjson"
+    path.write_text('{"cut": ')
+    build_channels([f"ndjson://{path}"]).items[0].send(MESSAGE, NOW)
+    fragment, line = path.read_text().splitlines()
+    assert fragment == '{"cut": '
+    assert json.loads(line) == MESSAGE.document()
+
+
+def test_a_write_only_file_is_still_appended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "out.ndjson"
+    channel = build_channels([f"ndjson://{path}"]).items[0]
+    open_file = os.open
+
+    def write_only(file: Any, flags: int, mode: int = 0o777) -> int:
+        if flags & os.O_RDWR:  # the file may be written but not read
+            raise PermissionError(13, "Permission denied")
+        return open_file(file, flags, mode)
+
+    monkeypatch.setattr(os, "open", write_only)
+    channel.send(MESSAGE, NOW)
+    assert json.loads(path.read_text()) == MESSAGE.document()
 
 
 def test_stdout_channel_text_and_json_lines() -> None:
@@ -304,6 +410,80 @@ def test_check_channels_reports_each(recorder: Recorder, tmp_path: Path) -> None
     assert [(c.kind, c.ok) for c in checks] == [("json", False), ("ndjson", True)]
     assert "HTTP 500" in (checks[0].error or "")
     assert recorder.requests[0][2]["kind"] == "test"
+
+
+# --- deadlines ------------------------------------------------------------------------------
+
+
+class Blocking(Channel):
+    """A channel whose send blocks until released (a hung Apprise plugin, a full pipe)."""
+
+    def __init__(self, name: str, timeout_s: float) -> None:
+        super().__init__(url=f"block://{name}", kind="block", timeout_s=timeout_s)
+        self.release = threading.Event()
+        self.sent = 0
+
+    def send(self, message: Message, now: datetime) -> None:
+        self.release.wait(timeout=30)
+        self.sent += 1
+
+
+def test_a_send_that_never_returns_is_abandoned_at_its_deadline() -> None:
+    channel = Blocking("hung", timeout_s=0.3)
+    threads = threading.active_count()
+    started = time.monotonic()
+    error = send_within(channel, MESSAGE, NOW)
+    assert 0.3 <= time.monotonic() - started < 1
+    assert error is not None and not error.permanent
+    assert "no answer within 0.3 s" in str(error)
+    # Still stuck: the next send to that URL (from a channel built anew, as each delivery
+    # pass does) waits its own deadline for it, and sends nothing meanwhile.
+    again = Blocking("hung", timeout_s=0.3)
+    again.release.set()
+    error = send_within(again, MESSAGE, NOW)
+    assert error is not None and not error.permanent
+    assert "has not returned yet" in str(error) or "no answer within" in str(error)
+    assert again.sent == 0
+    assert threading.active_count() <= threads + 2  # one stuck send, one waiting
+    channel.release.set()
+    assert send_within(again, MESSAGE, NOW) is None
+    assert (channel.sent, again.sent) == (1, 1)  # the stuck one returned; the waiter sent none
+
+
+def test_a_stop_ends_the_wait_for_a_send() -> None:
+    channel, stop = Blocking("hung", timeout_s=30), threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    started = time.monotonic()
+    error = send_within(channel, MESSAGE, NOW, stop=stop)
+    assert time.monotonic() - started < 1
+    assert error is not None and "stopped" in str(error)
+    channel.release.set()
+
+
+def test_check_channels_tests_the_channels_side_by_side(tmp_path: Path) -> None:
+    hung = [Blocking(str(i), timeout_s=1) for i in range(3)]
+    channels = build_channels([f"ndjson://{tmp_path}/t.ndjson"])
+    channels.items[:0] = hung
+    started = time.monotonic()
+    checks = check_channels(channels, NOW)
+    assert time.monotonic() - started < 2.5  # the slowest deadline, not the sum of three
+    assert [(c.kind, c.ok) for c in checks] == [("block", False)] * 3 + [("ndjson", True)]
+    assert all("no answer within 1 s" in (c.error or "") for c in checks[:3])
+    assert checks[3].latency_ms < 900
+    for channel in hung:
+        channel.release.set()
+
+
+def test_apprise_errors_of_channels_sent_at_once_stay_apart() -> None:
+    ports = (1, 9)
+    channels = build_channels([f"ntfy://127.0.0.1:{port}/topic" for port in ports])
+    futures = [channel.submit(MESSAGE, NOW) for channel in channels]
+    concurrent.futures.wait(futures, timeout=30)
+    for port, future in zip(ports, futures, strict=True):
+        error = future.exception()
+        assert isinstance(error, SendError)
+        other = ({1, 9} - {port}).pop()
+        assert f"127.0.0.1:{port}" in str(error) and f"127.0.0.1:{other} " not in str(error)
 
 
 # --- retry delays --------------------------------------------------------------------------

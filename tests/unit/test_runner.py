@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from resywatch.config import load_settings
 from resywatch.db.engine import Database
+from resywatch.db.models import ApiCallLog
 from resywatch.resy.client import ResyClient
-from resywatch.scheduler.jobs import Job, JobContext
+from resywatch.scheduler.jobs import JOBS, Job, JobContext
 from resywatch.scheduler.lease import heartbeats
 from resywatch.scheduler.runner import run_job
+from resywatch.services import retention
 
 
 class Clock:
@@ -99,3 +104,37 @@ def test_a_job_asked_for_by_name_runs_even_before_it_is_due(db: Database) -> Non
             return [first.status, again.status]
 
     assert asyncio.run(main()) == ["ok", "ok"]
+
+
+def test_retention_runs_off_the_loop_and_stops_between_batches(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retention, "BATCH", 5)
+    monkeypatch.setattr(retention, "BATCH_PAUSE_S", 0.05)  # 40 batches: 2 s at least
+    clock = Clock()
+    with db.write() as session:
+        for _ in range(200):
+            old = clock.now - timedelta(days=30)
+            session.add(ApiCallLog(at=old, method="GET", endpoint="/2/user", latency_ms=1.0))
+
+    async def main() -> tuple[dict[str, int], float]:
+        async with ResyClient(base_url="http://127.0.0.1:1", api_key=None) as resy:
+            ctx = JobContext(db, resy, load_settings(environ={}), clock)
+            gaps: list[float] = []
+
+            async def ticker() -> None:
+                last = time.monotonic()
+                while True:
+                    await asyncio.sleep(0.01)
+                    gaps.append(time.monotonic() - last)
+                    last = time.monotonic()
+
+            ticking = asyncio.create_task(ticker())
+            asyncio.get_running_loop().call_later(0.3, ctx.stop.set)  # SIGTERM, as it were
+            counts = await JOBS["retention"].run(ctx)
+            ticking.cancel()
+            return counts, max(gaps, default=float("inf"))  # none: the loop was blocked
+
+    counts, longest_gap = asyncio.run(main())
+    assert longest_gap < 1  # the other jobs (and signal handlers) kept running
+    assert 0 < counts["api_calls"] < 200  # stopped between batches; the rest waits
