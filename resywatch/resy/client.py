@@ -350,18 +350,25 @@ class ResyClient:
         )
         async for attempt in attempts:
             with attempt:
-                return await self._attempt(method, path, attempt.retry_state.attempt_number, send)
+                number = attempt.retry_state.attempt_number
+                return await self._attempt(method, path, number, send, user=user)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _attempt(
-        self, method: str, path: str, number: int, send: Callable[[], Awaitable[httpx.Response]]
+        self,
+        method: str,
+        path: str,
+        number: int,
+        send: Callable[[], Awaitable[httpx.Response]],
+        *,
+        user: bool,
     ) -> bytes:
         async with self._in_flight:
             await self.limiter.acquire()
             if self.gate is not None:  # shared budget, pause, breaker: CircuitOpen, no request
                 await self.gate.before_call(self.host)
             try:
-                body = await self._exchange(method, path, number, send)
+                body = await self._exchange(method, path, number, send, user=user)
             except errors.ResyError as exc:
                 if self.gate is not None:
                     await self.gate.after_call(self.host, exc)
@@ -371,7 +378,13 @@ class ResyClient:
             return body
 
     async def _exchange(
-        self, method: str, path: str, number: int, send: Callable[[], Awaitable[httpx.Response]]
+        self,
+        method: str,
+        path: str,
+        number: int,
+        send: Callable[[], Awaitable[httpx.Response]],
+        *,
+        user: bool,
     ) -> bytes:
         """One request and its answer, recorded in `calls`; any failure is a ResyError."""
         status: int | None = None
@@ -392,7 +405,7 @@ class ResyClient:
         status = response.status_code
         try:
             if status >= 300:
-                raise _error_for(response, path)
+                raise _error_for(response, path, user=user)
             if "json" not in response.headers.get("content-type", "json"):
                 # A firewall challenge page served with 200: worth another try later.
                 raise errors.ServerError(
@@ -410,14 +423,18 @@ class ResyClient:
         if not self.api_key:
             raise errors.MissingCredentials()
         headers = {"Authorization": f'ResyAPI api_key="{self.api_key}"'}
-        if self.auth_token:
-            # The web app sends the token twice; some endpoints read one, some the other.
-            headers["X-Resy-Auth-Token"] = self.auth_token
-            headers["X-Resy-Universal-Auth"] = self.auth_token
-        elif user:
+        if not user:
+            # Key-only calls (find, search, venue, config, calendar, login) never carry the
+            # user's token: Resy answers a stale one with a redirect to its login page even
+            # where no login is needed, and an expired token must not stop discovery.
+            return headers
+        if not self.auth_token:
             raise errors.MissingCredentials(
                 "not logged in: run `resywatch auth login` (or set RESYWATCH_RESY_AUTH_TOKEN)"
             )
+        # The web app sends the token twice; some endpoints read one, some the other.
+        headers["X-Resy-Auth-Token"] = self.auth_token
+        headers["X-Resy-Universal-Auth"] = self.auth_token
         return headers
 
     def _should_retry(self, exc: BaseException) -> bool:
@@ -464,17 +481,19 @@ def _parse(model: type[Model], body: bytes, endpoint: str) -> Model:
         ) from None
 
 
-def _error_for(response: httpx.Response, path: str) -> errors.ResyError:
-    """Resy's status codes (RESY_API.md §6) as typed errors."""
+LOGIN_PATHS = frozenset({"/3/auth/password", "/4/auth/password"})
+
+
+def _error_for(response: httpx.Response, path: str, *, user: bool = False) -> errors.ResyError:
+    """Resy's status codes (RESY_API.md §6) as typed errors. `user`: the call carried the
+    user's token, so a refusal means the token, not the API key."""
     status = response.status_code
     body = _json_or_none(response)
     message = body.get("message") if isinstance(body, dict) else None
     waf = response.headers.get("x-cdn", "").lower() == "imperva" or body is None
     detail = f"{path} answered {status}" + (f": {message}" if message else "")
     if status in (301, 302, 303, 307, 308) or status == 419:
-        return errors.AuthError(
-            f"Resy refused the credentials ({detail}): run `resywatch auth login`", status=status
-        )
+        return _refusal(path, status, detail, user=user)
     if status == 402:
         return errors.PaymentRequired(status=status)
     if status == 403:
@@ -498,6 +517,26 @@ def _error_for(response: httpx.Response, path: str) -> errors.ResyError:
         cause = " (firewall challenge)" if waf and status != 502 else ""
         return errors.ServerError(detail + cause, status=status)
     return errors.BadRequest(detail, status=status)
+
+
+def _refusal(path: str, status: int, detail: str, *, user: bool) -> errors.AuthError:
+    """A 419 or a redirect to the login page, said in terms of what the user can fix."""
+    if path in LOGIN_PATHS and status == 419:
+        # resolved-bot: "Resy servers return a 419 if the auth parameters were invalid".
+        return errors.LoginRefused(
+            f"Resy refused the login ({status}): wrong email or password", status=status
+        )
+    if user:
+        return errors.AuthExpired(
+            f"Resy no longer accepts your auth token ({detail}; tokens last about 45 days): "
+            "run `resywatch auth login`",
+            status=status,
+        )
+    # No user token was sent: only the API key can have been refused.
+    return errors.AuthError(
+        f"Resy refused the API key ({detail}): check `[resy] api_key` or RESYWATCH_RESY_API_KEY",
+        status=status,
+    )
 
 
 def _json_or_none(response: httpx.Response) -> Any:

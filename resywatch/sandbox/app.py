@@ -2,8 +2,9 @@
 
 Every Resy route goes through `_ResyRoute`, which in order: counts and logs the request,
 applies the route's fault rule (latency, Imperva-style failures, 429, the User-Agent check),
-checks the API key (419), checks the user token on user routes (419 or 302), runs the
-handler, and finally trickles the body out if a drip-feed fault is set.
+checks the API key (419), checks the user token on user routes (419 or 302) and any token
+sent to a key-only route (302), runs the handler, and finally trickles the body out if a
+drip-feed fault is set.
 """
 
 from __future__ import annotations
@@ -561,6 +562,11 @@ class _ResyRoute:
             uid = self._user(request) or 0
             if not uid:
                 return self._auth_failure(request)
+        elif self.auth == "key" and self._token_sent(request) and not self._user(request):
+            # Real Resy answered an expired token on a /4/find, which needs no login, with a
+            # redirect to its login page (paystub-service's find sample): a stale token breaks
+            # every route it is sent to, not only the user routes.
+            return self._auth_failure(request, redirect=True)
         try:
             return await self.handler(
                 request, Call(state, self.payloads, state.clock.now(), uid, params)
@@ -573,8 +579,13 @@ class _ResyRoute:
         token = headers.get("x-resy-auth-token") or headers.get("x-resy-universal-auth")
         return self.state.user_for_token(token)
 
-    def _auth_failure(self, request: Request) -> Response:
-        if self.state.auth.redirect_on_failure:
+    @staticmethod
+    def _token_sent(request: Request) -> bool:
+        headers = request.headers
+        return bool(headers.get("x-resy-auth-token") or headers.get("x-resy-universal-auth"))
+
+    def _auth_failure(self, request: Request, *, redirect: bool = False) -> Response:
+        if redirect or self.state.auth.redirect_on_failure:
             target = f"{str(request.base_url).rstrip('/')}/login?redirect={quote(request.url.path)}"
             return Response(b"", 302, {"location": target})
         return Response(UNAUTHORIZED, 419, media_type=JSON_TYPE)

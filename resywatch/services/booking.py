@@ -303,9 +303,11 @@ def verdict_for_error(
     """A Resy error on the way to booking, as an outcome with a message that says what to do."""
     what = describe_slot(plan.venue_name, slot)
     status = exc.status
-    if isinstance(exc, resy_errors.AuthError):
-        message = "Resy refused your credentials (419): run `resywatch auth login`"
+    if isinstance(exc, resy_errors.AuthExpired):
+        message = f"Resy no longer accepts your auth token ({status}): run `resywatch auth login`"
         return Verdict(Outcome.AUTH_EXPIRED, message, slot, status)
+    if isinstance(exc, resy_errors.AuthError):  # the API key, on a key-only call
+        return Verdict(Outcome.AUTH_EXPIRED, str(exc), slot, status)
     if isinstance(exc, resy_errors.SlotGone):
         message = f"{what} was taken before it could be booked (Resy 404)"
         return Verdict(Outcome.SLOT_GONE, message, slot, status)

@@ -16,6 +16,7 @@ from resywatch.resy import errors
 from resywatch.resy.client import ResyClient, RetryPolicy
 from resywatch.resy.models import SearchHit, SlotRef, slot_start
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxHandle
+from resywatch.sandbox.config import DEMO_EMAIL, DEMO_PASSWORD
 
 T = TypeVar("T")
 
@@ -80,6 +81,33 @@ def test_find_details_book_list_cancel(sandbox: SandboxHandle) -> None:
 def test_a_wrong_api_key_is_an_auth_error(sandbox: SandboxHandle) -> None:
     with pytest.raises(errors.AuthError):
         with_client(sandbox, lambda resy: resy.venue_config(6194), api_key="not-the-key")
+
+
+@pytest.mark.parametrize("redirect_on_failure", [False, True])
+def test_an_expired_token_stops_only_the_calls_that_need_it(
+    sandbox: SandboxHandle, redirect_on_failure: bool
+) -> None:
+    """Finding 1 / S1: once the token has expired, discovery, watches, venue lookups and the
+    login itself still work (the client sends no token where none is needed); a user call
+    is `auth_expired`, whether Resy says 419 or redirects to its login page (302)."""
+    day = sandbox_today(sandbox) + timedelta(days=3)
+    control(sandbox, "/auth", {"expire_tokens": True, "redirect_on_failure": redirect_on_failure})
+
+    async def after_expiry(resy: ResyClient) -> None:
+        hit, _ = await first_open_slot(resy, day)
+        assert (await resy.find(hit.id, day, 2)).slots
+        assert (await resy.venue(hit.id)).id == hit.id
+        await resy.venue_config(hit.id)
+        await resy.calendar(hit.id, 2, day, day + timedelta(days=2))
+        with pytest.raises(errors.AuthExpired) as refused:
+            await resy.reservations()
+        assert refused.value.status == (302 if redirect_on_failure else 419)
+        assert "resywatch auth login" in str(refused.value)
+        fresh = await resy.login(DEMO_EMAIL, DEMO_PASSWORD)
+        resy.auth_token = fresh.token
+        assert await resy.reservations() == []
+
+    with_client(sandbox, after_expiry)
 
 
 def test_booking_a_taken_slot_is_slot_gone_and_a_second_booking_a_conflict(

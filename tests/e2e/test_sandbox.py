@@ -174,13 +174,44 @@ def test_expired_tokens_and_302_mode(resy_http: httpx.Client) -> None:
     redirected = resy_http.get("/3/user/reservations")
     assert redirected.status_code == 302
     assert "/login" in redirected.headers["location"]
-    login = resy_http.post(
-        "/3/auth/password", data={"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
-    )
+    # The stale token still sent (resy_http sends it everywhere) also breaks the login.
+    credentials = {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
+    assert resy_http.post("/3/auth/password", data=credentials).status_code == 302
+    key_only = {"authorization": resy_http.headers["authorization"]}
+    login = httpx.post(f"{resy_http.base_url}/3/auth/password", data=credentials, headers=key_only)
     token = login.json()["token"]
     assert resy_http.get("/2/user", headers={"X-Resy-Auth-Token": token}).status_code == 200
     control(resy_http, "auth", {"expire_tokens": False, "redirect_on_failure": False})
     assert resy_http.get("/2/user").status_code == 200
+
+
+@pytest.mark.parametrize("redirect_on_failure", [False, True])
+def test_a_sent_stale_token_breaks_key_only_routes_too(
+    sandbox: SandboxHandle, resy_http: httpx.Client, redirect_on_failure: bool
+) -> None:
+    """S1: real Resy answered an expired token on a /4/find with a redirect to its login
+    page. Without a token the same key-only routes answer; user routes refuse either way
+    (419 or 302: both are seen in public clients, hence the switch)."""
+    venue_id, day = pick(sandbox)
+    control(resy_http, "auth", {"expire_tokens": True, "redirect_on_failure": redirect_on_failure})
+    key_only = httpx.Client(
+        base_url=sandbox.base_url,
+        headers={k: v for k, v in resy_http.headers.items() if not k.startswith("x-resy-")},
+    )
+    routes = [
+        ("GET", "/4/find", {"params": {"venue_id": venue_id, "day": day, "party_size": 2}}),
+        ("GET", "/3/venue", {"params": {"id": venue_id}}),
+        ("GET", "/2/config", {"params": {"venue_id": venue_id}}),
+        ("POST", "/3/venuesearch/search", {"json": {"query": "", "per_page": 1}}),
+    ]
+    for method, path, options in routes:
+        stale = resy_http.request(method, path, **options)
+        assert stale.status_code == 302, path
+        assert "/login" in stale.headers["location"]
+        assert key_only.request(method, path, **options).status_code == 200
+    key_only.close()
+    refused = resy_http.get("/2/user")
+    assert refused.status_code == (302 if redirect_on_failure else 419)
 
 
 # -- find, details, book, cancel ------------------------------------------------------------------

@@ -95,8 +95,8 @@ def test_find_sends_the_web_app_headers_and_parses_local_times() -> None:
         "long": "0",
     }
     assert request.headers["authorization"] == f'ResyAPI api_key="{API_KEY}"'
-    assert request.headers["x-resy-auth-token"] == TOKEN
-    assert request.headers["x-resy-universal-auth"] == TOKEN
+    # A find needs only the API key: the user's token stays home (see the test below).
+    assert "x-resy-auth-token" not in request.headers
     assert "Mozilla/5.0" in request.headers["user-agent"]
     assert request.headers["origin"] == "https://resy.com"
     assert request.headers["referer"] == "https://resy.com/"
@@ -107,6 +107,81 @@ def test_find_sends_the_web_app_headers_and_parses_local_times() -> None:
     assert slot.starts_at == datetime(2026, 12, 1, 19, 0)  # venue-local, no zone
     assert slot.starts_at.tzinfo is None
     assert slot.seating_type == "Dining Room"
+
+
+KEY_ONLY_CALLS: list[Callable[[ResyClient], Any]] = [
+    lambda c: c.find(1, date(2026, 12, 1), 2),
+    lambda c: c.find(1, date(2026, 12, 1), 2, method="POST"),
+    lambda c: c.search(day=date(2026, 12, 1), party_size=2),
+    lambda c: c.venue(1),
+    lambda c: c.venue_config(1),
+    lambda c: c.calendar(1, 2, date(2026, 12, 1), date(2026, 12, 2)),
+    lambda c: c.login("me@example.com", "pw"),
+]
+USER_CALLS: list[Callable[[ResyClient], Any]] = [
+    lambda c: c.details("rgs://t", date(2026, 12, 1), 2),
+    lambda c: c.book("book-token", 7),
+    lambda c: c.cancel("rr://t"),
+    lambda c: c.user(),
+    lambda c: c.reservations(),
+]
+
+
+@pytest.mark.parametrize("call", KEY_ONLY_CALLS)
+def test_key_only_calls_never_carry_the_users_token(call: Callable[[ResyClient], Any]) -> None:
+    """Finding 1: Resy answers a stale token on a find with a redirect to its login page, so
+    a call that needs no login must not send one (Cierge's token-less clients)."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(302, headers={"location": "/login"})
+
+    client, _ = make_client(handler)
+    with pytest.raises(errors.AuthError):
+        run(call(client))
+    assert seen[0].headers["authorization"] == f'ResyAPI api_key="{API_KEY}"'
+    assert "x-resy-auth-token" not in seen[0].headers
+    assert "x-resy-universal-auth" not in seen[0].headers
+
+
+@pytest.mark.parametrize("call", USER_CALLS)
+def test_user_calls_carry_the_token_twice(call: Callable[[ResyClient], Any]) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return json_response(419, {"status": 419, "message": "Unauthorized"})
+
+    client, _ = make_client(handler)
+    with pytest.raises(errors.AuthExpired, match="run `resywatch auth login`"):
+        run(call(client))
+    assert seen[0].headers["x-resy-auth-token"] == TOKEN
+    assert seen[0].headers["x-resy-universal-auth"] == TOKEN
+
+
+@pytest.mark.parametrize("status", [302, 419])
+def test_refusals_say_what_to_fix(status: int) -> None:
+    """A refused token on a user call means log in again; a 419 on the login itself means a
+    wrong password (not "run auth login", the command just run); on a key-only call, only
+    the API key was sent, so it is the key."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        if status == 302:
+            return httpx.Response(302, headers={"location": "https://resy.com/login"})
+        return json_response(419, {"status": 419, "code": None, "message": "Unauthorized"})
+
+    client, _ = make_client(refuse)
+    with pytest.raises(errors.AuthExpired, match="run `resywatch auth login`") as expired:
+        run(client.user())
+    assert expired.value.code == "auth_expired" and expired.value.status == status
+    with pytest.raises(errors.AuthError, match="API key") as key:
+        run(client.find(1, date(2026, 12, 1), 2))
+    assert not isinstance(key.value, errors.AuthExpired)
+    if status == 419:
+        with pytest.raises(errors.LoginRefused, match="wrong email or password") as login:
+            run(client.login("me@example.com", "pw"))
+        assert "auth login" not in str(login.value)
 
 
 def test_find_as_post_json() -> None:

@@ -1,0 +1,107 @@
+"""Contract tests: answers re-typed from public Resy samples, read by resywatch's models and
+classified by its error mapping. Each fixture in `fixtures/` names its source and the finding
+of the real-Resy audit (REAL_RESY_FINDINGS.md) it stands for. Nothing here talks to Resy: the
+samples are replayed through httpx.MockTransport into the real client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from resywatch.resy import errors
+from resywatch.resy.client import ResyClient, RetryPolicy
+
+FIXTURES = Path(__file__).parent / "fixtures"
+API_KEY = "contract-api-key"
+TOKEN = "contract.jwt.token"
+
+
+def fixture(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
+    assert loaded["source"], f"{name}: every fixture names its public source"
+    return loaded
+
+
+def replayed(sample: dict[str, Any]) -> httpx.Response:
+    answer = sample["response"]
+    headers = answer.get("headers", {})
+    if "json" in answer:
+        return httpx.Response(answer["status"], json=answer["json"], headers=headers)
+    return httpx.Response(answer["status"], text=answer.get("text", ""), headers=headers)
+
+
+def client_for(sample: dict[str, Any], seen: list[httpx.Request] | None = None) -> ResyClient:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if seen is not None:
+            seen.append(request)
+        return replayed(sample)
+
+    return ResyClient(
+        base_url="https://api.resy.test",
+        api_key=API_KEY,
+        auth_token=TOKEN,
+        transport=httpx.MockTransport(handler),
+        retry=RetryPolicy(max_retries=0),
+        max_rps=1000.0,
+    )
+
+
+def raised_by(sample: dict[str, Any]) -> errors.ResyError:
+    """The error resywatch's mapping makes of the sample's answer to its request."""
+    request = sample["request"]
+    client = client_for(sample)
+    with pytest.raises(errors.ResyError) as caught:
+        asyncio.run(
+            client._call(request["method"], request["path"], user=request.get("user", False))
+        )
+    return caught.value
+
+
+def parsed(sample: dict[str, Any], call: Any) -> Any:
+    async def go() -> Any:
+        async with client_for(sample) as resy:
+            return await call(resy)
+
+    return asyncio.run(go())
+
+
+# -- finding 1: the token, and only on user calls --------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["find_302_expired_token", "unauthorized_419"])
+def test_finding_1_a_refused_token_on_a_user_call_is_auth_expired(name: str) -> None:
+    error = raised_by(fixture(name))
+    assert isinstance(error, errors.AuthExpired) and error.code == "auth_expired"
+    assert error.permanent
+    assert "run `resywatch auth login`" in str(error)
+
+
+def test_finding_1_a_find_is_sent_without_the_token() -> None:
+    sample = fixture("find_302_expired_token")
+    seen: list[httpx.Request] = []
+
+    async def go() -> None:
+        async with client_for(sample, seen) as resy:
+            with pytest.raises(errors.AuthError):
+                await resy.find(1505, date(2026, 12, 1), 2)
+
+    asyncio.run(go())
+    assert "x-resy-auth-token" not in seen[0].headers
+    assert "x-resy-universal-auth" not in seen[0].headers
+
+
+# -- finding 15: a 419 from the login is the password ----------------------------------------
+
+
+def test_finding_15_a_419_from_the_login_is_a_wrong_password() -> None:
+    error = raised_by(fixture("login_419_wrong_password"))
+    assert isinstance(error, errors.LoginRefused)
+    assert "wrong email or password" in str(error)
+    assert "auth login" not in str(error)
