@@ -29,7 +29,7 @@ EXIT_CODES_HELP = (
     "Exit codes: 0 booked (or dry run), 1 other failure, 2 bad input, 3 unknown venue, "
     "10 no matching slot, 11 slot gone (404), 12 already booked or conflict (412), "
     "13 card required (402), 14 venue can't take payment or firewall (403), "
-    "15 fee above ceiling, 16 auth expired (419 or 302), 17 rate limited (429), "
+    "15 fee above ceiling, 16 auth expired (419), 17 rate limited (429), "
     "18 booking unconfirmed."
 )
 

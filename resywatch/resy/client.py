@@ -490,7 +490,9 @@ def _error_for(response: httpx.Response, path: str, *, user: bool = False) -> er
     status = response.status_code
     body = _json_or_none(response)
     message = body.get("message") if isinstance(body, dict) else None
-    waf = response.headers.get("x-cdn", "").lower() == "imperva" or body is None
+    # `X-CDN: Imperva` comes on Resy's ordinary answers too (200s, its JSON 403): only an
+    # answer that is not Resy's JSON is the firewall's (chi-chi's isImpervaChallenge).
+    waf = body is None
     detail = f"{path} answered {status}" + (f": {message}" if message else "")
     if status in (301, 302, 303, 307, 308) or status == 419:
         return _refusal(path, status, detail, user=user)
@@ -513,10 +515,22 @@ def _error_for(response: httpx.Response, path: str, *, user: bool = False) -> er
         )
     if status == 429:
         return errors.RateLimited(detail, retry_after=_retry_after(response))
+    if status == 502 and not _challenge(response, waf):
+        # Resy's 502 is its answer to malformed or unexpected input (Cierge's
+        # ErrBadGateway): asking again the same way cannot help, and Resy is not down.
+        return errors.BadRequest(f"Resy could not use the request ({detail})", status=status)
     if status >= 500:
-        cause = " (firewall challenge)" if waf and status != 502 else ""
+        cause = " (firewall challenge)" if _challenge(response, waf) else ""
         return errors.ServerError(detail + cause, status=status)
     return errors.BadRequest(detail, status=status)
+
+
+def _challenge(response: httpx.Response, not_json: bool) -> bool:
+    """A firewall page: not Resy's JSON, and HTML or a page marked by the CDN (the header
+    alone proves nothing: Resy's own answers carry it, empty ones included)."""
+    html = "html" in response.headers.get("content-type", "")
+    marked = response.headers.get("x-cdn", "").lower() == "imperva" and bool(response.content)
+    return not_json and (html or marked)
 
 
 def _refusal(path: str, status: int, detail: str, *, user: bool) -> errors.AuthError:

@@ -81,6 +81,9 @@ _REASONS = {
     412: "Precondition Failed",
     419: "Unauthorized",
     429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
 }
 
 
@@ -477,6 +480,9 @@ async def login_page(request: Request, call: Call) -> Response:
 def _fault_response(route: str, status: int, rule: FaultRule, state: SandboxState) -> Response:
     if route == "/3/book" and status in _BOOK_ERRORS:
         return json_response(error_body(status, _BOOK_ERRORS[status]), status)
+    if rule.answer == "resy":
+        # Resy's own error (its JSON shape), e.g. the 502 Cierge sees for malformed input.
+        return json_response(error_body(status, _REASONS.get(status, "Error")), status)
     headers: dict[str, str] = {}
     if status == 429:
         retry = retry_after_value(rule, 1)
@@ -530,6 +536,9 @@ class _ResyRoute:
         state = self.state
         entry = state.traffic.start(request.method, self.path, state.clock.now())
         response = await self._respond(request, entry["params"])
+        # Imperva fronts all of api.resy.com: its header comes on ordinary answers too (a 200
+        # from /3/auth/password, Resy's JSON 403), not only on its own challenge pages.
+        response.headers.setdefault("x-cdn", "Imperva")
         state.traffic.finish(entry, response.status_code)
         return response
 

@@ -848,7 +848,7 @@ class Sniper:
                 self.ever_gone = True
             return None
         if outcome is Outcome.CONFLICT or (
-            outcome is Outcome.FAILED and verdict.resy_status == 400
+            outcome is Outcome.FAILED and verdict.resy_status in (400, 502)  # malformed
         ):
             self.refusals += 1
             self.tokens.pop(self._key(slot), None)  # a fresh token next time

@@ -105,3 +105,34 @@ def test_finding_15_a_419_from_the_login_is_a_wrong_password() -> None:
     assert isinstance(error, errors.LoginRefused)
     assert "wrong email or password" in str(error)
     assert "auth login" not in str(error)
+
+
+# -- finding 3: the firewall's answers vs Resy's own -------------------------------------------
+
+
+def test_finding_3_resys_json_403_is_payment_not_accepted_despite_the_cdn_header() -> None:
+    error = raised_by(fixture("book_403_payment_not_accepted"))
+    assert isinstance(error, errors.PaymentNotAccepted)
+    assert error.permanent  # never retried, never counted toward the breaker
+    assert "not set up to accept payment methods" in str(error)
+
+
+def test_finding_3_an_ordinary_answer_with_the_cdn_header_is_read() -> None:
+    answer = parsed(fixture("login_200_with_cdn_header"), lambda r: r.login("pat@example.com", "x"))
+    assert answer.token.count(".") == 2
+    assert answer.default_payment_method_id == 9876543
+
+
+@pytest.mark.parametrize("name", ["imperva_challenge_503", "imperva_block_403"])
+def test_finding_3_a_challenge_page_is_the_firewall(name: str) -> None:
+    error = raised_by(fixture(name))
+    assert isinstance(error, errors.Blocked | errors.ServerError)
+    assert not error.permanent
+
+
+# -- finding 14: Resy's 502 is malformed input ----------------------------------------------
+
+
+def test_finding_14_a_502_is_permanent() -> None:
+    error = raised_by(fixture("bad_gateway_502"))
+    assert isinstance(error, errors.BadRequest) and error.permanent

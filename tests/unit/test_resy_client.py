@@ -363,7 +363,15 @@ STATUS_CASES = [
     ("/3/book", json_response(412, {"specs": {"venue_id": 1}}), E.Conflict, True),
     ("/2/user", json_response(429, {}, **{"retry-after": "3"}), E.RateLimited, False),
     ("/2/user", httpx.Response(500, text=IMPERVA_HTML, headers=IMPERVA), E.ServerError, False),
-    ("/2/user", json_response(502, {"message": "bad gateway"}), E.ServerError, False),
+    # Resy's own answers carry the CDN header too: its JSON decides, not the header.
+    ("/3/book", json_response(403, NO_PAYMENT, **{"x-cdn": "Imperva"}), E.PaymentNotAccepted, True),
+    ("/3/book", httpx.Response(403, text="Forbidden"), E.Blocked, False),
+    # Resy's 502 means malformed input: permanent. A challenge page with 502 is the firewall.
+    ("/2/user", json_response(502, {"message": "bad gateway"}), E.BadRequest, True),
+    ("/2/user", json_response(502, {}, **{"x-cdn": "Imperva"}), E.BadRequest, True),
+    ("/2/user", httpx.Response(502, text="Bad Gateway"), E.BadRequest, True),
+    ("/2/user", httpx.Response(502, text=IMPERVA_HTML, headers=IMPERVA), E.ServerError, False),
+    ("/2/user", json_response(500, {}, **{"x-cdn": "Imperva"}), E.ServerError, False),
     ("/2/user", json_response(503, {}), E.ServerError, False),
     ("/2/user", json_response(400, {"message": "bad"}), E.BadRequest, True),
 ]
@@ -379,6 +387,9 @@ def test_status_codes_become_typed_errors(
     assert raised.value.permanent is permanent
     assert raised.value.status == response.status_code
     assert client.calls[-1].error_kind == error.kind
+    if isinstance(raised.value, errors.ServerError):
+        challenge = "html" in response.headers.get("content-type", "")
+        assert ("firewall challenge" in str(raised.value)) is challenge
 
 
 def test_a_412_that_carries_a_reservation_means_booked() -> None:
@@ -402,7 +413,11 @@ def flaky(failures: list[httpx.Response], final: httpx.Response) -> tuple[Handle
 
 def test_transient_errors_are_retried_with_full_jitter_and_a_cap() -> None:
     handler, count = flaky(
-        [json_response(503, {}), json_response(500, {}), json_response(502, {})],
+        [
+            json_response(503, {}),
+            json_response(500, {}),
+            httpx.Response(502, text=IMPERVA_HTML, headers=IMPERVA),  # the firewall's 502
+        ],
         json_response(200, {"id": 1}),
     )
     client, sleeps = make_client(handler, retry=RetryPolicy(max_retries=3, base_s=1.0, cap_s=3.0))

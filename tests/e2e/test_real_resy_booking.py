@@ -1,0 +1,139 @@
+"""Booking against the shapes real Resy answers with (REAL_RESY_FINDINGS.md), through the CLI
+and the shared politeness gate, on both database backends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from booking_support import book_requests, fault
+from sandbox_tools import live_config
+from sqlmodel import Session, select
+
+from resywatch.config import load_settings
+from resywatch.db.engine import Database
+from resywatch.db.models import ResyHost
+from resywatch.resy import errors
+from resywatch.resy.client import ResyClient, RetryPolicy
+from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
+from resywatch.sandbox.venues import Venue
+from resywatch.services.discovery.buckets import local_today
+from resywatch.services.politeness import PolitenessPolicy, SharedPoliteness
+
+
+@pytest.fixture
+def sandbox_config() -> SandboxConfig:
+    return live_config()
+
+
+@pytest.fixture
+def env(cli_env: dict[str, str]) -> dict[str, str]:
+    return cli_env | {"RESYWATCH_RESY_AUTH_TOKEN": DEMO_AUTH_TOKEN}
+
+
+def soon(env: dict[str, str], days: int = 2) -> date:
+    return local_today(datetime.now(UTC), load_settings(environ=env).timezone) + timedelta(days)
+
+
+def open_venue(sandbox: SandboxHandle, day: date, **wanted: Any) -> Venue:
+    """A released venue with an evening table for two on `day` and the attributes asked."""
+    world, now = sandbox.state.world, sandbox.state.clock.now()
+    for venue in world.venues:
+        if any(getattr(venue, name) != value for name, value in wanted.items()):
+            continue
+        if not world.is_open_day(venue, day) or not world.is_released(venue, day, now):
+            continue
+        snapshot = world.snapshot(venue, day, now)
+        if any(18 * 60 <= snapshot.slots[i].minute <= 21 * 60 for i in snapshot.open_for(2)):
+            return venue
+    raise AssertionError(f"no venue with {wanted} open on {day}")
+
+
+def book(cli: Any, env: dict[str, str], venue: Venue, day: date, *, expect: int) -> Any:
+    result = cli(
+        "book", "now", "--venue", str(venue.id), "--date", str(day), "--party", "2",
+        "--window", "18:00-21:00", "--json", env=env, expect=expect,
+    )  # fmt: skip
+    return json.loads(result.stdout)
+
+
+def breaker_failures(database_url: str) -> int:
+    db = Database(database_url)
+    try:
+        with Session(db.engine) as session:
+            rows = session.exec(select(ResyHost)).all()
+            return max((row.consecutive_failures for row in rows), default=0)
+    finally:
+        db.dispose()
+
+
+# -- finding 3: Resy's own JSON 403 is not the firewall, whatever its headers ----------------
+
+
+def test_a_venue_that_cannot_take_payment_stops_at_once_and_trips_nothing(
+    cli: Any, env: dict[str, str], sandbox: SandboxHandle, database_url: str
+) -> None:
+    day = soon(env)
+    venue = open_venue(sandbox, day, cannot_take_payment=True)
+    error = book(cli, env, venue, day, expect=14)["error"]
+    assert error["code"] == "payment_not_accepted"
+    assert "cannot take payment methods" in error["message"]
+    assert "firewall" not in error["message"]
+    assert book_requests(sandbox) == 1
+    assert breaker_failures(database_url) == 0  # Resy answered: it is not down
+
+
+def test_resys_own_502_is_not_retried_nor_counted_but_the_firewalls_is(
+    sandbox: SandboxHandle, database_url: str
+) -> None:
+    db = Database(database_url)
+    policy = PolitenessPolicy(
+        rate=50.0, burst=5, retry_after_cap_s=8.0, breaker_failures=5,
+        breaker_cooldown_s=30.0, probe_s=15.0,
+    )  # fmt: skip
+    venue = sandbox.state.world.venues[0]
+
+    async def ask() -> list[int | None]:
+        async with ResyClient(
+            base_url=sandbox.base_url,
+            api_key=DEMO_API_KEY,
+            max_rps=1000.0,
+            retry=RetryPolicy(max_retries=2, base_s=0.01),
+            gate=SharedPoliteness(db, policy),
+        ) as resy:
+            with pytest.raises(errors.BadRequest, match="could not use the request"):
+                await resy.venue_config(venue.id)
+            fault(sandbox, "/2/config", fail_next=3, fail_status=502)  # the firewall's page
+            with pytest.raises(errors.ServerError, match="firewall challenge"):
+                await resy.venue_config(venue.id)
+            return [call.status for call in resy.calls]
+
+    fault(sandbox, "/2/config", fail_next=3, fail_status=502, answer="resy")
+    try:
+        statuses = asyncio.run(ask())
+        # One request for Resy's 502; three (retried) for the firewall's, each counted.
+        assert statuses == [502, 502, 502, 502]
+        with Session(db.engine) as session:
+            assert session.exec(select(ResyHost)).one().consecutive_failures == 3
+    finally:
+        db.dispose()
+
+
+def test_every_resy_answer_carries_the_cdn_header(
+    sandbox: SandboxHandle, resy_headers: Any
+) -> None:
+    """S2: the header is on ordinary answers too, so the client cannot lean on it."""
+    venue = sandbox.state.world.venues[0]
+    with httpx.Client(base_url=sandbox.base_url, headers=resy_headers(), timeout=5) as http:
+        for answer in (
+            http.get("/2/config", params={"venue_id": venue.id}),
+            http.get("/2/user"),
+            http.post("/3/book", data={"book_token": "nonsense"}),
+            http.get("/3/venue", params={"id": 1}),
+        ):
+            assert answer.headers["x-cdn"] == "Imperva", answer.request.url
+            assert "json" in answer.headers["content-type"]
