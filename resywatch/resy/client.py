@@ -538,7 +538,9 @@ def _refusal(path: str, status: int, detail: str, *, user: bool) -> errors.AuthE
     if path in LOGIN_PATHS and status == 419:
         # resolved-bot: "Resy servers return a 419 if the auth parameters were invalid".
         return errors.LoginRefused(
-            f"Resy refused the login ({status}): wrong email or password", status=status
+            f"Resy refused the login ({status}): wrong email or password (or a stale "
+            "`[resy] api_key`, if you set one)",
+            status=status,
         )
     if user:
         return errors.AuthExpired(

@@ -136,3 +136,26 @@ def test_finding_3_a_challenge_page_is_the_firewall(name: str) -> None:
 def test_finding_14_a_502_is_permanent() -> None:
     error = raised_by(fixture("bad_gateway_502"))
     assert isinstance(error, errors.BadRequest) and error.permanent
+
+
+# -- finding 17: the public web key by default -----------------------------------------------
+
+
+def test_finding_17_with_nothing_configured_the_public_web_key_is_sent() -> None:
+    """Cierge resy/token.go DefaultApiKey: the key of resy.com's web app, tied to no user."""
+    from resywatch.config import load_settings
+    from resywatch.resy.client import client_from_settings
+
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"lead_time_in_days": 14})
+
+    async def go() -> None:
+        settings = load_settings(environ={})
+        async with client_from_settings(settings, transport=httpx.MockTransport(handler)) as resy:
+            await resy.venue_config(1505)
+
+    asyncio.run(go())
+    assert seen[0].headers["authorization"] == 'ResyAPI api_key="VbWk7s3L4KiK5fzlO7JD3Q5EYolJI7n5"'

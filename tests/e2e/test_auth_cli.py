@@ -109,7 +109,10 @@ def test_password_needs_a_terminal_or_stdin(cli: Any, resy_env: dict[str, str]) 
     assert "--password-stdin" in json.loads(result.stdout)["error"]["message"]
 
 
-def test_missing_api_key_is_explained(cli: Any, sandbox: SandboxHandle) -> None:
+def test_a_refused_api_key_is_explained(cli: Any, sandbox: SandboxHandle) -> None:
+    # No key configured: the client sends Resy's public web key, which the sandbox (keeping
+    # its own) refuses; a venue lookup sends no token, so only the key can be at fault.
     env = {"RESYWATCH_RESY_BASE_URL": sandbox.base_url, "RESYWATCH_RESY_AUTH_TOKEN": "x" * 20}
-    result = cli("auth", "status", "--json", env=env, expect=1)
-    assert "RESYWATCH_RESY_API_KEY" in json.loads(result.stdout)["error"]["message"]
+    result = cli("venue", "show", "1505", "--json", env=env, expect=1)
+    message = json.loads(result.stdout)["error"]["message"]
+    assert "API key" in message and "RESYWATCH_RESY_API_KEY" in message
