@@ -508,10 +508,15 @@ def _error_for(response: httpx.Response, path: str, *, user: bool = False) -> er
         return errors.NotFound(detail, status=status)
     if status == 412:
         booked = body if isinstance(body, dict) else {}
+        # "You already hold it": Resy names the reservation under `specs` (AbhiSivaprasad's
+        # client, a public zod schema of the body); older samples put it at the top level.
+        specs = booked.get("specs")
+        held = specs if isinstance(specs, dict) and "reservation_id" in specs else booked
+        token = held.get("resy_token")
         return errors.Conflict(
             detail,
-            reservation_id=_int_or_none(booked.get("reservation_id")),
-            resy_token=booked.get("resy_token"),
+            reservation_id=_int_or_none(held.get("reservation_id")),
+            resy_token=token if isinstance(token, str) else None,
         )
     if status == 429:
         return errors.RateLimited(detail, retry_after=_retry_after(response))

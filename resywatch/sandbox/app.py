@@ -47,7 +47,7 @@ from resywatch.sandbox.payloads import Payloads, dumps, error_body
 from resywatch.sandbox.state import SandboxState
 from resywatch.sandbox.tokens import BookTokenClaims, mint_book_token, parse_book_token
 from resywatch.sandbox.venues import Venue
-from resywatch.sandbox.world import BookingError, Snapshot
+from resywatch.sandbox.world import BookingError, Reservation, Snapshot
 
 #: With ``slot_filter.time_filter``, search returns slots starting within this many minutes of
 #: it, inclusive on both sides (paystub-service documents +-2 h; the discovery window default).
@@ -204,24 +204,29 @@ async def book(request: Request, call: Call) -> Response:
         )
     except BookingError as exc:
         if exc.kind == "conflict" and exc.existing is not None:
-            held = exc.existing
-            specs = {
-                "reservation_id": held.reservation_id,
-                "resy_token": held.resy_token,
-                "venue_id": held.venue_id,
-                "day": held.day.isoformat(),
-                "time_slot": held.slot.time,
-                "party_size": held.party_size,
-                "config": {"type": held.slot.seating.name},
-            }
-            raise ApiError(412, _BOOK_ERRORS[412], specs=specs) from exc
+            raise ApiError(412, _BOOK_ERRORS[412], specs=_specs(exc.existing)) from exc
         raise ApiError(404, _BOOK_ERRORS[404]) from exc
+    if call.state.variants.book_success_as_412:
+        raise ApiError(412, _BOOK_ERRORS[412], specs=_specs(reservation))
     body = {
         "resy_token": reservation.resy_token,
         "reservation_id": reservation.reservation_id,
         "venue_opt_in": form.get("venue_marketing_opt_in") == "1",
     }
     return json_response(body, 201)
+
+
+def _specs(held: Reservation) -> dict[str, Any]:
+    """A 412's `specs`: the reservation the user holds (AbhiSivaprasad; a zod schema)."""
+    return {
+        "reservation_id": held.reservation_id,
+        "resy_token": held.resy_token,
+        "venue_id": held.venue_id,
+        "day": held.day.isoformat(),
+        "time_slot": held.slot.time,
+        "party_size": held.party_size,
+        "config": {"type": held.slot.seating.name},
+    }
 
 
 async def cancel(request: Request, call: Call) -> Response:

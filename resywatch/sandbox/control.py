@@ -51,6 +51,10 @@ class AuthBody(_Body):
     has_card: bool | None = None
 
 
+class VariantsBody(_Body):
+    book_success_as_412: bool | None = None
+
+
 class WorldBody(_Body):
     cancellations: bool | None = None
 
@@ -153,6 +157,13 @@ async def control_auth(request: Request, state: SandboxState) -> Any:
     return state.configure_auth(**body.model_dump())
 
 
+async def control_variants(request: Request, state: SandboxState) -> Any:
+    if request.method == "GET":
+        return state.variants.describe()
+    body = await _model_body(request, VariantsBody)
+    return state.configure_variants(**body.model_dump())
+
+
 async def control_world(request: Request, state: SandboxState) -> Any:
     if request.method == "POST":
         body = await _model_body(request, WorldBody)
@@ -207,6 +218,7 @@ CONTROL_ROUTES: tuple[
     ("/release", control_release, ("GET", "POST")),
     ("/auth", control_auth, ("GET", "POST")),
     ("/world", control_world, ("GET", "POST")),
+    ("/variants", control_variants, ("GET", "POST")),
     ("/venues", control_venues, ("GET",)),
     ("/slots", control_slots, ("POST",)),
 )

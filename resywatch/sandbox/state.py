@@ -73,6 +73,19 @@ class AuthState:
     nonce: int = 0
 
 
+@dataclass
+class Variants:
+    """Switches for what real Resy may do one way or the other: no public sample decides, so
+    the sandbox offers both and tests run both (REAL_RESY_FINDINGS.md, "Sandbox shapes")."""
+
+    #: A booking that went through is answered 412 with `specs` naming it (AbhiSivaprasad's
+    #: client: "the server returns 412 but the request is successful"); off: 201.
+    book_success_as_412: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
 class SandboxState:
     """The world, the clock, the credentials, the faults and the traffic log of one sandbox."""
 
@@ -87,6 +100,7 @@ class SandboxState:
         self.traffic = Traffic(config.request_log_size)
         self.user = DemoUser(email=config.email)
         self.auth = AuthState(config.auth_token, config.signing_key, config.token_lifetime_s)
+        self.variants = Variants()
         self._lock = threading.Lock()
 
     # -- credentials ---------------------------------------------------------------------
@@ -169,6 +183,14 @@ class SandboxState:
             "revoked_tokens": len(self.auth.revoked),
             "has_card": self.user.has_card,
         }
+
+    def configure_variants(self, **changes: Any) -> dict[str, Any]:
+        """Set the named variants (None leaves one as it is)."""
+        with self._lock:
+            for name, value in changes.items():
+                if value is not None:
+                    setattr(self.variants, name, value)
+            return self.variants.describe()
 
     # -- time ----------------------------------------------------------------------------------
 

@@ -346,6 +346,8 @@ class Booker:
 
     def __init__(self, resy: ResyClient, plan: BookingPlan, steps: Steps) -> None:
         self.resy, self.plan, self.steps = resy, plan, steps
+        # The reservations the last confirm read, by id (None: it could not read them).
+        self.last_seen: dict[int, Reservation] | None = None
 
     async def quote(self, slot: OpenSlot) -> Quote:
         details = await self.steps.run(
@@ -389,8 +391,8 @@ class Booker:
                 "book", self.resy.book(quote.book_token, quote.payment_method_id)
             )
         except resy_errors.Conflict as exc:
-            if exc.reservation_id is not None:  # Resy's "412, but it went through"
-                return await self.confirm(slot, exc.reservation_id, status=exc.status)
+            if exc.reservation_id is not None:  # Resy's "412, but you hold it"
+                return await self.confirm_held(slot, exc)
             return verdict_for_error(exc, self.plan, slot)
         except (
             resy_errors.ResyTimeout,
@@ -403,6 +405,22 @@ class Booker:
             return verdict_for_error(exc, self.plan, slot)
         return await self.confirm(slot, booked.reservation_id, status=201)
 
+    async def confirm_held(self, slot: OpenSlot, refusal: resy_errors.Conflict) -> Verdict:
+        """A 412 that names a reservation of the user's: booked if it is this slot (Resy's
+        "412, but the request is successful"), already booked if it is another one that day,
+        and a conflict if the reservations do not show it."""
+        verdict = await self.confirm(slot, refusal.reservation_id, status=refusal.status)
+        if self.last_seen is None:
+            return verdict  # the reservations could not be read: unconfirmed
+        mine = self.last_seen.get(refusal.reservation_id or 0)
+        if verdict.outcome is not Outcome.BOOKED or mine is None:
+            return verdict_for_error(refusal, self.plan, slot)
+        if mine.time_slot and mine.time_slot[:5] != f"{slot.starts_at:%H:%M}":
+            held = already_booked(self.plan, mine)
+            return replace(held, slot=slot, resy_status=refusal.status)
+        verdict.message += f" (Resy answered {refusal.status}: you hold it)"
+        return verdict
+
     async def confirm(
         self,
         slot: OpenSlot,
@@ -413,6 +431,7 @@ class Booker:
     ) -> Verdict:
         """Booked only if the user's reservations show it."""
         plan, what = self.plan, describe_slot(self.plan.venue_name, slot)
+        self.last_seen = None
         try:
             mine = await self.reservations("confirm")
         except resy_errors.ResyError as exc:
@@ -422,6 +441,7 @@ class Booker:
                 "before trying again"
             )
             return Verdict(Outcome.UNCONFIRMED, message, slot, status, reservation_id)
+        self.last_seen = {r.reservation_id: r for r in mine}
         found = next((r for r in mine if r.reservation_id == reservation_id), None) or held_at(
             mine, plan.venue_id, plan.day
         )

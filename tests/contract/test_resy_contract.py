@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +159,37 @@ def test_finding_17_with_nothing_configured_the_public_web_key_is_sent() -> None
 
     asyncio.run(go())
     assert seen[0].headers["authorization"] == 'ResyAPI api_key="VbWk7s3L4KiK5fzlO7JD3Q5EYolJI7n5"'
+
+
+# -- finding 4: a 412 that names the reservation you hold ------------------------------------
+
+
+def test_finding_4_a_412_with_specs_is_confirmed_through_the_reservations_as_booked() -> None:
+    from resywatch.services import booking
+    from resywatch.services.availability import OpenSlot
+
+    refused, listed = fixture("book_412_already_held"), fixture("reservations_upcoming")
+    error = raised_by(refused)
+    assert isinstance(error, errors.Conflict) and error.reservation_id == 700123456
+    assert error.resy_token == "RESY_TOKEN_700123456"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return replayed(refused if request.url.path == "/3/book" else listed)
+
+    day = date(2026, 12, 4)
+    token = f"rgs://resy/6194/1/2/{day}/{day}/19:00:00/2/Dining Room"
+    slot = OpenSlot(6194, "Carbone", day, datetime(2026, 12, 4, 19), "Dining Room", token, "s")
+    want, preferred = booking.want_for(day, 2)
+    plan = booking.BookingPlan(6194, "Carbone", want, preferred)
+    quote = booking.Quote("book-token", None, 0.0, 0.0, 1)
+
+    async def go() -> booking.Verdict:
+        async with ResyClient(
+            base_url="https://api.resy.test", api_key=API_KEY, auth_token=TOKEN,
+            transport=httpx.MockTransport(handler), max_rps=1000.0,
+        ) as resy:  # fmt: skip
+            return await booking.Booker(resy, plan, booking.Steps()).book(slot, quote)
+
+    verdict = asyncio.run(go())
+    assert verdict.outcome is booking.Outcome.BOOKED, verdict.message
+    assert verdict.reservation_id == 700123456

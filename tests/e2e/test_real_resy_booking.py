@@ -137,3 +137,28 @@ def test_every_resy_answer_carries_the_cdn_header(
         ):
             assert answer.headers["x-cdn"] == "Imperva", answer.request.url
             assert "json" in answer.headers["content-type"]
+
+
+# -- finding 4 / S8: a 412 that names the user's reservation -----------------------------------
+
+
+@pytest.mark.parametrize("success_as_412", [False, True])
+def test_a_booking_answered_412_with_specs_is_confirmed_as_booked(
+    cli: Any, env: dict[str, str], sandbox: SandboxHandle, success_as_412: bool
+) -> None:
+    """AbhiSivaprasad's client: "the server returns 412 but the request is successful", with
+    the reservation under `specs`. Whether Resy does so for a fresh booking is unseen: the
+    sandbox does it behind a switch, and either way the outcome is booked (exit 0)."""
+    sandbox.state.configure_variants(book_success_as_412=success_as_412)
+    day = soon(env)
+    venue = open_venue(sandbox, day, payment_required=False, cannot_take_payment=False)
+    booked = book(cli, env, venue, day, expect=0)
+    assert booked["outcome"] == "booked" and booked["reservation_id"]
+    assert booked["resy_status"] == (412 if success_as_412 else 201)
+    assert ("you hold it" in booked["message"]) is success_as_412
+    held = [
+        r.reservation_id
+        for r in sandbox.state.world.user_reservations(sandbox.state.user.uid)
+        if r.venue_id == venue.id and r.cancelled_at is None
+    ]
+    assert held == [booked["reservation_id"]] and book_requests(sandbox) == 1

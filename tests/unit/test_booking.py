@@ -292,6 +292,12 @@ def scripted_resy(book: Callable[[httpx.Request], httpx.Response], held: list[An
 RESERVATION = {"reservation_id": 42, "day": DAY.isoformat(), "time_slot": "19:00:00",
                "venue": {"id": 7}}  # fmt: skip
 QUOTE = Quote("book-token", None, 0.0, 0.0, 5)
+HELD_412 = {
+    "status": 412,
+    "message": "Conflict",
+    "specs": {"reservation_id": 42, "resy_token": "rr://42"},
+}
+EARLIER = RESERVATION | {"time_slot": "18:00:00"}  # reservation 42 is another table that day
 
 
 def timeout(request: httpx.Request) -> httpx.Response:
@@ -307,6 +313,10 @@ def timeout(request: httpx.Request) -> httpx.Response:
         (lambda r: httpx.Response(201, json={"reservation_id": 42}), [], Outcome.UNCONFIRMED),
         (lambda r: httpx.Response(412, json={"reservation_id": 42}), [RESERVATION], Outcome.BOOKED),
         (lambda r: httpx.Response(412, json={"message": "conflict"}), [], Outcome.CONFLICT),
+        # Finding 4: Resy's "you already hold it" names the reservation under `specs`.
+        (lambda r: httpx.Response(412, json=HELD_412), [RESERVATION], Outcome.BOOKED),
+        (lambda r: httpx.Response(412, json=HELD_412), [EARLIER], Outcome.ALREADY_BOOKED),
+        (lambda r: httpx.Response(412, json=HELD_412), [], Outcome.CONFLICT),
     ],
 )
 def test_a_book_request_is_sent_once_and_only_the_reservations_say_booked(
@@ -324,5 +334,5 @@ def test_a_book_request_is_sent_once_and_only_the_reservations_say_booked(
     assert resy.paths.count("/3/book") == 1  # never retried
     if outcome is not Outcome.CONFLICT:
         assert resy.paths[-1] == "/3/user/reservations"
-    if outcome is Outcome.BOOKED:
+    if outcome in (Outcome.BOOKED, Outcome.ALREADY_BOOKED):
         assert verdict.reservation_id == 42

@@ -392,8 +392,20 @@ def test_status_codes_become_typed_errors(
         assert ("firewall challenge" in str(raised.value)) is challenge
 
 
-def test_a_412_that_carries_a_reservation_means_booked() -> None:
-    response = json_response(412, {"reservation_id": 4242, "resy_token": "rr://t"})
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"reservation_id": 4242, "resy_token": "rr://t"},
+        # Finding 4: Resy's own shape puts the held reservation under `specs`.
+        {
+            "status": 412,
+            "message": "Conflict",
+            "specs": {"reservation_id": 4242, "resy_token": "rr://t"},
+        },
+    ],
+)
+def test_a_412_that_carries_a_reservation_means_booked(body: dict[str, Any]) -> None:
+    response = json_response(412, body)
     client, _ = make_client(lambda request: response)
     with pytest.raises(errors.Conflict) as raised:
         run(client.book("tok", None))
