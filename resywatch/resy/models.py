@@ -8,6 +8,7 @@ a venue id is an int or `{"resy": id}`; a rating is a float or `{"average", "cou
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Annotated, Any, NotRequired
 
@@ -141,7 +142,30 @@ class FindResponse(ResyModel):
 
     @property
     def slots(self) -> list[Slot]:
-        return [slot for entry in self.results.venues for slot in entry.slots]
+        """Every entry's slots, each bookable slot once (see `distinct_slots`)."""
+        return distinct_slots(slot for entry in self.results.venues for slot in entry.slots)
+
+    def entry_for(self, venue_id: int) -> FindEntry | None:
+        """The entry of the venue asked for: another venue's entry is never its slots."""
+        return next((e for e in self.results.venues if e.venue.id == venue_id), None)
+
+    def slots_at(self, venue_id: int) -> list[Slot]:
+        """The asked venue's slots, each bookable slot once."""
+        entry = self.entry_for(venue_id)
+        return distinct_slots(entry.slots) if entry is not None else []
+
+
+def distinct_slots(slots: Iterable[Slot]) -> list[Slot]:
+    """One slot per config token, first seen kept: Resy lists a slot once per table (several
+    `config.id`s) with one token, and a token books once (a capture-based client plan:
+    "Dedupe slots by config_token")."""
+    seen: set[str] = set()
+    kept: list[Slot] = []
+    for slot in slots:
+        if slot.config.token not in seen:
+            seen.add(slot.config.token)
+            kept.append(slot)
+    return kept
 
 
 class BookToken(ResyModel):

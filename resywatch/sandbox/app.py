@@ -136,8 +136,18 @@ async def find(request: Request, call: Call) -> Response:
     venue = call.state.world.by_id.get(venue_id)
     if venue is None:
         return json_response(Payloads.find_unknown_venue(day.isoformat(), party))
-    snap = call.state.world.snapshot(venue, day, call.now)
-    return Response(call.payloads.find(venue, snap, party), media_type=JSON_TYPE)
+    world, variants = call.state.world, call.state.variants
+    snap = world.snapshot(venue, day, call.now)
+    body = call.payloads.find(venue, snap, party, per_table=variants.find_per_table)
+    if variants.find_other_venue:
+        other = next(v for v in world.venues if v.id != venue.id)
+        extra = call.payloads.find(
+            other, world.snapshot(other, day, call.now), party, per_table=variants.find_per_table
+        )
+        answer = json.loads(body)
+        answer["results"]["venues"] += json.loads(extra)["results"]["venues"]
+        return json_response(answer)
+    return Response(body, media_type=JSON_TYPE)
 
 
 async def details(request: Request, call: Call) -> Response:

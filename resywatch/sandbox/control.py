@@ -53,6 +53,8 @@ class AuthBody(_Body):
 
 class VariantsBody(_Body):
     book_success_as_412: bool | None = None
+    find_per_table: bool | None = None
+    find_other_venue: bool | None = None
 
 
 class WorldBody(_Body):

@@ -245,14 +245,22 @@ class Payloads:
             ]
         return cached
 
-    def find(self, venue: Venue, snap: Snapshot, party_size: int) -> bytes:
-        key = ("find", party_size)
+    def find(
+        self, venue: Venue, snap: Snapshot, party_size: int, *, per_table: bool = False
+    ) -> bytes:
+        """`/4/find`'s body. `per_table`: a slot with more than one table free is listed once
+        per table, each with its own `config.id` and the same token, as real answers do (a
+        capture-based client plan: config ids 1829819/1829820, one token)."""
+        key = ("find", party_size, per_table)
         cached = snap.memo.get(key)
         if cached is None:
             templates = {}
             slots = []
             for _, slot in self.timed_slots(snap, party_size):
                 slots.append(slot)
+                if per_table and slot["quantity"] >= 2:
+                    table = slot["config"] | {"id": slot["config"]["id"] + 1}
+                    slots.append(slot | {"config": table, "quantity": slot["quantity"] - 1})
                 template_id = slot["template"]["id"]
                 templates[str(template_id)] = {"id": template_id, "name": slot["config"]["type"]}
             cached = dumps(

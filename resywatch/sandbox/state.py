@@ -81,6 +81,12 @@ class Variants:
     #: A booking that went through is answered 412 with `specs` naming it (AbhiSivaprasad's
     #: client: "the server returns 412 but the request is successful"); off: 201.
     book_success_as_412: bool = False
+    #: /4/find lists a slot once per free table (several `config.id`s, one token), as a
+    #: capture-based client plan records; off: once.
+    find_per_table: bool = True
+    #: /4/find's `venues[]` also holds another venue's entry after the one asked for
+    #: (chi-chi looks for the asked venue among them); off: only the venue asked for.
+    find_other_venue: bool = False
 
     def describe(self) -> dict[str, Any]:
         return dict(vars(self))

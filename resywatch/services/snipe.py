@@ -898,11 +898,12 @@ class Sniper:
     def _look(self, answer: FindResponse) -> None:
         """A find's news: is the day out, and which matching slots are open (best first)."""
         plan = self.plan
-        day_slots = [s for s in answer.slots if s.starts_at.date() == plan.day]
+        day_slots = [s for s in answer.slots_at(plan.venue_id) if s.starts_at.date() == plan.day]
         if day_slots and self.seen_at is None:
             self.seen_at = self.clock.now()
             self._mark("seen", self.seen_at)
-        name = answer.results.venues[0].venue.name if answer.results.venues else plan.venue_name
+        entry = answer.entry_for(plan.venue_id)
+        name = entry.venue.name if entry is not None else plan.venue_name
         found = [
             OpenSlot(
                 venue_id=plan.venue_id,
@@ -924,7 +925,7 @@ class Sniper:
         plan = self.plan
         predicted: dict[str, OpenSlot] = {}
         for answer in answers:
-            for slot in answer.slots:
+            for slot in answer.slots_at(plan.venue_id):
                 if not plan.want.matches(slot):
                     continue
                 token = predict_token(slot.config.token, plan.day, plan.want.party_size)

@@ -193,3 +193,19 @@ def test_finding_4_a_412_with_specs_is_confirmed_through_the_reservations_as_boo
     verdict = asyncio.run(go())
     assert verdict.outcome is booking.Outcome.BOOKED, verdict.message
     assert verdict.reservation_id == 700123456
+
+
+# -- findings 6 and 11: one slot per token, the asked venue only -------------------------------
+
+
+def test_finding_6_and_11_a_find_yields_each_token_once_and_only_the_asked_venue() -> None:
+    from resywatch.services.availability import Want, open_slots
+
+    sample = fixture("find_one_token_two_tables")
+    found = parsed(sample, lambda r: r.find(5192, date(2023, 6, 14), 2))
+    assert [s.config.id for s in found.results.venues[0].slots] == [1829819, 1829820]
+    assert [s.config.id for s in found.slots_at(5192)] == [1829819]
+    assert found.slots_at(1) == []
+    day = date(2023, 6, 14)
+    slots = parsed(sample, lambda r: open_slots(r, 5192, Want(day, day, 2), day))
+    assert [(s.venue_id, f"{s.starts_at:%H:%M}") for s in slots] == [(5192, "21:45")]

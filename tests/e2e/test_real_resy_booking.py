@@ -162,3 +162,46 @@ def test_a_booking_answered_412_with_specs_is_confirmed_as_booked(
         if r.venue_id == venue.id and r.cancelled_at is None
     ]
     assert held == [booked["reservation_id"]] and book_requests(sandbox) == 1
+
+
+# -- finding 6 / 11, S10: one try per bookable slot, at the venue asked for only ------------
+
+
+@pytest.mark.parametrize(
+    ("per_table", "other_venue"), [(True, True), (True, False), (False, False)]
+)
+def test_book_now_tries_each_distinct_slot_of_the_asked_venue_once(
+    cli: Any,
+    env: dict[str, str],
+    sandbox: SandboxHandle,
+    per_table: bool,
+    other_venue: bool,
+) -> None:
+    """Resy lists a slot once per free table (one token) and may list other venues in a
+    find: the three tries of `book now` go to three different slots of the venue asked."""
+    sandbox.state.configure_variants(find_per_table=per_table, find_other_venue=other_venue)
+    day = soon(env)
+    world, now = sandbox.state.world, sandbox.state.clock.now()
+
+    def tables_in_window(candidate: Venue) -> int:
+        snap = world.snapshot(candidate, day, now)
+        return sum(
+            1
+            for i in snap.open_for(2)
+            if 18 * 60 <= snap.slots[i].minute <= 21 * 60 and snap.avail[i] >= 2
+        )
+
+    venue = next(
+        v
+        for v in world.venues
+        if not (v.payment_required or v.cannot_take_payment)
+        and world.is_open_day(v, day)
+        and world.is_released(v, day, now)
+        and tables_in_window(v) >= 3
+    )
+    fault(sandbox, "/3/book", fail_next=10, fail_status=404)  # every try: taken
+    error = book(cli, env, venue, day, expect=11)["error"]
+    assert error["code"] == "slot_gone"
+    tried = [r["params"]["config_id"] for r in sandbox.state.traffic.requests("/3/details")]
+    assert len(tried) == 3 and len(set(tried)) == 3, tried
+    assert all(token.startswith(f"rgs://resy/{venue.id}/") for token in tried)
