@@ -272,27 +272,25 @@ class ResyClient:
             payload["geo"] = {"bounding_box": list(bounding_box)}
         body = await self._call("POST", "/3/venuesearch/search", json=payload)
         found = _parse(SearchResponse, body, "/3/venuesearch/search")
-        return SearchPage(hits=found.search.hits, page=page, total_pages=found.total_pages)
+        return SearchPage(
+            hits=found.search.hits,
+            page=page,
+            total_pages=found.total_pages,
+            total_hits=found.total_hits,
+        )
 
     async def search_all(
         self, *, max_pages: int = 10, per_page: int = 100, **query: Any
     ) -> list[SearchHit]:
         """Every page of a search (up to `max_pages`). Any page failing fails the whole.
 
-        With availability on, Resy orders venues with open slots first: a page that holds a
-        venue without slots is the last one worth asking for.
+        Pages are read until the hits run out (an empty or short page, the page count or the
+        hit count Resy gives): nothing says venues with slots come first (hits with
+        `availability: null` or no slots are mixed in), so a slot-less hit stops nothing.
         """
         first = await self.search(page=1, per_page=per_page, **query)
         hits, page = list(first.hits), first
-        while (
-            page.page < max_pages
-            and not (query.get("availability", True) and any(not h.slots for h in page.hits))
-            and (
-                page.page < page.total_pages
-                if page.total_pages is not None
-                else len(page.hits) >= per_page  # Resy did not say: a full page means more
-            )
-        ):
+        while page.page < max_pages and _more_pages(page, len(hits), per_page):
             page = await self.search(page=page.page + 1, per_page=per_page, **query)
             hits.extend(page.hits)
         return hits
@@ -465,6 +463,17 @@ class ResyClient:
         self.calls.append(
             ApiCall(datetime.now(UTC), method, path, status, latency_ms, error_kind, attempt)
         )
+
+
+def _more_pages(page: SearchPage, seen: int, per_page: int) -> bool:
+    """Whether a search has hits after `page` (`seen` hits read so far)."""
+    if not page.hits:
+        return False
+    if page.total_pages is not None:
+        return page.page < page.total_pages
+    if page.total_hits is not None:
+        return seen < page.total_hits
+    return len(page.hits) >= per_page  # Resy did not say: a full page means more
 
 
 def _parse(model: type[Model], body: bytes, endpoint: str) -> Model:

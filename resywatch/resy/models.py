@@ -318,7 +318,10 @@ class GeoLoc(ResyModel):
 
 
 class HitAvailability(ResyModel):
-    slots: list[SlotRef] = Field(default_factory=list)
+    # `slots: null` is read as no slots (paystub-service guards with `or []`).
+    slots: Annotated[list[SlotRef], BeforeValidator(lambda v: [] if v is None else v)] = Field(
+        default_factory=list
+    )
 
 
 class SearchHit(ResyModel):
@@ -349,11 +352,13 @@ class SearchHit(ResyModel):
 
 class Pagination(ResyModel):
     total_pages: int | None = None
+    total: int | None = None  # hits in all pages
 
 
 class SearchResults(ResyModel):
     hits: list[SearchHit] = Field(default_factory=list)
     nbPages: int | None = None  # Resy's (Algolia's) spelling
+    nbHits: int | None = None
     total_pages: int | None = None
     pagination: Pagination | None = None
 
@@ -377,13 +382,19 @@ class SearchResponse(ResyModel):
         )
         return next((c for c in candidates if c is not None), None)
 
+    @property
+    def total_hits(self) -> int | None:
+        candidates = (self.meta.total if self.meta else None, self.search.nbHits)
+        return next((c for c in candidates if c is not None), None)
+
 
 class SearchPage(ResyModel):
-    """One page of search hits and how many pages there are in all."""
+    """One page of search hits and how many pages (or hits) there are in all."""
 
     hits: list[SearchHit]
     page: int
     total_pages: int | None  # None when Resy did not say
+    total_hits: int | None = None
 
 
 class User(ResyModel):

@@ -373,24 +373,31 @@ async def search(request: Request, call: Call) -> Response:
     else:
         # Which venues have an open slot in the window is all the count needs; slots are
         # encoded only for the hits on this page (and each once per snapshot).
-        matches: list[tuple[Venue, Snapshot, list[int]]] = []
+        # Real hits include venues with `availability: null` or no slots, in among the rest
+        # (paystub-service): the `search_slotless_hits` variant, on by default.
+        variants = call.state.variants
+        matches: list[tuple[Venue, Snapshot | None, list[int]]] = []
         for venue in candidates:
             snap = world.snapshot(venue, day, now)
-            if not snap.avail:
-                continue  # closed, past or not released yet
-            minutes, indexes = payloads.open_slots(snap, party)
-            # Minutes are in time order (slot definitions are).
-            lo, hi = bisect_left(minutes, low), bisect_right(minutes, high)
-            if lo < hi:
-                matches.append((venue, snap, indexes[lo:hi]))
+            chosen: list[int] = []
+            if snap.avail:  # else closed, past or not released yet
+                minutes, indexes = payloads.open_slots(snap, party)
+                # Minutes are in time order (slot definitions are).
+                lo, hi = bisect_left(minutes, low), bisect_right(minutes, high)
+                chosen = indexes[lo:hi]
+            if chosen:
+                matches.append((venue, snap, chosen))
+            elif variants.search_slotless_hits:
+                matches.append((venue, snap if snap.avail else None, []))
         total = len(matches)
-        for venue, snap, chosen in matches[first : first + per_page]:
-            hits.append(
-                payloads.search_hit_json(venue)[:-1]
-                + b',"availability":{"slots":'
-                + payloads.slots_json(snap, party, chosen)
-                + b"}}"
-            )
+        empty = b"null" if variants.search_null_slots else b"[]"
+        for venue, found, chosen in matches[first : first + per_page]:
+            shown = b"null"
+            if found is not None and not chosen:
+                shown = b'{"slots":' + empty + b"}"
+            elif found is not None:
+                shown = b'{"slots":' + payloads.slots_json(found, party, chosen) + b"}"
+            hits.append(payloads.search_hit_json(venue)[:-1] + b',"availability":' + shown + b"}")
     pages = math.ceil(total / per_page)
     # The body is joined from pre-encoded hits; `tail` and `meta` close it as `dumps` would.
     tail = dumps({"nbHits": total, "page": page, "nbPages": pages, "hitsPerPage": per_page})

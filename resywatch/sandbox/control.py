@@ -55,6 +55,8 @@ class VariantsBody(_Body):
     book_success_as_412: bool | None = None
     find_per_table: bool | None = None
     find_other_venue: bool | None = None
+    search_slotless_hits: bool | None = None
+    search_null_slots: bool | None = None
 
 
 class WorldBody(_Body):

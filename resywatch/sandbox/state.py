@@ -87,6 +87,14 @@ class Variants:
     #: /4/find's `venues[]` also holds another venue's entry after the one asked for
     #: (chi-chi looks for the asked venue among them); off: only the venue asked for.
     find_other_venue: bool = False
+    #: With availability on, search also lists venues without a slot in the window, in
+    #: result order among the rest: `availability: null` when the day is closed or not out,
+    #: `{"slots": []}` otherwise (paystub-service: hits include availability=null / no
+    #: slots). Off: only venues with slots, as the sandbox used to answer.
+    search_slotless_hits: bool = True
+    #: Such hits say `{"slots": null}` instead of `[]` (paystub-service guards with `or []`;
+    #: no sample shows it).
+    search_null_slots: bool = False
 
     def describe(self) -> dict[str, Any]:
         return dict(vars(self))

@@ -209,3 +209,24 @@ def test_finding_6_and_11_a_find_yields_each_token_once_and_only_the_asked_venue
     day = date(2023, 6, 14)
     slots = parsed(sample, lambda r: open_slots(r, 5192, Want(day, day, 2), day))
     assert [(s.venue_id, f"{s.starts_at:%H:%M}") for s in slots] == [(5192, "21:45")]
+
+
+# -- findings 7 and 13: slot-less hits anywhere, `slots: null` --------------------------------
+
+
+def test_finding_7_and_13_paging_reads_past_slot_less_hits_and_null_slots_are_empty() -> None:
+    first, second = fixture("search_page1_slotless_first"), fixture("search_page2_open")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return replayed(first if json.loads(request.content)["page"] == 1 else second)
+
+    async def go() -> list[Any]:
+        async with ResyClient(
+            base_url="https://api.resy.test", api_key=API_KEY,
+            transport=httpx.MockTransport(handler), max_rps=1000.0,
+        ) as resy:  # fmt: skip
+            return await resy.search_all(day=date(2023, 6, 14), party_size=2, per_page=3)
+
+    hits = asyncio.run(go())
+    assert [h.id for h in hits] == [101, 102, 103, 5192]
+    assert [len(h.slots) for h in hits] == [0, 0, 0, 1]

@@ -330,20 +330,45 @@ def test_search_without_a_page_count_stops_at_a_short_page() -> None:
     assert len(hits) == 5
 
 
-def test_search_with_availability_stops_at_the_first_venue_without_slots() -> None:
+def test_search_reads_past_venues_without_slots_until_the_hits_run_out() -> None:
+    """Finding 7/13: hits with `availability: null`, `slots: null` or no slots are mixed in
+    with the rest on any page; they stop nothing and break nothing."""
     pages: list[int] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         page = json.loads(request.content)["page"]
         pages.append(page)
-        open_hit = {"id": page, "name": "open", "availability": {"slots": [SLOT]}}
-        hits = [open_hit, open_hit] if page == 1 else [open_hit, {"id": 99, "name": "full"}]
-        return json_response(200, {"search": {"hits": hits}, "meta": {"total_pages": 9}})
+        hits = {
+            1: [{"id": 1, "name": "full", "availability": None}, {"id": 2, "name": "open",
+                "availability": {"slots": [SLOT]}}],
+            2: [{"id": 3, "name": "null", "availability": {"slots": None}},
+                {"id": 4, "name": "open", "availability": {"slots": [SLOT]}}],
+            3: [{"id": 5, "name": "open", "availability": {"slots": [SLOT]}}],
+        }.get(page, [])  # fmt: skip
+        return json_response(200, {"search": {"hits": hits, "nbHits": 5}})
 
     client, _ = make_client(handler)
     hits = run(client.search_all(day=date(2026, 12, 1), party_size=2, per_page=2))
+    assert pages == [1, 2, 3]  # no page count: the hit count says when to stop
+    assert [h.id for h in hits if h.slots] == [2, 4, 5]
+    assert [h.slots for h in hits if h.id in (1, 3)] == [[], []]
+
+
+def test_search_paging_stops_at_an_empty_page_and_at_the_cap() -> None:
+    pages: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = json.loads(request.content)["page"]
+        pages.append(page)
+        hits = [{"id": page, "name": "x", "availability": None}] * 2 if page < 3 else []
+        return json_response(200, {"search": {"hits": hits}, "meta": {"total_pages": 9}})
+
+    client, _ = make_client(handler)
+    run(client.search_all(day=date(2026, 12, 1), party_size=2, per_page=2))
+    assert pages == [1, 2, 3]  # Resy said 9 pages, but page 3 was empty
+    pages.clear()
+    run(client.search_all(day=date(2026, 12, 1), party_size=2, per_page=2, max_pages=2))
     assert pages == [1, 2]
-    assert len(hits) == 4
 
 
 IMPERVA_HTML = "<html><head><title>Incapsula incident</title></head></html>"
