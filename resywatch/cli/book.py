@@ -30,7 +30,7 @@ EXIT_CODES_HELP = (
     "10 no matching slot, 11 slot gone (404), 12 already booked or conflict (412), "
     "13 card required (402), 14 venue can't take payment or firewall (403), "
     "15 fee above ceiling, 16 auth expired (419), 17 rate limited (429), "
-    "18 booking unconfirmed."
+    "18 booking unconfirmed, 19 venue asks for a captcha (book it in the Resy app)."
 )
 
 app = typer.Typer(

@@ -205,7 +205,14 @@ class ResyClient:
             "commit": 1,  # without it Resy returns no book token
         }
         body = await self._call("POST", "/3/details", json=payload, user=True)
-        return _parse(DetailsResponse, body, "/3/details")
+        details = _parse(DetailsResponse, body, "/3/details")
+        if details.book_token is None:
+            # commit=1 was sent: no token means the venue wants a captcha solved first.
+            raise errors.CaptchaRequired(
+                "this venue asks for a captcha: book it in the Resy app (/3/details gave no "
+                "book token)"
+            )
+        return details
 
     async def book(self, book_token: str, payment_method_id: int | None) -> BookResponse:
         """Book with a token from `details`. Sent once: never retried."""

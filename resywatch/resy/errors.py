@@ -61,6 +61,12 @@ class Blocked(ResyError):
     permanent = False
 
 
+class CaptchaRequired(ResyError):
+    """The venue asks for a captcha to book (`feature_recaptcha`): book it in the Resy app."""
+
+    code = kind = "captcha_required"
+
+
 class NotFound(ResyError):
     """Resy does not know that (404)."""
 

@@ -88,6 +88,11 @@ class SlotPayment(ResyModel):
     deposit_fee: float | None = None
 
 
+class Exclusive(ResyModel):
+    id: int | None = None
+    is_eligible: bool | None = None
+
+
 class Slot(ResyModel):
     """One bookable time at a venue."""
 
@@ -97,6 +102,18 @@ class Slot(ResyModel):
     quantity: int | None = None
     market: Market | None = None
     payment: SlotPayment | None = None
+    is_global_dining_access: bool | None = None
+    exclusive: Exclusive | None = None
+
+    @property
+    def restricted(self) -> str | None:
+        """Why an ordinary account cannot book it (a capture-based client plan: "bookable
+        (false if is_global_dining_access or exclusive.is_eligible is false)"), or None."""
+        if self.is_global_dining_access:
+            return "Global Dining Access only"
+        if self.exclusive is not None and self.exclusive.is_eligible is False:
+            return "exclusive: this account is not eligible"
+        return None
 
     @property
     def starts_at(self) -> datetime:
@@ -124,6 +141,7 @@ class FindVenue(ResyModel):
     price_range: int | None = None
     rating: Annotated[Rating | None, BeforeValidator(_rating)] = None
     location: Location | None = None
+    feature_recaptcha: bool | None = None  # booking it needs a reCAPTCHA token
 
 
 class FindEntry(ResyModel):
@@ -211,9 +229,10 @@ class DetailsPayment(ResyModel):
 
 
 class DetailsResponse(ResyModel):
-    """`/3/details`: the book token plus the quote (fees) and the user's cards."""
+    """`/3/details`: the book token plus the quote (fees) and the user's cards. A venue that
+    asks for a captcha answers without a book token (a 2026 public booking script)."""
 
-    book_token: BookToken
+    book_token: BookToken | None = None
     user: DetailsUser | None = None
     cancellation: Cancellation | None = None
     payment: DetailsPayment | None = None
@@ -276,6 +295,7 @@ class VenueResponse(ResyModel):
     url_slug: str | None = None
     location: Location | None = None
     locale: Locale | None = None
+    feature_recaptcha: bool | None = None
 
     @property
     def time_zone(self) -> str | None:
@@ -293,6 +313,10 @@ class SlotDateRef(TypedDict):
     start: str  # venue-local "YYYY-MM-DD HH:MM:SS"
 
 
+class ExclusiveRef(TypedDict):
+    is_eligible: NotRequired[bool | None]
+
+
 class SlotRef(TypedDict):
     """A slot in search results: only what discovery and booking read. A search page holds
     a thousand slots of a kilobyte each; reading them as full models would cost more CPU
@@ -300,6 +324,14 @@ class SlotRef(TypedDict):
 
     config: SlotConfigRef
     date: SlotDateRef
+    is_global_dining_access: NotRequired[bool | None]
+    exclusive: NotRequired[ExclusiveRef | None]
+
+
+def slot_restricted(slot: SlotRef) -> bool:
+    """Whether a search slot is one ordinary accounts cannot book (see `Slot.restricted`)."""
+    exclusive = slot.get("exclusive") or {}
+    return bool(slot.get("is_global_dining_access")) or exclusive.get("is_eligible") is False
 
 
 def slot_start(slot: SlotRef) -> datetime:

@@ -139,15 +139,36 @@ async def find(request: Request, call: Call) -> Response:
     world, variants = call.state.world, call.state.variants
     snap = world.snapshot(venue, day, call.now)
     body = call.payloads.find(venue, snap, party, per_table=variants.find_per_table)
+    captcha = venue.id in variants.captcha_venue_ids and variants.captcha_flag_shown
+    if not (variants.find_other_venue or variants.restricted_slots or captcha):
+        return Response(body, media_type=JSON_TYPE)  # the fast path: memoised bytes
+    answer = json.loads(body)
     if variants.find_other_venue:
         other = next(v for v in world.venues if v.id != venue.id)
         extra = call.payloads.find(
             other, world.snapshot(other, day, call.now), party, per_table=variants.find_per_table
         )
-        answer = json.loads(body)
         answer["results"]["venues"] += json.loads(extra)["results"]["venues"]
-        return json_response(answer)
-    return Response(body, media_type=JSON_TYPE)
+    entry = answer["results"]["venues"][0]
+    if captcha:
+        entry["venue"]["feature_recaptcha"] = True
+    if variants.restricted_slots:
+        for slot in entry["slots"]:
+            _restrict(
+                slot,
+                call.state.world.slot_index(
+                    venue, slot["date"]["start"][11:], slot["config"]["type"]
+                ),
+            )
+    return json_response(answer)
+
+
+def _restrict(slot: dict[str, Any], index: int | None) -> None:
+    """Mark a slot ordinary accounts cannot book (the `restricted_slots` variant)."""
+    if index is not None and index % 5 == 2:
+        slot["is_global_dining_access"] = True
+    elif index is not None and index % 5 == 4:
+        slot["exclusive"] = {"id": 7000 + index, "is_eligible": False}
 
 
 async def details(request: Request, call: Call) -> Response:
@@ -172,7 +193,8 @@ async def details(request: Request, call: Call) -> Response:
     token = mint_book_token(call.state.auth.signing_key, claims)
     start = call.state.world.slot_start(venue, day, slot)
     body = call.payloads.details(venue, slot, day, party, start, token, expires, call.state.user)
-    if str(params.get("commit", "1")) == "0":
+    if str(params.get("commit", "1")) == "0" or venue.id in call.state.variants.captcha_venue_ids:
+        # A captcha venue gives no token until its captcha is solved (2026 public script).
         # dwatch/AbhiSivaprasad: commit=0 "will not return a booking token".
         del body["book_token"]
     return json_response(body)
@@ -263,7 +285,12 @@ async def venue_detail(request: Request, call: Call) -> Response:
         raise ApiError(400, "Bad Request", data={"id": "missing"})
     venue_id = int_param(params, "id")
     call.note(id=venue_id)
-    return json_response(call.payloads.venue(_venue(call, venue_id)))
+    venue = _venue(call, venue_id)
+    body = call.payloads.venue(venue)
+    variants = call.state.variants
+    if venue.id in variants.captcha_venue_ids and variants.captcha_flag_shown:
+        body["feature_recaptcha"] = True
+    return json_response(body)
 
 
 async def calendar(request: Request, call: Call) -> Response:

@@ -57,6 +57,9 @@ class VariantsBody(_Body):
     find_other_venue: bool | None = None
     search_slotless_hits: bool | None = None
     search_null_slots: bool | None = None
+    captcha_venue_ids: list[int] | None = None
+    captcha_flag_shown: bool | None = None
+    restricted_slots: bool | None = None
 
 
 class WorldBody(_Body):

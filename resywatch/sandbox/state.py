@@ -95,9 +95,20 @@ class Variants:
     #: Such hits say `{"slots": null}` instead of `[]` (paystub-service guards with `or []`;
     #: no sample shows it).
     search_null_slots: bool = False
+    #: Venues that ask for a captcha to book: /3/details answers them without a book token
+    #: (a 2026 public booking script: "No token for ... captcha likely blocking").
+    captcha_venue_ids: list[int] = field(default_factory=list)
+    #: Their /4/find and /3/venue answers say `feature_recaptcha: true` (public TypeScript
+    #: types of /4/find; the 2026 script reads it from /3/venue); off: only details tells.
+    captcha_flag_shown: bool = True
+    #: /4/find also lists slots ordinary accounts cannot book: every fifth from the third is
+    #: `is_global_dining_access`, every fifth from the fifth an `exclusive` the account is not
+    #: eligible for (a capture-based client plan). Off: such slots are not listed at all, as
+    #: Alkaar #84 saw for Amex-only seating.
+    restricted_slots: bool = False
 
     def describe(self) -> dict[str, Any]:
-        return dict(vars(self))
+        return {name: list(v) if isinstance(v, list) else v for name, v in vars(self).items()}
 
 
 class SandboxState:

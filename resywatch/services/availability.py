@@ -77,6 +77,10 @@ class OpenSlot:
     seating_type: str | None
     token: str
     slot_id: str
+    #: Why an ordinary account cannot book it (Global Dining Access, exclusive), or None.
+    restricted: str | None = None
+    #: The venue asks for a captcha to book (`feature_recaptcha` on the find's venue).
+    captcha: bool = False
 
 
 async def open_slots(resy: ResyClient, venue_id: int, want: Want, today: date) -> list[OpenSlot]:
@@ -101,6 +105,8 @@ async def open_slots(resy: ResyClient, venue_id: int, want: Want, today: date) -
                         seating_type=slot.seating_type,
                         token=slot.config.token,
                         slot_id=slot_id(venue_id, slot.starts_at),
+                        restricted=slot.restricted,
+                        captcha=bool(entry.venue.feature_recaptcha),
                     )
                 )
     return sorted(found, key=lambda s: (s.starts_at, s.seating_type or ""))

@@ -48,6 +48,7 @@ MAX_SLOTS_TRIED = 3
 DEFAULT_PREFERRED = time(19, 0)
 #: `--time 19:00` alone accepts slots this close to it.
 TIME_SLACK = timedelta(minutes=30)
+CAPTCHA_MESSAGE = "this venue asks for a captcha: book it in the Resy app"
 
 
 class Outcome(StrEnum):
@@ -63,6 +64,7 @@ class Outcome(StrEnum):
     PAYMENT_NOT_ACCEPTED = "payment_not_accepted"  # 403 from the venue
     BLOCKED = "blocked"  # 403 from Resy's firewall
     FEE_TOO_HIGH = "fee_too_high"
+    CAPTCHA = "captcha"  # the venue asks for a captcha (feature_recaptcha)
     AUTH_EXPIRED = "auth_expired"  # 419
     RATE_LIMITED = "rate_limited"  # 429
     UNCONFIRMED = "unconfirmed"  # no clear answer and not (yet) in the reservations
@@ -87,6 +89,7 @@ EXIT_CODES: dict[Outcome, int] = {
     Outcome.AUTH_EXPIRED: 16,
     Outcome.RATE_LIMITED: 17,
     Outcome.UNCONFIRMED: 18,
+    Outcome.CAPTCHA: 19,
     Outcome.DECLINED: 1,
     Outcome.CLAIMED: 1,
     Outcome.FAILED: 1,
@@ -226,6 +229,8 @@ def rank(slots: Sequence[OpenSlot], want: Want, preferred: time | None) -> list[
 
 
 def quote_of(details: DetailsResponse, payment_method_id: int | None) -> Quote:
+    if details.book_token is None:
+        raise resy_errors.CaptchaRequired(CAPTCHA_MESSAGE)
     methods = details.user.payment_methods if details.user else []
     default = sorted(methods, key=lambda m: not m.is_default)[0].id if methods else None
     return Quote(
@@ -308,6 +313,8 @@ def verdict_for_error(
         return Verdict(Outcome.AUTH_EXPIRED, message, slot, status)
     if isinstance(exc, resy_errors.AuthError):  # the API key, on a key-only call
         return Verdict(Outcome.AUTH_EXPIRED, str(exc), slot, status)
+    if isinstance(exc, resy_errors.CaptchaRequired):
+        return Verdict(Outcome.CAPTCHA, f"{what}: {CAPTCHA_MESSAGE}", slot, status)
     if isinstance(exc, resy_errors.SlotGone):
         message = f"{what} was taken before it could be booked (Resy 404)"
         return Verdict(Outcome.SLOT_GONE, message, slot, status)
@@ -362,6 +369,8 @@ class Booker:
         self, slot: OpenSlot, quote: Quote | None = None, *, confirm: Confirm | None = None
     ) -> Verdict:
         plan = self.plan
+        if slot.captcha:  # known from the find: no details, no book request
+            return verdict_for_error(resy_errors.CaptchaRequired(), plan, slot)
         try:
             if quote is None:
                 quote = await self.quote(slot)
@@ -708,9 +717,9 @@ async def _book_best(
     held = held_at(mine, plan.venue_id, plan.day)
     if held is not None:
         return already_booked(plan, held)
-    candidates = rank(found, plan.want, plan.preferred)
+    candidates = rank(bookable(found), plan.want, plan.preferred)
     if not candidates:
-        return Verdict(Outcome.NO_SLOT, no_slot_message(plan))
+        return Verdict(Outcome.NO_SLOT, no_slot_message(plan) + restricted_note(found))
     gone: list[OpenSlot] = []
     verdict = Verdict(Outcome.NO_SLOT, no_slot_message(plan))
     for slot in candidates[:MAX_SLOTS_TRIED]:
@@ -722,6 +731,21 @@ async def _book_best(
         taken = ", ".join(f"{s.starts_at:%H:%M}" for s in gone)
         verdict.message += f" (taken first: {taken})"
     return verdict
+
+
+def bookable(slots: Sequence[OpenSlot]) -> list[OpenSlot]:
+    """The slots an ordinary account can book: not Global Dining Access, not an exclusive it
+    is not eligible for (finding 12). The others are listed, never booked."""
+    return [s for s in slots if s.restricted is None]
+
+
+def restricted_note(slots: Sequence[OpenSlot]) -> str:
+    left_out = [s for s in slots if s.restricted is not None]
+    if not left_out:
+        return ""
+    times = ", ".join(sorted({f"{s.starts_at:%H:%M}" for s in left_out}))
+    why = "; ".join(sorted({s.restricted or "" for s in left_out}))
+    return f" (left out, not bookable by this account: {times}, {why})"
 
 
 def already_booked(plan: BookingPlan, held: Reservation) -> Verdict:
@@ -761,6 +785,7 @@ SETTLED = frozenset(
         Outcome.FEE_TOO_HIGH,
         Outcome.PAYMENT_REQUIRED,
         Outcome.PAYMENT_NOT_ACCEPTED,
+        Outcome.CAPTCHA,  # a notification instead of a booking: the user books in the app
         Outcome.DRY_RUN,
     }
 )
@@ -792,7 +817,7 @@ async def auto_book(
                 )
             )
         )
-    free = [s for s in slots if claim_key(source, source_id, s) not in taken]
+    free = [s for s in bookable(slots) if claim_key(source, source_id, s) not in taken]
     if not free:
         return None
     preferred = None

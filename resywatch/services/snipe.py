@@ -823,6 +823,8 @@ class Sniper:
 
     async def _try(self, slot: OpenSlot) -> Verdict | None:
         """Book `slot` with its ready token (fetched if needed). None: keep polling."""
+        if slot.captcha:  # the venue asks for a captcha: stop at once, never poll on
+            return verdict_for_error(resy_errors.CaptchaRequired(), self.plan, slot)
         quote = await self._quote(slot)
         if isinstance(quote, Verdict):
             return quote if quote.outcome is not Outcome.FAILED else None
@@ -869,7 +871,7 @@ class Sniper:
             )
         except resy_errors.ResyError as exc:
             verdict = verdict_for_error(exc, self.plan, slot)
-            if verdict.outcome is Outcome.AUTH_EXPIRED:
+            if verdict.outcome in (Outcome.AUTH_EXPIRED, Outcome.CAPTCHA):
                 return verdict
             self._transient(verdict)
             return Verdict(Outcome.FAILED, verdict.message, slot)
@@ -913,9 +915,10 @@ class Sniper:
                 seating_type=s.seating_type,
                 token=s.config.token,
                 slot_id=slot_id(plan.venue_id, s.starts_at),
+                captcha=bool(entry is not None and entry.venue.feature_recaptcha),
             )
             for s in day_slots
-            if plan.want.matches(s)
+            if plan.want.matches(s) and s.restricted is None  # never book what we may not
         ]
         self.gone.clear()  # a find is fresh news: what it lists is open now
         self.open = rank(found, plan.want, plan.preferred)
@@ -926,7 +929,7 @@ class Sniper:
         predicted: dict[str, OpenSlot] = {}
         for answer in answers:
             for slot in answer.slots_at(plan.venue_id):
-                if not plan.want.matches(slot):
+                if not plan.want.matches(slot) or slot.restricted is not None:
                     continue
                 token = predict_token(slot.config.token, plan.day, plan.want.party_size)
                 if token is None:

@@ -230,3 +230,30 @@ def test_finding_7_and_13_paging_reads_past_slot_less_hits_and_null_slots_are_em
     hits = asyncio.run(go())
     assert [h.id for h in hits] == [101, 102, 103, 5192]
     assert [len(h.slots) for h in hits] == [0, 0, 0, 1]
+
+
+# -- finding 2: captcha venues; finding 12: slots ordinary accounts cannot book ---------------
+
+
+def test_finding_2_a_captcha_venue_is_seen_in_the_find_and_in_details() -> None:
+    from resywatch.services.availability import Want, open_slots
+
+    day = date(2026, 12, 4)
+    slots = parsed(
+        fixture("find_captcha_and_restricted"), lambda r: open_slots(r, 834, Want(day, day, 2), day)
+    )
+    assert slots and all(s.captcha for s in slots)
+    details = fixture("details_without_book_token")
+    with pytest.raises(errors.CaptchaRequired) as raised:
+        parsed(details, lambda r: r.details(slots[0].token, day, 2))
+    assert raised.value.permanent
+
+
+def test_finding_12_global_dining_and_ineligible_exclusive_slots_are_marked() -> None:
+    found = parsed(
+        fixture("find_captcha_and_restricted"), lambda r: r.find(834, date(2026, 12, 4), 2)
+    )
+    marks = {s.seating_type: s.restricted for s in found.slots_at(834)}
+    assert marks["Dining Room"] is None
+    assert marks["Amex Patio"] is not None and "exclusive" in marks["Amex Patio"]
+    assert marks["Chef's Counter"] is not None and "Global Dining" in marks["Chef's Counter"]

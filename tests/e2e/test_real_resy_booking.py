@@ -205,3 +205,89 @@ def test_book_now_tries_each_distinct_slot_of_the_asked_venue_once(
     tried = [r["params"]["config_id"] for r in sandbox.state.traffic.requests("/3/details")]
     assert len(tried) == 3 and len(set(tried)) == 3, tried
     assert all(token.startswith(f"rgs://resy/{venue.id}/") for token in tried)
+
+
+# -- finding 2 / S9: venues that ask for a captcha -------------------------------------------
+
+
+def _counters(sandbox: SandboxHandle) -> dict[str, int]:
+    counters: dict[str, int] = sandbox.state.traffic.snapshot()["counters"]
+    return counters
+
+
+@pytest.mark.parametrize("flag_shown", [True, False])
+def test_a_captcha_venue_stops_book_now_and_snipe_at_once(
+    cli: Any, env: dict[str, str], sandbox: SandboxHandle, flag_shown: bool
+) -> None:
+    """Known from the find's `feature_recaptcha`, nothing but the find is asked; known only
+    from details without a book token (the flag not shown), no book request is sent."""
+    day = soon(env)
+    venue = open_venue(sandbox, day, payment_required=False, cannot_take_payment=False)
+    sandbox.state.configure_variants(captcha_venue_ids=[venue.id], captcha_flag_shown=flag_shown)
+    error = book(cli, env, venue, day, expect=19)["error"]
+    assert error["code"] == "captcha" and error["exit_code"] == 19
+    assert "book it in the Resy app" in error["message"]
+    counters = _counters(sandbox)
+    assert counters.get("/3/details", 0) == (0 if flag_shown else 1)
+    assert "/3/book" not in counters
+
+    started = _counters(sandbox).get("/4/find", 0)
+    result = cli(
+        "book", "snipe", "--venue", str(venue.id), "--date", str(day), "--party", "2",
+        "--window", "18:00-21:00", "--at", datetime.now(UTC).isoformat(), "--json",
+        env=env, expect=19,
+    )  # fmt: skip
+    assert json.loads(result.stdout)["error"]["code"] == "captcha"
+    # It stopped at once: a few finds (the target and reference days), no polling on.
+    assert _counters(sandbox).get("/4/find", 0) - started <= 5
+    assert "/3/book" not in _counters(sandbox)
+
+
+# -- finding 12: slots ordinary accounts cannot book ------------------------------------------
+
+
+def test_restricted_slots_are_never_booking_candidates(
+    cli: Any, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    sandbox.state.configure_variants(restricted_slots=True)
+    day = soon(env)
+    world, now = sandbox.state.world, sandbox.state.clock.now()
+
+    def best_is_restricted(candidate: Venue) -> bool:
+        if candidate.payment_required or candidate.cannot_take_payment:
+            return False
+        if not (world.is_open_day(candidate, day) and world.is_released(candidate, day, now)):
+            return False
+        snap = world.snapshot(candidate, day, now)
+        window = [i for i in snap.open_for(2) if 18 * 60 <= snap.slots[i].minute <= 21 * 60]
+        best = min(window, key=lambda i: abs(snap.slots[i].minute - 19 * 60 - 30), default=None)
+        return best is not None and best % 5 in (2, 4)
+
+    # The slot ranked first (closest to 19:30) is one this account may not book.
+    venue = next(v for v in world.venues if best_is_restricted(v))
+    fault(sandbox, "/3/book", fail_next=10, fail_status=404)  # every try: taken, try the next
+    book(cli, env, venue, day, expect=11)
+    tried = [r["params"]["config_id"] for r in sandbox.state.traffic.requests("/3/details")]
+    assert tried
+    for token in tried:
+        time, seating = token.split("/")[-3], token.split("/")[-1]
+        index = world.slot_index(venue, time, seating)
+        assert index is not None and index % 5 not in (2, 4), token
+
+
+def test_auto_book_at_a_captcha_venue_falls_back_to_notifying(
+    cli: Any, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    day = soon(env)
+    venue = open_venue(sandbox, day, payment_required=False, cannot_take_payment=False)
+    sandbox.state.configure_variants(captcha_venue_ids=[venue.id])
+    cli(
+        "notify", "add", "--venue", str(venue.id), "--date", str(day), "--party", "2",
+        "--window", "18:00-21:00", "--auto-book", "--json", env=env,
+    )  # fmt: skip
+    checked = json.loads(cli("notify", "check", "--json", env=env).stdout)["checked"][0]
+    assert checked["status"] == "satisfied"  # the user hears of the slots and books in the app
+    assert checked["booking"]["outcome"] == "captcha"
+    assert "/3/book" not in _counters(sandbox)
+    notes = json.loads(cli("notify", "list", "--json", env=env).stdout)["notifications"]
+    assert sorted(n["kind"] for n in notes) == ["booking", "notify_hit"]

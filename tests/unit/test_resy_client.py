@@ -571,9 +571,17 @@ def test_missing_credentials_are_clear_and_send_nothing() -> None:
 
 
 def test_unexpected_shapes_are_a_clear_error() -> None:
-    client, _ = make_client(lambda request: json_response(200, {"book_token": None}))
+    client, _ = make_client(lambda request: json_response(200, {"book_token": "not an object"}))
     with pytest.raises(errors.ResyError, match=r"unexpected response from /3/details: book_token"):
         run(client.details("t", date(2026, 12, 1), 2))
+
+
+def test_details_without_a_book_token_is_a_captcha() -> None:
+    """Finding 2: a venue with `feature_recaptcha` answers details (commit=1) without one."""
+    client, _ = make_client(lambda request: json_response(200, {"user": {"payment_methods": []}}))
+    with pytest.raises(errors.CaptchaRequired, match="book it in the Resy app") as raised:
+        run(client.details("t", date(2026, 12, 1), 2))
+    assert raised.value.permanent
 
 
 def test_recorded_calls_hold_no_secrets() -> None:
