@@ -205,6 +205,9 @@ class Settings(BaseModel):
     book_late_s: Annotated[float, Field(ge=0, le=3600)] = 120.0
     book_deadline_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     book_request_budget: Annotated[int, Field(ge=10, le=100_000)] = 900
+    # Book requests on predicted tokens before the drop is seen: how Resy answers them is
+    # unseen in any public client (findings 5 and 10), so they are opt-in.
+    book_speculate: bool = False
 
     @field_validator("database_url", "resy_api_key", "resy_auth_token", mode="before")
     @classmethod

@@ -174,7 +174,7 @@ def _ask(slot: OpenSlot, quote: Quote) -> bool:
     seating = f" ({slot.seating_type})" if slot.seating_type else ""
     return typer.confirm(
         f"Book {slot.venue_name}, {slot.starts_at:%a %b %d %H:%M}{seating}: "
-        f"${quote.total:.2f} up front, ${quote.cancellation_fee:.2f} cancellation fee?",
+        f"${quote.total:.2f} up front, {quote.fee_text()}?",
         err=True,
     )
 
@@ -226,6 +226,14 @@ def snipe(
     late: LateOption = None,
     budget: BudgetOption = None,
     dry_run: DryRunOption = False,
+    speculate: Annotated[
+        bool,
+        typer.Option(
+            "--speculate",
+            help="Also send book requests on predicted tokens before the drop is seen "
+            "(how Resy answers them is unknown) [default: the book.speculate setting, off].",
+        ),
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Wait for the day's release, then book the best slot the moment it drops.
@@ -248,6 +256,8 @@ def snipe(
         dry_run,
     )  # fmt: skip
     settings, db, output = run.settings(), run.database(), run.output
+    if speculate:
+        settings = settings.model_copy(update={"book_speculate": True})
 
     def waiting(found: SnipeView) -> None:
         output.note(

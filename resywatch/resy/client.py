@@ -214,12 +214,18 @@ class ResyClient:
             )
         return details
 
-    async def book(self, book_token: str, payment_method_id: int | None) -> BookResponse:
-        """Book with a token from `details`. Sent once: never retried."""
+    async def book(
+        self, book_token: str, payment_method_id: int | None, *, counted: bool = True
+    ) -> BookResponse:
+        """Book with a token from `details`. Sent once: never retried. `counted=False`: a
+        failure is not reported to the shared breaker (a speculative book on a predicted
+        token, whose refusals say nothing about Resy's health)."""
         form = {"book_token": book_token, "source_id": "resy.com-venue-details"}
         if payment_method_id is not None:
             form["struct_payment_method"] = json.dumps({"id": payment_method_id})
-        body = await self._call("POST", "/3/book", data=form, user=True, retry=False)
+        body = await self._call(
+            "POST", "/3/book", data=form, user=True, retry=False, counted=counted
+        )
         return _parse(BookResponse, body, "/3/book")
 
     async def cancel(self, resy_token: str) -> dict[str, Any]:
@@ -340,6 +346,7 @@ class ResyClient:
         data: Mapping[str, str] | None = None,
         user: bool = False,
         retry: bool = True,
+        counted: bool = True,
     ) -> bytes:
         """The body of a successful answer, as bytes (parsed by the caller's model)."""
         headers = self._auth_headers(user=user)
@@ -356,7 +363,7 @@ class ResyClient:
         async for attempt in attempts:
             with attempt:
                 number = attempt.retry_state.attempt_number
-                return await self._attempt(method, path, number, send, user=user)
+                return await self._attempt(method, path, number, send, user=user, counted=counted)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _attempt(
@@ -367,6 +374,7 @@ class ResyClient:
         send: Callable[[], Awaitable[httpx.Response]],
         *,
         user: bool,
+        counted: bool = True,
     ) -> bytes:
         async with self._in_flight:
             await self.limiter.acquire()
@@ -375,7 +383,7 @@ class ResyClient:
             try:
                 body = await self._exchange(method, path, number, send, user=user)
             except errors.ResyError as exc:
-                if self.gate is not None:
+                if self.gate is not None and counted:
                     await self.gate.after_call(self.host, exc)
                 raise
             if self.gate is not None:

@@ -224,6 +224,9 @@ async def book(request: Request, call: Call) -> Response:
     index = world.slot_index(venue, claims.time, claims.seating)
     if index is None:
         raise ApiError(404, _BOOK_ERRORS[404])
+    if not world.is_released(venue, date.fromisoformat(claims.day), call.now):
+        status = call.state.variants.unreleased_book_status  # unseen: a switch (S7)
+        raise ApiError(status, _BOOK_ERRORS.get(status, _REASONS.get(status, "Error")))
     try:
         reservation = world.book(
             uid=call.uid,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
@@ -60,6 +60,7 @@ class VariantsBody(_Body):
     captcha_venue_ids: list[int] | None = None
     captcha_flag_shown: bool | None = None
     restricted_slots: bool | None = None
+    unreleased_book_status: Literal[400, 404, 412, 500] | None = None
 
 
 class WorldBody(_Body):

@@ -106,6 +106,10 @@ class Variants:
     #: eligible for (a capture-based client plan). Off: such slots are not listed at all, as
     #: Alkaar #84 saw for Amex-only seating.
     restricted_slots: bool = False
+    #: How /3/book answers a token for a slot of a day not released yet: no public client
+    #: books before a find shows slots, so it is unseen. 404 (as a taken slot), 412, 400 or
+    #: 500 (Alkaar #168/#102 saw those at drop time).
+    unreleased_book_status: int = 404
 
     def describe(self) -> dict[str, Any]:
         return {name: list(v) if isinstance(v, list) else v for name, v in vars(self).items()}

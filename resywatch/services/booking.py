@@ -20,7 +20,7 @@ import asyncio
 import time as clock
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeVar
 
@@ -49,6 +49,8 @@ DEFAULT_PREFERRED = time(19, 0)
 #: `--time 19:00` alone accepts slots this close to it.
 TIME_SLACK = timedelta(minutes=30)
 CAPTCHA_MESSAGE = "this venue asks for a captcha: book it in the Resy app"
+#: A book token expiring sooner than this is fetched again before it is used.
+TOKEN_MARGIN = timedelta(seconds=30)
 
 
 class Outcome(StrEnum):
@@ -143,6 +145,7 @@ class BookingResult:
     resy_status: int | None = None
     total: float | None = None  # the quote: charged up front
     cancellation_fee: float | None = None
+    cancellation_fee_max: float | None = None  # read per guest when larger (finding 9)
     attempt_id: int | None = None
     dry_run: bool = False
     latency_ms: dict[str, float] = field(default_factory=dict)
@@ -166,8 +169,27 @@ class Quote:
     book_token: str
     expires_at: datetime | None
     total: float
-    cancellation_fee: float
+    cancellation_fee: float  # `cancellation.fee.amount`, as Resy gives it
     payment_method_id: int | None  # the card the booking would use
+    party_size: int = 1
+
+    @property
+    def cancellation_fee_if_per_guest(self) -> float:
+        """The fee if Resy's amount is per guest: public clients read it both ways (one
+        multiplies by the party, finding 9) and no sample decides."""
+        return self.cancellation_fee * max(self.party_size, 1)
+
+    @property
+    def cancellation_fee_max(self) -> float:
+        """The larger reading: what `--max-cancel-fee` is held against."""
+        return max(self.cancellation_fee, self.cancellation_fee_if_per_guest)
+
+    def fee_text(self) -> str:
+        """`$25.00 cancellation fee ($50.00 if per guest)`: both readings when they differ."""
+        text = f"${self.cancellation_fee:.2f} cancellation fee"
+        if self.cancellation_fee_max != self.cancellation_fee:
+            text += f" (${self.cancellation_fee_max:.2f} if per guest)"
+        return text
 
 
 Confirm = Callable[[OpenSlot, Quote], bool]
@@ -228,7 +250,7 @@ def rank(slots: Sequence[OpenSlot], want: Want, preferred: time | None) -> list[
     return sorted(slots, key=key)
 
 
-def quote_of(details: DetailsResponse, payment_method_id: int | None) -> Quote:
+def quote_of(details: DetailsResponse, payment_method_id: int | None, party_size: int = 1) -> Quote:
     if details.book_token is None:
         raise resy_errors.CaptchaRequired(CAPTCHA_MESSAGE)
     methods = details.user.payment_methods if details.user else []
@@ -239,17 +261,18 @@ def quote_of(details: DetailsResponse, payment_method_id: int | None) -> Quote:
         total=details.total,
         cancellation_fee=details.cancellation_fee,
         payment_method_id=payment_method_id if payment_method_id is not None else default,
+        party_size=party_size,
     )
 
 
 def over_ceiling(quote: Quote, plan: BookingPlan) -> str | None:
     """Why the quote is refused, or None when it is within the ceilings."""
-    if quote.total <= plan.max_total and quote.cancellation_fee <= plan.max_cancel_fee:
+    if quote.total <= plan.max_total and quote.cancellation_fee_max <= plan.max_cancel_fee:
         return None
     return (
-        f"the quote (${quote.total:.2f} up front, ${quote.cancellation_fee:.2f} cancellation "
-        f"fee) is above your ceilings (${plan.max_total:.2f} / ${plan.max_cancel_fee:.2f}): "
-        "raise --max-total / --max-cancel-fee to book it"
+        f"the quote (${quote.total:.2f} up front, {quote.fee_text()}) is above your ceilings "
+        f"(${plan.max_total:.2f} / ${plan.max_cancel_fee:.2f}): raise --max-total / "
+        "--max-cancel-fee to book it"
     )
 
 
@@ -351,8 +374,14 @@ def verdict_for_error(
 class Booker:
     """details -> fee check -> (prompt) -> book -> confirm for one slot, with the guards."""
 
-    def __init__(self, resy: ResyClient, plan: BookingPlan, steps: Steps) -> None:
-        self.resy, self.plan, self.steps = resy, plan, steps
+    def __init__(
+        self,
+        resy: ResyClient,
+        plan: BookingPlan,
+        steps: Steps,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.resy, self.plan, self.steps, self.now = resy, plan, steps, now
         # The reservations the last confirm read, by id (None: it could not read them).
         self.last_seen: dict[int, Reservation] | None = None
 
@@ -360,7 +389,15 @@ class Booker:
         details = await self.steps.run(
             "details", self.resy.details(slot.token, slot.day, self.plan.want.party_size)
         )
-        return quote_of(details, self.plan.payment_method_id)
+        return quote_of(details, self.plan.payment_method_id, self.plan.want.party_size)
+
+    def stale(self, quote: Quote) -> bool:
+        """Whether the quote's book token expires within TOKEN_MARGIN from now."""
+        expires = quote.expires_at
+        if expires is None:
+            return False
+        expires = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
+        return expires - self.now() < TOKEN_MARGIN
 
     async def reservations(self, step: str) -> list[Reservation]:
         return await self.steps.run(step, self.resy.reservations())
@@ -384,20 +421,32 @@ class Booker:
             message = (
                 f"dry run: would book {describe_slot(plan.venue_name, slot)} for "
                 f"{plan.want.party_size} (${quote.total:.2f} up front, "
-                f"${quote.cancellation_fee:.2f} cancellation fee); nothing was booked"
+                f"{quote.fee_text()}); nothing was booked"
             )
             return Verdict(Outcome.DRY_RUN, message, slot, quote=quote)
         if confirm is not None and not confirm(slot, quote):
             return Verdict(Outcome.DECLINED, "not booked: you declined", slot, quote=quote)
+        if confirm is not None and self.stale(quote):
+            # The prompt outlasted the book token (it lasts about 5 minutes): a fresh one, on
+            # the same terms, rather than a refusal taken for a conflict.
+            try:
+                quote = await self.quote(slot)
+            except resy_errors.ResyError as exc:
+                return verdict_for_error(exc, plan, slot)
+            refused = over_ceiling(quote, plan)
+            if refused is not None:
+                message = f"not booking {describe_slot(plan.venue_name, slot)}: {refused}"
+                return Verdict(Outcome.FEE_TOO_HIGH, message, slot, quote=quote)
         verdict = await self.book(slot, quote)
         verdict.quote = quote
         return verdict
 
-    async def book(self, slot: OpenSlot, quote: Quote) -> Verdict:
-        """One book request (never retried), then the reservations to confirm it."""
+    async def book(self, slot: OpenSlot, quote: Quote, *, counted: bool = True) -> Verdict:
+        """One book request (never retried), then the reservations to confirm it.
+        `counted=False`: its failure is not reported to the shared breaker (speculative)."""
         try:
             booked = await self.steps.run(
-                "book", self.resy.book(quote.book_token, quote.payment_method_id)
+                "book", self.resy.book(quote.book_token, quote.payment_method_id, counted=counted)
             )
         except resy_errors.Conflict as exc:
             if exc.reservation_id is not None:  # Resy's "412, but you hold it"
@@ -599,6 +648,7 @@ def result_of(
         resy_status=verdict.resy_status,
         total=verdict.quote.total if verdict.quote else None,
         cancellation_fee=verdict.quote.cancellation_fee if verdict.quote else None,
+        cancellation_fee_max=verdict.quote.cancellation_fee_max if verdict.quote else None,
         attempt_id=attempt_id,
         dry_run=plan.dry_run,
         latency_ms=steps.total(),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -257,3 +257,23 @@ def test_finding_12_global_dining_and_ineligible_exclusive_slots_are_marked() ->
     assert marks["Dining Room"] is None
     assert marks["Amex Patio"] is not None and "exclusive" in marks["Amex Patio"]
     assert marks["Chef's Counter"] is not None and "Global Dining" in marks["Chef's Counter"]
+
+
+# -- finding 9: the fee's unit; finding 10: the book token's lifetime -------------------------
+
+
+def test_finding_9_and_10_a_quote_shows_both_fee_readings_and_its_token_expiry() -> None:
+    from resywatch.services import booking
+
+    sample = fixture("details_with_cancellation_fee")
+    details = parsed(sample, lambda r: r.details("rgs://t", date(2026, 12, 4), 4))
+    quote = booking.quote_of(details, None, party_size=4)
+    assert (quote.cancellation_fee, quote.cancellation_fee_max) == (25.0, 100.0)
+    assert quote.payment_method_id == 123456
+    assert quote.expires_at is not None and quote.expires_at.tzinfo is not None
+    want, preferred = booking.want_for(date(2026, 12, 4), 4)
+    plan = booking.BookingPlan(1, "Venue", want, preferred, max_cancel_fee=50.0)
+    assert booking.over_ceiling(quote, plan) is not None  # $100 if per guest: above $50
+    now = quote.expires_at - timedelta(seconds=10)
+    booker = booking.Booker(None, plan, booking.Steps(), now=lambda: now)  # type: ignore[arg-type]
+    assert booker.stale(quote)

@@ -336,3 +336,51 @@ def test_a_book_request_is_sent_once_and_only_the_reservations_say_booked(
         assert resy.paths[-1] == "/3/user/reservations"
     if outcome in (Outcome.BOOKED, Outcome.ALREADY_BOOKED):
         assert verdict.reservation_id == 42
+
+
+# --- finding 9: the cancellation fee's unit; finding 10: a token that aged at the prompt ----
+
+
+def test_the_cancellation_fee_is_shown_both_ways_and_capped_on_the_larger() -> None:
+    """Public clients read `cancellation.fee.amount` as the total or per guest; no sample
+    decides, so the ceiling holds against the larger reading."""
+    quote = Quote("book-token", None, 0.0, 25.0, 5, party_size=4)
+    assert quote.cancellation_fee_if_per_guest == 100.0 == quote.cancellation_fee_max
+    assert quote.fee_text() == "$25.00 cancellation fee ($100.00 if per guest)"
+    refused = booking.over_ceiling(quote, plan(max_cancel_fee=50.0))
+    assert refused is not None and "$100.00 if per guest" in refused
+    assert booking.over_ceiling(quote, plan(max_cancel_fee=100.0)) is None
+    alone = Quote("book-token", None, 0.0, 25.0, 5, party_size=1)
+    assert alone.fee_text() == "$25.00 cancellation fee"
+
+
+def test_a_book_token_that_aged_at_the_prompt_is_fetched_again() -> None:
+    from resywatch.resy.client import ResyClient
+
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    tokens = iter([("first", now + timedelta(seconds=20)), ("second", now + timedelta(minutes=5))])
+    booked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/3/details":
+            value, expires = next(tokens)
+            stamp = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+            return httpx.Response(200, json={"book_token": {"value": value, "date_expires": stamp}})
+        if request.url.path == "/3/book":
+            booked.append(dict(httpx.QueryParams(request.content.decode()))["book_token"])
+            return httpx.Response(201, json={"reservation_id": 42})
+        return httpx.Response(200, json={"reservations": [RESERVATION], "venues": {}})
+
+    resy = ResyClient(
+        base_url="https://resy.test", api_key="key-0123456789", auth_token="token-0123456789",
+        transport=httpx.MockTransport(handler), max_rps=1000.0,
+    )  # fmt: skip
+    booker = booking.Booker(resy, plan(), booking.Steps(), now=lambda: now)
+
+    async def go() -> booking.Verdict:
+        async with resy:
+            return await booker.try_slot(slot("19:00"), confirm=lambda s, q: True)
+
+    verdict = asyncio.run(go())
+    assert verdict.outcome is Outcome.BOOKED, verdict.message
+    assert booked == ["second"]  # the first had 20 s left when the prompt was answered
