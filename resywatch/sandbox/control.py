@@ -61,6 +61,8 @@ class VariantsBody(_Body):
     captcha_flag_shown: bool | None = None
     restricted_slots: bool | None = None
     unreleased_book_status: Literal[400, 404, 412, 500] | None = None
+    find_unknown_venue_error: bool | None = None
+    reservations_offset_base: Literal[0, 1] | None = None
 
 
 class WorldBody(_Body):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Hashable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -564,7 +564,7 @@ class Payloads:
             "guest_id": user.guest_id,
             "feature_flags": {},
             "profile_image_url": None,
-            "date_created": "2021-01-01T00:00:00Z",
+            "date_created": 1609459200,  # epoch seconds, as Cierge's User reads it (S12)
         }
 
     def reservation(self, r: Reservation, now: float) -> dict[str, Any]:
@@ -590,6 +590,7 @@ class Payloads:
                 "allowed": r.start > now,
             },
             "payment_method": {"id": r.payment_method_id} if r.payment_method_id else None,
-            "when": iso_z(r.start),
+            # UTC "YYYY-MM-DD HH:MM:SS", as Cierge's Reservation reads it (S12).
+            "when": datetime.fromtimestamp(r.start, UTC).strftime("%Y-%m-%d %H:%M:%S"),
             "booked_at": iso_z(r.booked_at),
         }

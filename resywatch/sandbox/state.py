@@ -110,6 +110,11 @@ class Variants:
     #: books before a find shows slots, so it is unseen. 404 (as a taken slot), 412, 400 or
     #: 500 (Alkaar #168/#102 saw those at drop time).
     unreleased_book_status: int = 404
+    #: /4/find for an unknown venue is an error (400; Cierge's live test expects one); off:
+    #: 200 with no venues.
+    find_unknown_venue_error: bool = True
+    #: Where /3/user/reservations offsets start: 0 (Cierge's live test) or 1 (ez-resy).
+    reservations_offset_base: int = 0
 
     def describe(self) -> dict[str, Any]:
         return {name: list(v) if isinstance(v, list) else v for name, v in vars(self).items()}

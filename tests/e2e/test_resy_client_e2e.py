@@ -181,3 +181,21 @@ def test_a_drip_fed_answer_is_cut_off_at_the_deadline(sandbox: SandboxHandle) ->
             sandbox, lambda resy: resy.user(), timeout_s=0.5, retry=RetryPolicy(max_retries=0)
         )
     assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize("error", [True, False])
+def test_a_find_for_an_unknown_venue_is_an_error_or_no_slots(
+    sandbox: SandboxHandle, error: bool
+) -> None:
+    """S3: Resy errors on an unknown venue (Cierge); either way no slot is made up."""
+    control(sandbox, "/variants", {"find_unknown_venue_error": error})
+    day = sandbox_today(sandbox) + timedelta(days=2)
+
+    async def ask(resy: ResyClient) -> None:
+        if error:
+            with pytest.raises(errors.BadRequest):
+                await resy.find(999_999_999, day, 2)
+        else:
+            assert (await resy.find(999_999_999, day, 2)).slots_at(999_999_999) == []
+
+    with_client(sandbox, ask)

@@ -253,8 +253,7 @@ def test_find_shape(sandbox: SandboxHandle, resy_http: httpx.Client) -> None:
     )
     assert post.json()["results"]["venues"][0]["slots"] == slots
     unknown = resy_http.get("/4/find", params={"venue_id": 1, "day": day, "party_size": 2})
-    assert unknown.status_code == 200
-    assert unknown.json()["results"]["venues"] == []
+    assert unknown.status_code == 400  # S3: see test_find_for_an_unknown_venue
     assert (
         resy_http.get(
             "/4/find", params={"venue_id": venue_id, "day": "soon", "party_size": 2}
@@ -293,7 +292,7 @@ def test_find_details_book_list_cancel(sandbox: SandboxHandle, resy_http: httpx.
     assert left.get(slot["config"]["token"], 0) == slot["quantity"] - 1
 
     upcoming = resy_http.get(
-        "/3/user/reservations", params={"type": "upcoming", "limit": 10, "offset": 1}
+        "/3/user/reservations", params={"type": "upcoming", "limit": 10, "offset": 0}
     ).json()
     assert [r["reservation_id"] for r in upcoming["reservations"]] == [
         reservation["reservation_id"]
@@ -755,3 +754,38 @@ def test_control_routes_can_be_disabled(sandbox_config: SandboxConfig) -> None:
     )
     with run_in_thread(config) as handle, httpx.Client(base_url=handle.base_url) as client:
         assert client.get("/__sandbox/time").status_code == 404
+
+
+# -- shapes of the real samples (REAL_RESY_FINDINGS.md, "Sandbox shapes") -------------------
+
+
+@pytest.mark.parametrize("base", [0, 1])
+def test_reservations_page_from_either_offset_base_in_resys_formats(
+    sandbox: SandboxHandle, resy_http: httpx.Client, base: int
+) -> None:
+    """S12: Cierge pages from offset 0 and reads `when` as UTC "YYYY-MM-DD HH:MM:SS" and the
+    user's `date_created` as an int; ez-resy asks for its first reservation with offset 1."""
+    control(resy_http, "variants", {"reservations_offset_base": base})
+    venue_id, day = pick(sandbox)
+    slots = find_slots(resy_http, venue_id, day)
+    assert book(resy_http, book_token(resy_http, slots[0], day)).status_code == 201
+    params = {"type": "upcoming", "limit": 5}
+    first = resy_http.get("/3/user/reservations", params=params | {"offset": base}).json()
+    (held,) = first["reservations"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", held["when"])
+    after = resy_http.get("/3/user/reservations", params=params | {"offset": base + 1}).json()
+    assert after["reservations"] == []
+    assert isinstance(resy_http.get("/2/user").json()["date_created"], int)
+
+
+@pytest.mark.parametrize("error", [True, False])
+def test_find_for_an_unknown_venue(resy_http: httpx.Client, error: bool) -> None:
+    """S3: Cierge's live test expects an error for an unknown venue (400 here); the other
+    variant answers 200 with no venues, as the sandbox used to."""
+    control(resy_http, "variants", {"find_unknown_venue_error": error})
+    params = {"venue_id": 999_999_999, "day": "2026-03-05", "party_size": 2}
+    answer = resy_http.get("/4/find", params=params)
+    if error:
+        assert answer.status_code == 400 and answer.json()["status"] == 400
+    else:
+        assert answer.status_code == 200 and answer.json()["results"]["venues"] == []
