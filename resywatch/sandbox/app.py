@@ -188,6 +188,13 @@ async def details(request: Request, call: Call) -> Response:
     if index is None:
         raise ApiError(404, "Slot not found")
     slot = call.state.world.slot_defs(venue)[index]
+    template, service = int(match.group(2)), int(match.group(3))
+    if call.state.variants.details_checks_ids and (
+        template != slot.template_id or service != slot.service.type_id
+    ):
+        # A token is Resy's own, not a guess: the template and service must be the slot's
+        # (S6). Cierge's live test expects an error for an invalid config (400 or 404).
+        raise ApiError(404, "Slot not found")
     # Resy issues a book token even for a slot that is gone; only /3/book tells.
     expires = call.now + BOOK_TOKEN_TTL_S
     claims = BookTokenClaims(

@@ -63,6 +63,7 @@ class VariantsBody(_Body):
     unreleased_book_status: Literal[400, 404, 412, 500] | None = None
     find_unknown_venue_error: bool | None = None
     reservations_offset_base: Literal[0, 1] | None = None
+    details_checks_ids: bool | None = None
 
 
 class WorldBody(_Body):

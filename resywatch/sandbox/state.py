@@ -115,6 +115,9 @@ class Variants:
     find_unknown_venue_error: bool = True
     #: Where /3/user/reservations offsets start: 0 (Cierge's live test) or 1 (ez-resy).
     reservations_offset_base: int = 0
+    #: /3/details checks a config token's template and service ids against the slot's (a
+    #: made-up token is refused, 404); off: the time and seating alone find the slot.
+    details_checks_ids: bool = True
 
     def describe(self) -> dict[str, Any]:
         return {name: list(v) if isinstance(v, list) else v for name, v in vars(self).items()}

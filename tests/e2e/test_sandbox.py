@@ -789,3 +789,21 @@ def test_find_for_an_unknown_venue(resy_http: httpx.Client, error: bool) -> None
         assert answer.status_code == 400 and answer.json()["status"] == 400
     else:
         assert answer.status_code == 200 and answer.json()["results"]["venues"] == []
+
+
+@pytest.mark.parametrize("checks", [True, False])
+def test_details_checks_the_tokens_template_and_service(
+    sandbox: SandboxHandle, resy_http: httpx.Client, checks: bool
+) -> None:
+    """S6: a guessed token with the wrong template or service is not a slot of Resy's."""
+    control(resy_http, "variants", {"details_checks_ids": checks})
+    venue_id, day = pick(sandbox)
+    token = find_slots(resy_http, venue_id, day)[0]["config"]["token"]
+    parts = token.split("/")  # rgs: / / resy / venue / template / service / ...
+    for index in (4, 5):
+        guessed = "/".join([*parts[:index], str(int(parts[index]) + 1), *parts[index + 1 :]])
+        body = {"config_id": guessed, "day": day, "party_size": 2, "commit": 1}
+        answer = resy_http.post("/3/details", json=body)
+        assert answer.status_code == (404 if checks else 200), guessed
+    body = {"config_id": token, "day": day, "party_size": 2, "commit": 1}
+    assert resy_http.post("/3/details", json=body).status_code == 200
