@@ -240,6 +240,13 @@ class ResyClient:
         body = await self._call("GET", "/3/venue", params={"id": venue_id})
         return _parse(VenueResponse, body, "/3/venue")
 
+    async def venue_by_slug(self, url_slug: str, location: str) -> VenueResponse:
+        """A venue from its resy.com page's slug and city (`/3/venue?url_slug=&location=`,
+        as a 2026 public note on Resy's API gives it)."""
+        params = {"url_slug": url_slug, "location": location}
+        body = await self._call("GET", "/3/venue", params=params)
+        return _parse(VenueResponse, body, "/3/venue")
+
     async def venue_config(self, venue_id: int) -> VenueConfigResponse:
         body = await self._call("GET", "/2/config", params={"venue_id": venue_id})
         return _parse(VenueConfigResponse, body, "/2/config")

@@ -363,6 +363,7 @@ class SearchHit(ResyModel):
     name: str
     url_slug: str | None = None
     neighborhood: str | None = None
+    locality: str | None = None  # the city, e.g. "New York"
     cuisine: list[str] = Field(default_factory=list)
     rating: Annotated[Rating | None, BeforeValidator(_rating)] = None
     price_range_id: int | None = None

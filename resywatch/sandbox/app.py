@@ -15,7 +15,7 @@ import math
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
@@ -293,11 +293,20 @@ async def venue_config(request: Request, call: Call) -> Response:
 
 async def venue_detail(request: Request, call: Call) -> Response:
     params = dict(request.query_params)
-    if "id" not in params:
+    if "url_slug" in params and "id" not in params:
+        # A venue page's slug and city (a 2026 public note: /3/venue?url_slug=&location=).
+        slug, location = params["url_slug"].lower(), params.get("location", "").lower()
+        call.note(url_slug=slug, location=location)
+        found = next((v for v in call.state.world.venues if v.url_slug == slug), None)
+        if found is None or location not in ("new-york-ny", "ny"):
+            raise ApiError(404, "Venue not found")
+        venue_id = found.id
+    elif "id" not in params:
         # The quirk from the reference note: `venue_id` is not this route's parameter.
         raise ApiError(400, "Bad Request", data={"id": "missing"})
-    venue_id = int_param(params, "id")
-    call.note(id=venue_id)
+    else:
+        venue_id = int_param(params, "id")
+        call.note(id=venue_id)
     venue = _venue(call, venue_id)
     body = call.payloads.venue(venue)
     variants = call.state.variants
@@ -405,6 +414,10 @@ async def search(request: Request, call: Call) -> Response:
     area, in_area = _geo_filter(geo)
     # Already in result order: rating, then id.
     candidates = payloads.search_candidates(query, area, in_area)
+    if call.state.variants.namesakes_elsewhere and query and not availability:
+        # Real search is not limited to one city: a name may be a venue's in Miami too (S13).
+        twins = (_namesake(v) for v in payloads.search_candidates(query, None, lambda v: True))
+        candidates = candidates + tuple(t for t in twins if in_area(t))
     first = (page - 1) * per_page
     hits: list[bytes] = []
     if not availability:
@@ -455,6 +468,18 @@ async def search(request: Request, call: Call) -> Response:
         parts.pop()
     parts += (b"],", tail[1:], b",", meta[1:])
     return Response(b"".join(parts), media_type=JSON_TYPE)
+
+
+#: Namesakes elsewhere (S13) take the venue's id plus this, so they never clash.
+NAMESAKE_ID_OFFSET = 50_000_000
+
+
+def _namesake(venue: Venue) -> Venue:
+    """The same name in Miami: only search lists it (no find, details or book)."""
+    return replace(
+        venue, id=venue.id + NAMESAKE_ID_OFFSET, lat=25.7617, lng=-80.1918,
+        neighborhood="Brickell", postal_code="33131", url_slug=venue.url_slug + "-miami",
+    )  # fmt: skip
 
 
 async def user(request: Request, call: Call) -> Response:

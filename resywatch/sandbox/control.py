@@ -64,6 +64,7 @@ class VariantsBody(_Body):
     find_unknown_venue_error: bool | None = None
     reservations_offset_base: Literal[0, 1] | None = None
     details_checks_ids: bool | None = None
+    namesakes_elsewhere: bool | None = None
 
 
 class WorldBody(_Body):

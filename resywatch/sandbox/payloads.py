@@ -54,6 +54,12 @@ def _config_id(venue: Venue, day: date, slot: SlotDef) -> int:
     return 100_000 + mix(venue.id, day.toordinal(), slot.index) % 9_899_999
 
 
+def _locality(postal_code: str) -> str:
+    if postal_code.startswith("331"):
+        return "Miami"  # a namesake elsewhere (the `namesakes_elsewhere` variant)
+    return "Brooklyn" if postal_code.startswith("112") else "New York"
+
+
 def _payment(venue: Venue) -> dict[str, Any]:
     fee = CANCELLATION_FEE_PER_GUEST if venue.payment_required else None
     cut_off = 86400 if venue.payment_required else None
@@ -478,7 +484,7 @@ class Payloads:
                 "objectID": str(venue.id),
                 "name": venue.name,
                 "url_slug": venue.url_slug,
-                "locality": "Brooklyn" if venue.postal_code.startswith("112") else "New York",
+                "locality": _locality(venue.postal_code),
                 "region": "NY",
                 "neighborhood": venue.neighborhood,
                 "cuisine": list(venue.cuisine),

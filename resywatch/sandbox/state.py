@@ -118,6 +118,9 @@ class Variants:
     #: /3/details checks a config token's template and service ids against the slot's (a
     #: made-up token is refused, 404); off: the time and seating alone find the slot.
     details_checks_ids: bool = True
+    #: A name search without an area also finds namesakes in Miami (real search is fuzzy
+    #: and not limited to one city: lgrees tells hits apart by "neighborhood, locality").
+    namesakes_elsewhere: bool = False
 
     def describe(self) -> dict[str, Any]:
         return {name: list(v) if isinstance(v, list) else v for name, v in vars(self).items()}

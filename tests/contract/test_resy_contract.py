@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -277,3 +277,41 @@ def test_finding_9_and_10_a_quote_shows_both_fee_readings_and_its_token_expiry()
     now = quote.expires_at - timedelta(seconds=10)
     booker = booking.Booker(None, plan, booking.Steps(), now=lambda: now)  # type: ignore[arg-type]
     assert booker.stale(quote)
+
+
+# -- finding 8: namesakes in other cities -------------------------------------------------------
+
+
+def test_finding_8_a_name_is_the_venue_in_the_area_and_namesakes_are_told_apart() -> None:
+    from resywatch.config import load_settings
+    from resywatch.errors import InvalidInput
+    from resywatch.services.venues import _one_named
+
+    sample = fixture("search_namesakes")
+    south, west, north, east = (40.691, -74.030, 40.882, -73.910)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        answer = replayed(sample)
+        if "geo" not in body:
+            return answer
+        box = body["geo"]["bounding_box"]
+        hits = [
+            h for h in answer.json()["search"]["hits"]
+            if box[0] <= h["_geoloc"]["lat"] <= box[2] and box[1] <= h["_geoloc"]["lng"] <= box[3]
+        ]  # fmt: skip
+        return httpx.Response(200, json={"search": {"hits": hits}, "meta": {"total_pages": 1}})
+
+    async def resolve(box: str) -> Any:
+        settings = load_settings(environ={"RESYWATCH_DISCOVERY_BOUNDING_BOX": box})
+        async with ResyClient(
+            base_url="https://api.resy.test", api_key=API_KEY,
+            transport=httpx.MockTransport(handler), max_rps=1000.0,
+        ) as resy:  # fmt: skip
+            return await _one_named(resy, settings, "carbone", datetime(2026, 12, 1, tzinfo=UTC))
+
+    assert asyncio.run(resolve(f"{south},{west},{north},{east}")).id == 6194
+    with pytest.raises(InvalidInput) as ambiguous:
+        asyncio.run(resolve("1,1,2,2"))
+    assert "South Beach, Miami Beach" in str(ambiguous.value)
+    assert "Greenwich Village, New York" in str(ambiguous.value)
