@@ -45,7 +45,9 @@ schedule_app = typer.Typer(
 )
 app.add_typer(schedule_app, name="schedule")
 
-VenueOption = Annotated[str, typer.Option("--venue", help="Venue name or Resy id.")]
+VenueOption = Annotated[
+    str, typer.Option("--venue", help="Venue name, Resy id or resy.com venue page URL.")
+]
 DateOption = Annotated[str, typer.Option("--date", help="Date of the reservation, YYYY-MM-DD.")]
 PartyOption = Annotated[int, typer.Option("--party", help="Party size (1-20).")]
 TimeOption = Annotated[

@@ -126,7 +126,7 @@ def venue_search(
 @app.command("show")
 def venue_show(
     ctx: typer.Context,
-    venue: Annotated[str, typer.Argument(help="Venue name or Resy id.")],
+    venue: Annotated[str, typer.Argument(help="Venue name, Resy id or resy.com venue page URL.")],
     party: PartyOption = 2,
     days: Annotated[int, typer.Option(min=1, max=60, help="Calendar days to show.")] = 14,
     json_output: JsonFlag = False,
