@@ -202,7 +202,10 @@ async def details(request: Request, call: Call) -> Response:
     )
     token = mint_book_token(call.state.auth.signing_key, claims)
     start = call.state.world.slot_start(venue, day, slot)
-    body = call.payloads.details(venue, slot, day, party, start, token, expires, call.state.user)
+    body = call.payloads.details(
+        venue, slot, day, party, start, token, expires, call.state.user,
+        fee_per_guest=call.state.variants.fee_per_guest,
+    )  # fmt: skip
     if str(params.get("commit", "1")) == "0" or venue.id in call.state.variants.captcha_venue_ids:
         # A captcha venue gives no token until its captcha is solved (2026 public script).
         # dwatch/AbhiSivaprasad: commit=0 "will not return a booking token".

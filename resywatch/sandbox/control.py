@@ -65,6 +65,7 @@ class VariantsBody(_Body):
     reservations_offset_base: Literal[0, 1] | None = None
     details_checks_ids: bool | None = None
     namesakes_elsewhere: bool | None = None
+    fee_per_guest: bool | None = None
 
 
 class WorldBody(_Body):

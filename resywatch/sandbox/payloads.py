@@ -328,13 +328,18 @@ class Payloads:
         book_token: str,
         expires: float,
         user: DemoUser,
+        *,
+        fee_per_guest: bool = False,
     ) -> dict[str, Any]:
+        """`/3/details`. `fee_per_guest`: `cancellation.fee.amount` is the fee per guest
+        (raymondyou97's reading); otherwise the total for the party (S11: unverified)."""
         paid = venue.payment_required
         total = DEPOSIT_PER_GUEST * party_size if paid else 0.0
-        fee = CANCELLATION_FEE_PER_GUEST * party_size
+        charged = CANCELLATION_FEE_PER_GUEST * party_size  # what cancelling really costs
+        fee = CANCELLATION_FEE_PER_GUEST if fee_per_guest else charged
         cut_off = iso_z(start - 86400) if paid else iso_z(start)
         policy = (
-            [f"A ${fee:.0f} fee applies to cancellations within 24 hours of the reservation."]
+            [f"A ${charged:.0f} fee applies to cancellations within 24 hours of the reservation."]
             if paid
             else ["You may cancel your reservation at no charge."]
         )

@@ -121,6 +121,9 @@ class Variants:
     #: A name search without an area also finds namesakes in Miami (real search is fuzzy
     #: and not limited to one city: lgrees tells hits apart by "neighborhood, locality").
     namesakes_elsewhere: bool = False
+    #: `cancellation.fee.amount` in /3/details is per guest (raymondyou97/resybot-open
+    #: multiplies it by the party); off: the party's total. No sample decides (S11).
+    fee_per_guest: bool = False
 
     def describe(self) -> dict[str, Any]:
         return {name: list(v) if isinstance(v, list) else v for name, v in vars(self).items()}

@@ -291,3 +291,33 @@ def test_auto_book_at_a_captcha_venue_falls_back_to_notifying(
     assert "/3/book" not in _counters(sandbox)
     notes = json.loads(cli("notify", "list", "--json", env=env).stdout)["notifications"]
     assert sorted(n["kind"] for n in notes) == ["booking", "notify_hit"]
+
+
+# -- finding 9 / S11: the cancellation fee per guest or for the party ---------------------------
+
+
+@pytest.mark.parametrize("per_guest", [False, True])
+def test_the_fee_ceiling_holds_whichever_unit_resy_means(
+    cli: Any, env: dict[str, str], sandbox: SandboxHandle, per_guest: bool
+) -> None:
+    """Cancelling costs $50 a guest, $200 for four. Whether details says 50 or 200, a $150
+    ceiling refuses it, and the quote shows both readings."""
+    sandbox.state.configure_variants(fee_per_guest=per_guest)
+    day = soon(env)
+    world, now = sandbox.state.world, sandbox.state.clock.now()
+    venue = next(
+        v for v in world.venues
+        if v.payment_required and not v.cannot_take_payment and v.max_party_size >= 4
+        and world.is_open_day(v, day) and world.is_released(v, day, now)
+        and any(18 * 60 <= world.snapshot(v, day, now).slots[i].minute <= 21 * 60
+                for i in world.snapshot(v, day, now).open_for(4))
+    )  # fmt: skip
+    result = cli(
+        "book", "now", "--venue", str(venue.id), "--date", str(day), "--party", "4",
+        "--window", "18:00-21:00", "--max-total", "1000", "--max-cancel-fee", "150", "--json",
+        env=env, expect=15,
+    )  # fmt: skip
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "fee_too_high"
+    assert "$200.00" in error["message"]  # the larger reading is the real cost either way
+    assert book_requests(sandbox) == 0
