@@ -76,11 +76,14 @@ def search(
                     f"★ {v.name}" if v.is_hotspot and run.output.is_terminal else v.name,
                     v.neighborhood,
                     v.cuisine,
-                    " ".join(v.times),
+                    # A restricted time (not bookable by this account) is marked with *.
+                    " ".join(f"{t}*" if t in v.restricted_times else t for t in v.times),
                 )
                 for v in found
             ],
         )
+        if any(v.restricted_times for v in found):
+            run.output.note("* only for Global Dining Access or an exclusive: not bookable here")
     else:
         run.output.note("no open tables match")
 

@@ -451,6 +451,11 @@ async def search(request: Request, call: Call) -> Response:
             shown = b"null"
             if found is not None and not chosen:
                 shown = b'{"slots":' + empty + b"}"
+            elif found is not None and variants.restricted_slots:
+                marked = [payloads.slot(found, i, party) for i in chosen]
+                for index, slot in zip(chosen, marked, strict=True):
+                    _restrict(slot, index)
+                shown = b'{"slots":' + dumps(marked) + b"}"
             elif found is not None:
                 shown = b'{"slots":' + payloads.slots_json(found, party, chosen) + b"}"
             hits.append(payloads.search_hit_json(venue)[:-1] + b',"availability":' + shown + b"}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from difflib import SequenceMatcher
 
@@ -17,7 +17,13 @@ from resywatch.db.models import Venue
 from resywatch.errors import InvalidInput, NotFound
 from resywatch.resy import errors as resy_errors
 from resywatch.resy.client import ResyClient, venue_page_url
-from resywatch.resy.models import CalendarResponse, SearchHit, slot_seating, slot_start
+from resywatch.resy.models import (
+    CalendarResponse,
+    SearchHit,
+    slot_restricted,
+    slot_seating,
+    slot_start,
+)
 from resywatch.services.curated import HotspotMatcher, normalize_name
 from resywatch.services.discovery import buckets as bucket_rules
 from resywatch.services.discovery.patterns import ReleasePattern, patterns
@@ -47,6 +53,9 @@ class VenueTimes:
     times: list[str]  # local HH:MM, earliest first
     seating_types: list[str]
     url: str | None
+    #: Of `times`, those only slots this account cannot book offer (Global Dining Access,
+    #: an exclusive it is not eligible for): listed, marked, never booked (finding 12).
+    restricted_times: list[str] = field(default_factory=list)
 
 
 async def search(
@@ -92,7 +101,7 @@ async def open_venues(
         if not _wanted(hit, query, matcher):
             continue
         slots = [
-            (starts, slot_seating(slot))
+            (starts, slot_seating(slot), slot_restricted(slot))
             for slot in hit.slots
             if (starts := slot_start(slot)).date() == query.day
             and (query.window is None or query.window[0] <= starts.time() <= query.window[1])
@@ -102,12 +111,16 @@ async def open_venues(
         seen[hit.id] = SeenVenue.from_hit(hit)
         previous = found.get(hit.id)
         times = sorted(
-            {f"{starts:%H:%M}" for starts, _ in slots} | set(previous.times if previous else [])
+            {f"{starts:%H:%M}" for starts, _, _ in slots} | set(previous.times if previous else [])
         )
         seating = sorted(
-            {seating for _, seating in slots if seating}
+            {seating for _, seating, _ in slots if seating}
             | set(previous.seating_types if previous else [])
         )
+        bookable_times = {f"{starts:%H:%M}" for starts, _, restricted in slots if not restricted}
+        if previous is not None:
+            bookable_times |= set(previous.times) - set(previous.restricted_times)
+        restricted = [t for t in times if t not in bookable_times]
         found[hit.id] = VenueTimes(
             venue_id=hit.id,
             name=hit.name,
@@ -125,6 +138,7 @@ async def open_venues(
             )
             if hit.url_slug
             else None,
+            restricted_times=restricted,
         )
     return list(found.values()), list(seen.values())
 

@@ -5,6 +5,7 @@ the others, on any page."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -45,3 +46,26 @@ def test_slot_less_hits_stop_no_paging_and_break_no_page(
     assert mixed["slots_seen"] == alone["slots_seen"]
     assert mixed["drops_opened"] == 0
     assert len(state.traffic.requests("/3/venuesearch/search")) - before > alone["requests"]
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_search_marks_times_only_restricted_slots_offer(
+    cli: Any, env: dict[str, str], sandbox: SandboxHandle, listed: bool
+) -> None:
+    """Finding 12: Global Dining Access and ineligible exclusive slots are listed, marked,
+    never booked; with the variant off (Alkaar #84: not shown at all) nothing is marked."""
+    sandbox.state.configure_variants(restricted_slots=listed)
+    day = datetime.now(UTC).date() + timedelta(days=2)
+    found = json.loads(
+        cli("search", "--date", str(day), "--party", "2", "--window", "18:00-21:00", "--json",
+            env=env).stdout
+    )["venues"]  # fmt: skip
+    marked = [v for v in found if v["restricted_times"]]
+    assert bool(marked) is listed
+    world = sandbox.state.world
+    for venue in marked:
+        assert set(venue["restricted_times"]) <= set(venue["times"])
+        snap = world.snapshot(world.by_id[venue["venue_id"]], day, sandbox.state.clock.now())
+        for hhmm in venue["restricted_times"]:
+            at = [i for i in snap.open_for(2) if snap.slots[i].time[:5] == hhmm]
+            assert at and all(i % 5 in (2, 4) for i in at), (venue["name"], hhmm)
