@@ -175,6 +175,9 @@ def _restrict(slot: dict[str, Any], index: int | None) -> None:
 
 
 async def details(request: Request, call: Call) -> Response:
+    if request.method == "GET" and call.state.variants.details_get_fails:
+        # Alkaar #154: GET /3/details gave 500 after the Feb-2024 switch to POST (S14).
+        raise ApiError(500, "Internal Server Error")
     params = await query_or_json(request)
     config_id = str(params.get("config_id") or "")
     match = _TOKEN_RE.match(config_id)

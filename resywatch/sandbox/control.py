@@ -66,6 +66,7 @@ class VariantsBody(_Body):
     details_checks_ids: bool | None = None
     namesakes_elsewhere: bool | None = None
     fee_per_guest: bool | None = None
+    details_get_fails: bool | None = None
 
 
 class WorldBody(_Body):

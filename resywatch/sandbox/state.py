@@ -124,6 +124,9 @@ class Variants:
     #: `cancellation.fee.amount` in /3/details is per guest (raymondyou97/resybot-open
     #: multiplies it by the party); off: the party's total. No sample decides (S11).
     fee_per_guest: bool = False
+    #: GET /3/details answers 500, as Alkaar #154 saw in Feb 2024; off: GET works as POST
+    #: (a 2026 note uses GET again). resywatch only POSTs (S14).
+    details_get_fails: bool = False
 
     def describe(self) -> dict[str, Any]:
         return {name: list(v) if isinstance(v, list) else v for name, v in vars(self).items()}

@@ -199,3 +199,26 @@ def test_a_find_for_an_unknown_venue_is_an_error_or_no_slots(
             assert (await resy.find(999_999_999, day, 2)).slots_at(999_999_999) == []
 
     with_client(sandbox, ask)
+
+
+@pytest.mark.parametrize("get_fails", [False, True])
+def test_details_is_posted_so_a_failing_get_form_changes_nothing(
+    sandbox: SandboxHandle, get_fails: bool
+) -> None:
+    """S14: GET /3/details gave 500 in Feb 2024 (Alkaar #154), a 2026 note uses GET again;
+    resywatch POSTs, so both variants give it a book token."""
+    control(sandbox, "/variants", {"details_get_fails": get_fails})
+    day = sandbox_today(sandbox) + timedelta(days=3)
+
+    async def quote(resy: ResyClient) -> None:
+        _, slot = await first_open_slot(resy, day)
+        details = await resy.details(slot["config"]["token"], day, 2)
+        assert details.book_token is not None and details.book_token.value
+        legacy = await resy._http.get(
+            "/3/details",
+            params={"config_id": slot["config"]["token"], "day": str(day), "party_size": 2},
+            headers=resy._auth_headers(user=True),
+        )
+        assert legacy.status_code == (500 if get_fails else 200)
+
+    with_client(sandbox, quote)

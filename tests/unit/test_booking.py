@@ -384,3 +384,42 @@ def test_a_book_token_that_aged_at_the_prompt_is_fetched_again() -> None:
     verdict = asyncio.run(go())
     assert verdict.outcome is Outcome.BOOKED, verdict.message
     assert booked == ["second"]  # the first had 20 s left when the prompt was answered
+
+
+def test_a_snipe_sees_each_slot_once_and_only_at_its_venue() -> None:
+    """Finding 6 and 11 in the snipe: one try per token (a slot listed per table), and
+    another venue's entry in the find is never its slots."""
+    from types import SimpleNamespace
+
+    from resywatch.resy.models import FindResponse
+
+    def entry(venue_id: int, config_ids: list[int]) -> dict[str, Any]:
+        token = f"rgs://resy/{venue_id}/1000/2/{DAY}/{DAY}/19:00:00/2/Dining Room"
+        return {
+            "venue": {"id": {"resy": venue_id}, "name": f"venue {venue_id}"},
+            "slots": [
+                {"config": {"id": i, "type": "Dining Room", "token": token},
+                 "date": {"start": f"{DAY} 19:00:00"}}
+                for i in config_ids
+            ],
+        }  # fmt: skip
+
+    answer = FindResponse.model_validate(
+        {"results": {"venues": [entry(8, [5]), entry(7, [1829819, 1829820])]}}
+    )
+    row = SimpleNamespace(
+        id=1, release_at=datetime(2026, 12, 1, tzinfo=UTC), lead_s=3.0, poll_interval_s=0.2,
+        deadline_s=60.0, late_s=120.0, request_budget=900,
+    )  # fmt: skip
+    sniper = snipe.Sniper(
+        None,
+        None,
+        load_settings(environ={}),
+        row,
+        plan(),
+        booking.Steps(),
+        snipe.SystemClock(),  # type: ignore[arg-type]
+    )
+    sniper._look(answer)
+    assert [s.token.split("/")[3] for s in sniper.open] == ["7"]
+    assert sniper.open[0].venue_name == "venue 7"
