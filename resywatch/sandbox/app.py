@@ -419,10 +419,12 @@ async def search(request: Request, call: Call) -> Response:
         low, high = anchor - TIME_FILTER_WINDOW_MIN, anchor + TIME_FILTER_WINDOW_MIN
     area, in_area = _geo_filter(geo)
     # Already in result order: rating, then id.
-    candidates = payloads.search_candidates(query, area, in_area)
+    fuzzy = call.state.variants.fuzzy_search
+    candidates = payloads.search_candidates(query, area, in_area, fuzzy=fuzzy)
     if call.state.variants.namesakes_elsewhere and query and not availability:
         # Real search is not limited to one city: a name may be a venue's in Miami too (S13).
-        twins = (_namesake(v) for v in payloads.search_candidates(query, None, lambda v: True))
+        everywhere = payloads.search_candidates(query, None, lambda v: True, fuzzy=fuzzy)
+        twins = (_namesake(v) for v in everywhere)
         candidates = candidates + tuple(t for t in twins if in_area(t))
     first = (page - 1) * per_page
     hits: list[bytes] = []

@@ -67,6 +67,7 @@ class VariantsBody(_Body):
     namesakes_elsewhere: bool | None = None
     fee_per_guest: bool | None = None
     details_get_fails: bool | None = None
+    fuzzy_search: bool | None = None
 
 
 class WorldBody(_Body):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Hashable
 from datetime import UTC, date, datetime, timedelta
+from difflib import SequenceMatcher
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -54,6 +55,12 @@ def _config_id(venue: Venue, day: date, slot: SlotDef) -> int:
     return 100_000 + mix(venue.id, day.toordinal(), slot.index) % 9_899_999
 
 
+def _near(query: str, venue: Venue) -> bool:
+    """A typo away from the venue's name (the `fuzzy_search` variant): real search finds
+    "Mori" for "amori" (a capture-based client plan)."""
+    return SequenceMatcher(None, query, venue.name.lower()).ratio() >= 0.8
+
+
 def _locality(postal_code: str) -> str:
     if postal_code.startswith("331"):
         return "Miami"  # a namesake elsewhere (the `namesakes_elsewhere` variant)
@@ -88,7 +95,7 @@ class Payloads:
         self._hit_json: dict[int, bytes] = {}
         self._slot_templates: dict[tuple[int, int], tuple[str, ...]] = {}
         #: Search candidates per (query, area), already in result order; see `search_candidates`.
-        self._candidates: dict[tuple[str, Hashable], tuple[Venue, ...]] = {}
+        self._candidates: dict[tuple[str, Hashable, bool], tuple[Venue, ...]] = {}
         self._haystacks = {
             v.id: " ".join(
                 (slugify(v.name).replace("-", " "), v.name, *v.cuisine, v.neighborhood)
@@ -512,14 +519,19 @@ class Payloads:
         return cached
 
     def search_candidates(
-        self, query: str, area: Hashable, in_area: Callable[[Venue], bool]
+        self,
+        query: str,
+        area: Hashable,
+        in_area: Callable[[Venue], bool],
+        *,
+        fuzzy: bool = False,
     ) -> tuple[Venue, ...]:
         """Venues matching ``query`` inside ``area`` (``in_area`` tests it), in result order.
 
         That order is rating (best first), then id: stable, so paging through one search is
         consistent. Memoised per (query, area): both depend only on the catalogue.
         """
-        key = (query, area)
+        key = (query, area, fuzzy)
         cached = self._candidates.get(key)
         if cached is None:
             if len(self._candidates) >= _MAX_CANDIDATE_SETS:
@@ -527,7 +539,8 @@ class Payloads:
             chosen = [
                 v
                 for v in self.world.venues
-                if (not query or query in self._haystacks[v.id]) and in_area(v)
+                if (not query or query in self._haystacks[v.id] or (fuzzy and _near(query, v)))
+                and in_area(v)
             ]
             chosen.sort(key=lambda v: (-v.rating_average, v.id))
             cached = self._candidates[key] = tuple(chosen)

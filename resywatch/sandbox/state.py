@@ -127,6 +127,9 @@ class Variants:
     #: GET /3/details answers 500, as Alkaar #154 saw in Feb 2024; off: GET works as POST
     #: (a 2026 note uses GET again). resywatch only POSTs (S14).
     details_get_fails: bool = False
+    #: Search also finds names a typo away from the query (real search is fuzzy: "amori"
+    #: finds "Mori"); off: a substring of name, cuisine or neighbourhood (S13).
+    fuzzy_search: bool = False
 
     def describe(self) -> dict[str, Any]:
         return {name: list(v) if isinstance(v, list) else v for name, v in vars(self).items()}

@@ -66,3 +66,18 @@ def test_fuzzy_matches_rank_the_closest_name_first() -> None:
     assert ranked[:2] == ["Mori", "Amorino Gelato"]  # the closer of the two that overlap
     assert name_closeness("carbone", "Carbone") == 1.0
     assert name_closeness("mori", "Mori") > name_closeness("mori", "Amorino Gelato")
+
+
+@pytest.mark.parametrize("fuzzy", [True, False])
+def test_a_name_a_typo_away_resolves_when_resy_finds_it(
+    cli: Any, cli_env: dict[str, str], sandbox: SandboxHandle, fuzzy: bool
+) -> None:
+    """S13: real search is fuzzy. The one venue it finds for a misspelt name is taken; a
+    search that finds nothing is exit 3."""
+    sandbox.state.configure_variants(fuzzy_search=fuzzy)
+    venue = sandbox.state.world.by_id[6194]  # Carbone
+    typo = venue.name[:-1] + venue.name[-1] * 2  # "Carbonee"
+    if fuzzy:
+        assert show(cli, cli_env, typo)["venue_id"] == venue.id
+    else:
+        assert show(cli, cli_env, typo, expect=3)["error"]["code"] == "not_found"
