@@ -415,8 +415,8 @@ async def search(request: Request, call: Call) -> Response:
     )
     low, high = -math.inf, math.inf
     if time_filter:
-        anchor = _minute(str(time_filter))
-        low, high = anchor - TIME_FILTER_WINDOW_MIN, anchor + TIME_FILTER_WINDOW_MIN
+        anchor, half = _minute(str(time_filter)), call.state.variants.time_filter_window_min
+        low, high = anchor - half, anchor + half
     area, in_area = _geo_filter(geo)
     # Already in result order: rating, then id.
     fuzzy = call.state.variants.fuzzy_search

@@ -68,6 +68,7 @@ class VariantsBody(_Body):
     fee_per_guest: bool | None = None
     details_get_fails: bool | None = None
     fuzzy_search: bool | None = None
+    time_filter_window_min: Literal[60, 120, 180] | None = None
 
 
 class WorldBody(_Body):

@@ -130,6 +130,9 @@ class Variants:
     #: Search also finds names a typo away from the query (real search is fuzzy: "amori"
     #: finds "Mori"); off: a substring of name, cuisine or neighbourhood (S13).
     fuzzy_search: bool = False
+    #: Search's `time_filter` keeps slots this many minutes either side of it: paystub's
+    #: docs say 2 h, its code comment 3 h (S5, unverified).
+    time_filter_window_min: int = 120  # app.TIME_FILTER_WINDOW_MIN, the default
 
     def describe(self) -> dict[str, Any]:
         return {name: list(v) if isinstance(v, list) else v for name, v in vars(self).items()}

@@ -69,3 +69,18 @@ def test_search_marks_times_only_restricted_slots_offer(
         for hhmm in venue["restricted_times"]:
             at = [i for i in snap.open_for(2) if snap.slots[i].time[:5] == hhmm]
             assert at and all(i % 5 in (2, 4) for i in at), (venue["name"], hhmm)
+
+
+def test_discovery_sees_the_same_slots_whether_resys_window_is_2_or_3_hours(
+    cli: Any, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    """S5: paystub documents a +-2 h time_filter window, its code says +-3 h. resywatch keeps
+    the slots within its own +-2 h of an anchor, so a wider window changes nothing. (A
+    narrower one would lose slots silently: that case stays unknowable offline.)"""
+    state = sandbox.state
+    state.configure_variants(time_filter_window_min=120)
+    two_hours = scan(cli, env)
+    state.configure_variants(time_filter_window_min=180)
+    three_hours = scan(cli, env)
+    assert three_hours["slots_seen"] == two_hours["slots_seen"] > 0
+    assert three_hours["drops_opened"] == 0
