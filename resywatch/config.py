@@ -31,6 +31,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
@@ -40,6 +41,10 @@ from resywatch.redact import notify_url_secrets, redact_url, split_userinfo, url
 ENV_PREFIX = "RESYWATCH_"
 APP_NAME = "resywatch"
 DEFAULT_RESY_BASE_URL = "https://api.resy.com"
+# The public API key of resy.com's web app: the same for every visitor, tied to no account,
+# unchanged for 5+ years (Cierge's DefaultApiKey, resy/token.go). Overridable, in case Resy
+# ever rotates it: `[resy] api_key` or RESYWATCH_RESY_API_KEY.
+DEFAULT_RESY_API_KEY = "VbWk7s3L4KiK5fzlO7JD3Q5EYolJI7n5"
 # Manhattan, Battery Park to Inwood (the seed's box): south, west, north, east.
 MANHATTAN = (40.691, -74.030, 40.882, -73.910)
 
@@ -149,7 +154,7 @@ class Settings(BaseModel):
         default=None, repr=False
     )
     resy_base_url: Annotated[str, Field(pattern=r"^https?://\S+$")] = DEFAULT_RESY_BASE_URL
-    resy_api_key: SecretStr | None = None
+    resy_api_key: SecretStr | None = SecretStr(DEFAULT_RESY_API_KEY)
     resy_auth_token: SecretStr | None = None
     resy_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0  # deadline per attempt
     resy_max_rps: Annotated[float, Field(gt=0, le=10_000)] = 5.0  # per host, all callers
@@ -227,11 +232,17 @@ class Settings(BaseModel):
     book_late_s: Annotated[float, Field(ge=0, le=3600)] = 120.0
     book_deadline_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     book_request_budget: Annotated[int, Field(ge=10, le=100_000)] = 900
+    # Book requests on predicted tokens before the drop is seen: how Resy answers them is
+    # unseen in any public client (findings 5 and 10), so they are opt-in.
+    book_speculate: bool = False
 
     @field_validator("database_url", "resy_api_key", "resy_auth_token", mode="before")
     @classmethod
-    def _empty_is_unset(cls, value: Any) -> Any:
-        return None if value == "" else value
+    def _empty_is_unset(cls, value: Any, info: ValidationInfo) -> Any:
+        if value != "":
+            return value
+        # Unset: the API key falls back to the public one, everything else to nothing.
+        return DEFAULT_RESY_API_KEY if info.field_name == "resy_api_key" else None
 
     @property
     def default_database_path(self) -> Path:

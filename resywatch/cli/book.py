@@ -38,7 +38,7 @@ EXIT_CODES_HELP = (
     "10 no matching slot, 11 slot gone (404), 12 already booked or conflict (412), "
     "13 card required (402), 14 venue can't take payment or firewall (403), "
     "15 fee above ceiling, 16 auth expired (419), 17 rate limited (429), "
-    "18 booking unconfirmed."
+    "18 booking unconfirmed, 19 venue asks for a captcha (book it in the Resy app)."
 )
 
 app = typer.Typer(
@@ -53,7 +53,9 @@ schedule_app = typer.Typer(
 )
 app.add_typer(schedule_app, name="schedule")
 
-VenueOption = Annotated[str, typer.Option("--venue", help="Venue name or Resy id.")]
+VenueOption = Annotated[
+    str, typer.Option("--venue", help="Venue name, Resy id or resy.com venue page URL.")
+]
 DateOption = Annotated[str, typer.Option("--date", help="Date of the reservation, YYYY-MM-DD.")]
 PartyOption = Annotated[int, typer.Option("--party", help="Party size (1-20).")]
 TimeOption = Annotated[
@@ -200,7 +202,7 @@ def _ask(slot: OpenSlot, quote: Quote) -> bool:
     seating = f" ({slot.seating_type})" if slot.seating_type else ""
     return typer.confirm(
         f"Book {slot.venue_name}, {slot.starts_at:%a %b %d %H:%M}{seating}: "
-        f"${quote.total:.2f} up front, ${quote.cancellation_fee:.2f} cancellation fee?",
+        f"${quote.total:.2f} up front, {quote.fee_text()}?",
         err=True,
     )
 
@@ -253,6 +255,14 @@ def snipe(
     budget: BudgetOption = None,
     dry_run: DryRunOption = False,
     yes: UnattendedYesOption = False,
+    speculate: Annotated[
+        bool,
+        typer.Option(
+            "--speculate",
+            help="Also send book requests on predicted tokens before the drop is seen "
+            "(how Resy answers them is unknown) [default: the book.speculate setting, off].",
+        ),
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Wait for the day's release, then book the best slot the moment it drops.
@@ -275,6 +285,8 @@ def snipe(
         dry_run,
     )  # fmt: skip
     settings, db, output = run.settings(), run.database(), run.output
+    if speculate:
+        settings = settings.model_copy(update={"book_speculate": True})
 
     def waiting(found: SnipeView) -> None:
         output.note(

@@ -23,7 +23,9 @@ app.add_typer(channels_app, name="channels")
 @app.command()
 def add(
     ctx: typer.Context,
-    venue: Annotated[str, typer.Option("--venue", help="Venue name or id.")],
+    venue: Annotated[
+        str, typer.Option("--venue", help="Venue name, id or resy.com venue page URL.")
+    ],
     day: DateOption,
     party: PartyOption,
     until: UntilOption = None,

@@ -32,7 +32,8 @@ def serve(
     api_key: Annotated[
         str | None,
         typer.Option(
-            help="API key to accept [default: RESYWATCH_RESY_API_KEY, else the demo key]."
+            help="API key to accept [default: a configured RESYWATCH_RESY_API_KEY, else the "
+            "demo key]."
         ),
     ] = None,
     auth_token: Annotated[
@@ -56,12 +57,16 @@ def serve(
     resywatch sandbox serve --port 8765 --speed 60 --control
     """
     run = use(ctx, json_output=json_output)
+    from resywatch.config import DEFAULT_RESY_API_KEY
     from resywatch.sandbox.config import DEMO_API_KEY, SandboxConfig
     from resywatch.sandbox.server import serve as serve_sandbox
     from resywatch.sandbox.tokens import DEMO_AUTH_TOKEN
 
     settings = run.settings()
-    key = api_key or (settings.resy_api_key.get_secret_value() if settings.resy_api_key else None)
+    configured = settings.resy_api_key.get_secret_value() if settings.resy_api_key else None
+    # Resy's public key is the client's default, not a choice: the sandbox keeps its own key
+    # unless one was configured, so a client that sends none of them is caught.
+    key = api_key or (configured if configured != DEFAULT_RESY_API_KEY else None)
     token = auth_token or (
         settings.resy_auth_token.get_secret_value() if settings.resy_auth_token else None
     )

@@ -76,11 +76,14 @@ def search(
                     f"★ {v.name}" if v.is_hotspot and run.output.is_terminal else v.name,
                     v.neighborhood,
                     v.cuisine,
-                    " ".join(v.times),
+                    # A restricted time (not bookable by this account) is marked with *.
+                    " ".join(f"{t}*" if t in v.restricted_times else t for t in v.times),
                 )
                 for v in found
             ],
         )
+        if any(v.restricted_times for v in found):
+            run.output.note("* only for Global Dining Access or an exclusive: not bookable here")
     else:
         run.output.note("no open tables match")
 
@@ -126,7 +129,7 @@ def venue_search(
 @app.command("show")
 def venue_show(
     ctx: typer.Context,
-    venue: Annotated[str, typer.Argument(help="Venue name or Resy id.")],
+    venue: Annotated[str, typer.Argument(help="Venue name, Resy id or resy.com venue page URL.")],
     party: PartyOption = 2,
     days: Annotated[int, typer.Option(min=1, max=60, help="Calendar days to show.")] = 14,
     json_output: JsonFlag = False,

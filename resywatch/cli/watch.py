@@ -66,7 +66,10 @@ def _want(day: str, until: str | None, party: int, window: str | None, types: li
 @add_app.command("venues")
 def add_venues(
     ctx: typer.Context,
-    venue: Annotated[list[str], typer.Option("--venue", help="Venue name or id; repeatable.")],
+    venue: Annotated[
+        list[str],
+        typer.Option("--venue", help="Venue name, id or resy.com venue page URL; repeatable."),
+    ],
     day: DateOption,
     party: PartyOption,
     until: UntilOption = None,

@@ -211,14 +211,27 @@ class ResyClient:
             "commit": 1,  # without it Resy returns no book token
         }
         body = await self._call("POST", "/3/details", json=payload, user=True)
-        return _parse(DetailsResponse, body, "/3/details")
+        details = _parse(DetailsResponse, body, "/3/details")
+        if details.book_token is None:
+            # commit=1 was sent: no token means the venue wants a captcha solved first.
+            raise errors.CaptchaRequired(
+                "this venue asks for a captcha: book it in the Resy app (/3/details gave no "
+                "book token)"
+            )
+        return details
 
-    async def book(self, book_token: str, payment_method_id: int | None) -> BookResponse:
-        """Book with a token from `details`. Sent once: never retried."""
+    async def book(
+        self, book_token: str, payment_method_id: int | None, *, counted: bool = True
+    ) -> BookResponse:
+        """Book with a token from `details`. Sent once: never retried. `counted=False`: a
+        failure is not reported to the shared breaker (a speculative book on a predicted
+        token, whose refusals say nothing about Resy's health)."""
         form = {"book_token": book_token, "source_id": "resy.com-venue-details"}
         if payment_method_id is not None:
             form["struct_payment_method"] = json.dumps({"id": payment_method_id})
-        body = await self._call("POST", "/3/book", data=form, user=True, retry=False)
+        body = await self._call(
+            "POST", "/3/book", data=form, user=True, retry=False, counted=counted
+        )
         return _parse(BookResponse, body, "/3/book")
 
     async def cancel(self, resy_token: str) -> dict[str, Any]:
@@ -231,6 +244,13 @@ class ResyClient:
 
     async def venue(self, venue_id: int) -> VenueResponse:
         body = await self._call("GET", "/3/venue", params={"id": venue_id})
+        return _parse(VenueResponse, body, "/3/venue")
+
+    async def venue_by_slug(self, url_slug: str, location: str) -> VenueResponse:
+        """A venue from its resy.com page's slug and city (`/3/venue?url_slug=&location=`,
+        as a 2026 public note on Resy's API gives it)."""
+        params = {"url_slug": url_slug, "location": location}
+        body = await self._call("GET", "/3/venue", params=params)
         return _parse(VenueResponse, body, "/3/venue")
 
     async def venue_config(self, venue_id: int) -> VenueConfigResponse:
@@ -278,27 +298,25 @@ class ResyClient:
             payload["geo"] = {"bounding_box": list(bounding_box)}
         body = await self._call("POST", "/3/venuesearch/search", json=payload)
         found = _parse(SearchResponse, body, "/3/venuesearch/search")
-        return SearchPage(hits=found.search.hits, page=page, total_pages=found.total_pages)
+        return SearchPage(
+            hits=found.search.hits,
+            page=page,
+            total_pages=found.total_pages,
+            total_hits=found.total_hits,
+        )
 
     async def search_all(
         self, *, max_pages: int = 10, per_page: int = 100, **query: Any
     ) -> list[SearchHit]:
         """Every page of a search (up to `max_pages`). Any page failing fails the whole.
 
-        With availability on, Resy orders venues with open slots first: a page that holds a
-        venue without slots is the last one worth asking for.
+        Pages are read until the hits run out (an empty or short page, the page count or the
+        hit count Resy gives): nothing says venues with slots come first (hits with
+        `availability: null` or no slots are mixed in), so a slot-less hit stops nothing.
         """
         first = await self.search(page=1, per_page=per_page, **query)
         hits, page = list(first.hits), first
-        while (
-            page.page < max_pages
-            and not (query.get("availability", True) and any(not h.slots for h in page.hits))
-            and (
-                page.page < page.total_pages
-                if page.total_pages is not None
-                else len(page.hits) >= per_page  # Resy did not say: a full page means more
-            )
-        ):
+        while page.page < max_pages and _more_pages(page, len(hits), per_page):
             page = await self.search(page=page.page + 1, per_page=per_page, **query)
             hits.extend(page.hits)
         return hits
@@ -343,6 +361,7 @@ class ResyClient:
         data: Mapping[str, str] | None = None,
         user: bool = False,
         retry: bool = True,
+        counted: bool = True,
     ) -> bytes:
         """The body of a successful answer, as bytes (parsed by the caller's model)."""
         headers = self._auth_headers(user=user)
@@ -358,20 +377,28 @@ class ResyClient:
         )
         async for attempt in attempts:
             with attempt:
-                return await self._attempt(method, path, attempt.retry_state.attempt_number, send)
+                number = attempt.retry_state.attempt_number
+                return await self._attempt(method, path, number, send, user=user, counted=counted)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _attempt(
-        self, method: str, path: str, number: int, send: Callable[[], Awaitable[httpx.Response]]
+        self,
+        method: str,
+        path: str,
+        number: int,
+        send: Callable[[], Awaitable[httpx.Response]],
+        *,
+        user: bool,
+        counted: bool = True,
     ) -> bytes:
         async with self._in_flight:
             await self.limiter.acquire()
             if self.gate is not None:  # shared budget, pause, breaker: CircuitOpen, no request
                 await self.gate.before_call(self.host)
             try:
-                body = await self._exchange(method, path, number, send)
+                body = await self._exchange(method, path, number, send, user=user)
             except errors.ResyError as exc:
-                if self.gate is not None:
+                if self.gate is not None and counted:
                     await self.gate.after_call(self.host, exc)
                 raise
             if self.gate is not None:
@@ -379,7 +406,13 @@ class ResyClient:
             return body
 
     async def _exchange(
-        self, method: str, path: str, number: int, send: Callable[[], Awaitable[httpx.Response]]
+        self,
+        method: str,
+        path: str,
+        number: int,
+        send: Callable[[], Awaitable[httpx.Response]],
+        *,
+        user: bool,
     ) -> bytes:
         """One request and its answer, recorded in `calls`; any failure is a ResyError."""
         status: int | None = None
@@ -400,7 +433,7 @@ class ResyClient:
         status = response.status_code
         try:
             if status >= 300:
-                raise _error_for(response, path, self.secrets())
+                raise _error_for(response, path, self.secrets(), user=user)
             if "json" not in response.headers.get("content-type", "json"):
                 # A firewall challenge page served with 200: worth another try later.
                 raise errors.ServerError(
@@ -418,14 +451,18 @@ class ResyClient:
         if not self.api_key:
             raise errors.MissingCredentials()
         headers = {"Authorization": f'ResyAPI api_key="{self.api_key}"'}
-        if self.auth_token:
-            # The web app sends the token twice; some endpoints read one, some the other.
-            headers["X-Resy-Auth-Token"] = self.auth_token
-            headers["X-Resy-Universal-Auth"] = self.auth_token
-        elif user:
+        if not user:
+            # Key-only calls (find, search, venue, config, calendar, login) never carry the
+            # user's token: Resy answers a stale one with a redirect to its login page even
+            # where no login is needed, and an expired token must not stop discovery.
+            return headers
+        if not self.auth_token:
             raise errors.MissingCredentials(
                 "not logged in: run `resywatch auth login` (or set RESYWATCH_RESY_AUTH_TOKEN)"
             )
+        # The web app sends the token twice; some endpoints read one, some the other.
+        headers["X-Resy-Auth-Token"] = self.auth_token
+        headers["X-Resy-Universal-Auth"] = self.auth_token
         return headers
 
     def _should_retry(self, exc: BaseException) -> bool:
@@ -458,6 +495,17 @@ class ResyClient:
         )
 
 
+def _more_pages(page: SearchPage, seen: int, per_page: int) -> bool:
+    """Whether a search has hits after `page` (`seen` hits read so far)."""
+    if not page.hits:
+        return False
+    if page.total_pages is not None:
+        return page.page < page.total_pages
+    if page.total_hits is not None:
+        return seen < page.total_hits
+    return len(page.hits) >= per_page  # Resy did not say: a full page means more
+
+
 def _parse(model: type[Model], body: bytes, endpoint: str) -> Model:
     """Parse and validate in one pass: fields no model names are skipped, never built."""
     try:
@@ -472,19 +520,25 @@ def _parse(model: type[Model], body: bytes, endpoint: str) -> Model:
         ) from None
 
 
-def _error_for(response: httpx.Response, path: str, secrets: list[str]) -> errors.ResyError:
+LOGIN_PATHS = frozenset({"/3/auth/password", "/4/auth/password"})
+
+
+def _error_for(
+    response: httpx.Response, path: str, secrets: list[str], *, user: bool = False
+) -> errors.ResyError:
     """Resy's status codes (RESY_API.md §6) as typed errors. Resy's own words are quoted
-    with every secret the request carried masked: an answer may echo the request back."""
+    with every secret the request carried masked: an answer may echo the request back.
+    `user`: the call carried the user's token, so a refusal means the token, not the API key."""
     status = response.status_code
     body = _json_or_none(response)
     message = body.get("message") if isinstance(body, dict) else None
     message = redact_text(str(message), secrets) if message else None
-    waf = response.headers.get("x-cdn", "").lower() == "imperva" or body is None
+    # `X-CDN: Imperva` comes on Resy's ordinary answers too (200s, its JSON 403): only an
+    # answer that is not Resy's JSON is the firewall's (chi-chi's isImpervaChallenge).
+    waf = body is None
     detail = f"{path} answered {status}" + (f": {message}" if message else "")
     if status in (301, 302, 303, 307, 308) or status == 419:
-        return errors.AuthError(
-            f"Resy refused the credentials ({detail}): run `resywatch auth login`", status=status
-        )
+        return _refusal(path, status, detail, user=user)
     if status == 402:
         return errors.PaymentRequired(status=status)
     if status == 403:
@@ -497,17 +551,56 @@ def _error_for(response: httpx.Response, path: str, secrets: list[str]) -> error
         return errors.NotFound(detail, status=status)
     if status == 412:
         booked = body if isinstance(body, dict) else {}
+        # "You already hold it": Resy names the reservation under `specs` (AbhiSivaprasad's
+        # client, a public zod schema of the body); older samples put it at the top level.
+        specs = booked.get("specs")
+        held = specs if isinstance(specs, dict) and "reservation_id" in specs else booked
+        token = held.get("resy_token")
         return errors.Conflict(
             detail,
-            reservation_id=_int_or_none(booked.get("reservation_id")),
-            resy_token=booked.get("resy_token"),
+            reservation_id=_int_or_none(held.get("reservation_id")),
+            resy_token=token if isinstance(token, str) else None,
         )
     if status == 429:
         return errors.RateLimited(detail, retry_after=_retry_after(response))
+    if status == 502 and not _challenge(response, waf):
+        # Resy's 502 is its answer to malformed or unexpected input (Cierge's
+        # ErrBadGateway): asking again the same way cannot help, and Resy is not down.
+        return errors.BadRequest(f"Resy could not use the request ({detail})", status=status)
     if status >= 500:
-        cause = " (firewall challenge)" if waf and status != 502 else ""
+        cause = " (firewall challenge)" if _challenge(response, waf) else ""
         return errors.ServerError(detail + cause, status=status)
     return errors.BadRequest(detail, status=status)
+
+
+def _challenge(response: httpx.Response, not_json: bool) -> bool:
+    """A firewall page: not Resy's JSON, and HTML or a page marked by the CDN (the header
+    alone proves nothing: Resy's own answers carry it, empty ones included)."""
+    html = "html" in response.headers.get("content-type", "")
+    marked = response.headers.get("x-cdn", "").lower() == "imperva" and bool(response.content)
+    return not_json and (html or marked)
+
+
+def _refusal(path: str, status: int, detail: str, *, user: bool) -> errors.AuthError:
+    """A 419 or a redirect to the login page, said in terms of what the user can fix."""
+    if path in LOGIN_PATHS and status == 419:
+        # resolved-bot: "Resy servers return a 419 if the auth parameters were invalid".
+        return errors.LoginRefused(
+            f"Resy refused the login ({status}): wrong email or password (or a stale "
+            "`[resy] api_key`, if you set one)",
+            status=status,
+        )
+    if user:
+        return errors.AuthExpired(
+            f"Resy no longer accepts your auth token ({detail}; tokens last about 45 days): "
+            "run `resywatch auth login`",
+            status=status,
+        )
+    # No user token was sent: only the API key can have been refused.
+    return errors.AuthError(
+        f"Resy refused the API key ({detail}): check `[resy] api_key` or RESYWATCH_RESY_API_KEY",
+        status=status,
+    )
 
 
 def _json_or_none(response: httpx.Response) -> Any:

@@ -26,9 +26,21 @@ class ResyError(ResywatchError):
 
 
 class AuthError(ResyError):
-    """Resy refused the credentials (419): run `resywatch auth login`."""
+    """Resy refused the credentials (419 or a redirect to its login page)."""
 
     code = kind = "auth"
+
+
+class AuthExpired(AuthError):
+    """Resy no longer accepts the user's token (302 or 419 on a user call): log in again."""
+
+    code = "auth_expired"
+
+
+class LoginRefused(AuthError):
+    """Resy refused the email and password of a login (419)."""
+
+    code = kind = "login_refused"
 
 
 class PaymentRequired(ResyError):
@@ -48,6 +60,12 @@ class Blocked(ResyError):
 
     code = kind = "blocked"
     permanent = False
+
+
+class CaptchaRequired(ResyError):
+    """The venue asks for a captcha to book (`feature_recaptcha`): book it in the Resy app."""
+
+    code = kind = "captcha_required"
 
 
 class NotFound(ResyError):

@@ -8,6 +8,7 @@ a venue id is an int or `{"resy": id}`; a rating is a float or `{"average", "cou
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Annotated, Any, NotRequired
 
@@ -87,6 +88,11 @@ class SlotPayment(ResyModel):
     deposit_fee: float | None = None
 
 
+class Exclusive(ResyModel):
+    id: int | None = None
+    is_eligible: bool | None = None
+
+
 class Slot(ResyModel):
     """One bookable time at a venue."""
 
@@ -96,6 +102,18 @@ class Slot(ResyModel):
     quantity: int | None = None
     market: Market | None = None
     payment: SlotPayment | None = None
+    is_global_dining_access: bool | None = None
+    exclusive: Exclusive | None = None
+
+    @property
+    def restricted(self) -> str | None:
+        """Why an ordinary account cannot book it (a capture-based client plan: "bookable
+        (false if is_global_dining_access or exclusive.is_eligible is false)"), or None."""
+        if self.is_global_dining_access:
+            return "Global Dining Access only"
+        if self.exclusive is not None and self.exclusive.is_eligible is False:
+            return "exclusive: this account is not eligible"
+        return None
 
     @property
     def starts_at(self) -> datetime:
@@ -123,6 +141,7 @@ class FindVenue(ResyModel):
     price_range: int | None = None
     rating: Annotated[Rating | None, BeforeValidator(_rating)] = None
     location: Location | None = None
+    feature_recaptcha: bool | None = None  # booking it needs a reCAPTCHA token
 
 
 class FindEntry(ResyModel):
@@ -141,7 +160,30 @@ class FindResponse(ResyModel):
 
     @property
     def slots(self) -> list[Slot]:
-        return [slot for entry in self.results.venues for slot in entry.slots]
+        """Every entry's slots, each bookable slot once (see `distinct_slots`)."""
+        return distinct_slots(slot for entry in self.results.venues for slot in entry.slots)
+
+    def entry_for(self, venue_id: int) -> FindEntry | None:
+        """The entry of the venue asked for: another venue's entry is never its slots."""
+        return next((e for e in self.results.venues if e.venue.id == venue_id), None)
+
+    def slots_at(self, venue_id: int) -> list[Slot]:
+        """The asked venue's slots, each bookable slot once."""
+        entry = self.entry_for(venue_id)
+        return distinct_slots(entry.slots) if entry is not None else []
+
+
+def distinct_slots(slots: Iterable[Slot]) -> list[Slot]:
+    """One slot per config token, first seen kept: Resy lists a slot once per table (several
+    `config.id`s) with one token, and a token books once (a capture-based client plan:
+    "Dedupe slots by config_token")."""
+    seen: set[str] = set()
+    kept: list[Slot] = []
+    for slot in slots:
+        if slot.config.token not in seen:
+            seen.add(slot.config.token)
+            kept.append(slot)
+    return kept
 
 
 class BookToken(ResyModel):
@@ -187,9 +229,10 @@ class DetailsPayment(ResyModel):
 
 
 class DetailsResponse(ResyModel):
-    """`/3/details`: the book token plus the quote (fees) and the user's cards."""
+    """`/3/details`: the book token plus the quote (fees) and the user's cards. A venue that
+    asks for a captcha answers without a book token (a 2026 public booking script)."""
 
-    book_token: BookToken
+    book_token: BookToken | None = None
     user: DetailsUser | None = None
     cancellation: Cancellation | None = None
     payment: DetailsPayment | None = None
@@ -252,6 +295,7 @@ class VenueResponse(ResyModel):
     url_slug: str | None = None
     location: Location | None = None
     locale: Locale | None = None
+    feature_recaptcha: bool | None = None
 
     @property
     def time_zone(self) -> str | None:
@@ -269,6 +313,10 @@ class SlotDateRef(TypedDict):
     start: str  # venue-local "YYYY-MM-DD HH:MM:SS"
 
 
+class ExclusiveRef(TypedDict):
+    is_eligible: NotRequired[bool | None]
+
+
 class SlotRef(TypedDict):
     """A slot in search results: only what discovery and booking read. A search page holds
     a thousand slots of a kilobyte each; reading them as full models would cost more CPU
@@ -276,6 +324,14 @@ class SlotRef(TypedDict):
 
     config: SlotConfigRef
     date: SlotDateRef
+    is_global_dining_access: NotRequired[bool | None]
+    exclusive: NotRequired[ExclusiveRef | None]
+
+
+def slot_restricted(slot: SlotRef) -> bool:
+    """Whether a search slot is one ordinary accounts cannot book (see `Slot.restricted`)."""
+    exclusive = slot.get("exclusive") or {}
+    return bool(slot.get("is_global_dining_access")) or exclusive.get("is_eligible") is False
 
 
 def slot_start(slot: SlotRef) -> datetime:
@@ -294,7 +350,10 @@ class GeoLoc(ResyModel):
 
 
 class HitAvailability(ResyModel):
-    slots: list[SlotRef] = Field(default_factory=list)
+    # `slots: null` is read as no slots (paystub-service guards with `or []`).
+    slots: Annotated[list[SlotRef], BeforeValidator(lambda v: [] if v is None else v)] = Field(
+        default_factory=list
+    )
 
 
 class SearchHit(ResyModel):
@@ -304,6 +363,7 @@ class SearchHit(ResyModel):
     name: str
     url_slug: str | None = None
     neighborhood: str | None = None
+    locality: str | None = None  # the city, e.g. "New York"
     cuisine: list[str] = Field(default_factory=list)
     rating: Annotated[Rating | None, BeforeValidator(_rating)] = None
     price_range_id: int | None = None
@@ -325,11 +385,13 @@ class SearchHit(ResyModel):
 
 class Pagination(ResyModel):
     total_pages: int | None = None
+    total: int | None = None  # hits in all pages
 
 
 class SearchResults(ResyModel):
     hits: list[SearchHit] = Field(default_factory=list)
     nbPages: int | None = None  # Resy's (Algolia's) spelling
+    nbHits: int | None = None
     total_pages: int | None = None
     pagination: Pagination | None = None
 
@@ -353,13 +415,19 @@ class SearchResponse(ResyModel):
         )
         return next((c for c in candidates if c is not None), None)
 
+    @property
+    def total_hits(self) -> int | None:
+        candidates = (self.meta.total if self.meta else None, self.search.nbHits)
+        return next((c for c in candidates if c is not None), None)
+
 
 class SearchPage(ResyModel):
-    """One page of search hits and how many pages there are in all."""
+    """One page of search hits and how many pages (or hits) there are in all."""
 
     hits: list[SearchHit]
     page: int
     total_pages: int | None  # None when Resy did not say
+    total_hits: int | None = None
 
 
 class User(ResyModel):

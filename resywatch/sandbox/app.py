@@ -2,8 +2,9 @@
 
 Every Resy route goes through `_ResyRoute`, which in order: counts and logs the request,
 applies the route's fault rule (latency, Imperva-style failures, 429, the User-Agent check),
-checks the API key (419), checks the user token on user routes (419 or 302), runs the
-handler, and finally trickles the body out if a drip-feed fault is set.
+checks the API key (419), checks the user token on user routes (419 or 302) and any token
+sent to a key-only route (302), runs the handler, and finally trickles the body out if a
+drip-feed fault is set.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
@@ -46,7 +47,7 @@ from resywatch.sandbox.payloads import Payloads, dumps, error_body
 from resywatch.sandbox.state import SandboxState
 from resywatch.sandbox.tokens import BookTokenClaims, mint_book_token, parse_book_token
 from resywatch.sandbox.venues import Venue
-from resywatch.sandbox.world import BookingError, Snapshot
+from resywatch.sandbox.world import BookingError, Reservation, Snapshot
 
 #: With ``slot_filter.time_filter``, search returns slots starting within this many minutes of
 #: it, inclusive on both sides (paystub-service documents +-2 h; the discovery window default).
@@ -80,6 +81,9 @@ _REASONS = {
     412: "Precondition Failed",
     419: "Unauthorized",
     429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
 }
 
 
@@ -131,12 +135,49 @@ async def find(request: Request, call: Call) -> Response:
         raise ApiError(400, "Invalid parameter: party_size")
     venue = call.state.world.by_id.get(venue_id)
     if venue is None:
+        if call.state.variants.find_unknown_venue_error:
+            # Cierge's live test expects an error (ErrBadRequest) for an unknown venue (S3).
+            raise ApiError(400, "Invalid venue_id")
         return json_response(Payloads.find_unknown_venue(day.isoformat(), party))
-    snap = call.state.world.snapshot(venue, day, call.now)
-    return Response(call.payloads.find(venue, snap, party), media_type=JSON_TYPE)
+    world, variants = call.state.world, call.state.variants
+    snap = world.snapshot(venue, day, call.now)
+    body = call.payloads.find(venue, snap, party, per_table=variants.find_per_table)
+    captcha = venue.id in variants.captcha_venue_ids and variants.captcha_flag_shown
+    if not (variants.find_other_venue or variants.restricted_slots or captcha):
+        return Response(body, media_type=JSON_TYPE)  # the fast path: memoised bytes
+    answer = json.loads(body)
+    if variants.find_other_venue:
+        other = next(v for v in world.venues if v.id != venue.id)
+        extra = call.payloads.find(
+            other, world.snapshot(other, day, call.now), party, per_table=variants.find_per_table
+        )
+        answer["results"]["venues"] += json.loads(extra)["results"]["venues"]
+    entry = answer["results"]["venues"][0]
+    if captcha:
+        entry["venue"]["feature_recaptcha"] = True
+    if variants.restricted_slots:
+        for slot in entry["slots"]:
+            _restrict(
+                slot,
+                call.state.world.slot_index(
+                    venue, slot["date"]["start"][11:], slot["config"]["type"]
+                ),
+            )
+    return json_response(answer)
+
+
+def _restrict(slot: dict[str, Any], index: int | None) -> None:
+    """Mark a slot ordinary accounts cannot book (the `restricted_slots` variant)."""
+    if index is not None and index % 5 == 2:
+        slot["is_global_dining_access"] = True
+    elif index is not None and index % 5 == 4:
+        slot["exclusive"] = {"id": 7000 + index, "is_eligible": False}
 
 
 async def details(request: Request, call: Call) -> Response:
+    if request.method == "GET" and call.state.variants.details_get_fails:
+        # Alkaar #154: GET /3/details gave 500 after the Feb-2024 switch to POST (S14).
+        raise ApiError(500, "Internal Server Error")
     params = await query_or_json(request)
     config_id = str(params.get("config_id") or "")
     match = _TOKEN_RE.match(config_id)
@@ -150,6 +191,13 @@ async def details(request: Request, call: Call) -> Response:
     if index is None:
         raise ApiError(404, "Slot not found")
     slot = call.state.world.slot_defs(venue)[index]
+    template, service = int(match.group(2)), int(match.group(3))
+    if call.state.variants.details_checks_ids and (
+        template != slot.template_id or service != slot.service.type_id
+    ):
+        # A token is Resy's own, not a guess: the template and service must be the slot's
+        # (S6). Cierge's live test expects an error for an invalid config (400 or 404).
+        raise ApiError(404, "Slot not found")
     # Resy issues a book token even for a slot that is gone; only /3/book tells.
     expires = call.now + BOOK_TOKEN_TTL_S
     claims = BookTokenClaims(
@@ -157,8 +205,12 @@ async def details(request: Request, call: Call) -> Response:
     )
     token = mint_book_token(call.state.auth.signing_key, claims)
     start = call.state.world.slot_start(venue, day, slot)
-    body = call.payloads.details(venue, slot, day, party, start, token, expires, call.state.user)
-    if str(params.get("commit", "1")) == "0":
+    body = call.payloads.details(
+        venue, slot, day, party, start, token, expires, call.state.user,
+        fee_per_guest=call.state.variants.fee_per_guest,
+    )  # fmt: skip
+    if str(params.get("commit", "1")) == "0" or venue.id in call.state.variants.captcha_venue_ids:
+        # A captcha venue gives no token until its captcha is solved (2026 public script).
         # dwatch/AbhiSivaprasad: commit=0 "will not return a booking token".
         del body["book_token"]
     return json_response(body)
@@ -188,6 +240,9 @@ async def book(request: Request, call: Call) -> Response:
     index = world.slot_index(venue, claims.time, claims.seating)
     if index is None:
         raise ApiError(404, _BOOK_ERRORS[404])
+    if not world.is_released(venue, date.fromisoformat(claims.day), call.now):
+        status = call.state.variants.unreleased_book_status  # unseen: a switch (S7)
+        raise ApiError(status, _BOOK_ERRORS.get(status, _REASONS.get(status, "Error")))
     try:
         reservation = world.book(
             uid=call.uid,
@@ -200,24 +255,29 @@ async def book(request: Request, call: Call) -> Response:
         )
     except BookingError as exc:
         if exc.kind == "conflict" and exc.existing is not None:
-            held = exc.existing
-            specs = {
-                "reservation_id": held.reservation_id,
-                "resy_token": held.resy_token,
-                "venue_id": held.venue_id,
-                "day": held.day.isoformat(),
-                "time_slot": held.slot.time,
-                "party_size": held.party_size,
-                "config": {"type": held.slot.seating.name},
-            }
-            raise ApiError(412, _BOOK_ERRORS[412], specs=specs) from exc
+            raise ApiError(412, _BOOK_ERRORS[412], specs=_specs(exc.existing)) from exc
         raise ApiError(404, _BOOK_ERRORS[404]) from exc
+    if call.state.variants.book_success_as_412:
+        raise ApiError(412, _BOOK_ERRORS[412], specs=_specs(reservation))
     body = {
         "resy_token": reservation.resy_token,
         "reservation_id": reservation.reservation_id,
         "venue_opt_in": form.get("venue_marketing_opt_in") == "1",
     }
     return json_response(body, 201)
+
+
+def _specs(held: Reservation) -> dict[str, Any]:
+    """A 412's `specs`: the reservation the user holds (AbhiSivaprasad; a zod schema)."""
+    return {
+        "reservation_id": held.reservation_id,
+        "resy_token": held.resy_token,
+        "venue_id": held.venue_id,
+        "day": held.day.isoformat(),
+        "time_slot": held.slot.time,
+        "party_size": held.party_size,
+        "config": {"type": held.slot.seating.name},
+    }
 
 
 async def cancel(request: Request, call: Call) -> Response:
@@ -239,12 +299,26 @@ async def venue_config(request: Request, call: Call) -> Response:
 
 async def venue_detail(request: Request, call: Call) -> Response:
     params = dict(request.query_params)
-    if "id" not in params:
+    if "url_slug" in params and "id" not in params:
+        # A venue page's slug and city (a 2026 public note: /3/venue?url_slug=&location=).
+        slug, location = params["url_slug"].lower(), params.get("location", "").lower()
+        call.note(url_slug=slug, location=location)
+        found = next((v for v in call.state.world.venues if v.url_slug == slug), None)
+        if found is None or location not in ("new-york-ny", "ny"):
+            raise ApiError(404, "Venue not found")
+        venue_id = found.id
+    elif "id" not in params:
         # The quirk from the reference note: `venue_id` is not this route's parameter.
         raise ApiError(400, "Bad Request", data={"id": "missing"})
-    venue_id = int_param(params, "id")
-    call.note(id=venue_id)
-    return json_response(call.payloads.venue(_venue(call, venue_id)))
+    else:
+        venue_id = int_param(params, "id")
+        call.note(id=venue_id)
+    venue = _venue(call, venue_id)
+    body = call.payloads.venue(venue)
+    variants = call.state.variants
+    if venue.id in variants.captcha_venue_ids and variants.captcha_flag_shown:
+        body["feature_recaptcha"] = True
+    return json_response(body)
 
 
 async def calendar(request: Request, call: Call) -> Response:
@@ -341,11 +415,17 @@ async def search(request: Request, call: Call) -> Response:
     )
     low, high = -math.inf, math.inf
     if time_filter:
-        anchor = _minute(str(time_filter))
-        low, high = anchor - TIME_FILTER_WINDOW_MIN, anchor + TIME_FILTER_WINDOW_MIN
+        anchor, half = _minute(str(time_filter)), call.state.variants.time_filter_window_min
+        low, high = anchor - half, anchor + half
     area, in_area = _geo_filter(geo)
     # Already in result order: rating, then id.
-    candidates = payloads.search_candidates(query, area, in_area)
+    fuzzy = call.state.variants.fuzzy_search
+    candidates = payloads.search_candidates(query, area, in_area, fuzzy=fuzzy)
+    if call.state.variants.namesakes_elsewhere and query and not availability:
+        # Real search is not limited to one city: a name may be a venue's in Miami too (S13).
+        everywhere = payloads.search_candidates(query, None, lambda v: True, fuzzy=fuzzy)
+        twins = (_namesake(v) for v in everywhere)
+        candidates = candidates + tuple(t for t in twins if in_area(t))
     first = (page - 1) * per_page
     hits: list[bytes] = []
     if not availability:
@@ -354,24 +434,36 @@ async def search(request: Request, call: Call) -> Response:
     else:
         # Which venues have an open slot in the window is all the count needs; slots are
         # encoded only for the hits on this page (and each once per snapshot).
-        matches: list[tuple[Venue, Snapshot, list[int]]] = []
+        # Real hits include venues with `availability: null` or no slots, in among the rest
+        # (paystub-service): the `search_slotless_hits` variant, on by default.
+        variants = call.state.variants
+        matches: list[tuple[Venue, Snapshot | None, list[int]]] = []
         for venue in candidates:
             snap = world.snapshot(venue, day, now)
-            if not snap.avail:
-                continue  # closed, past or not released yet
-            minutes, indexes = payloads.open_slots(snap, party)
-            # Minutes are in time order (slot definitions are).
-            lo, hi = bisect_left(minutes, low), bisect_right(minutes, high)
-            if lo < hi:
-                matches.append((venue, snap, indexes[lo:hi]))
+            chosen: list[int] = []
+            if snap.avail:  # else closed, past or not released yet
+                minutes, indexes = payloads.open_slots(snap, party)
+                # Minutes are in time order (slot definitions are).
+                lo, hi = bisect_left(minutes, low), bisect_right(minutes, high)
+                chosen = indexes[lo:hi]
+            if chosen:
+                matches.append((venue, snap, chosen))
+            elif variants.search_slotless_hits:
+                matches.append((venue, snap if snap.avail else None, []))
         total = len(matches)
-        for venue, snap, chosen in matches[first : first + per_page]:
-            hits.append(
-                payloads.search_hit_json(venue)[:-1]
-                + b',"availability":{"slots":'
-                + payloads.slots_json(snap, party, chosen)
-                + b"}}"
-            )
+        empty = b"null" if variants.search_null_slots else b"[]"
+        for venue, found, chosen in matches[first : first + per_page]:
+            shown = b"null"
+            if found is not None and not chosen:
+                shown = b'{"slots":' + empty + b"}"
+            elif found is not None and variants.restricted_slots:
+                marked = [payloads.slot(found, i, party) for i in chosen]
+                for index, slot in zip(chosen, marked, strict=True):
+                    _restrict(slot, index)
+                shown = b'{"slots":' + dumps(marked) + b"}"
+            elif found is not None:
+                shown = b'{"slots":' + payloads.slots_json(found, party, chosen) + b"}"
+            hits.append(payloads.search_hit_json(venue)[:-1] + b',"availability":' + shown + b"}")
     pages = math.ceil(total / per_page)
     # The body is joined from pre-encoded hits; `tail` and `meta` close it as `dumps` would.
     tail = dumps({"nbHits": total, "page": page, "nbPages": pages, "hitsPerPage": per_page})
@@ -391,6 +483,18 @@ async def search(request: Request, call: Call) -> Response:
     return Response(b"".join(parts), media_type=JSON_TYPE)
 
 
+#: Namesakes elsewhere (S13) take the venue's id plus this, so they never clash.
+NAMESAKE_ID_OFFSET = 50_000_000
+
+
+def _namesake(venue: Venue) -> Venue:
+    """The same name in Miami: only search lists it (no find, details or book)."""
+    return replace(
+        venue, id=venue.id + NAMESAKE_ID_OFFSET, lat=25.7617, lng=-80.1918,
+        neighborhood="Brickell", postal_code="33131", url_slug=venue.url_slug + "-miami",
+    )  # fmt: skip
+
+
 async def user(request: Request, call: Call) -> Response:
     active = [r for r in call.state.world.user_reservations(call.uid) if r.cancelled_at is None]
     return json_response(call.payloads.user(call.state.user, len(active)))
@@ -400,7 +504,8 @@ async def reservations(request: Request, call: Call) -> Response:
     params = dict(request.query_params)
     kind = params.get("type", "upcoming")
     limit = int_param(params, "limit", 20)
-    offset = int_param(params, "offset", 1)
+    base = call.state.variants.reservations_offset_base
+    offset = int_param(params, "offset", base)
     call.note(type=kind, limit=limit, offset=offset)
     if kind not in ("upcoming", "past"):
         raise ApiError(400, "Invalid parameter: type")
@@ -411,8 +516,10 @@ async def reservations(request: Request, call: Call) -> Response:
         chosen = sorted(
             (r for r in active if r.start < call.now), key=lambda r: r.start, reverse=True
         )
-    # ez-resy asks for its first upcoming reservation with offset=1: offsets count from 1.
-    page = chosen[max(offset - 1, 0) : max(offset - 1, 0) + max(limit, 0)]
+    # Cierge's live test pages from offset=0; ez-resy asks for its first upcoming one with
+    # offset=1: where offsets start is a variant (S12), 0 by default.
+    first = max(offset - base, 0)
+    page = chosen[first : first + max(limit, 0)]
     venues = {str(r.venue_id): {"name": call.state.world.by_id[r.venue_id].name} for r in page}
     return json_response(
         {"reservations": [call.payloads.reservation(r, call.now) for r in page], "venues": venues}
@@ -476,6 +583,9 @@ async def login_page(request: Request, call: Call) -> Response:
 def _fault_response(route: str, status: int, rule: FaultRule, state: SandboxState) -> Response:
     if route == "/3/book" and status in _BOOK_ERRORS:
         return json_response(error_body(status, _BOOK_ERRORS[status]), status)
+    if rule.answer == "resy":
+        # Resy's own error (its JSON shape), e.g. the 502 Cierge sees for malformed input.
+        return json_response(error_body(status, _REASONS.get(status, "Error")), status)
     headers: dict[str, str] = {}
     if status == 429:
         retry = retry_after_value(rule, 1)
@@ -529,6 +639,9 @@ class _ResyRoute:
         state = self.state
         entry = state.traffic.start(request.method, self.path, state.clock.now())
         response = await self._respond(request, entry["params"])
+        # Imperva fronts all of api.resy.com: its header comes on ordinary answers too (a 200
+        # from /3/auth/password, Resy's JSON 403), not only on its own challenge pages.
+        response.headers.setdefault("x-cdn", "Imperva")
         state.traffic.finish(entry, response.status_code)
         return response
 
@@ -561,6 +674,11 @@ class _ResyRoute:
             uid = self._user(request) or 0
             if not uid:
                 return self._auth_failure(request)
+        elif self.auth == "key" and self._token_sent(request) and not self._user(request):
+            # Real Resy answered an expired token on a /4/find, which needs no login, with a
+            # redirect to its login page (paystub-service's find sample): a stale token breaks
+            # every route it is sent to, not only the user routes.
+            return self._auth_failure(request, redirect=True)
         try:
             return await self.handler(
                 request, Call(state, self.payloads, state.clock.now(), uid, params)
@@ -573,8 +691,13 @@ class _ResyRoute:
         token = headers.get("x-resy-auth-token") or headers.get("x-resy-universal-auth")
         return self.state.user_for_token(token)
 
-    def _auth_failure(self, request: Request) -> Response:
-        if self.state.auth.redirect_on_failure:
+    @staticmethod
+    def _token_sent(request: Request) -> bool:
+        headers = request.headers
+        return bool(headers.get("x-resy-auth-token") or headers.get("x-resy-universal-auth"))
+
+    def _auth_failure(self, request: Request, *, redirect: bool = False) -> Response:
+        if redirect or self.state.auth.redirect_on_failure:
             target = f"{str(request.base_url).rstrip('/')}/login?redirect={quote(request.url.path)}"
             return Response(b"", 302, {"location": target})
         return Response(UNAUTHORIZED, 419, media_type=JSON_TYPE)

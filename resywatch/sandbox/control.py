@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
@@ -49,6 +49,26 @@ class AuthBody(_Body):
     redirect_on_failure: bool | None = None
     token_lifetime_s: float | None = None
     has_card: bool | None = None
+
+
+class VariantsBody(_Body):
+    book_success_as_412: bool | None = None
+    find_per_table: bool | None = None
+    find_other_venue: bool | None = None
+    search_slotless_hits: bool | None = None
+    search_null_slots: bool | None = None
+    captcha_venue_ids: list[int] | None = None
+    captcha_flag_shown: bool | None = None
+    restricted_slots: bool | None = None
+    unreleased_book_status: Literal[400, 404, 412, 500] | None = None
+    find_unknown_venue_error: bool | None = None
+    reservations_offset_base: Literal[0, 1] | None = None
+    details_checks_ids: bool | None = None
+    namesakes_elsewhere: bool | None = None
+    fee_per_guest: bool | None = None
+    details_get_fails: bool | None = None
+    fuzzy_search: bool | None = None
+    time_filter_window_min: Literal[60, 120, 180] | None = None
 
 
 class WorldBody(_Body):
@@ -153,6 +173,13 @@ async def control_auth(request: Request, state: SandboxState) -> Any:
     return state.configure_auth(**body.model_dump())
 
 
+async def control_variants(request: Request, state: SandboxState) -> Any:
+    if request.method == "GET":
+        return state.variants.describe()
+    body = await _model_body(request, VariantsBody)
+    return state.configure_variants(**body.model_dump())
+
+
 async def control_world(request: Request, state: SandboxState) -> Any:
     if request.method == "POST":
         body = await _model_body(request, WorldBody)
@@ -207,6 +234,7 @@ CONTROL_ROUTES: tuple[
     ("/release", control_release, ("GET", "POST")),
     ("/auth", control_auth, ("GET", "POST")),
     ("/world", control_world, ("GET", "POST")),
+    ("/variants", control_variants, ("GET", "POST")),
     ("/venues", control_venues, ("GET",)),
     ("/slots", control_slots, ("POST",)),
 )

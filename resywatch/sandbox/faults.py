@@ -32,6 +32,8 @@ class FaultRule(BaseModel):
       ``error_statuses``.
     - 5xx (and 403 outside `/3/book`) answer Imperva's HTML with ``X-Cdn: Imperva``; 429 answers
       JSON; on `/3/book`, 402/403/404/412 answer the booking error bodies.
+    - ``answer="resy"`` makes every failure Resy's own JSON error instead of the firewall's
+      page (a 502 from Resy means malformed input; one from Imperva is a challenge).
     - ``retry_after`` (seconds) is sent on 429 (default 1) and 503, as seconds or an HTTP-date.
     - ``latency_ms`` delays every answer; ``drip_chunk_bytes``/``drip_interval_ms`` trickle the
       body out in chunks; ``require_browser_ua`` answers 500 to a missing or non-browser UA.
@@ -43,6 +45,7 @@ class FaultRule(BaseModel):
     error_statuses: list[int] = Field(default_factory=lambda: [500, 502, 503], min_length=1)
     fail_next: int = Field(default=0, ge=0)
     fail_status: int = Field(default=503, ge=400, le=599)
+    answer: Literal["firewall", "resy"] = "firewall"
     retry_after: float | None = Field(default=None, ge=0)
     retry_after_format: Literal["seconds", "http-date"] = "seconds"
     latency_ms: float = Field(default=0.0, ge=0)

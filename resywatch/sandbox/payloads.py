@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Hashable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from difflib import SequenceMatcher
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -54,6 +55,18 @@ def _config_id(venue: Venue, day: date, slot: SlotDef) -> int:
     return 100_000 + mix(venue.id, day.toordinal(), slot.index) % 9_899_999
 
 
+def _near(query: str, venue: Venue) -> bool:
+    """A typo away from the venue's name (the `fuzzy_search` variant): real search finds
+    "Mori" for "amori" (a capture-based client plan)."""
+    return SequenceMatcher(None, query, venue.name.lower()).ratio() >= 0.8
+
+
+def _locality(postal_code: str) -> str:
+    if postal_code.startswith("331"):
+        return "Miami"  # a namesake elsewhere (the `namesakes_elsewhere` variant)
+    return "Brooklyn" if postal_code.startswith("112") else "New York"
+
+
 def _payment(venue: Venue) -> dict[str, Any]:
     fee = CANCELLATION_FEE_PER_GUEST if venue.payment_required else None
     cut_off = 86400 if venue.payment_required else None
@@ -82,7 +95,7 @@ class Payloads:
         self._hit_json: dict[int, bytes] = {}
         self._slot_templates: dict[tuple[int, int], tuple[str, ...]] = {}
         #: Search candidates per (query, area), already in result order; see `search_candidates`.
-        self._candidates: dict[tuple[str, Hashable], tuple[Venue, ...]] = {}
+        self._candidates: dict[tuple[str, Hashable, bool], tuple[Venue, ...]] = {}
         self._haystacks = {
             v.id: " ".join(
                 (slugify(v.name).replace("-", " "), v.name, *v.cuisine, v.neighborhood)
@@ -245,14 +258,22 @@ class Payloads:
             ]
         return cached
 
-    def find(self, venue: Venue, snap: Snapshot, party_size: int) -> bytes:
-        key = ("find", party_size)
+    def find(
+        self, venue: Venue, snap: Snapshot, party_size: int, *, per_table: bool = False
+    ) -> bytes:
+        """`/4/find`'s body. `per_table`: a slot with more than one table free is listed once
+        per table, each with its own `config.id` and the same token, as real answers do (a
+        capture-based client plan: config ids 1829819/1829820, one token)."""
+        key = ("find", party_size, per_table)
         cached = snap.memo.get(key)
         if cached is None:
             templates = {}
             slots = []
             for _, slot in self.timed_slots(snap, party_size):
                 slots.append(slot)
+                if per_table and slot["quantity"] >= 2:
+                    table = slot["config"] | {"id": slot["config"]["id"] + 1}
+                    slots.append(slot | {"config": table, "quantity": slot["quantity"] - 1})
                 template_id = slot["template"]["id"]
                 templates[str(template_id)] = {"id": template_id, "name": slot["config"]["type"]}
             cached = dumps(
@@ -314,13 +335,18 @@ class Payloads:
         book_token: str,
         expires: float,
         user: DemoUser,
+        *,
+        fee_per_guest: bool = False,
     ) -> dict[str, Any]:
+        """`/3/details`. `fee_per_guest`: `cancellation.fee.amount` is the fee per guest
+        (raymondyou97's reading); otherwise the total for the party (S11: unverified)."""
         paid = venue.payment_required
         total = DEPOSIT_PER_GUEST * party_size if paid else 0.0
-        fee = CANCELLATION_FEE_PER_GUEST * party_size
+        charged = CANCELLATION_FEE_PER_GUEST * party_size  # what cancelling really costs
+        fee = CANCELLATION_FEE_PER_GUEST if fee_per_guest else charged
         cut_off = iso_z(start - 86400) if paid else iso_z(start)
         policy = (
-            [f"A ${fee:.0f} fee applies to cancellations within 24 hours of the reservation."]
+            [f"A ${charged:.0f} fee applies to cancellations within 24 hours of the reservation."]
             if paid
             else ["You may cancel your reservation at no charge."]
         )
@@ -470,7 +496,7 @@ class Payloads:
                 "objectID": str(venue.id),
                 "name": venue.name,
                 "url_slug": venue.url_slug,
-                "locality": "Brooklyn" if venue.postal_code.startswith("112") else "New York",
+                "locality": _locality(venue.postal_code),
                 "region": "NY",
                 "neighborhood": venue.neighborhood,
                 "cuisine": list(venue.cuisine),
@@ -493,14 +519,19 @@ class Payloads:
         return cached
 
     def search_candidates(
-        self, query: str, area: Hashable, in_area: Callable[[Venue], bool]
+        self,
+        query: str,
+        area: Hashable,
+        in_area: Callable[[Venue], bool],
+        *,
+        fuzzy: bool = False,
     ) -> tuple[Venue, ...]:
         """Venues matching ``query`` inside ``area`` (``in_area`` tests it), in result order.
 
         That order is rating (best first), then id: stable, so paging through one search is
         consistent. Memoised per (query, area): both depend only on the catalogue.
         """
-        key = (query, area)
+        key = (query, area, fuzzy)
         cached = self._candidates.get(key)
         if cached is None:
             if len(self._candidates) >= _MAX_CANDIDATE_SETS:
@@ -508,7 +539,8 @@ class Payloads:
             chosen = [
                 v
                 for v in self.world.venues
-                if (not query or query in self._haystacks[v.id]) and in_area(v)
+                if (not query or query in self._haystacks[v.id] or (fuzzy and _near(query, v)))
+                and in_area(v)
             ]
             chosen.sort(key=lambda v: (-v.rating_average, v.id))
             cached = self._candidates[key] = tuple(chosen)
@@ -556,7 +588,7 @@ class Payloads:
             "guest_id": user.guest_id,
             "feature_flags": {},
             "profile_image_url": None,
-            "date_created": "2021-01-01T00:00:00Z",
+            "date_created": 1609459200,  # epoch seconds, as Cierge's User reads it (S12)
         }
 
     def reservation(self, r: Reservation, now: float) -> dict[str, Any]:
@@ -582,6 +614,7 @@ class Payloads:
                 "allowed": r.start > now,
             },
             "payment_method": {"id": r.payment_method_id} if r.payment_method_id else None,
-            "when": iso_z(r.start),
+            # UTC "YYYY-MM-DD HH:MM:SS", as Cierge's Reservation reads it (S12).
+            "when": datetime.fromtimestamp(r.start, UTC).strftime("%Y-%m-%d %H:%M:%S"),
             "booked_at": iso_z(r.booked_at),
         }

@@ -73,6 +73,71 @@ class AuthState:
     nonce: int = 0
 
 
+@dataclass
+class Variants:
+    """Switches for what real Resy may do one way or the other: no public sample decides, so
+    the sandbox offers both and tests run both (REAL_RESY_FINDINGS.md, "Sandbox shapes")."""
+
+    #: A booking that went through is answered 412 with `specs` naming it (AbhiSivaprasad's
+    #: client: "the server returns 412 but the request is successful"); off: 201.
+    book_success_as_412: bool = False
+    #: /4/find lists a slot once per free table (several `config.id`s, one token), as a
+    #: capture-based client plan records; off: once.
+    find_per_table: bool = True
+    #: /4/find's `venues[]` also holds another venue's entry after the one asked for
+    #: (chi-chi looks for the asked venue among them); off: only the venue asked for.
+    find_other_venue: bool = False
+    #: With availability on, search also lists venues without a slot in the window, in
+    #: result order among the rest: `availability: null` when the day is closed or not out,
+    #: `{"slots": []}` otherwise (paystub-service: hits include availability=null / no
+    #: slots). Off: only venues with slots, as the sandbox used to answer.
+    search_slotless_hits: bool = True
+    #: Such hits say `{"slots": null}` instead of `[]` (paystub-service guards with `or []`;
+    #: no sample shows it).
+    search_null_slots: bool = False
+    #: Venues that ask for a captcha to book: /3/details answers them without a book token
+    #: (a 2026 public booking script: "No token for ... captcha likely blocking").
+    captcha_venue_ids: list[int] = field(default_factory=list)
+    #: Their /4/find and /3/venue answers say `feature_recaptcha: true` (public TypeScript
+    #: types of /4/find; the 2026 script reads it from /3/venue); off: only details tells.
+    captcha_flag_shown: bool = True
+    #: /4/find also lists slots ordinary accounts cannot book: every fifth from the third is
+    #: `is_global_dining_access`, every fifth from the fifth an `exclusive` the account is not
+    #: eligible for (a capture-based client plan). Off: such slots are not listed at all, as
+    #: Alkaar #84 saw for Amex-only seating.
+    restricted_slots: bool = False
+    #: How /3/book answers a token for a slot of a day not released yet: no public client
+    #: books before a find shows slots, so it is unseen. 404 (as a taken slot), 412, 400 or
+    #: 500 (Alkaar #168/#102 saw those at drop time).
+    unreleased_book_status: int = 404
+    #: /4/find for an unknown venue is an error (400; Cierge's live test expects one); off:
+    #: 200 with no venues.
+    find_unknown_venue_error: bool = True
+    #: Where /3/user/reservations offsets start: 0 (Cierge's live test) or 1 (ez-resy).
+    reservations_offset_base: int = 0
+    #: /3/details checks a config token's template and service ids against the slot's (a
+    #: made-up token is refused, 404); off: the time and seating alone find the slot.
+    details_checks_ids: bool = True
+    #: A name search without an area also finds namesakes in Miami (real search is fuzzy
+    #: and not limited to one city: lgrees tells hits apart by "neighborhood, locality").
+    namesakes_elsewhere: bool = False
+    #: `cancellation.fee.amount` in /3/details is per guest (raymondyou97/resybot-open
+    #: multiplies it by the party); off: the party's total. No sample decides (S11).
+    fee_per_guest: bool = False
+    #: GET /3/details answers 500, as Alkaar #154 saw in Feb 2024; off: GET works as POST
+    #: (a 2026 note uses GET again). resywatch only POSTs (S14).
+    details_get_fails: bool = False
+    #: Search also finds names a typo away from the query (real search is fuzzy: "amori"
+    #: finds "Mori"); off: a substring of name, cuisine or neighbourhood (S13).
+    fuzzy_search: bool = False
+    #: Search's `time_filter` keeps slots this many minutes either side of it: paystub's
+    #: docs say 2 h, its code comment 3 h (S5, unverified).
+    time_filter_window_min: int = 120  # app.TIME_FILTER_WINDOW_MIN, the default
+
+    def describe(self) -> dict[str, Any]:
+        return {name: list(v) if isinstance(v, list) else v for name, v in vars(self).items()}
+
+
 class SandboxState:
     """The world, the clock, the credentials, the faults and the traffic log of one sandbox."""
 
@@ -87,6 +152,7 @@ class SandboxState:
         self.traffic = Traffic(config.request_log_size)
         self.user = DemoUser(email=config.email)
         self.auth = AuthState(config.auth_token, config.signing_key, config.token_lifetime_s)
+        self.variants = Variants()
         self._lock = threading.Lock()
 
     # -- credentials ---------------------------------------------------------------------
@@ -169,6 +235,14 @@ class SandboxState:
             "revoked_tokens": len(self.auth.revoked),
             "has_card": self.user.has_card,
         }
+
+    def configure_variants(self, **changes: Any) -> dict[str, Any]:
+        """Set the named variants (None leaves one as it is)."""
+        with self._lock:
+            for name, value in changes.items():
+                if value is not None:
+                    setattr(self.variants, name, value)
+            return self.variants.describe()
 
     # -- time ----------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from resywatch.config import check_config_writable, read_config_file, set_config_value
 from resywatch.errors import ResywatchError
 from resywatch.resy.client import ResyClient
-from resywatch.resy.errors import AuthError
+from resywatch.resy.errors import AuthExpired
 
 EXPIRY_WARNING = timedelta(days=7)
 
@@ -78,10 +78,11 @@ async def status(*, resy: ResyClient, now: datetime) -> AuthStatus:
     expires_at = token_expiry(resy.auth_token)
     try:
         user = await resy.user()
-    except AuthError:
-        when = f" (it expired {expires_at:%Y-%m-%d %H:%M} UTC)" if expires_at else ""
-        raise AuthError(
-            f"Resy no longer accepts the auth token{when}: run `resywatch auth login`"
+    except AuthExpired as exc:
+        when = f" (its expiry: {expires_at:%Y-%m-%d %H:%M} UTC)" if expires_at else ""
+        raise AuthExpired(
+            f"Resy no longer accepts the auth token{when}: run `resywatch auth login`",
+            status=exc.status,
         ) from None
     left = expires_at - now if expires_at else None
     return AuthStatus(

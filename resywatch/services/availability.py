@@ -82,6 +82,10 @@ class OpenSlot:
     seating_type: str | None
     token: str
     slot_id: str
+    #: Why an ordinary account cannot book it (Global Dining Access, exclusive), or None.
+    restricted: str | None = None
+    #: The venue asks for a captcha to book (`feature_recaptcha` on the find's venue).
+    captcha: bool = False
 
 
 async def open_slots(resy: ResyClient, venue_id: int, want: Want, today: date) -> list[OpenSlot]:
@@ -90,20 +94,26 @@ async def open_slots(resy: ResyClient, venue_id: int, want: Want, today: date) -
     answers = await asyncio.gather(*(resy.find(venue_id, d, want.party_size) for d in days))
     found: list[OpenSlot] = []
     for day, answer in zip(days, answers, strict=True):
-        for entry in answer.results.venues:
-            for slot in entry.slots:
-                if slot.starts_at.date() == day and want.matches(slot):
-                    found.append(
-                        OpenSlot(
-                            venue_id=entry.venue.id,
-                            venue_name=entry.venue.name,
-                            day=day,
-                            starts_at=slot.starts_at,
-                            seating_type=slot.seating_type,
-                            token=slot.config.token,
-                            slot_id=slot_id(entry.venue.id, slot.starts_at),
-                        )
+        # Only the venue asked for (another venue's slots are not its slots), and each
+        # bookable slot once (one token, however many tables list it).
+        entry = answer.entry_for(venue_id)
+        if entry is None:
+            continue
+        for slot in answer.slots_at(venue_id):
+            if slot.starts_at.date() == day and want.matches(slot):
+                found.append(
+                    OpenSlot(
+                        venue_id=venue_id,
+                        venue_name=entry.venue.name,
+                        day=day,
+                        starts_at=slot.starts_at,
+                        seating_type=slot.seating_type,
+                        token=slot.config.token,
+                        slot_id=slot_id(venue_id, slot.starts_at),
+                        restricted=slot.restricted,
+                        captcha=bool(entry.venue.feature_recaptcha),
                     )
+                )
     return sorted(found, key=lambda s: (s.starts_at, s.seating_type or ""))
 
 

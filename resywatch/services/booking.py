@@ -50,6 +50,9 @@ MAX_SLOTS_TRIED = 3
 DEFAULT_PREFERRED = time(19, 0)
 #: `--time 19:00` alone accepts slots this close to it.
 TIME_SLACK = timedelta(minutes=30)
+CAPTCHA_MESSAGE = "this venue asks for a captcha: book it in the Resy app"
+#: A book token expiring sooner than this is fetched again before it is used.
+TOKEN_MARGIN = timedelta(seconds=30)
 
 
 class Outcome(StrEnum):
@@ -65,6 +68,7 @@ class Outcome(StrEnum):
     PAYMENT_NOT_ACCEPTED = "payment_not_accepted"  # 403 from the venue
     BLOCKED = "blocked"  # 403 from Resy's firewall
     FEE_TOO_HIGH = "fee_too_high"
+    CAPTCHA = "captcha"  # the venue asks for a captcha (feature_recaptcha)
     AUTH_EXPIRED = "auth_expired"  # 419
     RATE_LIMITED = "rate_limited"  # 429
     UNCONFIRMED = "unconfirmed"  # no clear answer and not (yet) in the reservations
@@ -89,6 +93,7 @@ EXIT_CODES: dict[Outcome, int] = {
     Outcome.AUTH_EXPIRED: 16,
     Outcome.RATE_LIMITED: 17,
     Outcome.UNCONFIRMED: 18,
+    Outcome.CAPTCHA: 19,
     Outcome.DECLINED: 1,
     Outcome.CLAIMED: 1,
     Outcome.FAILED: 1,
@@ -151,6 +156,7 @@ class BookingResult:
     resy_status: int | None = None
     total: float | None = None  # the quote: charged up front
     cancellation_fee: float | None = None
+    cancellation_fee_max: float | None = None  # read per guest when larger (finding 9)
     attempt_id: int | None = None
     dry_run: bool = False
     latency_ms: dict[str, float] = field(default_factory=dict)
@@ -174,8 +180,27 @@ class Quote:
     book_token: str
     expires_at: datetime | None
     total: float
-    cancellation_fee: float
+    cancellation_fee: float  # `cancellation.fee.amount`, as Resy gives it
     payment_method_id: int | None  # the card the booking would use
+    party_size: int = 1
+
+    @property
+    def cancellation_fee_if_per_guest(self) -> float:
+        """The fee if Resy's amount is per guest: public clients read it both ways (one
+        multiplies by the party, finding 9) and no sample decides."""
+        return self.cancellation_fee * max(self.party_size, 1)
+
+    @property
+    def cancellation_fee_max(self) -> float:
+        """The larger reading: what `--max-cancel-fee` is held against."""
+        return max(self.cancellation_fee, self.cancellation_fee_if_per_guest)
+
+    def fee_text(self) -> str:
+        """`$25.00 cancellation fee ($50.00 if per guest)`: both readings when they differ."""
+        text = f"${self.cancellation_fee:.2f} cancellation fee"
+        if self.cancellation_fee_max != self.cancellation_fee:
+            text += f" (${self.cancellation_fee_max:.2f} if per guest)"
+        return text
 
 
 Confirm = Callable[[OpenSlot, Quote], bool]
@@ -236,7 +261,9 @@ def rank(slots: Sequence[OpenSlot], want: Want, preferred: time | None) -> list[
     return sorted(slots, key=key)
 
 
-def quote_of(details: DetailsResponse, payment_method_id: int | None) -> Quote:
+def quote_of(details: DetailsResponse, payment_method_id: int | None, party_size: int = 1) -> Quote:
+    if details.book_token is None:
+        raise resy_errors.CaptchaRequired(CAPTCHA_MESSAGE)
     methods = details.user.payment_methods if details.user else []
     default = sorted(methods, key=lambda m: not m.is_default)[0].id if methods else None
     return Quote(
@@ -245,17 +272,18 @@ def quote_of(details: DetailsResponse, payment_method_id: int | None) -> Quote:
         total=details.total,
         cancellation_fee=details.cancellation_fee,
         payment_method_id=payment_method_id if payment_method_id is not None else default,
+        party_size=party_size,
     )
 
 
 def over_ceiling(quote: Quote, plan: BookingPlan) -> str | None:
     """Why the quote is refused, or None when it is within the ceilings."""
-    if quote.total <= plan.max_total and quote.cancellation_fee <= plan.max_cancel_fee:
+    if quote.total <= plan.max_total and quote.cancellation_fee_max <= plan.max_cancel_fee:
         return None
     return (
-        f"the quote (${quote.total:.2f} up front, ${quote.cancellation_fee:.2f} cancellation "
-        f"fee) is above your ceilings (${plan.max_total:.2f} / ${plan.max_cancel_fee:.2f}): "
-        "raise --max-total / --max-cancel-fee to book it"
+        f"the quote (${quote.total:.2f} up front, {quote.fee_text()}) is above your ceilings "
+        f"(${plan.max_total:.2f} / ${plan.max_cancel_fee:.2f}): raise --max-total / "
+        "--max-cancel-fee to book it"
     )
 
 
@@ -314,9 +342,13 @@ def verdict_for_error(
     """A Resy error on the way to booking, as an outcome with a message that says what to do."""
     what = describe_slot(plan.venue_name, slot)
     status = exc.status
-    if isinstance(exc, resy_errors.AuthError):
-        message = "Resy refused your credentials (419): run `resywatch auth login`"
+    if isinstance(exc, resy_errors.AuthExpired):
+        message = f"Resy no longer accepts your auth token ({status}): run `resywatch auth login`"
         return Verdict(Outcome.AUTH_EXPIRED, message, slot, status)
+    if isinstance(exc, resy_errors.AuthError):  # the API key, on a key-only call
+        return Verdict(Outcome.AUTH_EXPIRED, str(exc), slot, status)
+    if isinstance(exc, resy_errors.CaptchaRequired):
+        return Verdict(Outcome.CAPTCHA, f"{what}: {CAPTCHA_MESSAGE}", slot, status)
     if isinstance(exc, resy_errors.SlotGone):
         message = f"{what} was taken before it could be booked (Resy 404)"
         return Verdict(Outcome.SLOT_GONE, message, slot, status)
@@ -374,14 +406,30 @@ def rate_limits_stop_the_booking() -> Iterator[None]:
 class Booker:
     """details -> fee check -> (prompt) -> book -> confirm for one slot, with the guards."""
 
-    def __init__(self, resy: ResyClient, plan: BookingPlan, steps: Steps) -> None:
-        self.resy, self.plan, self.steps = resy, plan, steps
+    def __init__(
+        self,
+        resy: ResyClient,
+        plan: BookingPlan,
+        steps: Steps,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.resy, self.plan, self.steps, self.now = resy, plan, steps, now
+        # The reservations the last confirm read, by id (None: it could not read them).
+        self.last_seen: dict[int, Reservation] | None = None
 
     async def quote(self, slot: OpenSlot) -> Quote:
         details = await self.steps.run(
             "details", self.resy.details(slot.token, slot.day, self.plan.want.party_size)
         )
-        return quote_of(details, self.plan.payment_method_id)
+        return quote_of(details, self.plan.payment_method_id, self.plan.want.party_size)
+
+    def stale(self, quote: Quote) -> bool:
+        """Whether the quote's book token expires within TOKEN_MARGIN from now."""
+        expires = quote.expires_at
+        if expires is None:
+            return False
+        expires = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
+        return expires - self.now() < TOKEN_MARGIN
 
     async def reservations(self, step: str) -> list[Reservation]:
         return await self.steps.run(step, self.resy.reservations())
@@ -390,6 +438,8 @@ class Booker:
         self, slot: OpenSlot, quote: Quote | None = None, *, confirm: Confirm | None = None
     ) -> Verdict:
         plan = self.plan
+        if slot.captcha:  # known from the find: no details, no book request
+            return verdict_for_error(resy_errors.CaptchaRequired(), plan, slot)
         try:
             if quote is None:
                 quote = await self.quote(slot)
@@ -403,24 +453,36 @@ class Booker:
             message = (
                 f"dry run: would book {describe_slot(plan.venue_name, slot)} for "
                 f"{plan.want.party_size} (${quote.total:.2f} up front, "
-                f"${quote.cancellation_fee:.2f} cancellation fee); nothing was booked"
+                f"{quote.fee_text()}); nothing was booked"
             )
             return Verdict(Outcome.DRY_RUN, message, slot, quote=quote)
         if confirm is not None and not confirm(slot, quote):
             return Verdict(Outcome.DECLINED, "not booked: you declined", slot, quote=quote)
+        if confirm is not None and self.stale(quote):
+            # The prompt outlasted the book token (it lasts about 5 minutes): a fresh one, on
+            # the same terms, rather than a refusal taken for a conflict.
+            try:
+                quote = await self.quote(slot)
+            except resy_errors.ResyError as exc:
+                return verdict_for_error(exc, plan, slot)
+            refused = over_ceiling(quote, plan)
+            if refused is not None:
+                message = f"not booking {describe_slot(plan.venue_name, slot)}: {refused}"
+                return Verdict(Outcome.FEE_TOO_HIGH, message, slot, quote=quote)
         verdict = await self.book(slot, quote)
         verdict.quote = quote
         return verdict
 
-    async def book(self, slot: OpenSlot, quote: Quote) -> Verdict:
-        """One book request (never retried), then the reservations to confirm it."""
+    async def book(self, slot: OpenSlot, quote: Quote, *, counted: bool = True) -> Verdict:
+        """One book request (never retried), then the reservations to confirm it.
+        `counted=False`: its failure is not reported to the shared breaker (speculative)."""
         try:
             booked = await self.steps.run(
-                "book", self.resy.book(quote.book_token, quote.payment_method_id)
+                "book", self.resy.book(quote.book_token, quote.payment_method_id, counted=counted)
             )
         except resy_errors.Conflict as exc:
-            if exc.reservation_id is not None:  # Resy's "412, but it went through"
-                return await self.confirm(slot, exc.reservation_id, status=exc.status)
+            if exc.reservation_id is not None:  # Resy's "412, but you hold it"
+                return await self.confirm_held(slot, exc)
             return verdict_for_error(exc, self.plan, slot)
         except (
             resy_errors.ResyTimeout,
@@ -433,6 +495,22 @@ class Booker:
             return verdict_for_error(exc, self.plan, slot)
         return await self.confirm(slot, booked.reservation_id, status=201)
 
+    async def confirm_held(self, slot: OpenSlot, refusal: resy_errors.Conflict) -> Verdict:
+        """A 412 that names a reservation of the user's: booked if it is this slot (Resy's
+        "412, but the request is successful"), already booked if it is another one that day,
+        and a conflict if the reservations do not show it."""
+        verdict = await self.confirm(slot, refusal.reservation_id, status=refusal.status)
+        if self.last_seen is None:
+            return verdict  # the reservations could not be read: unconfirmed
+        mine = self.last_seen.get(refusal.reservation_id or 0)
+        if verdict.outcome is not Outcome.BOOKED or mine is None:
+            return verdict_for_error(refusal, self.plan, slot)
+        if mine.time_slot and mine.time_slot[:5] != f"{slot.starts_at:%H:%M}":
+            held = already_booked(self.plan, mine)
+            return replace(held, slot=slot, resy_status=refusal.status)
+        verdict.message += f" (Resy answered {refusal.status}: you hold it)"
+        return verdict
+
     async def confirm(
         self,
         slot: OpenSlot,
@@ -443,6 +521,7 @@ class Booker:
     ) -> Verdict:
         """Booked only if the user's reservations show it."""
         plan, what = self.plan, describe_slot(self.plan.venue_name, slot)
+        self.last_seen = None
         try:
             mine = await self.reservations("confirm")
         except resy_errors.ResyError as exc:
@@ -452,6 +531,7 @@ class Booker:
                 "before trying again"
             )
             return Verdict(Outcome.UNCONFIRMED, message, slot, status, reservation_id)
+        self.last_seen = {r.reservation_id: r for r in mine}
         found = next((r for r in mine if r.reservation_id == reservation_id), None) or held_at(
             mine, plan.venue_id, plan.day
         )
@@ -600,6 +680,7 @@ def result_of(
         resy_status=verdict.resy_status,
         total=verdict.quote.total if verdict.quote else None,
         cancellation_fee=verdict.quote.cancellation_fee if verdict.quote else None,
+        cancellation_fee_max=verdict.quote.cancellation_fee_max if verdict.quote else None,
         attempt_id=attempt_id,
         dry_run=plan.dry_run,
         latency_ms=steps.total(),
@@ -719,9 +800,9 @@ async def _book_best(
     held = held_at(mine, plan.venue_id, plan.day)
     if held is not None:
         return already_booked(plan, held)
-    candidates = rank(found, plan.want, plan.preferred)
+    candidates = rank(bookable(found), plan.want, plan.preferred)
     if not candidates:
-        return Verdict(Outcome.NO_SLOT, no_slot_message(plan))
+        return Verdict(Outcome.NO_SLOT, no_slot_message(plan) + restricted_note(found))
     gone: list[OpenSlot] = []
     verdict = Verdict(Outcome.NO_SLOT, no_slot_message(plan))
     for slot in candidates[:MAX_SLOTS_TRIED]:
@@ -733,6 +814,21 @@ async def _book_best(
         taken = ", ".join(f"{s.starts_at:%H:%M}" for s in gone)
         verdict.message += f" (taken first: {taken})"
     return verdict
+
+
+def bookable(slots: Sequence[OpenSlot]) -> list[OpenSlot]:
+    """The slots an ordinary account can book: not Global Dining Access, not an exclusive it
+    is not eligible for (finding 12). The others are listed, never booked."""
+    return [s for s in slots if s.restricted is None]
+
+
+def restricted_note(slots: Sequence[OpenSlot]) -> str:
+    left_out = [s for s in slots if s.restricted is not None]
+    if not left_out:
+        return ""
+    times = ", ".join(sorted({f"{s.starts_at:%H:%M}" for s in left_out}))
+    why = "; ".join(sorted({s.restricted or "" for s in left_out}))
+    return f" (left out, not bookable by this account: {times}, {why})"
 
 
 def already_booked(plan: BookingPlan, held: Reservation) -> Verdict:
@@ -772,6 +868,7 @@ SETTLED = frozenset(
         Outcome.FEE_TOO_HIGH,
         Outcome.PAYMENT_REQUIRED,
         Outcome.PAYMENT_NOT_ACCEPTED,
+        Outcome.CAPTCHA,  # a notification instead of a booking: the user books in the app
         Outcome.DRY_RUN,
     }
 )
@@ -803,7 +900,7 @@ async def auto_book(
                 )
             )
         )
-    free = [s for s in slots if claim_key(source, source_id, s) not in taken]
+    free = [s for s in bookable(slots) if claim_key(source, source_id, s) not in taken]
     if not free:
         return None
     preferred = None

@@ -11,12 +11,17 @@ How one runs:
   is refreshed while waiting.
 - Until T - lead_s: sleep, with a cheap request every few seconds so the connection is open
   and warm at T (a cold TLS handshake costs a round trip or two).
-- From T - lead_s, one tick every poll_interval_s, one book-path request at a time. Until the
-  drop is seen (and for SPECULATE_S past T at most), ticks send the ready book request for
-  the best predicted slot: it succeeds the moment the inventory exists, half a round trip
-  after the drop, where a find -> details -> book loop needs a poll and two round trips
-  more. Every FIND_EVERY-th tick also sends a find beside it, to see the drop; once it is
-  seen, the best open slots from the find are booked (their tokens fetched if not held).
+- From T - lead_s, one tick every poll_interval_s. Until the drop is seen (for SPECULATE_S
+  past T at most: one find a tick after that), each tick sends FIND_FANOUT finds staggered
+  across it (reads, safe to overlap), so the drop is seen within a fraction of the
+  interval; once it is, the best open slot is booked with the token made ready before T
+  when the prediction was right (a find -> details -> book loop needs a poll and a round
+  trip more), else its token is fetched first.
+- Speculation (opt-in: `book.speculate`, `book snipe --speculate`): until the drop is seen
+  (and for SPECULATE_S past T at most), ticks send the ready book request for the best
+  predicted slot instead, every FIND_EVERY-th with a find beside it. How Resy answers a book
+  for a slot not yet released is unseen in any public client, so these refusals never end
+  the snipe and are never reported to the shared breaker.
 - Stops when booked or refused for good, at T + late_s if the drop never came, deadline_s
   after the drop was seen, or when the request budget is spent.
 
@@ -82,6 +87,8 @@ T = TypeVar("T")
 
 #: Every FIND_EVERY-th tick also looks (a find) beside the ready book request.
 FIND_EVERY = 5
+#: Without speculation, finds sent per tick (staggered) until the drop is seen.
+FIND_FANOUT = 4
 #: Book requests are sent blind (before the drop is seen) up to this long past T at most;
 #: later, a late drop is caught by finds (Resy needn't see minutes of unanswerable books).
 SPECULATE_S = 15.0
@@ -715,6 +722,9 @@ class Sniper:
         self.tokens: dict[str, tuple[Quote, datetime]] = {}
         self.trouble: Verdict | None = None  # the last transient failure
         self.refusals = 0
+        self.speculate = settings.book_speculate
+        self._finds_sent = 0  # finds overlap: an answer older than the last applied is stale
+        self._finds_applied = -1
         self.ticks = 0
         self.last_request: datetime | None = None
         self.marks: dict[str, float] = {}
@@ -816,7 +826,8 @@ class Sniper:
     async def _tick(self, now: datetime) -> Verdict | None:
         target = self._target()
         if (
-            target is not None
+            self.speculate
+            and target is not None
             and self.seen_at is None
             and not self.plan.dry_run
             and now < self.release + timedelta(seconds=SPECULATE_S)
@@ -829,7 +840,10 @@ class Sniper:
             if booked is not None or looked is not None:
                 return booked or looked
         else:
-            looked = await self._find()
+            # Staggered finds only around T, as speculation: a drop later than that is caught
+            # by one find a tick (the request budget lasts through a late drop).
+            close = now < self.release + timedelta(seconds=SPECULATE_S)
+            looked = await (self._watch() if self.seen_at is None and close else self._find())
             if looked is not None:
                 return looked
         for slot in self.open[:MAX_TRIES_PER_TICK]:
@@ -842,6 +856,8 @@ class Sniper:
 
     async def _find(self) -> Verdict | None:
         """Look at the day (news in `seen_at` and `open`). A Verdict only to stop (auth)."""
+        sent = self._finds_sent
+        self._finds_sent += 1
         try:
             answer = await self._call(
                 "find", self.resy.find(self.plan.venue_id, self.plan.day, self.plan.want.party_size)
@@ -849,13 +865,44 @@ class Sniper:
         except resy_errors.ResyError as exc:
             failed = verdict_for_error(exc, self.plan)
             return failed if failed.outcome is Outcome.AUTH_EXPIRED else self._transient(failed)
-        self._look(answer)
+        if sent > self._finds_applied:  # an older answer arriving late is no news
+            self._finds_applied = sent
+            self._look(answer)
         return None
+
+    async def _watch(self) -> Verdict | None:
+        """One tick before the drop is seen: FIND_FANOUT finds staggered across the interval,
+        done as soon as one sees the day (the others are cancelled)."""
+        stagger = self.interval / FIND_FANOUT
+
+        async def look_after(delay: float) -> Verdict | None:
+            if delay > 0:
+                await self.clock.sleep(delay)
+            if self.steps.requests >= self.budget:
+                return None
+            return await self._find()
+
+        pending = {asyncio.create_task(look_after(n * stagger)) for n in range(FIND_FANOUT)}
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if (verdict := task.result()) is not None:
+                        return verdict
+                if self.seen_at is not None:
+                    return None
+            return None
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     # -- steps -----------------------------------------------------------------------------
 
     async def _try(self, slot: OpenSlot) -> Verdict | None:
         """Book `slot` with its ready token (fetched if needed). None: keep polling."""
+        if slot.captcha:  # the venue asks for a captcha: stop at once, never poll on
+            return verdict_for_error(resy_errors.CaptchaRequired(), self.plan, slot)
         quote = await self._quote(slot)
         if isinstance(quote, Verdict):
             return quote if quote.outcome is not Outcome.FAILED else None
@@ -863,11 +910,12 @@ class Sniper:
             message = (
                 f"dry run: would book {describe_slot(self.plan.venue_name, slot)} for "
                 f"{self.plan.want.party_size} (${quote.total:.2f} up front, "
-                f"${quote.cancellation_fee:.2f} cancellation fee); nothing was booked"
+                f"{quote.fee_text()}); nothing was booked"
             )
             return Verdict(Outcome.DRY_RUN, message, slot, quote=quote)
         sent = self.clock.now()
-        verdict = await self.booker.book(slot, quote)
+        speculative = self.seen_at is None  # a predicted token, the day not seen out yet
+        verdict = await self.booker.book(slot, quote, counted=not speculative)
         self.last_request = self.clock.now()
         verdict.quote = quote
         outcome = verdict.outcome
@@ -880,9 +928,15 @@ class Sniper:
                 self.open = [s for s in self.open if self._key(s) not in self.gone]
                 self.ever_gone = True
             return None
-        if outcome is Outcome.CONFLICT or (
-            outcome is Outcome.FAILED and verdict.resy_status == 400
-        ):
+        refused = outcome is Outcome.CONFLICT or (
+            outcome is Outcome.FAILED and verdict.resy_status in (400, 502)  # malformed
+        )
+        if speculative and (refused or outcome in (Outcome.BLOCKED, Outcome.FAILED)):
+            # How Resy refuses a slot not out yet is unknown: never a reason to stop.
+            if refused:
+                self.tokens.pop(self._key(slot), None)  # a fresh token next time
+            return self._transient(verdict)
+        if refused:
             self.refusals += 1
             self.tokens.pop(self._key(slot), None)  # a fresh token next time
             return verdict if self.refusals >= MAX_REFUSALS else self._transient(verdict)
@@ -902,11 +956,11 @@ class Sniper:
             )
         except resy_errors.ResyError as exc:
             verdict = verdict_for_error(exc, self.plan, slot)
-            if verdict.outcome is Outcome.AUTH_EXPIRED:
+            if verdict.outcome in (Outcome.AUTH_EXPIRED, Outcome.CAPTCHA):
                 return verdict
             self._transient(verdict)
             return Verdict(Outcome.FAILED, verdict.message, slot)
-        quote = quote_of(details, self.plan.payment_method_id)
+        quote = quote_of(details, self.plan.payment_method_id, self.plan.want.party_size)
         expires = quote.expires_at or (self.clock.now() + timedelta(minutes=4))
         self.tokens[key] = (quote, expires if expires.tzinfo else expires.replace(tzinfo=UTC))
         refused = over_ceiling(quote, self.plan)
@@ -931,11 +985,12 @@ class Sniper:
     def _look(self, answer: FindResponse) -> None:
         """A find's news: is the day out, and which matching slots are open (best first)."""
         plan = self.plan
-        day_slots = [s for s in answer.slots if s.starts_at.date() == plan.day]
+        day_slots = [s for s in answer.slots_at(plan.venue_id) if s.starts_at.date() == plan.day]
         if day_slots and self.seen_at is None:
             self.seen_at = self.clock.now()
             self._mark("seen", self.seen_at)
-        name = answer.results.venues[0].venue.name if answer.results.venues else plan.venue_name
+        entry = answer.entry_for(plan.venue_id)
+        name = entry.venue.name if entry is not None else plan.venue_name
         found = [
             OpenSlot(
                 venue_id=plan.venue_id,
@@ -945,9 +1000,10 @@ class Sniper:
                 seating_type=s.seating_type,
                 token=s.config.token,
                 slot_id=slot_id(plan.venue_id, s.starts_at),
+                captcha=bool(entry is not None and entry.venue.feature_recaptcha),
             )
             for s in day_slots
-            if plan.want.matches(s)
+            if plan.want.matches(s) and s.restricted is None  # never book what we may not
         ]
         self.gone.clear()  # a find is fresh news: what it lists is open now
         self.open = rank(found, plan.want, plan.preferred)
@@ -957,8 +1013,8 @@ class Sniper:
         plan = self.plan
         predicted: dict[str, OpenSlot] = {}
         for answer in answers:
-            for slot in answer.slots:
-                if not plan.want.matches(slot):
+            for slot in answer.slots_at(plan.venue_id):
+                if not plan.want.matches(slot) or slot.restricted is not None:
                     continue
                 token = predict_token(slot.config.token, plan.day, plan.want.party_size)
                 if token is None:

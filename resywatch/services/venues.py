@@ -4,8 +4,10 @@ known about one venue (horizon, calendar, learned release pattern)."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from difflib import SequenceMatcher
 
 from sqlmodel import col, select
 
@@ -16,7 +18,13 @@ from resywatch.errors import InvalidInput, NotFound
 from resywatch.ids import is_id, may_name_a_row, parse_id
 from resywatch.resy import errors as resy_errors
 from resywatch.resy.client import ResyClient, venue_page_url
-from resywatch.resy.models import CalendarResponse, SearchHit, slot_seating, slot_start
+from resywatch.resy.models import (
+    CalendarResponse,
+    SearchHit,
+    slot_restricted,
+    slot_seating,
+    slot_start,
+)
 from resywatch.services.curated import HotspotMatcher, name_filter, normalize_name
 from resywatch.services.discovery import buckets as bucket_rules
 from resywatch.services.discovery.patterns import ReleasePattern, patterns
@@ -46,6 +54,9 @@ class VenueTimes:
     times: list[str]  # local HH:MM, earliest first
     seating_types: list[str]
     url: str | None
+    #: Of `times`, those only slots this account cannot book offer (Global Dining Access,
+    #: an exclusive it is not eligible for): listed, marked, never booked (finding 12).
+    restricted_times: list[str] = field(default_factory=list)
 
 
 async def search(
@@ -91,7 +102,7 @@ async def open_venues(
         if not _wanted(hit, query, matcher):
             continue
         slots = [
-            (starts, slot_seating(slot))
+            (starts, slot_seating(slot), slot_restricted(slot))
             for slot in hit.slots
             if (starts := slot_start(slot)).date() == query.day
             and (query.window is None or query.window[0] <= starts.time() <= query.window[1])
@@ -101,12 +112,16 @@ async def open_venues(
         seen[hit.id] = SeenVenue.from_hit(hit)
         previous = found.get(hit.id)
         times = sorted(
-            {f"{starts:%H:%M}" for starts, _ in slots} | set(previous.times if previous else [])
+            {f"{starts:%H:%M}" for starts, _, _ in slots} | set(previous.times if previous else [])
         )
         seating = sorted(
-            {seating for _, seating in slots if seating}
+            {seating for _, seating, _ in slots if seating}
             | set(previous.seating_types if previous else [])
         )
+        bookable_times = {f"{starts:%H:%M}" for starts, _, restricted in slots if not restricted}
+        if previous is not None:
+            bookable_times |= set(previous.times) - set(previous.restricted_times)
+        restricted = [t for t in times if t not in bookable_times]
         found[hit.id] = VenueTimes(
             venue_id=hit.id,
             name=hit.name,
@@ -124,6 +139,7 @@ async def open_venues(
             )
             if hit.url_slug
             else None,
+            restricted_times=restricted,
         )
     return list(found.values()), list(seen.values())
 
@@ -160,16 +176,48 @@ async def find_venues(
     return [_summary(h) for h in hits[:limit]]
 
 
-async def _named(resy: ResyClient, settings: Settings, text: str, now: datetime) -> list[SearchHit]:
-    """Resy's venue search by name (no availability asked), best matches first."""
+async def _named(
+    resy: ResyClient,
+    settings: Settings,
+    text: str,
+    now: datetime,
+    bounding_box: tuple[float, float, float, float] | None = None,
+) -> list[SearchHit]:
+    """Resy's venue search by name (no availability asked; within `bounding_box` if given),
+    best matches first: Resy's search is fuzzy ("amori" finds "Mori"), so the hits are
+    ranked by how close their names are to the text."""
     if not text.strip():
         raise InvalidInput("give part of a venue's name to search for")
     today = bucket_rules.local_today(now, settings.timezone)
     hits = await resy.search_all(
-        day=today, party_size=2, query=text.strip(), availability=False, per_page=50, max_pages=2
-    )
+        day=today, party_size=2, query=text.strip(), availability=False, per_page=50,
+        max_pages=2, bounding_box=bounding_box,
+    )  # fmt: skip
     wanted = normalize_name(text)
-    return sorted(hits, key=lambda h: (wanted not in normalize_name(h.name), h.name))
+    return sorted(hits, key=lambda h: (-name_closeness(wanted, h.name), h.name))
+
+
+def name_closeness(wanted: str, name: str) -> float:
+    """0..1: 1 for the same name (normalized), then containing it, then a fuzzy ratio."""
+    have = normalize_name(name)
+    if have == wanted:
+        return 1.0
+    ratio = SequenceMatcher(None, wanted, have).ratio()
+    return 0.5 + ratio / 2 if wanted in have or have in wanted else ratio / 2
+
+
+def _where(hit: SearchHit) -> str:
+    """`Carbone (Greenwich Village, New York, id 6194)`: enough to tell namesakes apart."""
+    place = ", ".join(p for p in (hit.neighborhood, hit.locality) if p) or "?"
+    return f"{hit.name} ({place}, id {hit.id})"
+
+
+#: resy.com venue pages: /cities/<city>/venues/<slug> (and the older /cities/<city>/<slug>).
+RESY_VENUE_URL = re.compile(
+    r"^(?:https?://)?(?:www\.)?resy\.com/cities/(?P<city>[\w-]+)/(?:venues/)?(?P<slug>[\w-]+)/?"
+    r"(?:[?#].*)?$",
+    re.IGNORECASE,
+)
 
 
 def _summary(hit: SearchHit) -> VenueSummary:
@@ -193,7 +241,18 @@ async def resolve_venue(
     Only the venue found is written (remembered); a failed lookup writes nothing.
     """
     text = text.strip()
-    if is_id(text):
+    page = RESY_VENUE_URL.match(text)
+    if page is not None:
+        slug, city = page["slug"].lower(), page["city"].lower()
+        with db.read() as session:
+            known_pages = list(session.exec(select(Venue).where(Venue.url_slug == slug)))
+        if len(known_pages) == 1:
+            return known_pages[0]
+        try:
+            seen = SeenVenue.from_venue(await resy.venue_by_slug(slug, city))
+        except (resy_errors.NotFound, resy_errors.BadRequest):
+            raise NotFound(f"Resy has no venue page {slug!r} in {city!r}") from None
+    elif is_id(text):
         venue_id = parse_id(text, what="venue")
         if not may_name_a_row(venue_id):  # `venue.id` could not hold it: no venue has it
             raise NotFound(f"Resy has no venue with id {venue_id}")
@@ -213,23 +272,40 @@ async def resolve_venue(
             exact = [v for v in session.exec(named) if normalize_name(v.name) == wanted]
         if len(exact) == 1:
             return exact[0]
-        candidates = await _named(resy, settings, text, now)
-        chosen = [h for h in candidates if normalize_name(h.name) == wanted] or candidates
-        if not chosen:
-            raise NotFound(f"no venue on Resy matches {text!r}")
-        if len(chosen) > 1:
-            listed = "; ".join(
-                f"{h.name} ({h.neighborhood or '?'}, id {h.id})" for h in chosen[:10]
-            )
-            raise InvalidInput(
-                f"{text!r} matches several venues: {listed}. Use the id or the full name."
-            )
-        seen = SeenVenue.from_hit(chosen[0])
+        seen = SeenVenue.from_hit(await _one_named(resy, settings, text, now))
     upsert_venues(db, [seen], now)
     with db.read() as session:
         venue = session.get(Venue, seen.id)
     assert venue is not None
     return venue
+
+
+async def _one_named(resy: ResyClient, settings: Settings, text: str, now: datetime) -> SearchHit:
+    """The venue a name means: the same name within the configured area first, then
+    anywhere (Resy's search is not limited to one city); else the one fuzzy match. Several:
+    an error listing them, best first, with neighbourhood and city (exit 2); none: exit 3."""
+    wanted = normalize_name(text)
+    nearby = await _named(resy, settings, text, now, settings.discovery_bounding_box)
+    same = [h for h in nearby if normalize_name(h.name) == wanted]
+    anywhere: list[SearchHit] = []
+    if not same:
+        anywhere = await _named(resy, settings, text, now)
+        same = [h for h in anywhere if normalize_name(h.name) == wanted]
+    if len(same) == 1:
+        return same[0]
+    ids = {h.id for h in nearby}
+    ranked = same or [*nearby, *(h for h in anywhere if h.id not in ids)]
+    if not ranked:
+        raise NotFound(f"no venue on Resy matches {text!r}")
+    if len(ranked) == 1:
+        return ranked[0]
+    if not same:
+        ranked.sort(key=lambda h: -name_closeness(wanted, h.name))  # stable: nearby first
+    listed = "; ".join(_where(h) for h in ranked[:10])
+    raise InvalidInput(
+        f"{text!r} matches several venues: {listed}. Use the id, the resy.com page URL or "
+        "the full name."
+    )
 
 
 @dataclass(frozen=True)

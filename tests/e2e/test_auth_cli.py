@@ -66,7 +66,11 @@ def test_wrong_password_is_refused(cli: Any, resy_env: dict[str, str]) -> None:
         "auth", "login", "--email", DEMO_EMAIL, "--password-stdin", "--json",
         env=resy_env, input="wrong-password-123\n", expect=1,
     )  # fmt: skip
-    assert json.loads(result.stdout)["error"]["code"] == "auth"
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "login_refused"
+    # The 419 of a login is the password, not an expired token: not "run auth login" again.
+    assert "wrong email or password" in error["message"]
+    assert "resywatch auth login" not in error["message"]
     assert "wrong-password-123" not in result.stdout + result.stderr
     assert not default_config_path().exists()
 
@@ -81,7 +85,7 @@ def test_status_reports_an_expired_token(
     httpx.post(f"{sandbox.base_url}/__sandbox/auth", json={"expire_tokens": True}, timeout=5)
     result = cli("auth", "status", "--json", env=resy_env, expect=1)
     error = json.loads(result.stdout)["error"]
-    assert error["code"] == "auth"
+    assert error["code"] == "auth_expired"
     assert "resywatch auth login" in error["message"]
 
 
@@ -105,7 +109,10 @@ def test_password_needs_a_terminal_or_stdin(cli: Any, resy_env: dict[str, str]) 
     assert "--password-stdin" in json.loads(result.stdout)["error"]["message"]
 
 
-def test_missing_api_key_is_explained(cli: Any, sandbox: SandboxHandle) -> None:
+def test_a_refused_api_key_is_explained(cli: Any, sandbox: SandboxHandle) -> None:
+    # No key configured: the client sends Resy's public web key, which the sandbox (keeping
+    # its own) refuses; a venue lookup sends no token, so only the key can be at fault.
     env = {"RESYWATCH_RESY_BASE_URL": sandbox.base_url, "RESYWATCH_RESY_AUTH_TOKEN": "x" * 20}
-    result = cli("auth", "status", "--json", env=env, expect=1)
-    assert "RESYWATCH_RESY_API_KEY" in json.loads(result.stdout)["error"]["message"]
+    result = cli("venue", "show", "1505", "--json", env=env, expect=1)
+    message = json.loads(result.stdout)["error"]["message"]
+    assert "API key" in message and "RESYWATCH_RESY_API_KEY" in message

@@ -174,4 +174,7 @@ def test_unknown_and_ambiguous_venues(cli: Any, env: dict[str, str]) -> None:
     ambiguous = cli("venue", "show", "Tavern", "--json", env=env, expect=2)
     message = json.loads(ambiguous.stdout)["error"]["message"]
     assert "matches several venues" in message
-    assert "Minetta Tavern" in message and "Gramercy Tavern" in message
+    # Ranked closest first (finding 8), each with its neighbourhood and city.
+    listed = message.split(": ", 1)[1].split(". Use")[0].split("; ")
+    assert len(listed) >= 2 and all("Tavern" in name for name in listed)
+    assert all(", New York, id " in name for name in listed)

@@ -16,6 +16,7 @@ from resywatch.resy import errors
 from resywatch.resy.client import ResyClient, RetryPolicy
 from resywatch.resy.models import SearchHit, SlotRef, slot_start
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxHandle
+from resywatch.sandbox.config import DEMO_EMAIL, DEMO_PASSWORD
 
 T = TypeVar("T")
 
@@ -80,6 +81,33 @@ def test_find_details_book_list_cancel(sandbox: SandboxHandle) -> None:
 def test_a_wrong_api_key_is_an_auth_error(sandbox: SandboxHandle) -> None:
     with pytest.raises(errors.AuthError):
         with_client(sandbox, lambda resy: resy.venue_config(6194), api_key="not-the-key")
+
+
+@pytest.mark.parametrize("redirect_on_failure", [False, True])
+def test_an_expired_token_stops_only_the_calls_that_need_it(
+    sandbox: SandboxHandle, redirect_on_failure: bool
+) -> None:
+    """Finding 1 / S1: once the token has expired, discovery, watches, venue lookups and the
+    login itself still work (the client sends no token where none is needed); a user call
+    is `auth_expired`, whether Resy says 419 or redirects to its login page (302)."""
+    day = sandbox_today(sandbox) + timedelta(days=3)
+    control(sandbox, "/auth", {"expire_tokens": True, "redirect_on_failure": redirect_on_failure})
+
+    async def after_expiry(resy: ResyClient) -> None:
+        hit, _ = await first_open_slot(resy, day)
+        assert (await resy.find(hit.id, day, 2)).slots
+        assert (await resy.venue(hit.id)).id == hit.id
+        await resy.venue_config(hit.id)
+        await resy.calendar(hit.id, 2, day, day + timedelta(days=2))
+        with pytest.raises(errors.AuthExpired) as refused:
+            await resy.reservations()
+        assert refused.value.status == (302 if redirect_on_failure else 419)
+        assert "resywatch auth login" in str(refused.value)
+        fresh = await resy.login(DEMO_EMAIL, DEMO_PASSWORD)
+        resy.auth_token = fresh.token
+        assert await resy.reservations() == []
+
+    with_client(sandbox, after_expiry)
 
 
 def test_booking_a_taken_slot_is_slot_gone_and_a_second_booking_a_conflict(
@@ -153,3 +181,44 @@ def test_a_drip_fed_answer_is_cut_off_at_the_deadline(sandbox: SandboxHandle) ->
             sandbox, lambda resy: resy.user(), timeout_s=0.5, retry=RetryPolicy(max_retries=0)
         )
     assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize("error", [True, False])
+def test_a_find_for_an_unknown_venue_is_an_error_or_no_slots(
+    sandbox: SandboxHandle, error: bool
+) -> None:
+    """S3: Resy errors on an unknown venue (Cierge); either way no slot is made up."""
+    control(sandbox, "/variants", {"find_unknown_venue_error": error})
+    day = sandbox_today(sandbox) + timedelta(days=2)
+
+    async def ask(resy: ResyClient) -> None:
+        if error:
+            with pytest.raises(errors.BadRequest):
+                await resy.find(999_999_999, day, 2)
+        else:
+            assert (await resy.find(999_999_999, day, 2)).slots_at(999_999_999) == []
+
+    with_client(sandbox, ask)
+
+
+@pytest.mark.parametrize("get_fails", [False, True])
+def test_details_is_posted_so_a_failing_get_form_changes_nothing(
+    sandbox: SandboxHandle, get_fails: bool
+) -> None:
+    """S14: GET /3/details gave 500 in Feb 2024 (Alkaar #154), a 2026 note uses GET again;
+    resywatch POSTs, so both variants give it a book token."""
+    control(sandbox, "/variants", {"details_get_fails": get_fails})
+    day = sandbox_today(sandbox) + timedelta(days=3)
+
+    async def quote(resy: ResyClient) -> None:
+        _, slot = await first_open_slot(resy, day)
+        details = await resy.details(slot["config"]["token"], day, 2)
+        assert details.book_token is not None and details.book_token.value
+        legacy = await resy._http.get(
+            "/3/details",
+            params={"config_id": slot["config"]["token"], "day": str(day), "party_size": 2},
+            headers=resy._auth_headers(user=True),
+        )
+        assert legacy.status_code == (500 if get_fails else 200)
+
+    with_client(sandbox, quote)

@@ -174,13 +174,44 @@ def test_expired_tokens_and_302_mode(resy_http: httpx.Client) -> None:
     redirected = resy_http.get("/3/user/reservations")
     assert redirected.status_code == 302
     assert "/login" in redirected.headers["location"]
-    login = resy_http.post(
-        "/3/auth/password", data={"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
-    )
+    # The stale token still sent (resy_http sends it everywhere) also breaks the login.
+    credentials = {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
+    assert resy_http.post("/3/auth/password", data=credentials).status_code == 302
+    key_only = {"authorization": resy_http.headers["authorization"]}
+    login = httpx.post(f"{resy_http.base_url}/3/auth/password", data=credentials, headers=key_only)
     token = login.json()["token"]
     assert resy_http.get("/2/user", headers={"X-Resy-Auth-Token": token}).status_code == 200
     control(resy_http, "auth", {"expire_tokens": False, "redirect_on_failure": False})
     assert resy_http.get("/2/user").status_code == 200
+
+
+@pytest.mark.parametrize("redirect_on_failure", [False, True])
+def test_a_sent_stale_token_breaks_key_only_routes_too(
+    sandbox: SandboxHandle, resy_http: httpx.Client, redirect_on_failure: bool
+) -> None:
+    """S1: real Resy answered an expired token on a /4/find with a redirect to its login
+    page. Without a token the same key-only routes answer; user routes refuse either way
+    (419 or 302: both are seen in public clients, hence the switch)."""
+    venue_id, day = pick(sandbox)
+    control(resy_http, "auth", {"expire_tokens": True, "redirect_on_failure": redirect_on_failure})
+    key_only = httpx.Client(
+        base_url=sandbox.base_url,
+        headers={k: v for k, v in resy_http.headers.items() if not k.startswith("x-resy-")},
+    )
+    routes = [
+        ("GET", "/4/find", {"params": {"venue_id": venue_id, "day": day, "party_size": 2}}),
+        ("GET", "/3/venue", {"params": {"id": venue_id}}),
+        ("GET", "/2/config", {"params": {"venue_id": venue_id}}),
+        ("POST", "/3/venuesearch/search", {"json": {"query": "", "per_page": 1}}),
+    ]
+    for method, path, options in routes:
+        stale = resy_http.request(method, path, **options)
+        assert stale.status_code == 302, path
+        assert "/login" in stale.headers["location"]
+        assert key_only.request(method, path, **options).status_code == 200
+    key_only.close()
+    refused = resy_http.get("/2/user")
+    assert refused.status_code == (302 if redirect_on_failure else 419)
 
 
 # -- find, details, book, cancel ------------------------------------------------------------------
@@ -222,8 +253,7 @@ def test_find_shape(sandbox: SandboxHandle, resy_http: httpx.Client) -> None:
     )
     assert post.json()["results"]["venues"][0]["slots"] == slots
     unknown = resy_http.get("/4/find", params={"venue_id": 1, "day": day, "party_size": 2})
-    assert unknown.status_code == 200
-    assert unknown.json()["results"]["venues"] == []
+    assert unknown.status_code == 400  # S3: see test_find_for_an_unknown_venue
     assert (
         resy_http.get(
             "/4/find", params={"venue_id": venue_id, "day": "soon", "party_size": 2}
@@ -262,7 +292,7 @@ def test_find_details_book_list_cancel(sandbox: SandboxHandle, resy_http: httpx.
     assert left.get(slot["config"]["token"], 0) == slot["quantity"] - 1
 
     upcoming = resy_http.get(
-        "/3/user/reservations", params={"type": "upcoming", "limit": 10, "offset": 1}
+        "/3/user/reservations", params={"type": "upcoming", "limit": 10, "offset": 0}
     ).json()
     assert [r["reservation_id"] for r in upcoming["reservations"]] == [
         reservation["reservation_id"]
@@ -440,26 +470,26 @@ def test_search_time_filter_window(sandbox: SandboxHandle, resy_http: httpx.Clie
     )
     whole_day = search(resy_http, **base, slot_filter={"day": day, "party_size": 2})
     assert windowed["meta"]["total"] > 0
-    starts = [
-        slot["date"]["start"]
-        for hit in windowed["search"]["hits"]
-        for slot in hit["availability"]["slots"]
-    ]
+    starts = [slot["date"]["start"] for hit in windowed["search"]["hits"] for slot in slots(hit)]
     assert starts
     for start in starts:
         minute = int(start[11:13]) * 60 + int(start[14:16])
         assert abs(minute - 19 * 60) <= TIME_FILTER_WINDOW_MIN
         assert start.startswith(day)
     all_starts = {
-        slot["date"]["start"][11:16]
-        for hit in whole_day["search"]["hits"]
-        for slot in hit["availability"]["slots"]
+        slot["date"]["start"][11:16] for hit in whole_day["search"]["hits"] for slot in slots(hit)
     }
     assert any(
         abs(int(t[:2]) * 60 + int(t[3:]) - 19 * 60) > TIME_FILTER_WINDOW_MIN for t in all_starts
     )
-    slot = windowed["search"]["hits"][0]["availability"]["slots"][0]
+    slot = next(slot for hit in windowed["search"]["hits"] for slot in slots(hit))
     assert TOKEN_RE.match(slot["config"]["token"])
+
+
+def slots(hit: dict[str, Any]) -> list[dict[str, Any]]:
+    """A hit's slots: real hits may have `availability: null` or no slots (S4)."""
+    found: list[dict[str, Any]] = (hit.get("availability") or {}).get("slots") or []
+    return found
 
 
 # -- venue, config, calendar ----------------------------------------------------------------------
@@ -724,3 +754,56 @@ def test_control_routes_can_be_disabled(sandbox_config: SandboxConfig) -> None:
     )
     with run_in_thread(config) as handle, httpx.Client(base_url=handle.base_url) as client:
         assert client.get("/__sandbox/time").status_code == 404
+
+
+# -- shapes of the real samples (REAL_RESY_FINDINGS.md, "Sandbox shapes") -------------------
+
+
+@pytest.mark.parametrize("base", [0, 1])
+def test_reservations_page_from_either_offset_base_in_resys_formats(
+    sandbox: SandboxHandle, resy_http: httpx.Client, base: int
+) -> None:
+    """S12: Cierge pages from offset 0 and reads `when` as UTC "YYYY-MM-DD HH:MM:SS" and the
+    user's `date_created` as an int; ez-resy asks for its first reservation with offset 1."""
+    control(resy_http, "variants", {"reservations_offset_base": base})
+    venue_id, day = pick(sandbox)
+    slots = find_slots(resy_http, venue_id, day)
+    assert book(resy_http, book_token(resy_http, slots[0], day)).status_code == 201
+    params = {"type": "upcoming", "limit": 5}
+    first = resy_http.get("/3/user/reservations", params=params | {"offset": base}).json()
+    (held,) = first["reservations"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", held["when"])
+    after = resy_http.get("/3/user/reservations", params=params | {"offset": base + 1}).json()
+    assert after["reservations"] == []
+    assert isinstance(resy_http.get("/2/user").json()["date_created"], int)
+
+
+@pytest.mark.parametrize("error", [True, False])
+def test_find_for_an_unknown_venue(resy_http: httpx.Client, error: bool) -> None:
+    """S3: Cierge's live test expects an error for an unknown venue (400 here); the other
+    variant answers 200 with no venues, as the sandbox used to."""
+    control(resy_http, "variants", {"find_unknown_venue_error": error})
+    params = {"venue_id": 999_999_999, "day": "2026-03-05", "party_size": 2}
+    answer = resy_http.get("/4/find", params=params)
+    if error:
+        assert answer.status_code == 400 and answer.json()["status"] == 400
+    else:
+        assert answer.status_code == 200 and answer.json()["results"]["venues"] == []
+
+
+@pytest.mark.parametrize("checks", [True, False])
+def test_details_checks_the_tokens_template_and_service(
+    sandbox: SandboxHandle, resy_http: httpx.Client, checks: bool
+) -> None:
+    """S6: a guessed token with the wrong template or service is not a slot of Resy's."""
+    control(resy_http, "variants", {"details_checks_ids": checks})
+    venue_id, day = pick(sandbox)
+    token = find_slots(resy_http, venue_id, day)[0]["config"]["token"]
+    parts = token.split("/")  # rgs: / / resy / venue / template / service / ...
+    for index in (4, 5):
+        guessed = "/".join([*parts[:index], str(int(parts[index]) + 1), *parts[index + 1 :]])
+        body = {"config_id": guessed, "day": day, "party_size": 2, "commit": 1}
+        answer = resy_http.post("/3/details", json=body)
+        assert answer.status_code == (404 if checks else 200), guessed
+    body = {"config_id": token, "day": day, "party_size": 2, "commit": 1}
+    assert resy_http.post("/3/details", json=body).status_code == 200

@@ -292,6 +292,12 @@ def scripted_resy(book: Callable[[httpx.Request], httpx.Response], held: list[An
 RESERVATION = {"reservation_id": 42, "day": DAY.isoformat(), "time_slot": "19:00:00",
                "venue": {"id": 7}}  # fmt: skip
 QUOTE = Quote("book-token", None, 0.0, 0.0, 5)
+HELD_412 = {
+    "status": 412,
+    "message": "Conflict",
+    "specs": {"reservation_id": 42, "resy_token": "rr://42"},
+}
+EARLIER = RESERVATION | {"time_slot": "18:00:00"}  # reservation 42 is another table that day
 
 
 def timeout(request: httpx.Request) -> httpx.Response:
@@ -307,6 +313,10 @@ def timeout(request: httpx.Request) -> httpx.Response:
         (lambda r: httpx.Response(201, json={"reservation_id": 42}), [], Outcome.UNCONFIRMED),
         (lambda r: httpx.Response(412, json={"reservation_id": 42}), [RESERVATION], Outcome.BOOKED),
         (lambda r: httpx.Response(412, json={"message": "conflict"}), [], Outcome.CONFLICT),
+        # Finding 4: Resy's "you already hold it" names the reservation under `specs`.
+        (lambda r: httpx.Response(412, json=HELD_412), [RESERVATION], Outcome.BOOKED),
+        (lambda r: httpx.Response(412, json=HELD_412), [EARLIER], Outcome.ALREADY_BOOKED),
+        (lambda r: httpx.Response(412, json=HELD_412), [], Outcome.CONFLICT),
     ],
 )
 def test_a_book_request_is_sent_once_and_only_the_reservations_say_booked(
@@ -324,5 +334,92 @@ def test_a_book_request_is_sent_once_and_only_the_reservations_say_booked(
     assert resy.paths.count("/3/book") == 1  # never retried
     if outcome is not Outcome.CONFLICT:
         assert resy.paths[-1] == "/3/user/reservations"
-    if outcome is Outcome.BOOKED:
+    if outcome in (Outcome.BOOKED, Outcome.ALREADY_BOOKED):
         assert verdict.reservation_id == 42
+
+
+# --- finding 9: the cancellation fee's unit; finding 10: a token that aged at the prompt ----
+
+
+def test_the_cancellation_fee_is_shown_both_ways_and_capped_on_the_larger() -> None:
+    """Public clients read `cancellation.fee.amount` as the total or per guest; no sample
+    decides, so the ceiling holds against the larger reading."""
+    quote = Quote("book-token", None, 0.0, 25.0, 5, party_size=4)
+    assert quote.cancellation_fee_if_per_guest == 100.0 == quote.cancellation_fee_max
+    assert quote.fee_text() == "$25.00 cancellation fee ($100.00 if per guest)"
+    refused = booking.over_ceiling(quote, plan(max_cancel_fee=50.0))
+    assert refused is not None and "$100.00 if per guest" in refused
+    assert booking.over_ceiling(quote, plan(max_cancel_fee=100.0)) is None
+    alone = Quote("book-token", None, 0.0, 25.0, 5, party_size=1)
+    assert alone.fee_text() == "$25.00 cancellation fee"
+
+
+def test_a_book_token_that_aged_at_the_prompt_is_fetched_again() -> None:
+    from resywatch.resy.client import ResyClient
+
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    tokens = iter([("first", now + timedelta(seconds=20)), ("second", now + timedelta(minutes=5))])
+    booked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/3/details":
+            value, expires = next(tokens)
+            stamp = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+            return httpx.Response(200, json={"book_token": {"value": value, "date_expires": stamp}})
+        if request.url.path == "/3/book":
+            booked.append(dict(httpx.QueryParams(request.content.decode()))["book_token"])
+            return httpx.Response(201, json={"reservation_id": 42})
+        return httpx.Response(200, json={"reservations": [RESERVATION], "venues": {}})
+
+    resy = ResyClient(
+        base_url="https://resy.test", api_key="key-0123456789", auth_token="token-0123456789",
+        transport=httpx.MockTransport(handler), max_rps=1000.0,
+    )  # fmt: skip
+    booker = booking.Booker(resy, plan(), booking.Steps(), now=lambda: now)
+
+    async def go() -> booking.Verdict:
+        async with resy:
+            return await booker.try_slot(slot("19:00"), confirm=lambda s, q: True)
+
+    verdict = asyncio.run(go())
+    assert verdict.outcome is Outcome.BOOKED, verdict.message
+    assert booked == ["second"]  # the first had 20 s left when the prompt was answered
+
+
+def test_a_snipe_sees_each_slot_once_and_only_at_its_venue() -> None:
+    """Finding 6 and 11 in the snipe: one try per token (a slot listed per table), and
+    another venue's entry in the find is never its slots."""
+    from types import SimpleNamespace
+
+    from resywatch.resy.models import FindResponse
+
+    def entry(venue_id: int, config_ids: list[int]) -> dict[str, Any]:
+        token = f"rgs://resy/{venue_id}/1000/2/{DAY}/{DAY}/19:00:00/2/Dining Room"
+        return {
+            "venue": {"id": {"resy": venue_id}, "name": f"venue {venue_id}"},
+            "slots": [
+                {"config": {"id": i, "type": "Dining Room", "token": token},
+                 "date": {"start": f"{DAY} 19:00:00"}}
+                for i in config_ids
+            ],
+        }  # fmt: skip
+
+    answer = FindResponse.model_validate(
+        {"results": {"venues": [entry(8, [5]), entry(7, [1829819, 1829820])]}}
+    )
+    row = SimpleNamespace(
+        id=1, release_at=datetime(2026, 12, 1, tzinfo=UTC), lead_s=3.0, poll_interval_s=0.2,
+        deadline_s=60.0, late_s=120.0, request_budget=900,
+    )  # fmt: skip
+    sniper = snipe.Sniper(
+        None,
+        None,
+        load_settings(environ={}),
+        row,
+        plan(),
+        booking.Steps(),
+        snipe.SystemClock(),  # type: ignore[arg-type]
+    )
+    sniper._look(answer)
+    assert [s.token.split("/")[3] for s in sniper.open] == ["7"]
+    assert sniper.open[0].venue_name == "venue 7"

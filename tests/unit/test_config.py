@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from resywatch.config import MANHATTAN, default_config_path, load_settings
+from resywatch.config import (
+    DEFAULT_RESY_API_KEY,
+    MANHATTAN,
+    default_config_path,
+    load_settings,
+)
 from resywatch.errors import ConfigError, ExitCode
 
 
@@ -169,8 +174,25 @@ def test_secrets_are_hidden_and_listed() -> None:
 
 def test_empty_values_mean_unset() -> None:
     settings = load_settings(environ={"RESYWATCH_RESY_API_KEY": "", "RESYWATCH_DATABASE_URL": ""})
-    assert settings.resy_api_key is None
+    assert settings.resy_api_key is not None
+    assert settings.resy_api_key.get_secret_value() == DEFAULT_RESY_API_KEY
     assert settings.uses_default_database
+
+
+def test_the_public_web_api_key_is_the_default_and_can_be_overridden(tmp_path: Path) -> None:
+    """Finding 17: a new user needs only `auth login` (Cierge's DefaultApiKey)."""
+    default = load_settings(environ={})
+    assert default.resy_api_key is not None
+    assert default.resy_api_key.get_secret_value() == DEFAULT_RESY_API_KEY
+    assert default.resy_auth_token is None
+    config = tmp_path / "config.toml"
+    config.write_text('[resy]\napi_key = "rotated-key-1"\n')
+    from_file = load_settings(config_path=config, environ={}).resy_api_key
+    assert from_file is not None and from_file.get_secret_value() == "rotated-key-1"
+    from_env = load_settings(
+        config_path=config, environ={"RESYWATCH_RESY_API_KEY": "rotated-key-2"}
+    ).resy_api_key
+    assert from_env is not None and from_env.get_secret_value() == "rotated-key-2"
 
 
 def test_set_config_value_keeps_the_rest_of_the_file(tmp_path: Path) -> None:

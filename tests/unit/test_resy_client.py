@@ -95,8 +95,8 @@ def test_find_sends_the_web_app_headers_and_parses_local_times() -> None:
         "long": "0",
     }
     assert request.headers["authorization"] == f'ResyAPI api_key="{API_KEY}"'
-    assert request.headers["x-resy-auth-token"] == TOKEN
-    assert request.headers["x-resy-universal-auth"] == TOKEN
+    # A find needs only the API key: the user's token stays home (see the test below).
+    assert "x-resy-auth-token" not in request.headers
     assert "Mozilla/5.0" in request.headers["user-agent"]
     assert request.headers["origin"] == "https://resy.com"
     assert request.headers["referer"] == "https://resy.com/"
@@ -107,6 +107,81 @@ def test_find_sends_the_web_app_headers_and_parses_local_times() -> None:
     assert slot.starts_at == datetime(2026, 12, 1, 19, 0)  # venue-local, no zone
     assert slot.starts_at.tzinfo is None
     assert slot.seating_type == "Dining Room"
+
+
+KEY_ONLY_CALLS: list[Callable[[ResyClient], Any]] = [
+    lambda c: c.find(1, date(2026, 12, 1), 2),
+    lambda c: c.find(1, date(2026, 12, 1), 2, method="POST"),
+    lambda c: c.search(day=date(2026, 12, 1), party_size=2),
+    lambda c: c.venue(1),
+    lambda c: c.venue_config(1),
+    lambda c: c.calendar(1, 2, date(2026, 12, 1), date(2026, 12, 2)),
+    lambda c: c.login("me@example.com", "pw"),
+]
+USER_CALLS: list[Callable[[ResyClient], Any]] = [
+    lambda c: c.details("rgs://t", date(2026, 12, 1), 2),
+    lambda c: c.book("book-token", 7),
+    lambda c: c.cancel("rr://t"),
+    lambda c: c.user(),
+    lambda c: c.reservations(),
+]
+
+
+@pytest.mark.parametrize("call", KEY_ONLY_CALLS)
+def test_key_only_calls_never_carry_the_users_token(call: Callable[[ResyClient], Any]) -> None:
+    """Finding 1: Resy answers a stale token on a find with a redirect to its login page, so
+    a call that needs no login must not send one (Cierge's token-less clients)."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(302, headers={"location": "/login"})
+
+    client, _ = make_client(handler)
+    with pytest.raises(errors.AuthError):
+        run(call(client))
+    assert seen[0].headers["authorization"] == f'ResyAPI api_key="{API_KEY}"'
+    assert "x-resy-auth-token" not in seen[0].headers
+    assert "x-resy-universal-auth" not in seen[0].headers
+
+
+@pytest.mark.parametrize("call", USER_CALLS)
+def test_user_calls_carry_the_token_twice(call: Callable[[ResyClient], Any]) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return json_response(419, {"status": 419, "message": "Unauthorized"})
+
+    client, _ = make_client(handler)
+    with pytest.raises(errors.AuthExpired, match="run `resywatch auth login`"):
+        run(call(client))
+    assert seen[0].headers["x-resy-auth-token"] == TOKEN
+    assert seen[0].headers["x-resy-universal-auth"] == TOKEN
+
+
+@pytest.mark.parametrize("status", [302, 419])
+def test_refusals_say_what_to_fix(status: int) -> None:
+    """A refused token on a user call means log in again; a 419 on the login itself means a
+    wrong password (not "run auth login", the command just run); on a key-only call, only
+    the API key was sent, so it is the key."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        if status == 302:
+            return httpx.Response(302, headers={"location": "https://resy.com/login"})
+        return json_response(419, {"status": 419, "code": None, "message": "Unauthorized"})
+
+    client, _ = make_client(refuse)
+    with pytest.raises(errors.AuthExpired, match="run `resywatch auth login`") as expired:
+        run(client.user())
+    assert expired.value.code == "auth_expired" and expired.value.status == status
+    with pytest.raises(errors.AuthError, match="API key") as key:
+        run(client.find(1, date(2026, 12, 1), 2))
+    assert not isinstance(key.value, errors.AuthExpired)
+    if status == 419:
+        with pytest.raises(errors.LoginRefused, match="wrong email or password") as login:
+            run(client.login("me@example.com", "pw"))
+        assert "auth login" not in str(login.value)
 
 
 def test_find_as_post_json() -> None:
@@ -255,20 +330,45 @@ def test_search_without_a_page_count_stops_at_a_short_page() -> None:
     assert len(hits) == 5
 
 
-def test_search_with_availability_stops_at_the_first_venue_without_slots() -> None:
+def test_search_reads_past_venues_without_slots_until_the_hits_run_out() -> None:
+    """Finding 7/13: hits with `availability: null`, `slots: null` or no slots are mixed in
+    with the rest on any page; they stop nothing and break nothing."""
     pages: list[int] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         page = json.loads(request.content)["page"]
         pages.append(page)
-        open_hit = {"id": page, "name": "open", "availability": {"slots": [SLOT]}}
-        hits = [open_hit, open_hit] if page == 1 else [open_hit, {"id": 99, "name": "full"}]
-        return json_response(200, {"search": {"hits": hits}, "meta": {"total_pages": 9}})
+        hits = {
+            1: [{"id": 1, "name": "full", "availability": None}, {"id": 2, "name": "open",
+                "availability": {"slots": [SLOT]}}],
+            2: [{"id": 3, "name": "null", "availability": {"slots": None}},
+                {"id": 4, "name": "open", "availability": {"slots": [SLOT]}}],
+            3: [{"id": 5, "name": "open", "availability": {"slots": [SLOT]}}],
+        }.get(page, [])  # fmt: skip
+        return json_response(200, {"search": {"hits": hits, "nbHits": 5}})
 
     client, _ = make_client(handler)
     hits = run(client.search_all(day=date(2026, 12, 1), party_size=2, per_page=2))
+    assert pages == [1, 2, 3]  # no page count: the hit count says when to stop
+    assert [h.id for h in hits if h.slots] == [2, 4, 5]
+    assert [h.slots for h in hits if h.id in (1, 3)] == [[], []]
+
+
+def test_search_paging_stops_at_an_empty_page_and_at_the_cap() -> None:
+    pages: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = json.loads(request.content)["page"]
+        pages.append(page)
+        hits = [{"id": page, "name": "x", "availability": None}] * 2 if page < 3 else []
+        return json_response(200, {"search": {"hits": hits}, "meta": {"total_pages": 9}})
+
+    client, _ = make_client(handler)
+    run(client.search_all(day=date(2026, 12, 1), party_size=2, per_page=2))
+    assert pages == [1, 2, 3]  # Resy said 9 pages, but page 3 was empty
+    pages.clear()
+    run(client.search_all(day=date(2026, 12, 1), party_size=2, per_page=2, max_pages=2))
     assert pages == [1, 2]
-    assert len(hits) == 4
 
 
 IMPERVA_HTML = "<html><head><title>Incapsula incident</title></head></html>"
@@ -288,7 +388,15 @@ STATUS_CASES = [
     ("/3/book", json_response(412, {"specs": {"venue_id": 1}}), E.Conflict, True),
     ("/2/user", json_response(429, {}, **{"retry-after": "3"}), E.RateLimited, False),
     ("/2/user", httpx.Response(500, text=IMPERVA_HTML, headers=IMPERVA), E.ServerError, False),
-    ("/2/user", json_response(502, {"message": "bad gateway"}), E.ServerError, False),
+    # Resy's own answers carry the CDN header too: its JSON decides, not the header.
+    ("/3/book", json_response(403, NO_PAYMENT, **{"x-cdn": "Imperva"}), E.PaymentNotAccepted, True),
+    ("/3/book", httpx.Response(403, text="Forbidden"), E.Blocked, False),
+    # Resy's 502 means malformed input: permanent. A challenge page with 502 is the firewall.
+    ("/2/user", json_response(502, {"message": "bad gateway"}), E.BadRequest, True),
+    ("/2/user", json_response(502, {}, **{"x-cdn": "Imperva"}), E.BadRequest, True),
+    ("/2/user", httpx.Response(502, text="Bad Gateway"), E.BadRequest, True),
+    ("/2/user", httpx.Response(502, text=IMPERVA_HTML, headers=IMPERVA), E.ServerError, False),
+    ("/2/user", json_response(500, {}, **{"x-cdn": "Imperva"}), E.ServerError, False),
     ("/2/user", json_response(503, {}), E.ServerError, False),
     ("/2/user", json_response(400, {"message": "bad"}), E.BadRequest, True),
 ]
@@ -304,10 +412,25 @@ def test_status_codes_become_typed_errors(
     assert raised.value.permanent is permanent
     assert raised.value.status == response.status_code
     assert client.calls[-1].error_kind == error.kind
+    if isinstance(raised.value, errors.ServerError):
+        challenge = "html" in response.headers.get("content-type", "")
+        assert ("firewall challenge" in str(raised.value)) is challenge
 
 
-def test_a_412_that_carries_a_reservation_means_booked() -> None:
-    response = json_response(412, {"reservation_id": 4242, "resy_token": "rr://t"})
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"reservation_id": 4242, "resy_token": "rr://t"},
+        # Finding 4: Resy's own shape puts the held reservation under `specs`.
+        {
+            "status": 412,
+            "message": "Conflict",
+            "specs": {"reservation_id": 4242, "resy_token": "rr://t"},
+        },
+    ],
+)
+def test_a_412_that_carries_a_reservation_means_booked(body: dict[str, Any]) -> None:
+    response = json_response(412, body)
     client, _ = make_client(lambda request: response)
     with pytest.raises(errors.Conflict) as raised:
         run(client.book("tok", None))
@@ -327,7 +450,11 @@ def flaky(failures: list[httpx.Response], final: httpx.Response) -> tuple[Handle
 
 def test_transient_errors_are_retried_with_full_jitter_and_a_cap() -> None:
     handler, count = flaky(
-        [json_response(503, {}), json_response(500, {}), json_response(502, {})],
+        [
+            json_response(503, {}),
+            json_response(500, {}),
+            httpx.Response(502, text=IMPERVA_HTML, headers=IMPERVA),  # the firewall's 502
+        ],
         json_response(200, {"id": 1}),
     )
     client, sleeps = make_client(handler, retry=RetryPolicy(max_retries=3, base_s=1.0, cap_s=3.0))
@@ -444,9 +571,17 @@ def test_missing_credentials_are_clear_and_send_nothing() -> None:
 
 
 def test_unexpected_shapes_are_a_clear_error() -> None:
-    client, _ = make_client(lambda request: json_response(200, {"book_token": None}))
+    client, _ = make_client(lambda request: json_response(200, {"book_token": "not an object"}))
     with pytest.raises(errors.ResyError, match=r"unexpected response from /3/details: book_token"):
         run(client.details("t", date(2026, 12, 1), 2))
+
+
+def test_details_without_a_book_token_is_a_captcha() -> None:
+    """Finding 2: a venue with `feature_recaptcha` answers details (commit=1) without one."""
+    client, _ = make_client(lambda request: json_response(200, {"user": {"payment_methods": []}}))
+    with pytest.raises(errors.CaptchaRequired, match="book it in the Resy app") as raised:
+        run(client.details("t", date(2026, 12, 1), 2))
+    assert raised.value.permanent
 
 
 def test_recorded_calls_hold_no_secrets() -> None:

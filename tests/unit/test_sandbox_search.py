@@ -60,8 +60,9 @@ def reference_search(state: SandboxState, body: dict[str, Any]) -> bytes:
         hours, minutes = slot_filter["time_filter"].split(":")[:2]
         anchor = int(hours) * 60 + int(minutes)
         window = (anchor - TIME_FILTER_WINDOW_MIN, anchor + TIME_FILTER_WINDOW_MIN)
-    matches: list[tuple[Venue, list[dict[str, Any]] | None]] = []
+    matches: list[tuple[Venue, Any]] = []
     slots: list[dict[str, Any]] | None
+    variants = state.variants
     for venue in world.venues:
         if (query and query not in payloads.haystack(venue)) or not _in_area(
             venue, body.get("geo")
@@ -77,14 +78,17 @@ def reference_search(state: SandboxState, body: dict[str, Any]) -> bytes:
             if window is None or window[0] <= snap.slots[i].minute <= window[1]
         ]
         if slots:
-            matches.append((venue, slots))
+            matches.append((venue, {"slots": slots}))
+        elif variants.search_slotless_hits:  # S4: slot-less hits in among the rest
+            empty = None if variants.search_null_slots else []
+            matches.append((venue, {"slots": empty} if snap.avail else None))
     matches.sort(key=lambda m: (-m[0].rating_average, m[0].id))
     total, pages = len(matches), math.ceil(len(matches) / per_page)
     hits = []
-    for venue, slots in matches[(page - 1) * per_page : page * per_page]:
+    for venue, availability in matches[(page - 1) * per_page : page * per_page]:
         hit = dict(payloads.search_hit(venue))
-        if slots is not None:
-            hit["availability"] = {"slots": slots}
+        if body.get("availability"):
+            hit["availability"] = availability
         hits.append(hit)
     return dumps(
         {
@@ -123,10 +127,14 @@ BOX = {"bounding_box": list(MANHATTAN_BBOX)}
     ],
 )
 @pytest.mark.parametrize("ahead", [-1, 0, 2, 9, 40])
+@pytest.mark.parametrize("slotless", ["interleaved", "null", "omitted"])
 def test_search_equals_the_plain_encoding(
-    sandbox: SandboxHandle, client: httpx.Client, body: dict[str, Any], ahead: int
+    sandbox: SandboxHandle, client: httpx.Client, body: dict[str, Any], ahead: int, slotless: str
 ) -> None:
     state = sandbox.state
+    state.configure_variants(
+        search_slotless_hits=slotless != "omitted", search_null_slots=slotless == "null"
+    )
     day = (datetime.fromtimestamp(NOW, UTC) + timedelta(days=ahead)).date().isoformat()
     body = {**body, "slot_filter": {"day": day, **body["slot_filter"]}}
     response = client.post("/3/venuesearch/search", json=body)
