@@ -45,11 +45,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, and_, col, or_, select, update
 
-from resywatch.db.models import Notification, ScheduledSnipe, Venue
+from resywatch.db.models import ScheduledSnipe, Venue
 from resywatch.errors import InvalidInput, NotFound, ResywatchError
 from resywatch.ids import may_name_a_row
 from resywatch.resy import errors as resy_errors
 from resywatch.resy.models import FindResponse
+from resywatch.services import outbox
 from resywatch.services.availability import OpenSlot, validate_want, window_text
 from resywatch.services.booking import (
     Booker,
@@ -588,15 +589,7 @@ def _mark_missed(db: Database, now: datetime) -> list[SnipeRun]:
                 else "its runner stopped before the snipe ended"
             )
             row.status, row.updated_at, row.finished_at = "missed", now, now
-            session.add(
-                Notification(
-                    dedupe_key=f"snipe-missed:{row.id}",
-                    kind="booking",
-                    title=f"Missed: the snipe for {row.venue_name} on {row.slot_date}",
-                    body=row.message,
-                    payload={"snipe_id": row.id, "venue_id": row.venue_id, "outcome": "missed"},
-                )
-            )
+            session.add(outbox.snipe_missed(row, row.message))
             runs.append(SnipeRun(row.id, "missed", None))
     return runs
 

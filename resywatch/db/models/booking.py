@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from enum import StrEnum
 
 from pydantic import NaiveDatetime
 from sqlalchemy import JSON, BigInteger, Index
 from sqlmodel import Field, SQLModel
 
 from resywatch.db.base import NEVER_REUSED, utcnow
+
+
+class Outcome(StrEnum):
+    """How a booking try ended (`booking_attempt.outcome`). Each has its own message and
+    exit code (`services.booking.EXIT_CODES`)."""
+
+    BOOKED = "booked"
+    DRY_RUN = "dry_run"
+    NO_SLOT = "no_slot"
+    SLOT_GONE = "slot_gone"  # 404 on book
+    CONFLICT = "conflict"  # 412 on book
+    ALREADY_BOOKED = "already_booked"  # the upcoming-reservations check
+    PAYMENT_REQUIRED = "payment_required"  # 402
+    PAYMENT_NOT_ACCEPTED = "payment_not_accepted"  # 403 from the venue
+    BLOCKED = "blocked"  # 403 from Resy's firewall
+    FEE_TOO_HIGH = "fee_too_high"
+    CAPTCHA = "captcha"  # the venue asks for a captcha (feature_recaptcha)
+    AUTH_EXPIRED = "auth_expired"  # 419
+    RATE_LIMITED = "rate_limited"  # 429
+    UNCONFIRMED = "unconfirmed"  # no clear answer and not (yet) in the reservations
+    DECLINED = "declined"  # the user said no at the prompt
+    CLAIMED = "claimed"  # another worker holds the claim: nothing sent
+    FAILED = "failed"
+    PENDING = "pending"  # the row while its try is under way
 
 
 class BookingAttempt(SQLModel, table=True):
@@ -28,7 +53,7 @@ class BookingAttempt(SQLModel, table=True):
     starts_at: NaiveDatetime | None = None  # venue-local wall-clock time of the slot
     party_size: int
     seating_type: str | None = None
-    outcome: str = Field(max_length=32)  # booked | no_slot | slot_gone | conflict | ...
+    outcome: str = Field(max_length=32)  # an Outcome
     resy_status: int | None = None
     message: str | None = None
     reservation_id: int | None = Field(default=None, sa_type=BigInteger)
