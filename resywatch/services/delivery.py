@@ -122,9 +122,13 @@ class Problem:
 
     id: int
     dedupe_key: str
-    status: str
+    status: NotificationStatus
     attempts: int
     error: str | None
+
+    @property
+    def will_retry(self) -> bool:
+        return self.status == NotificationStatus.PENDING
 
 
 @dataclass

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from resywatch.config import Settings
 from resywatch.db.engine import Database
-from resywatch.db.models import Notification, NotifyRequest, RequestStatus, Venue
+from resywatch.db.models import Notification, NotifyRequest, RequestStatus, Venue, WatchStatus
 from resywatch.errors import InvalidInput, NotFound, ResywatchError
 from resywatch.ids import may_name_a_row
 from resywatch.redact import redact_text
@@ -210,7 +210,7 @@ def my_watches(db: Database, *, notifications: int = 20, active_only: bool = Fal
         ]
     watches = list_watches(db)
     if active_only:
-        watches = [w for w in watches if w.status != "ended"]
+        watches = [w for w in watches if w.status != WatchStatus.ENDED]
     return MyWatches(watches, list_requests(db, open_only=active_only), recent)
 
 
