@@ -21,7 +21,7 @@ from resywatch.db.models import (
     ScheduledSnipe,
     Watch,
 )
-from resywatch.scheduler.jobs import JOBS
+from resywatch.scheduler.jobs import JOBS, health_schedules
 from resywatch.services import admin
 from resywatch.services.booking import list_attempts
 from resywatch.services.health import Check, Status, health
@@ -36,7 +36,8 @@ def settings() -> Settings:
 
 
 def report(db: Database) -> dict[str, Check]:
-    result = asyncio.run(health(db=db, resy=None, settings=settings(), now=NOW))  # type: ignore[arg-type]
+    jobs = health_schedules(settings())
+    result = asyncio.run(health(db=db, resy=None, settings=settings(), now=NOW, jobs=jobs))  # type: ignore[arg-type]
     return {check.name: check for check in result.checks}
 
 
