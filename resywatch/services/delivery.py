@@ -200,7 +200,7 @@ def deliver(
         if stop is not None and stop.is_set():
             break
         size = batch_size if limit is None else min(batch_size, limit - report.processed)
-        token = f"{worker[:51]}:{secrets.token_hex(6)}"  # fits claimed_by (64)
+        token = batch_token(worker)
         claim = _claim(db, size, token, now(), timedelta(seconds=policy.lease_s))
         busy |= claim.busy
         if not claim.rows:
@@ -252,6 +252,13 @@ def run_loop(
 
 def _due(at: datetime) -> ColumnElement[bool]:
     return and_(col(Notification.status) == "pending", col(Notification.next_attempt_at) <= at)
+
+
+def batch_token(worker: str) -> str:
+    """A batch's name, the lease holder of its rows: the worker's name (a whole one fits the
+    64 characters of `claimed_by`) and a suffix of its own, so the fence tells apart two
+    batches of one process."""
+    return f"{worker[:51]}:{secrets.token_hex(6)}"
 
 
 _LEASES = leases.LeaseColumns(
