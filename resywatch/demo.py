@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from resywatch.config import Settings
 from resywatch.db.engine import Database
+from resywatch.db.leases import this_process
 from resywatch.db.migrate import upgrade
 from resywatch.resy.client import client_from_settings
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxConfig, run_in_thread
@@ -29,7 +30,6 @@ from resywatch.scheduler.jobs import JOBS, JobContext, health_schedules
 from resywatch.scheduler.runner import run_due, run_job
 from resywatch.services import health as health_checks
 from resywatch.services.discovery import feed
-from resywatch.services.owners import this_process
 from resywatch.services.politeness import PolitenessPolicy, SharedPoliteness
 
 DEMO_CYCLE_S = 2.0

@@ -45,9 +45,9 @@ def run(
     Exit codes: 0 ok or skipped, 1 a pass failed.
     """
     out = use(ctx, json_output=json_output)
+    from resywatch.db.leases import this_process
     from resywatch.scheduler import runner
     from resywatch.scheduler.jobs import JOBS, JobContext
-    from resywatch.services.owners import this_process
 
     if job != "due" and job not in JOBS:
         raise InvalidInput(f"unknown job {job!r}: choose from due, {', '.join(JOBS)}")
@@ -93,9 +93,9 @@ def run_forever(
     (exit 0 within 8 s); a second one stops at once. One log line per pass on stderr.
     """
     out = use(ctx, json_output=False)
+    from resywatch.db.leases import this_process
     from resywatch.scheduler.jobs import JOBS, JobContext
     from resywatch.scheduler.supervisor import Supervisor
-    from resywatch.services.owners import this_process
 
     unknown = [name for name in jobs or [] if name not in JOBS]
     if unknown:
