@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from rich.live import Live
 
     from resywatch.cli.output import Output
-    from resywatch.services.demo import DemoPass
+    from resywatch.demo import DemoPass
 
 
 def demo(
@@ -30,7 +30,7 @@ def demo(
     baseline). Needs no account, no network and no set-up; exits by itself.
     """
     run = use(ctx, json_output=json_output)
-    from resywatch.services.demo import run_demo
+    from resywatch.demo import run_demo
 
     output = run.output
     with _LiveView(output) as show:

@@ -32,13 +32,20 @@ def health(
     run = use(ctx, json_output=json_output)
     from resywatch.errors import DatabaseNotReady, DatabaseUnavailable
     from resywatch.resy.client import RetryPolicy
+    from resywatch.scheduler.jobs import health_schedules
     from resywatch.services import health as checks
 
     settings = run.settings()
     try:
         db = run.database()
         report = run.with_resy(
-            lambda resy: checks.health(db=db, resy=resy, settings=settings, now=datetime.now(UTC)),
+            lambda resy: checks.health(
+                db=db,
+                resy=resy,
+                settings=settings,
+                now=datetime.now(UTC),
+                jobs=health_schedules(settings),
+            ),
             timeout_s=HEALTH_RESY_TIMEOUT_S,
             retry=RetryPolicy(max_retries=0),
         )

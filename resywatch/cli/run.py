@@ -45,33 +45,26 @@ def run(
     Exit codes: 0 ok or skipped, 1 a pass failed.
     """
     out = use(ctx, json_output=json_output)
-    import asyncio
-
+    from resywatch.db.leases import this_process
     from resywatch.scheduler import runner
     from resywatch.scheduler.jobs import JOBS, JobContext
-    from resywatch.services.owners import this_process
 
     if job != "due" and job not in JOBS:
         raise InvalidInput(f"unknown job {job!r}: choose from due, {', '.join(JOBS)}")
-    pause = parse_duration(every, what="--every").total_seconds()
+    pause = parse_duration(every, what="--every")
     settings, db = out.settings(), out.database()
-    owner = this_process()
+    # With --json, stdout holds one document: unconfigured notifications go to stderr.
+    stream = sys.stderr if out.output.json_mode else None
 
     async def passes(resy: ResyClient) -> list[PassResult]:
-        # With --json, stdout holds one document: unconfigured notifications go to stderr.
-        stream = sys.stderr if out.output.json_mode else None
-        context = JobContext(db, resy, settings, _now, default_stream=stream)
-        results: list[PassResult] = []
-        for number in range(repeat):
-            if number:
-                await asyncio.sleep(pause)
-            if job == "due":
-                results += await runner.run_due(context, owner=owner, lock_timeout=lock_timeout)
-            else:
-                results.append(
-                    await runner.run_job(JOBS[job], context, owner=owner, lock_timeout=lock_timeout)
-                )
-        return results
+        return await runner.run_passes(
+            JobContext(db, resy, settings, _now, default_stream=stream),
+            None if job == "due" else JOBS[job],
+            owner=this_process(),
+            repeat=repeat,
+            every=pause,
+            lock_timeout=lock_timeout,
+        )
 
     results = out.with_resy(passes)
     if out.output.json_mode:
@@ -100,9 +93,9 @@ def run_forever(
     (exit 0 within 8 s); a second one stops at once. One log line per pass on stderr.
     """
     out = use(ctx, json_output=False)
+    from resywatch.db.leases import this_process
     from resywatch.scheduler.jobs import JOBS, JobContext
     from resywatch.scheduler.supervisor import Supervisor
-    from resywatch.services.owners import this_process
 
     unknown = [name for name in jobs or [] if name not in JOBS]
     if unknown:

@@ -11,11 +11,14 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from resywatch.config import Settings
 from resywatch.db.engine import Database
 from resywatch.resy.client import ResyClient
+
+if TYPE_CHECKING:
+    from resywatch.services.health import JobSchedule
 
 
 @dataclass(frozen=True)
@@ -167,3 +170,11 @@ JOBS: dict[str, Job] = {
         Job("retention", _retention, _seconds("jobs_retention_interval_s")),
     )
 }
+
+
+def health_schedules(settings: Settings) -> list[JobSchedule]:
+    """Every job as `health` judges it: its name, its interval under `settings` and the
+    counts that say a pass did work (health, a service, cannot read this registry)."""
+    from resywatch.services.health import JobSchedule
+
+    return [JobSchedule(job.name, job.interval(settings), job.work) for job in JOBS.values()]

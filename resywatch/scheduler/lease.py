@@ -6,8 +6,10 @@ The holder renews the lease while it works. When the holder was killed (`kill -9
 same machine, its process is gone and the lease is taken at once; a holder on another
 machine is waited out for the TTL. Every claim bumps the row's epoch, and renewals and the
 release check it, so a pass paused past its lease (SIGSTOP, a frozen VM) cannot renew or
-record over the pass that took the job over. No session advisory locks: they break behind
-PgBouncer.
+record over the pass that took the job over. The mechanics (worker names, dead holders,
+claim, renew and the epoch fence) are `resywatch.db.leases`; what is the job's own is here:
+a heartbeat lease (free when not running or not renewed within the TTL), the `due_by` rule
+and the run record.
 """
 
 from __future__ import annotations
@@ -15,15 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, true, update
+from sqlalchemy import insert, true
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from resywatch.db.engine import Database, rows_changed
+from resywatch.db import leases
+from resywatch.db.engine import Database
 from resywatch.db.models import JobHeartbeat, JobRun
-from resywatch.services.owners import dead_here
 
 _HEARTBEAT = JobHeartbeat.__table__  # type: ignore[attr-defined]
+_COLUMNS = leases.LeaseColumns(_HEARTBEAT, key="job_name", owner="owner", epoch="lease_epoch")
 
 
 @dataclass(frozen=True)
@@ -53,64 +56,50 @@ def claim(
         if due_by is not None
         else true()
     )
-    taking = (
-        update(_HEARTBEAT)
-        .values(
-            running_since=now,
-            owner=owner,
-            updated_at=now,
-            last_started_at=now,
-            lease_epoch=heartbeat.lease_epoch + 1,
-        )
-        .returning(heartbeat.lease_epoch)
-    )
+    taking = {"running_since": now, "updated_at": now, "last_started_at": now}
     with db.write() as session:
-        epoch = session.execute(
-            taking.where(
-                heartbeat.job_name == job,
-                due,
-                (heartbeat.running_since.is_(None)) | (heartbeat.updated_at < now - ttl),
-            )
-        ).scalar()
-        if epoch is None:
+        taken = leases.claim(
+            session,
+            _COLUMNS,
+            where=(heartbeat.job_name == job)
+            & due
+            & ((heartbeat.running_since.is_(None)) | (heartbeat.updated_at < now - ttl)),
+            owner=owner,
+            values=taking,
+        )
+        if not taken:
             holder = session.get(JobHeartbeat, job)
-            if holder is not None and holder.owner and dead_here(holder.owner):
-                epoch = session.execute(
-                    taking.where(heartbeat.job_name == job, due, heartbeat.owner == holder.owner)
-                ).scalar()
-    return Lease(job, owner, now, epoch) if epoch is not None else None
+            if holder is not None and holder.owner and leases.dead_here(holder.owner):
+                taken = leases.claim(
+                    session,
+                    _COLUMNS,
+                    where=(heartbeat.job_name == job) & due & (heartbeat.owner == holder.owner),
+                    owner=owner,
+                    values=taking,
+                )
+    return Lease(job, owner, now, taken[0].epoch or 0) if taken else None
 
 
 def renew(db: Database, lease: Lease, now: datetime) -> bool:
     """Extend the lease; False when it was lost (taken over after the TTL)."""
-    heartbeat = _HEARTBEAT.c
     with db.write() as session:
-        kept = rows_changed(
-            session.execute(
-                update(_HEARTBEAT)
-                .where(heartbeat.job_name == lease.job, heartbeat.lease_epoch == lease.epoch)
-                .values(updated_at=now)
-            )
-        )
-    return bool(kept)
+        return leases.fence(session, _COLUMNS, _held(lease), updated_at=now)
 
 
 def release(db: Database, lease: Lease, run: JobRun, *, next_run_at: datetime) -> None:
     """Record the pass (its `job_run` row and, while the lease stands, the heartbeat) and
     free the job."""
-    heartbeat = _HEARTBEAT.c
     with db.write() as session:
-        session.execute(
-            update(_HEARTBEAT)
-            .where(heartbeat.job_name == lease.job, heartbeat.lease_epoch == lease.epoch)
-            .values(
-                running_since=None,
-                last_finished_at=run.finished_at,
-                last_status=run.status,
-                last_error=run.error,
-                next_run_at=next_run_at,
-                updated_at=run.finished_at,
-            )
+        leases.fence(
+            session,
+            _COLUMNS,
+            _held(lease),
+            running_since=None,
+            last_finished_at=run.finished_at,
+            last_status=run.status,
+            last_error=run.error,
+            next_run_at=next_run_at,
+            updated_at=run.finished_at,
         )
         session.add(run)
 
@@ -125,6 +114,10 @@ def heartbeats(db: Database) -> dict[str, JobHeartbeat]:
     """Each job's heartbeat row, by job name."""
     with db.read() as session:
         return {row.job_name: row for row in session.exec(select(JobHeartbeat))}
+
+
+def _held(lease: Lease) -> leases.Lease:
+    return leases.Lease(lease.job, lease.owner, lease.epoch)
 
 
 def _ensure_row(db: Database, job: str, now: datetime) -> None:

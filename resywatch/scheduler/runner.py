@@ -125,3 +125,26 @@ async def run_due(ctx: JobContext, *, owner: str, lock_timeout: float = 0.0) -> 
         await run_job(job, ctx, owner=owner, lock_timeout=lock_timeout, due_only=True)
         for job in due_jobs(ctx)
     ]
+
+
+async def run_passes(
+    ctx: JobContext,
+    job: Job | None,
+    *,
+    owner: str,
+    repeat: int = 1,
+    every: timedelta = timedelta(0),
+    lock_timeout: float = 0.0,
+) -> list[PassResult]:
+    """`repeat` passes of `job` (None: of every due job), `every` apart: the loop of
+    `resywatch run JOB|due --repeat N --every 30s`, which lets a crontab line that fires
+    once a minute run a job every 30 s."""
+    results: list[PassResult] = []
+    for number in range(repeat):
+        if number:
+            await asyncio.sleep(every.total_seconds())
+        if job is None:
+            results += await run_due(ctx, owner=owner, lock_timeout=lock_timeout)
+        else:
+            results.append(await run_job(job, ctx, owner=owner, lock_timeout=lock_timeout))
+    return results

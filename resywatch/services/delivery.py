@@ -36,10 +36,8 @@ with its `last_error`. A channel skipped for being down counts no attempt of its
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import secrets
-import socket
 import threading
 import time
 from collections import deque
@@ -49,10 +47,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from resywatch.db import leases
 from resywatch.db.base import utcnow
 from resywatch.db.models import (
     DeliveryStatus,
@@ -69,7 +68,6 @@ from resywatch.services.channels import (
     send_error,
     start_send,
 )
-from resywatch.services.owners import dead_here
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement
@@ -207,7 +205,7 @@ def deliver(
         raise ValueError("deliver needs at least one channel")
     policy = policy or DeliveryPolicy()
     rng = rng or random.Random()
-    worker = worker or f"{socket.gethostname()[:40]}:{os.getpid()}"
+    worker = worker or leases.this_process()
     started = time.monotonic()
     report = DeliveryReport()
     busy: set[int] = set()
@@ -217,7 +215,7 @@ def deliver(
         if stop is not None and stop.is_set():
             break
         size = batch_size if limit is None else min(batch_size, limit - report.processed)
-        token = f"{worker[:50]}:{secrets.token_hex(6)}"
+        token = batch_token(worker)
         claim = _claim(db, size, token, now(), timedelta(seconds=policy.lease_s))
         busy |= claim.busy
         if not claim.rows:
@@ -272,18 +270,19 @@ def _due(at: datetime) -> ColumnElement[bool]:
     return and_(col(Notification.status) == NotificationStatus.PENDING, due)
 
 
-def _free(at: datetime, dead_claims: Sequence[str] = ()) -> ColumnElement[bool]:
-    free = or_(col(Notification.claimed_until).is_(None), col(Notification.claimed_until) <= at)
-    return or_(free, col(Notification.claimed_by).in_(dead_claims)) if dead_claims else free
+def batch_token(worker: str) -> str:
+    """A batch's name, the lease holder of its rows: the worker's name (a whole one fits the
+    64 characters of `claimed_by`) and a suffix of its own, so the fence tells apart two
+    batches of one process."""
+    return f"{worker[:51]}:{secrets.token_hex(6)}"
 
 
-def _dead_claims(session: Session, at: datetime) -> list[str]:
-    """Live claims of relays killed on this machine (a token is `host:pid:nonce`): their
-    rows need not wait out the lease. The fence on recording keeps a dead relay out anyway."""
-    held = session.exec(
-        select(Notification.claimed_by).where(col(Notification.claimed_until) > at).distinct()
-    )
-    return [token for token in held if token and dead_here(token.rsplit(":", 1)[0])]
+_LEASES = leases.LeaseColumns(
+    Notification.__table__,  # type: ignore[attr-defined]
+    key="id",
+    owner="claimed_by",
+    until="claimed_until",
+)
 
 
 def _claim(db: Database, size: int, token: str, at: datetime, lease: timedelta) -> _Claim:
@@ -291,28 +290,27 @@ def _claim(db: Database, size: int, token: str, at: datetime, lease: timedelta) 
     rows: list[Notification] = []
     deliveries: dict[int, dict[str, NotificationDelivery]] = {}
     busy: set[int] = set()
+    oldest_first = (col(Notification.next_attempt_at), col(Notification.id))
     with db.write() as session:
-        free = _free(at, _dead_claims(session, at))
-        query = (
-            select(Notification.id)
-            .where(_due(at), free)
-            .order_by(col(Notification.next_attempt_at), col(Notification.id))
-            .limit(size)
+        # Rows of relays killed on this machine need not wait out the lease; the fence on
+        # recording keeps a dead relay out anyway.
+        dead = leases.dead_holders(session, _LEASES, at)
+        taken = leases.claim(
+            session,
+            _LEASES,
+            where=and_(_due(at), leases.free(_LEASES, at, dead)),
+            owner=token,
+            values={"claimed_until": at + lease},
+            order_by=oldest_first,
+            limit=size,
         )
-        if db.backend == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        ids = [i for i in session.exec(query) if i is not None]
+        ids = [lease.key for lease in taken]
         if ids:
-            session.exec(
-                update(Notification)
-                .where(col(Notification.id).in_(ids), _due(at), free)
-                .values(claimed_by=token, claimed_until=at + lease)
-            )
             rows = list(
                 session.exec(
                     select(Notification)
-                    .where(col(Notification.id).in_(ids), col(Notification.claimed_by) == token)
-                    .order_by(col(Notification.next_attempt_at), col(Notification.id))
+                    .where(col(Notification.id).in_(ids))
+                    .order_by(*oldest_first)
                 )
             )
             for delivery in session.exec(
@@ -334,15 +332,14 @@ def _claim(db: Database, size: int, token: str, at: datetime, lease: timedelta) 
     return claim
 
 
+def _held(claim: _Claim, notification_id: int) -> leases.Lease:
+    return leases.Lease(notification_id, claim.token)
+
+
 def _release(db: Database, claim: _Claim) -> None:
     """Give back the rows not started (stop or error): claimable again at once."""
     with contextlib.suppress(SQLAlchemyError), db.write() as session:  # else the lease expires
-        session.exec(
-            update(Notification)
-            .where(col(Notification.id).in_(claim.held))
-            .where(col(Notification.claimed_by) == claim.token)
-            .values(claimed_by=None, claimed_until=None)
-        )
+        leases.release(session, _LEASES, [_held(claim, i) for i in claim.held])
 
 
 # --- sending -------------------------------------------------------------------------------
@@ -562,7 +559,7 @@ def _record(
 ) -> bool:
     """Write sends (and the row's final state) only if the batch still holds the row.
 
-    The write to the row itself is the fence (`WHERE claimed_by = token`, one row or none);
+    The write to the row itself is the fence (`leases.fence`: `WHERE claimed_by = token`);
     the rest of the batch is renewed once half the lease has gone, which keeps a busy
     relay's rows from expiring without rewriting every held row after every send.
     """
@@ -570,26 +567,12 @@ def _record(
     renew = at - claim.renewed_at >= lease / 2
     try:
         with db.write() as session:
-            mine = and_(
-                col(Notification.id) == notification_id,
-                col(Notification.claimed_by) == claim.token,
-            )
-            if final is None:
-                fence = update(Notification).where(mine).values(claimed_until=at + lease)
-            else:
-                fence = update(Notification).where(mine).values(**_final_values(final))
-            if session.exec(fence).rowcount != 1:
+            values = {"claimed_until": at + lease} if final is None else _final_values(final)
+            if not leases.fence(session, _LEASES, _held(claim, notification_id), **values):
                 raise _LeaseLost
-            others = [i for i in claim.held if i != notification_id]
-            if renew and others:
-                renewed = session.exec(
-                    update(Notification)
-                    .where(col(Notification.id).in_(others))
-                    .where(col(Notification.claimed_by) == claim.token)
-                    .values(claimed_until=at + lease)
-                ).rowcount
-                if renewed != len(others):
-                    raise _LeaseLost
+            others = [_held(claim, i) for i in claim.held if i != notification_id]
+            if renew and leases.renew(session, _LEASES, others, claimed_until=at + lease):
+                raise _LeaseLost
             for channel, outcome in sends:
                 _write_delivery(session, notification_id, channel, outcome, done, final, at)
             if final is not None and final.status == NotificationStatus.FAILED:

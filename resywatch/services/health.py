@@ -7,7 +7,7 @@ once, with a short deadline, so the answer comes within 2 s even when Resy is do
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
@@ -33,8 +33,6 @@ from resywatch.errors import DatabaseNotReady, DatabaseUnavailable
 from resywatch.redact import redact_text
 from resywatch.resy import errors as resy_errors
 from resywatch.resy.client import ResyClient
-from resywatch.scheduler.jobs import JOBS, Job
-from resywatch.scheduler.lease import heartbeats
 from resywatch.services.auth import EXPIRY_WARNING, token_expiry
 from resywatch.services.booking import failed_attempt
 from resywatch.services.discovery.feed import BucketState, bucket_states
@@ -53,6 +51,17 @@ class Status(IntEnum):
     WARN = 1
     CRIT = 2
     UNKNOWN = 3
+
+
+@dataclass(frozen=True)
+class JobSchedule:
+    """What health judges a scheduled job by. The scheduler's side passes these in (from
+    its job registry): services sit below the scheduler and never import it."""
+
+    name: str
+    interval: timedelta
+    # The counts of a pass that say it did some of the job's work (see `_idle_reason`).
+    work: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,18 +97,23 @@ def database_unknown(error: DatabaseNotReady | DatabaseUnavailable) -> HealthRep
 
 
 async def health(
-    *, db: Database, resy: ResyClient, settings: Settings, now: datetime
+    *,
+    db: Database,
+    resy: ResyClient,
+    settings: Settings,
+    now: datetime,
+    jobs: Sequence[JobSchedule],
 ) -> HealthReport:
-    """Every check, from the database's view of the jobs plus one call to Resy."""
+    """Every check, from the database's view of `jobs` plus one call to Resy."""
     checks = [Check("database", Status.OK, f"{db.backend} reachable and at the current schema")]
-    beats = heartbeats(db)
     with db.read() as session:
+        beats = {row.job_name: row for row in session.exec(select(JobHeartbeat))}
         idle = {
             job.name: reason
-            for job in JOBS.values()
+            for job in jobs
             if (reason := _idle_reason(session, job, settings, now)) is not None
         }
-    checks += _job_checks(beats, settings, now, idle)
+    checks += _job_checks(jobs, beats, settings, now, idle)
     with db.read() as session:
         states = bucket_states(session, now)
         pending_since = session.scalar(
@@ -164,12 +178,16 @@ async def health(
 
 
 def _job_checks(
-    beats: dict[str, JobHeartbeat], settings: Settings, now: datetime, idle: dict[str, str]
+    jobs: Sequence[JobSchedule],
+    beats: dict[str, JobHeartbeat],
+    settings: Settings,
+    now: datetime,
+    idle: dict[str, str],
 ) -> list[Check]:
     checks = []
-    for job in JOBS.values():
+    for job in jobs:
         beat = beats.get(job.name)
-        interval = job.interval(settings)
+        interval = job.interval
         name = f"job:{job.name}"
         last = (beat.last_finished_at or beat.last_started_at) if beat else None
         if last is None:
@@ -195,13 +213,15 @@ def _job_checks(
     return checks
 
 
-def _idle_reason(session: Session, job: Job, settings: Settings, now: datetime) -> str | None:
+def _idle_reason(
+    session: Session, job: JobSchedule, settings: Settings, now: datetime
+) -> str | None:
     """Why `job` looks stuck while its passes say ok: work has been due for longer than
     its interval allows and every pass since did none of it. None when it is not."""
     probe = _DUE_WORK.get(job.name)
     if probe is None or not job.work:
         return None
-    interval = job.interval(settings)
+    interval = job.interval
     due = probe(session, settings, _Late(now, interval))
     if due is None:
         return None
@@ -221,7 +241,7 @@ def _idle_reason(session: Session, job: Job, settings: Settings, now: datetime) 
     )
 
 
-def _work_done(run: JobRun, job: Job) -> bool:
+def _work_done(run: JobRun, job: JobSchedule) -> bool:
     return any(int(run.counts.get(name, 0)) > 0 for name in job.work)
 
 

@@ -33,18 +33,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
-import socket
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlmodel import Session, and_, col, or_, select, update
+from sqlmodel import Session, and_, col, or_, select
 
+from resywatch.db import leases
 from resywatch.db.models import ScheduledSnipe, Venue
 from resywatch.errors import InvalidInput, NotFound, ResywatchError
 from resywatch.ids import may_name_a_row
@@ -224,10 +222,6 @@ def view(row: ScheduledSnipe) -> SnipeView:
         created_at=row.created_at,
         finished_at=row.finished_at,
     )
-
-
-def default_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 async def schedule_snipe(
@@ -431,7 +425,7 @@ async def snipe_now(
 ) -> tuple[SnipeView, BookingResult]:
     """`book snipe`: save the snipe already taken by this process (no supervisor starts it
     too), then run it here to its end."""
-    owner = default_owner()
+    owner = leases.this_process()
     saved = await schedule_snipe(
         db=db, resy=resy, settings=settings, spec=spec, now=now, owner=owner
     )
@@ -482,7 +476,7 @@ async def run_due_snipes(
     another runner.
     """
     clock = clock or SystemClock()
-    owner = owner or default_owner()
+    owner = owner or leases.this_process()
     runs = _mark_missed(db, now)
     running: set[asyncio.Task[SnipeRun]] = set()
     at = now
@@ -538,29 +532,39 @@ def _take_due(db: Database, settings: Settings, owner: str, now: datetime) -> li
     return [row for row in (_claim(db, i, owner, now) for i in ids) if row is not None]
 
 
+_LEASES = leases.LeaseColumns(
+    ScheduledSnipe.__table__,  # type: ignore[attr-defined]
+    key="id",
+    owner="claimed_by",
+    until="claimed_until",
+)
+
+
 def _claim(db: Database, snipe_id: int, owner: str, now: datetime) -> ScheduledSnipe | None:
-    """Take the snipe if nobody holds it (one UPDATE: two workers cannot both succeed)."""
+    """Take the snipe if it is still scheduled (one UPDATE: two workers cannot both
+    succeed). Its lease lasts until the snipe is missed anyway, so it is never renewed."""
     with db.write() as session:
         row = session.get(ScheduledSnipe, snipe_id)
         if row is None:
             return None
-        session.exec(
-            update(ScheduledSnipe)
-            .where(col(ScheduledSnipe.id) == snipe_id, col(ScheduledSnipe.status) == "scheduled")
-            .values(
-                status="running",
-                claimed_by=owner,
-                claimed_until=_lease(row),
-                runs=col(ScheduledSnipe.runs) + 1,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
+        taken = leases.claim(
+            session,
+            _LEASES,
+            where=and_(
+                col(ScheduledSnipe.id) == snipe_id, col(ScheduledSnipe.status) == "scheduled"
+            ),
+            owner=owner,
+            values={
+                "status": "running",
+                "claimed_until": _lease(row),
+                "runs": col(ScheduledSnipe.runs) + 1,
+                "updated_at": now,
+            },
         )
-        session.expire(row)
-        mine = session.get(ScheduledSnipe, snipe_id)
-        if mine is None or mine.claimed_by != owner or mine.status != "running":
+        if not taken:
             return None
-        return mine
+        session.expire(row)
+        return session.get(ScheduledSnipe, snipe_id)
 
 
 def _mark_missed(db: Database, now: datetime) -> list[SnipeRun]:

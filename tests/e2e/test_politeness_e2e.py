@@ -135,7 +135,9 @@ def test_two_clients_share_one_budget(sandbox: SandboxHandle, database_url: str)
         busiest = max(bisect.bisect_right(times, t + window) - i for i, t in enumerate(times))
         assert busiest <= 20 * window + 5 + 1, (window, busiest)  # +1: clock granularity
     arrived = sorted(entry["at"] for entry in searches(sandbox))
-    assert arrived[-1] - arrived[0] >= (40 - 5) / 20 - 0.1  # 35 intervals after the burst
+    # Resy saw the last request 35 intervals after the burst began, counted from the first
+    # admission (the first arrival itself may be late on a loaded machine).
+    assert arrived[-1] - times[0] >= (40 - 5) / 20 - 0.1
 
 
 @pytest.fixture

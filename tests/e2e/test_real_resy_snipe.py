@@ -55,11 +55,16 @@ class RecordingGate(SharedPoliteness):
 
 
 def run_snipe(
-    sandbox: SandboxHandle, settings: Settings, db: Database, gate: RecordingGate
+    sandbox: SandboxHandle,
+    settings: Settings,
+    db: Database,
+    gate: RecordingGate,
+    *,
+    late_s: float = 2.0,
 ) -> tuple[snipe.SnipeRun, float]:
     venue, day = unreleased(sandbox)
     instant = sandbox.state.clock.now() + 20  # within the prepare window: due at once
-    dropped = instant + 2.0  # a little late: the snipe polls for a while first
+    dropped = instant + late_s  # a little late: the snipe polls for a while first
     sandbox.state.force_release(venue, day, dropped)
     spec = snipe.SnipeSpec(
         venue=str(venue.id), day=day, party_size=2, window=(time(18), time(21)),
@@ -87,7 +92,9 @@ def test_speculation_is_off_by_default_no_book_before_the_drop(
     assert ran.result is not None and ran.result.outcome is Outcome.BOOKED, ran.result
     books = sandbox.state.traffic.requests("/3/book")
     assert books and all(b["at"] >= dropped for b in books)  # no blind book requests
-    assert 0 <= books[0]["at"] - dropped < 1.0  # still booked within a second of the drop
+    # Booked soon after the drop (20 sandbox seconds are 1 s of real time; how soon is
+    # bench/snipe.py's to measure, not a loaded test machine's).
+    assert 0 <= books[0]["at"] - dropped < 20.0
 
 
 @pytest.mark.parametrize("refusal", [404, 412, 400, 500])
@@ -97,7 +104,8 @@ def test_speculative_refusals_never_end_the_snipe_nor_count_for_the_breaker(
     sandbox.state.configure_variants(unreleased_book_status=refusal)
     settings = settings_for(sandbox, database_url, RESYWATCH_BOOK_SPECULATE="true")
     gate = RecordingGate(db, settings)
-    ran, dropped = run_snipe(sandbox, settings, db, gate)
+    # Late enough that more refusals come before the drop than used to end a snipe (3).
+    ran, dropped = run_snipe(sandbox, settings, db, gate, late_s=8.0)
     assert ran.result is not None and ran.result.outcome is Outcome.BOOKED, ran.result
     books = sandbox.state.traffic.requests("/3/book")
     early = [b for b in books if b["at"] < dropped]

@@ -7,17 +7,18 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlmodel import select
 
 from resywatch.config import load_settings
 from resywatch.db.engine import Database
+from resywatch.db.leases import this_worker
 from resywatch.db.models import DiscoveryBucket, DropEvent, SlotSnapshot
 from resywatch.services.curated import HotspotMatcher
 from resywatch.services.discovery import buckets, claims
 from resywatch.services.discovery.scan import BucketScan, SeenSlot, apply_scan, slot_id, sync_window
-from resywatch.services.owners import this_process
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 TTL = timedelta(seconds=30)
@@ -138,7 +139,7 @@ def test_a_holder_killed_on_this_machine_is_not_waited_for(db: Database) -> None
     sync_window(db, WINDOW, NOW)
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
-    dead = f"{this_process().rpartition(':')[0]}:{gone.stdout.strip()}"
+    dead = str(replace(this_worker(), pid=int(gone.stdout)))
     claim(db, "elsewhere:1", candidates=[IDS[2]])  # another machine: only its TTL frees it
     claim(db, dead, limit=2)
     dead = claims.dead_holders(db, NOW)

@@ -21,10 +21,10 @@ from resywatch.db.models import (
     ScheduledSnipe,
     Watch,
 )
-from resywatch.scheduler.jobs import JOBS
+from resywatch.scheduler.jobs import JOBS, health_schedules
 from resywatch.services import admin
 from resywatch.services.booking import list_attempts
-from resywatch.services.health import Check, Status, health
+from resywatch.services.health import Check, JobSchedule, Status, health
 
 NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)
 DAY = date(2026, 12, 4)
@@ -36,7 +36,8 @@ def settings() -> Settings:
 
 
 def report(db: Database) -> dict[str, Check]:
-    result = asyncio.run(health(db=db, resy=None, settings=settings(), now=NOW))  # type: ignore[arg-type]
+    jobs = health_schedules(settings())
+    result = asyncio.run(health(db=db, resy=None, settings=settings(), now=NOW, jobs=jobs))  # type: ignore[arg-type]
     return {check.name: check for check in result.checks}
 
 
@@ -234,3 +235,15 @@ def test_every_job_that_reports_its_work_has_its_due_work_probed() -> None:
 
     assert set(_DUE_WORK) == {job.name for job in JOBS.values() if job.work}
     assert set(DUE) == set(_DUE_WORK)  # and each is tested above
+
+
+def test_health_judges_the_jobs_its_caller_passes_in(db: Database) -> None:
+    """The job list comes from the caller (services cannot read the scheduler's registry):
+    health checks those jobs, by the interval given, and no others."""
+    passes(db, "custom", {"done": 1}, every=timedelta(minutes=10))
+    jobs = [JobSchedule("custom", timedelta(minutes=1)), JobSchedule("fresh", timedelta(days=1))]
+    result = asyncio.run(health(db=db, resy=None, settings=settings(), now=NOW, jobs=jobs))  # type: ignore[arg-type]
+    checks = {c.name: c for c in result.checks if c.name.startswith("job:")}
+    assert set(checks) == {"job:custom", "job:fresh"}
+    assert checks["job:custom"].status is Status.CRIT  # 10 min since, every 1 min
+    assert checks["job:fresh"].status is Status.WARN  # has never run

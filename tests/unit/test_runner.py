@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -14,7 +15,7 @@ from resywatch.db.models import ApiCallLog
 from resywatch.resy.client import ResyClient
 from resywatch.scheduler.jobs import JOBS, Job, JobContext
 from resywatch.scheduler.lease import heartbeats
-from resywatch.scheduler.runner import run_job
+from resywatch.scheduler.runner import run_job, run_passes
 from resywatch.services import retention
 
 
@@ -45,6 +46,26 @@ def test_the_next_run_counts_from_the_start_of_a_pass(db: Database) -> None:
     beat = heartbeats(db)["slow"]
     assert beat.next_run_at == started + timedelta(seconds=30)
     assert beat.running_since is None and beat.last_status == "ok"
+
+
+def test_repeated_passes_run_every_interval_apart(db: Database) -> None:
+    """`run JOB --repeat 3 --every 0.2s`: three passes, each one the pause after the last."""
+    clock, began = Clock(), []
+
+    async def tick(ctx: JobContext) -> dict[str, int]:
+        began.append(time.monotonic())
+        return {"done": 1}
+
+    async def main() -> list[str]:
+        async with ResyClient(base_url="http://127.0.0.1:1", api_key=None) as resy:
+            ctx = JobContext(db, resy, load_settings(environ={}), clock)
+            job = Job("tick", tick, lambda settings: timedelta(seconds=30))
+            every = timedelta(seconds=0.2)
+            results = await run_passes(ctx, job, owner="test:1", repeat=3, every=every)
+            return [r.status for r in results]
+
+    assert asyncio.run(main()) == ["ok", "ok", "ok"]
+    assert all(later - earlier >= 0.2 for earlier, later in pairwise(began))
 
 
 def test_a_failing_pass_is_recorded_and_frees_the_job(db: Database) -> None:

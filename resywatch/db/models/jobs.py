@@ -22,7 +22,7 @@ class JobHeartbeat(SQLModel, table=True):
     last_error: str | None = None
     next_run_at: datetime | None = None
     running_since: datetime | None = None
-    owner: str | None = Field(default=None, max_length=128)  # host:pid of the runner
+    owner: str | None = Field(default=None, max_length=128)  # worker name: host:pid:nonce
     lease_epoch: int = 0  # bumped by every claim: renewals and releases check it
     updated_at: datetime = Field(default_factory=utcnow)
 

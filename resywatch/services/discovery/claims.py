@@ -7,7 +7,7 @@ and, for a scheduled pass, its last scan belongs to a cycle that started earlier
 claim bumps the bucket's epoch; the scan is applied only if that epoch still stands (see
 `scan.apply_scan`), so a worker that was paused past its lease cannot write. A holder killed
 on this machine is recognised at once; one on another machine is waited out for the lease's
-TTL.
+TTL. The mechanics are `resywatch.db.leases`; the cycle rules are the buckets' own.
 """
 
 from __future__ import annotations
@@ -16,14 +16,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import and_, or_
 from sqlmodel import Session
 
-from resywatch.db.engine import Database, rows_changed
+from resywatch.db import leases
+from resywatch.db.engine import Database
 from resywatch.db.models import DiscoveryBucket
-from resywatch.services.owners import dead_here
 
 _BUCKET = DiscoveryBucket.__table__  # type: ignore[attr-defined]
+_COLUMNS = leases.LeaseColumns(
+    _BUCKET, key="id", owner="lease_owner", until="lease_until", epoch="lease_epoch"
+)
 
 
 @dataclass(frozen=True)
@@ -63,76 +66,49 @@ def claim(
     if not candidates or limit <= 0:
         return []
     b = _BUCKET.c
-    free = or_(b.lease_until.is_(None), b.lease_until < now)
-    if dead:
-        free = or_(free, b.lease_owner.in_(dead))
-    claimable = and_(b.id.in_(candidates), free)
+    claimable = and_(b.id.in_(candidates), leases.free(_COLUMNS, now, dead))
     if due_only:
         claimable = and_(claimable, or_(b.last_cycle_start.is_(None), b.last_cycle_start < cycle))
-    # Stalest first: when a cycle overruns into the next, the buckets it never reached go
-    # before those it did (then date order).
-    stalest = (b.last_cycle_start.asc().nulls_first(), b.id)
-    chosen = (
-        select(b.id)
-        .where(claimable)
-        .order_by(*stalest)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
     with db.write() as session:
-        taken = session.execute(
-            update(_BUCKET)
-            .where(b.id.in_(chosen.scalar_subquery()))
-            .values(lease_owner=owner, lease_until=now + ttl, lease_epoch=b.lease_epoch + 1)
-            .returning(b.id, b.lease_epoch)
-        ).all()
-    return sorted(
-        (
-            BucketLease(bucket_id, epoch, owner, max(cycle, stamp or cycle))
-            for bucket_id, epoch in taken
-        ),
-        key=lambda lease: lease.bucket_id,
-    )
+        taken = leases.claim(
+            session,
+            _COLUMNS,
+            where=claimable,
+            owner=owner,
+            values={"lease_until": now + ttl},
+            # Stalest first: when a cycle overruns into the next, the buckets it never
+            # reached go before those it did (then date order).
+            order_by=(b.last_cycle_start.asc().nulls_first(), b.id),
+            limit=limit,
+        )
+    return [
+        BucketLease(lease.key, lease.epoch or 0, owner, max(cycle, stamp or cycle))
+        for lease in taken
+    ]
 
 
 def renew(
-    db: Database, leases: Iterable[BucketLease], *, now: datetime, ttl: timedelta
+    db: Database, leases_held: Iterable[BucketLease], *, now: datetime, ttl: timedelta
 ) -> list[str]:
     """Extend the leases still held; the ids of those lost (taken over after the TTL)."""
-    lost = []
     with db.write() as session:
-        for lease in leases:
-            kept = rows_changed(
-                session.execute(update(_BUCKET).where(*_held(lease)).values(lease_until=now + ttl))
-            )
-            if not kept:
-                lost.append(lease.bucket_id)
-    return lost
+        return leases.renew(session, _COLUMNS, map(_lease, leases_held), lease_until=now + ttl)
 
 
-def release(db: Database, leases: Iterable[BucketLease]) -> None:
+def release(db: Database, leases_held: Iterable[BucketLease]) -> None:
     """Give leases back unscanned (a stopping worker): others may claim them at once."""
     with db.write() as session:
-        for lease in leases:
-            session.execute(
-                update(_BUCKET).where(*_held(lease)).values(lease_owner=None, lease_until=None)
-            )
+        leases.release(session, _COLUMNS, map(_lease, leases_held))
 
 
-def _held(lease: BucketLease) -> tuple[ColumnElement[bool], ...]:
-    """The lease still stands: nobody claimed the bucket since, and it was not ended."""
-    b = _BUCKET.c
-    return (b.id == lease.bucket_id, b.lease_epoch == lease.epoch, b.lease_owner == lease.owner)
+def _lease(lease: BucketLease) -> leases.Lease:
+    return leases.Lease(lease.bucket_id, lease.owner, lease.epoch)
 
 
 def dead_holders(db: Database, now: datetime) -> list[str]:
     """Owners of live leases that are processes of this machine no longer running."""
-    b = _BUCKET.c
     with db.read() as session:
-        holders = session.scalars(
-            select(b.lease_owner).where(b.lease_until >= now).distinct()
-        ).all()
-    return [owner for owner in holders if owner and dead_here(owner)]
+        return leases.dead_holders(session, _COLUMNS, now)
 
 
 def settle(session: Session, lease: BucketLease) -> bool:
@@ -140,12 +116,11 @@ def settle(session: Session, lease: BucketLease) -> bool:
     the cycle, only if the lease still stands. False: the lease was lost, and the
     caller must write nothing (its transaction rolls back). On PostgreSQL the row stays
     locked until commit, so nobody can claim the bucket half-way through the apply."""
-    return bool(
-        rows_changed(
-            session.execute(
-                update(_BUCKET)
-                .where(*_held(lease))
-                .values(lease_owner=None, lease_until=None, last_cycle_start=lease.cycle)
-            )
-        )
+    return leases.fence(
+        session,
+        _COLUMNS,
+        _lease(lease),
+        lease_owner=None,
+        lease_until=None,
+        last_cycle_start=lease.cycle,
     )

@@ -31,6 +31,7 @@ from sqlmodel import Session, col, select
 
 from resywatch.config import Settings
 from resywatch.db.engine import Database, insert_unless_present
+from resywatch.db.leases import this_process
 from resywatch.db.models import DiscoveryBucket, DropEvent, SlotSnapshot, Venue
 from resywatch.errors import InvalidInput, ResywatchError
 from resywatch.redact import redact_text
@@ -40,7 +41,6 @@ from resywatch.services.curated import HotspotMatcher, normalize_name
 from resywatch.services.discovery import buckets as bucket_rules
 from resywatch.services.discovery import claims
 from resywatch.services.discovery.buckets import Bucket
-from resywatch.services.owners import this_process
 
 PROVIDER = "resy"
 QUIET_PERIOD = timedelta(minutes=30)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,6 +35,7 @@ import pytest
 from outbox_tools import add_notifications, outbox
 
 from resywatch.db.engine import Database
+from resywatch.db.leases import host_label
 
 COUNT = 1000
 FAIL_FIRST = 3  # the sink refuses the first 3 attempts of every notification
@@ -308,7 +308,7 @@ def test_a_relay_killed_after_a_send_leaves_one_recognisable_duplicate(
     killed_at = time.monotonic()
     sink.release()
     # Its batch is still leased to it, but it is dead: the survivor takes it at once.
-    token_prefix = f"{socket.gethostname()[:40]}:{pid}:"
+    token_prefix = f"{host_label()}:{pid}:"
     held = sum(1 for n in outbox(db).values() if (n.claimed_by or "").startswith(token_prefix))
     [survivor] = [relay for relay in relays if relay is not victim]
 

@@ -9,7 +9,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from sqlmodel import select
 
 from resywatch.config import load_settings
 from resywatch.db.engine import Database
+from resywatch.db.leases import host_label
 from resywatch.db.models import DiscoveryBucket, DropEvent, JobRun, Notification, SlotSnapshot
 from resywatch.sandbox import SandboxConfig, SandboxHandle
 from resywatch.services.discovery.buckets import local_today
@@ -76,7 +76,8 @@ def workers() -> Iterator[Callable[..., subprocess.Popen[str]]]:
 
 
 def owner_of(process: subprocess.Popen[str]) -> str:
-    return f"{socket.gethostname()}:{process.pid}"
+    """The worker name of `process` up to its nonce (which only the process knows)."""
+    return f"{host_label()}:{process.pid}:"
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
@@ -99,7 +100,7 @@ def buckets(db: Database) -> dict[str, DiscoveryBucket]:
 
 
 def leased_by(db: Database, owner: str) -> list[str]:
-    return [b.id for b in buckets(db).values() if b.lease_owner == owner]
+    return [b.id for b in buckets(db).values() if (b.lease_owner or "").startswith(owner)]
 
 
 def sleep_until_next_cycle(offset: float = 0.0) -> int:

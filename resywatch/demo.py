@@ -3,6 +3,9 @@
 A sandbox on a free loopback port with a fast clock (cancellations reopen slots, venues
 release new days), a throw-away SQLite database, and a discovery pass every 2 s cycle: the
 first is the baseline, the next ones find drops as they open.
+
+A composition root beside the CLI, not a service: it puts the sandbox, the scheduler and
+the services together, and services may import none of the first two.
 """
 
 from __future__ import annotations
@@ -19,14 +22,14 @@ from pydantic import SecretStr
 
 from resywatch.config import Settings
 from resywatch.db.engine import Database
+from resywatch.db.leases import this_process
 from resywatch.db.migrate import upgrade
 from resywatch.resy.client import client_from_settings
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxConfig, run_in_thread
-from resywatch.scheduler.jobs import JOBS, JobContext
+from resywatch.scheduler.jobs import JOBS, JobContext, health_schedules
 from resywatch.scheduler.runner import run_due, run_job
 from resywatch.services import health as health_checks
 from resywatch.services.discovery import feed
-from resywatch.services.owners import this_process
 from resywatch.services.politeness import PolitenessPolicy, SharedPoliteness
 
 DEMO_CYCLE_S = 2.0
@@ -132,7 +135,9 @@ async def _passes(
             result.requests += done.counts.get("requests", 0)
             on_pass(DemoPass(result.passes, done.counts, done.duration_s, opened, sandbox_clock()))
         await run_due(context, owner=owner)
-        report = await health_checks.health(db=db, resy=resy, settings=settings, now=_now())
+        report = await health_checks.health(
+            db=db, resy=resy, settings=settings, now=_now(), jobs=health_schedules(settings)
+        )
     return result, report
 
 
