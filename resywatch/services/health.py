@@ -24,10 +24,14 @@ from resywatch.db.models import (
     JobHeartbeat,
     JobRun,
     Notification,
+    NotificationStatus,
     NotifyRequest,
+    RequestStatus,
     ResyHost,
     ScheduledSnipe,
+    SnipeStatus,
     Watch,
+    WatchStatus,
 )
 from resywatch.errors import DatabaseNotReady, DatabaseUnavailable
 from resywatch.redact import redact_text
@@ -117,11 +121,13 @@ async def health(
     with db.read() as session:
         states = bucket_states(session, now)
         pending_since = session.scalar(
-            select(func.min(Notification.created_at)).where(col(Notification.status) == "pending")
+            select(func.min(Notification.created_at)).where(
+                col(Notification.status) == NotificationStatus.PENDING
+            )
         )
         failed_notes = session.scalar(
             select(func.count()).where(
-                col(Notification.status) == "failed",
+                col(Notification.status) == NotificationStatus.FAILED,
                 col(Notification.created_at) >= now - FAILURES_LOOKBACK,
             )
         )
@@ -283,7 +289,7 @@ def _overdue_watches(session: Session, settings: Settings, late: _Late) -> Overd
             _aware(w.last_checked_at or w.created_at) + timedelta(seconds=w.interval_s),
             _aware(w.updated_at),
         )
-        for w in session.exec(select(Watch).where(col(Watch.status) == "active"))
+        for w in session.exec(select(Watch).where(col(Watch.status) == WatchStatus.ACTIVE))
     ]
     overdue = [at for at in due if at < late.due_before]
     return (f"{len(overdue)} watches", min(overdue)) if overdue else None
@@ -294,7 +300,7 @@ def _overdue_requests(session: Session, settings: Settings, late: _Late) -> Over
     last = func.coalesce(col(r.last_checked_at), col(r.created_at))
     count, oldest = session.execute(
         select(func.count(), func.min(last, type_=_TIMESTAMP)).where(
-            col(r.status) == "pending", last < late.due_before - late.interval
+            col(r.status) == RequestStatus.PENDING, last < late.due_before - late.interval
         )
     ).one()
     return (f"{count} notify requests", _aware(oldest) + late.interval) if count else None
@@ -304,7 +310,7 @@ def _overdue_notifications(session: Session, settings: Settings, late: _Late) ->
     n = Notification
     count, oldest = session.execute(
         select(func.count(), func.min(col(n.next_attempt_at), type_=_TIMESTAMP)).where(
-            col(n.status) == "pending",
+            col(n.status) == NotificationStatus.PENDING,
             col(n.next_attempt_at) < late.due_before,
             or_(col(n.claimed_until).is_(None), col(n.claimed_until) < late.now),
         )
@@ -318,7 +324,7 @@ def _overdue_snipes(session: Session, settings: Settings, late: _Late) -> Overdu
         max(_aware(s.release_at) - prepare, _aware(s.created_at))
         for s in session.exec(
             select(ScheduledSnipe).where(
-                col(ScheduledSnipe.status) == "scheduled",
+                col(ScheduledSnipe.status) == SnipeStatus.SCHEDULED,
                 col(ScheduledSnipe.release_at) < late.due_before + prepare,
             )
         )

@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Literal, TypedDict
 from sqlalchemy import ColumnElement, and_
 from sqlmodel import Session, col, select
 
-from resywatch.db.models import Notification, NotificationKind, Venue
-from resywatch.db.models.booking import Outcome
+from resywatch.db.models import Notification, NotificationKind, Outcome, Venue
 from resywatch.resy.client import venue_page_url
 from resywatch.services.availability import OpenSlot, describe
 from resywatch.services.curated import normalize_name

@@ -387,13 +387,15 @@ def test_the_enums_store_the_same_strings_as_before(db: Database) -> None:
             session.add(row)
         session.add(watch(id=None))
         session.add(request(id=None))
+        session.add(snipe())
     with db.read() as session:
         stored = session.execute(text("SELECT kind, status FROM notification ORDER BY id")).all()
         watch_row = session.execute(text("SELECT kind, status FROM watch")).one()
         request_status = session.execute(text("SELECT status FROM notify_request")).scalar_one()
+        snipe_status = session.execute(text("SELECT status FROM scheduled_snipe")).scalar_one()
     assert [tuple(r) for r in stored] == [
         (kind, "pending")
         for kind in ["drop", "watch_hit", "watch_hit", "notify_hit", "booking", "booking", "test"]
     ]
     assert tuple(watch_row) == ("venues", "active")
-    assert request_status == "pending"
+    assert (request_status, snipe_status) == ("pending", "scheduled")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from resywatch.db.models.api_log import ApiCallLog
-from resywatch.db.models.booking import BookingAttempt, ScheduledSnipe
+from resywatch.db.models.booking import BookingAttempt, Outcome, ScheduledSnipe, SnipeStatus
 from resywatch.db.models.delivery import DeliveryStatus, NotificationDelivery
 from resywatch.db.models.discovery import DiscoveryBucket, DropEvent, SlotSnapshot, Venue
 from resywatch.db.models.jobs import JobHeartbeat, JobRun
@@ -39,10 +39,12 @@ __all__ = [
     "NotificationKind",
     "NotificationStatus",
     "NotifyRequest",
+    "Outcome",
     "RequestStatus",
     "ResyHost",
     "ScheduledSnipe",
     "SlotSnapshot",
+    "SnipeStatus",
     "Venue",
     "VenueSearchSnapshot",
     "Watch",

@@ -63,6 +63,16 @@ class BookingAttempt(SQLModel, table=True):
     finished_at: datetime | None = None
 
 
+class SnipeStatus(StrEnum):
+    """`scheduled_snipe.status` (and how one run of a snipe ended)."""
+
+    SCHEDULED = "scheduled"
+    RUNNING = "running"  # a runner holds it (`claimed_by`, `claimed_until`)
+    DONE = "done"  # tried: its booking outcome is in `outcome`
+    MISSED = "missed"  # no runner in time, or its runner died
+    CANCELLED = "cancelled"
+
+
 class ScheduledSnipe(SQLModel, table=True):
     """A booking to try at a release instant, run by `resywatch run snipes` or `run-forever`.
 
@@ -96,8 +106,7 @@ class ScheduledSnipe(SQLModel, table=True):
     late_s: float
     request_budget: int
     dry_run: bool = False
-    # scheduled | running | done | missed (no runner in time) | cancelled
-    status: str = Field(default="scheduled", max_length=16)
+    status: str = Field(default=SnipeStatus.SCHEDULED, max_length=16)
     runs: int = 0  # times a runner took it (a takeover after a crash makes it 2)
     claimed_by: str | None = Field(default=None, max_length=128)
     claimed_until: datetime | None = None
