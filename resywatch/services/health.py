@@ -23,6 +23,7 @@ from resywatch.db.models import (
     DiscoveryBucket,
     JobHeartbeat,
     JobRun,
+    JobStatus,
     Notification,
     NotificationStatus,
     NotifyRequest,
@@ -206,7 +207,7 @@ def _job_checks(
                 Status.CRIT,
                 f"last pass {age:.0f} s ago (every {interval.total_seconds():.0f} s)",
             )
-        elif beat and beat.last_status == "failed":
+        elif beat and beat.last_status == JobStatus.FAILED:
             status, text = Status.WARN, f"last pass failed: {beat.last_error}"
         elif job.name in idle:
             status, text = Status.WARN, idle[job.name]
@@ -238,7 +239,7 @@ def _idle_reason(
         .order_by(col(JobRun.started_at).desc())
         .limit(IDLE_RUNS_READ)
     ).all()
-    if not runs or any(r.status != "ok" or _work_done(r, job) for r in runs):
+    if not runs or any(r.status != JobStatus.OK or _work_done(r, job) for r in runs):
         return None  # no pass yet (the heartbeat check speaks), a failure, or progress
     return (
         f"passes report ok but do nothing: {what} due since {since.astimezone(UTC):%H:%M:%S} UTC "

@@ -23,6 +23,7 @@ from resywatch.db.engine import Database
 from resywatch.db.models import (
     BookingAttempt,
     DropEvent,
+    JobRun,
     Notification,
     NotificationKind,
     NotifyRequest,
@@ -388,14 +389,16 @@ def test_the_enums_store_the_same_strings_as_before(db: Database) -> None:
         session.add(watch(id=None))
         session.add(request(id=None))
         session.add(snipe())
+        session.add(JobRun(job_name="discover", started_at=NOW))
     with db.read() as session:
         stored = session.execute(text("SELECT kind, status FROM notification ORDER BY id")).all()
         watch_row = session.execute(text("SELECT kind, status FROM watch")).one()
         request_status = session.execute(text("SELECT status FROM notify_request")).scalar_one()
         snipe_status = session.execute(text("SELECT status FROM scheduled_snipe")).scalar_one()
+        run_status = session.execute(text("SELECT status FROM job_run")).scalar_one()
     assert [tuple(r) for r in stored] == [
         (kind, "pending")
         for kind in ["drop", "watch_hit", "watch_hit", "notify_hit", "booking", "booking", "test"]
     ]
     assert tuple(watch_row) == ("venues", "active")
-    assert (request_status, snipe_status) == ("pending", "scheduled")
+    assert (request_status, snipe_status, run_status) == ("pending", "scheduled", "running")

@@ -8,7 +8,7 @@ from resywatch.db.models.api_log import ApiCallLog
 from resywatch.db.models.booking import BookingAttempt, Outcome, ScheduledSnipe, SnipeStatus
 from resywatch.db.models.delivery import DeliveryStatus, NotificationDelivery
 from resywatch.db.models.discovery import DiscoveryBucket, DropEvent, SlotSnapshot, Venue
-from resywatch.db.models.jobs import JobHeartbeat, JobRun
+from resywatch.db.models.jobs import JobHeartbeat, JobRun, JobStatus
 from resywatch.db.models.notifications import (
     Notification,
     NotificationKind,
@@ -34,6 +34,7 @@ __all__ = [
     "DropEvent",
     "JobHeartbeat",
     "JobRun",
+    "JobStatus",
     "Notification",
     "NotificationDelivery",
     "NotificationKind",
