@@ -55,7 +55,7 @@ MAX_INTERVAL = timedelta(days=1)
 
 @dataclass(frozen=True)
 class WatchSpec:
-    kind: str  # venues | new-venues
+    kind: WatchKind
     want: Want
     interval: timedelta = timedelta(minutes=5)
     venues: tuple[str, ...] = ()  # names or ids, for `venues`
