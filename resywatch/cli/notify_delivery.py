@@ -156,7 +156,7 @@ def _show_report(run: AppContext, channels: Channels, report: DeliveryReport) ->
         return
     for problem in report.problems[:PROBLEMS_SHOWN]:
         tries = f"{problem.attempts} attempt{'s' if problem.attempts > 1 else ''}"
-        what = "will retry" if problem.status == "pending" else "gave up"
+        what = "will retry" if problem.will_retry else "gave up"
         run.output.warn(
             f"notification {problem.id} ({problem.dedupe_key}) {what} after {tries}: "
             f"{problem.error}"

@@ -72,7 +72,7 @@ def run(
     else:
         for result in results:
             out.output.note(_log_line(result))
-    if any(r.status == "failed" for r in results):
+    if any(r.failed for r in results):
         raise typer.Exit(1)
 
 

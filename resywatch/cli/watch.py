@@ -87,10 +87,11 @@ def add_venues(
     --window 18:00-21:00
     """
     run = use(ctx, json_output=json_output)
+    from resywatch.db.models import WatchKind
     from resywatch.services import watches
 
     spec = watches.WatchSpec(
-        kind="venues",
+        kind=WatchKind.VENUES,
         want=_want(day, until, party, window, seating or []),
         interval=parse_duration(every, what="--every"),
         venues=tuple(venue),
@@ -116,10 +117,11 @@ def add_new_venues(
     baseline). Example: resywatch watch add new-venues --cuisine Italian --date 2026-12-04
     --party 4"""
     run = use(ctx, json_output=json_output)
+    from resywatch.db.models import WatchKind
     from resywatch.services import watches
 
     spec = watches.WatchSpec(
-        kind="new-venues",
+        kind=WatchKind.NEW_VENUES,
         want=_want(day, until, party, window, []),
         interval=parse_duration(every, what="--every"),
         query=query,

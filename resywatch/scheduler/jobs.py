@@ -100,12 +100,13 @@ async def _watches(ctx: JobContext) -> dict[str, int]:
 
 
 async def _notify(ctx: JobContext) -> dict[str, int]:
+    from resywatch.db.models import RequestStatus
     from resywatch.services.notify_requests import check_requests
 
     results = await check_requests(db=ctx.db, resy=ctx.resy, settings=ctx.settings, now=ctx.clock())
     return {
         "checked": len(results),
-        "satisfied": sum(1 for r in results if r.status == "satisfied"),
+        "satisfied": sum(1 for r in results if r.status == RequestStatus.SATISFIED),
         "errors": sum(1 for r in results if r.error),
     }
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from resywatch.db.models import JobRun
+from resywatch.db.models import JobRun, JobStatus
 from resywatch.errors import ResywatchError
 from resywatch.redact import redact_text
 from resywatch.scheduler import lease
@@ -26,10 +26,14 @@ from resywatch.scheduler.jobs import CLAIMED, JOBS, Job, JobContext
 @dataclass
 class PassResult:
     job: str
-    status: str  # ok | failed | skipped | interrupted
+    status: JobStatus
     duration_s: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status == JobStatus.FAILED
 
 
 async def run_job(
@@ -54,18 +58,18 @@ async def run_job(
         await asyncio.sleep(min(0.5, lock_timeout))
         held = claim()
     if held is None and not job.shared:
-        return PassResult(job.name, "skipped", round(time.monotonic() - started, 3))
+        return PassResult(job.name, JobStatus.SKIPPED, round(time.monotonic() - started, 3))
 
     began = ctx.clock()
     renewer = asyncio.create_task(_keep_renewing(ctx, held, ttl)) if held else None
-    result = PassResult(job.name, "failed")
+    result = PassResult(job.name, JobStatus.FAILED)
     try:
         result.counts = await job.run(ctx)
-        result.status = "ok"
+        result.status = JobStatus.OK
         if held is None and result.counts.get(CLAIMED) == 0:
-            result.status = "skipped"  # the other passes had it all in hand
+            result.status = JobStatus.SKIPPED  # the other passes had it all in hand
     except asyncio.CancelledError:
-        result.status, result.error = "interrupted", "stopped before the pass finished"
+        result.status, result.error = JobStatus.INTERRUPTED, "stopped before the pass finished"
         raise
     except ResywatchError as exc:
         result.error = redact_text(str(exc), ctx.settings.secrets())
@@ -77,7 +81,7 @@ async def run_job(
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
         result.duration_s = round(time.monotonic() - started, 3)
-        if result.status != "skipped":
+        if result.status != JobStatus.SKIPPED:
             run = JobRun(
                 job_name=job.name,
                 started_at=began,

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from resywatch.db.models import JobStatus
 from resywatch.scheduler import lease
 from resywatch.scheduler.jobs import Job, JobContext
 from resywatch.scheduler.runner import PassResult, run_job
@@ -85,13 +86,13 @@ class Supervisor:
             try:
                 result = await run_job(job, self.ctx, owner=self.owner, due_only=True)
             except asyncio.CancelledError:  # stopped mid-pass; run_job released the lease
-                self.on_pass(PassResult(job.name, "interrupted"))
+                self.on_pass(PassResult(job.name, JobStatus.INTERRUPTED))
                 raise
             self.on_pass(result)
             self.passes += 1
             if self.max_passes is not None and self.passes >= self.max_passes:
                 self._stop.set()
-            failures = failures + 1 if result.status == "failed" else 0
+            failures = failures + 1 if result.failed else 0
             await self._sleep(self._delay(job, failures, began))
 
     def _delay(self, job: Job, failures: int, began: datetime) -> float:

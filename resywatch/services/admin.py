@@ -18,6 +18,7 @@ from resywatch.db.models import (
     SlotSnapshot,
     metadata,
 )
+from resywatch.services import outbox
 from resywatch.services.booking import failed_attempt
 from resywatch.services.retire import retire_pending
 
@@ -93,7 +94,7 @@ def clear_discovery(db: Database) -> Cleared:
             rows_changed(session.execute(delete(table)))
             for table in (SlotSnapshot, DropEvent, DiscoveryBucket)
         ]
-        retired = retire_pending(session, prefixes=["drop:"])
+        retired = retire_pending(session, prefixes=[outbox.DROP_PREFIX])
     return Cleared(
         drop_events=counts[1], buckets=counts[2], snapshots=counts[0], notifications=retired
     )

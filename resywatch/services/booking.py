@@ -22,18 +22,19 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from resywatch.db.models import BookingAttempt, Notification, Watch
+from resywatch.db.models import BookingAttempt, Watch
+from resywatch.db.models.booking import Outcome as Outcome  # re-exported: its old home
 from resywatch.errors import InvalidInput, ResywatchError
 from resywatch.redact import redact_text
 from resywatch.resy import errors as resy_errors
 from resywatch.resy.models import DetailsResponse, Reservation
+from resywatch.services import outbox
 from resywatch.services.availability import OpenSlot, Want, open_slots, validate_want
 from resywatch.services.discovery.buckets import local_today
 
@@ -53,29 +54,6 @@ TIME_SLACK = timedelta(minutes=30)
 CAPTCHA_MESSAGE = "this venue asks for a captcha: book it in the Resy app"
 #: A book token expiring sooner than this is fetched again before it is used.
 TOKEN_MARGIN = timedelta(seconds=30)
-
-
-class Outcome(StrEnum):
-    """How a booking try ended. Each has its own message and exit code (`EXIT_CODES`)."""
-
-    BOOKED = "booked"
-    DRY_RUN = "dry_run"
-    NO_SLOT = "no_slot"
-    SLOT_GONE = "slot_gone"  # 404 on book
-    CONFLICT = "conflict"  # 412 on book
-    ALREADY_BOOKED = "already_booked"  # the upcoming-reservations check
-    PAYMENT_REQUIRED = "payment_required"  # 402
-    PAYMENT_NOT_ACCEPTED = "payment_not_accepted"  # 403 from the venue
-    BLOCKED = "blocked"  # 403 from Resy's firewall
-    FEE_TOO_HIGH = "fee_too_high"
-    CAPTCHA = "captcha"  # the venue asks for a captcha (feature_recaptcha)
-    AUTH_EXPIRED = "auth_expired"  # 419
-    RATE_LIMITED = "rate_limited"  # 429
-    UNCONFIRMED = "unconfirmed"  # no clear answer and not (yet) in the reservations
-    DECLINED = "declined"  # the user said no at the prompt
-    CLAIMED = "claimed"  # another worker holds the claim: nothing sent
-    FAILED = "failed"
-    PENDING = "pending"  # the row while its try is under way
 
 
 #: Exit codes of `book now` and `book snipe`, one per outcome (documented in their help).
@@ -621,42 +599,9 @@ def finish_attempt(
             row.slot_date, row.starts_at = result.day, result.starts_at
             row.seating_type = result.seating_type
         if notify and result.outcome is not Outcome.PENDING:
-            session.add(booking_notification(row, result))
+            session.add(outbox.booking_outcome(row, result))
         if then is not None:
             then(session)
-
-
-def booking_notification(row: BookingAttempt, result: BookingResult) -> Notification:
-    when = (
-        f" {result.starts_at:%a %b} {result.day.day} {result.starts_at:%H:%M}"
-        if (result.starts_at)
-        else f" {result.day:%a %b} {result.day.day}"
-    )
-    if result.outcome is Outcome.BOOKED:
-        title = f"Booked: {result.venue_name}{when} for {result.party_size}"
-    elif result.outcome is Outcome.DRY_RUN:
-        title = f"Dry run: {result.venue_name}{when} is bookable"
-    else:
-        title = f"Not booked: {result.venue_name}{when} ({result.outcome.value})"
-    return Notification(
-        dedupe_key=f"booking:{row.id}",
-        kind="booking",
-        title=title,
-        body=result.message,
-        payload={
-            "attempt_id": row.id,
-            "source": row.source,
-            "source_id": row.source_id,
-            "outcome": result.outcome.value,
-            "venue_id": result.venue_id,
-            "venue_name": result.venue_name,
-            "day": result.day.isoformat(),
-            "time": f"{result.starts_at:%H:%M}" if result.starts_at else None,
-            "seating_type": result.seating_type,
-            "party_size": result.party_size,
-            "reservation_id": result.reservation_id,
-        },
-    )
 
 
 def result_of(

@@ -34,7 +34,6 @@ import os
 import re
 import threading
 import time
-import uuid
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Coroutine, Iterator
@@ -705,16 +704,9 @@ def check_channels(
 ) -> list[ChannelCheck]:
     """Send a test message to every channel now (not through the outbox), all at once, each
     within its deadline: the slowest channel sets how long this takes, not their sum."""
-    message = Message(
-        id=None,
-        dedupe_key=f"test:{uuid.uuid4().hex}",
-        kind="test",
-        title="resywatch: test notification",
-        body="If you can read this, resywatch can notify you here.",
-        url=None,
-        payload={},
-        created_at=now,
-    )
+    from resywatch.services import outbox  # lazily: it loads the database models
+
+    message = Message.from_row(outbox.test_message(now))
     started = time.monotonic()
     finished: dict[int, float] = {}
     sends = []

@@ -53,7 +53,12 @@ from sqlmodel import Session, col, select
 
 from resywatch.db import leases
 from resywatch.db.base import utcnow
-from resywatch.db.models import Notification, NotificationDelivery
+from resywatch.db.models import (
+    DeliveryStatus,
+    Notification,
+    NotificationDelivery,
+    NotificationStatus,
+)
 from resywatch.services.channels import (
     STOP_POLL_S,
     Channel,
@@ -75,6 +80,12 @@ PROBLEMS_KEPT = 50  # the report lists at most this many failed or retried rows
 _ERROR_LIMIT = 1000
 
 State = Literal["sent", "transient", "permanent"]
+#: A channel's row after a send that ended so.
+_DELIVERY_STATUS: dict[State, DeliveryStatus] = {
+    "sent": DeliveryStatus.SENT,
+    "permanent": DeliveryStatus.FAILED,
+    "transient": DeliveryStatus.PENDING,
+}
 
 
 @dataclass(frozen=True)
@@ -109,9 +120,13 @@ class Problem:
 
     id: int
     dedupe_key: str
-    status: str
+    status: NotificationStatus
     attempts: int
     error: str | None
+
+    @property
+    def will_retry(self) -> bool:
+        return self.status == NotificationStatus.PENDING
 
 
 @dataclass
@@ -151,7 +166,7 @@ class _Outcome:
 
 @dataclass(frozen=True)
 class _Final:
-    status: str  # sent | pending | failed
+    status: NotificationStatus
     attempts: int
     last_error: str | None
     next_attempt_at: datetime
@@ -251,7 +266,8 @@ def run_loop(
 
 
 def _due(at: datetime) -> ColumnElement[bool]:
-    return and_(col(Notification.status) == "pending", col(Notification.next_attempt_at) <= at)
+    due = col(Notification.next_attempt_at) <= at
+    return and_(col(Notification.status) == NotificationStatus.PENDING, due)
 
 
 def batch_token(worker: str) -> str:
@@ -381,7 +397,11 @@ class _Batch:
         for row in claim.rows:
             assert row.id is not None
             done = claim.deliveries.get(row.id, {})
-            todo = [c for c in channels if c.key not in done or done[c.key].status == "pending"]
+            todo = [
+                c
+                for c in channels
+                if c.key not in done or done[c.key].status == DeliveryStatus.PENDING
+            ]
             state = _Row(row, {c.key for c in todo})
             self.rows.append(state)
             for channel in todo:
@@ -515,17 +535,17 @@ def _settle(
     states: list[State] = [
         outcomes[c.key].state
         if c.key in outcomes
-        else ("sent" if done[c.key].status == "sent" else "permanent")
+        else ("sent" if done[c.key].status == DeliveryStatus.SENT else "permanent")
         for c in channels
     ]
     errors = [o.error for o in outcomes.values() if o.error]
     last_error = "; ".join(errors)[:_ERROR_LIMIT] if errors else row.last_error
     if all(state == "sent" for state in states):
-        return _Final("sent", attempts, last_error, row.next_attempt_at, at)
+        return _Final(NotificationStatus.SENT, attempts, last_error, row.next_attempt_at, at)
     if "transient" in states and attempts < policy.max_attempts:
         retry_at = at + policy.delay(attempts, rng)
-        return _Final("pending", attempts, last_error, retry_at, None)
-    return _Final("failed", attempts, last_error, row.next_attempt_at, None)
+        return _Final(NotificationStatus.PENDING, attempts, last_error, retry_at, None)
+    return _Final(NotificationStatus.FAILED, attempts, last_error, row.next_attempt_at, None)
 
 
 def _record(
@@ -555,12 +575,12 @@ def _record(
                 raise _LeaseLost
             for channel, outcome in sends:
                 _write_delivery(session, notification_id, channel, outcome, done, final, at)
-            if final is not None and final.status == "failed":
+            if final is not None and final.status == NotificationStatus.FAILED:
                 session.exec(  # channels recorded earlier in this round as pending
                     update(NotificationDelivery)
                     .where(col(NotificationDelivery.notification_id) == notification_id)
-                    .where(col(NotificationDelivery.status) == "pending")
-                    .values(status="failed", updated_at=at)
+                    .where(col(NotificationDelivery.status) == DeliveryStatus.PENDING)
+                    .values(status=DeliveryStatus.FAILED, updated_at=at)
                 )
     except _LeaseLost:
         return False
@@ -578,9 +598,10 @@ def _write_delivery(
     final: _Final | None,
     at: datetime,
 ) -> None:
-    status = {"sent": "sent", "permanent": "failed", "transient": "pending"}[outcome.state]
-    if status == "pending" and final is not None and final.status == "failed":
-        status = "failed"  # out of attempts
+    status = _DELIVERY_STATUS[outcome.state]
+    out_of_attempts = final is not None and final.status == NotificationStatus.FAILED
+    if status == DeliveryStatus.PENDING and out_of_attempts:
+        status = DeliveryStatus.FAILED
     previous = done.get(channel.key)
     row = NotificationDelivery(
         notification_id=notification_id,
@@ -588,7 +609,7 @@ def _write_delivery(
         status=status,
         attempts=(previous.attempts if previous else 0) + (1 if outcome.tried else 0),
         last_error=outcome.error or (previous.last_error if previous else None),
-        sent_at=at if status == "sent" else None,
+        sent_at=at if status == DeliveryStatus.SENT else None,
         updated_at=at,
     )
     if previous is None:
@@ -614,10 +635,10 @@ def _final_values(final: _Final) -> dict[str, object]:
 
 
 def _tally(report: DeliveryReport, row: Notification, final: _Final) -> None:
-    if final.status == "sent":
+    if final.status == NotificationStatus.SENT:
         report.sent += 1
         return
-    if final.status == "failed":
+    if final.status == NotificationStatus.FAILED:
         report.failed += 1
     else:
         report.retried += 1

@@ -23,11 +23,16 @@ from resywatch.db.models import (
     DiscoveryBucket,
     JobHeartbeat,
     JobRun,
+    JobStatus,
     Notification,
+    NotificationStatus,
     NotifyRequest,
+    RequestStatus,
     ResyHost,
     ScheduledSnipe,
+    SnipeStatus,
     Watch,
+    WatchStatus,
 )
 from resywatch.errors import DatabaseNotReady, DatabaseUnavailable
 from resywatch.redact import redact_text
@@ -117,11 +122,13 @@ async def health(
     with db.read() as session:
         states = bucket_states(session, now)
         pending_since = session.scalar(
-            select(func.min(Notification.created_at)).where(col(Notification.status) == "pending")
+            select(func.min(Notification.created_at)).where(
+                col(Notification.status) == NotificationStatus.PENDING
+            )
         )
         failed_notes = session.scalar(
             select(func.count()).where(
-                col(Notification.status) == "failed",
+                col(Notification.status) == NotificationStatus.FAILED,
                 col(Notification.created_at) >= now - FAILURES_LOOKBACK,
             )
         )
@@ -200,7 +207,7 @@ def _job_checks(
                 Status.CRIT,
                 f"last pass {age:.0f} s ago (every {interval.total_seconds():.0f} s)",
             )
-        elif beat and beat.last_status == "failed":
+        elif beat and beat.last_status == JobStatus.FAILED:
             status, text = Status.WARN, f"last pass failed: {beat.last_error}"
         elif job.name in idle:
             status, text = Status.WARN, idle[job.name]
@@ -232,7 +239,7 @@ def _idle_reason(
         .order_by(col(JobRun.started_at).desc())
         .limit(IDLE_RUNS_READ)
     ).all()
-    if not runs or any(r.status != "ok" or _work_done(r, job) for r in runs):
+    if not runs or any(r.status != JobStatus.OK or _work_done(r, job) for r in runs):
         return None  # no pass yet (the heartbeat check speaks), a failure, or progress
     return (
         f"passes report ok but do nothing: {what} due since {since.astimezone(UTC):%H:%M:%S} UTC "
@@ -283,7 +290,7 @@ def _overdue_watches(session: Session, settings: Settings, late: _Late) -> Overd
             _aware(w.last_checked_at or w.created_at) + timedelta(seconds=w.interval_s),
             _aware(w.updated_at),
         )
-        for w in session.exec(select(Watch).where(col(Watch.status) == "active"))
+        for w in session.exec(select(Watch).where(col(Watch.status) == WatchStatus.ACTIVE))
     ]
     overdue = [at for at in due if at < late.due_before]
     return (f"{len(overdue)} watches", min(overdue)) if overdue else None
@@ -294,7 +301,7 @@ def _overdue_requests(session: Session, settings: Settings, late: _Late) -> Over
     last = func.coalesce(col(r.last_checked_at), col(r.created_at))
     count, oldest = session.execute(
         select(func.count(), func.min(last, type_=_TIMESTAMP)).where(
-            col(r.status) == "pending", last < late.due_before - late.interval
+            col(r.status) == RequestStatus.PENDING, last < late.due_before - late.interval
         )
     ).one()
     return (f"{count} notify requests", _aware(oldest) + late.interval) if count else None
@@ -304,7 +311,7 @@ def _overdue_notifications(session: Session, settings: Settings, late: _Late) ->
     n = Notification
     count, oldest = session.execute(
         select(func.count(), func.min(col(n.next_attempt_at), type_=_TIMESTAMP)).where(
-            col(n.status) == "pending",
+            col(n.status) == NotificationStatus.PENDING,
             col(n.next_attempt_at) < late.due_before,
             or_(col(n.claimed_until).is_(None), col(n.claimed_until) < late.now),
         )
@@ -318,7 +325,7 @@ def _overdue_snipes(session: Session, settings: Settings, late: _Late) -> Overdu
         max(_aware(s.release_at) - prepare, _aware(s.created_at))
         for s in session.exec(
             select(ScheduledSnipe).where(
-                col(ScheduledSnipe.status) == "scheduled",
+                col(ScheduledSnipe.status) == SnipeStatus.SCHEDULED,
                 col(ScheduledSnipe.release_at) < late.due_before + prepare,
             )
         )

@@ -13,11 +13,12 @@ from sqlmodel import Session, col, select
 
 from resywatch.config import Settings
 from resywatch.db.engine import Database
-from resywatch.db.models import Notification, NotifyRequest, Venue
+from resywatch.db.models import Notification, NotifyRequest, RequestStatus, Venue, WatchStatus
 from resywatch.errors import InvalidInput, NotFound, ResywatchError
 from resywatch.ids import may_name_a_row
 from resywatch.redact import redact_text
-from resywatch.resy.client import ResyClient, venue_page_url
+from resywatch.resy.client import ResyClient
+from resywatch.services import outbox
 from resywatch.services import venues as venue_service
 from resywatch.services.availability import Want, describe, open_slots, validate_want, window_text
 from resywatch.services.discovery.buckets import local_today
@@ -92,7 +93,7 @@ def list_requests(db: Database, *, open_only: bool = False) -> list[RequestView]
     with db.read() as session:
         query = select(NotifyRequest).order_by(col(NotifyRequest.id).desc())
         if open_only:
-            query = query.where(NotifyRequest.status == "pending")
+            query = query.where(NotifyRequest.status == RequestStatus.PENDING)
         return [_view(r) for r in session.exec(query)]
 
 
@@ -101,13 +102,9 @@ def remove_request(db: Database, request_id: int) -> RequestView:
     with db.write() as session:
         request = _load(session, request_id)
         view = _view(request)
-        retire_pending(session, keys=[_dedupe_key(request_id)])
+        retire_pending(session, keys=[outbox.notify_key(request_id)])
         session.delete(request)
     return view
-
-
-def _dedupe_key(request_id: int) -> str:
-    return f"notify:{request_id}"
 
 
 async def check_requests(
@@ -119,7 +116,7 @@ async def check_requests(
         query = (
             query.where(col(NotifyRequest.id).in_([i for i in ids if may_name_a_row(i)]))
             if ids
-            else query.where(NotifyRequest.status == "pending")
+            else query.where(NotifyRequest.status == RequestStatus.PENDING)
         )
         requests = list(session.exec(query))
     missing = set(ids) - {r.id for r in requests}
@@ -127,7 +124,11 @@ async def check_requests(
         raise NotFound(f"no notify request {', '.join(map(str, sorted(missing)))}")
     today = local_today(now, settings.timezone)
     results = await asyncio.gather(
-        *(_check_one(db, resy, settings, r, today, now) for r in requests if r.status == "pending")
+        *(
+            _check_one(db, resy, settings, r, today, now)
+            for r in requests
+            if r.status == RequestStatus.PENDING
+        )
     )
     return list(results)
 
@@ -164,34 +165,15 @@ async def _check_one(
             slots = []
     with db.write() as session:
         row = _load(session, request.id)
-        if row.status != "pending":  # another check got there first
+        if row.status != RequestStatus.PENDING:  # another check got there first
             return RequestCheck(row.id or 0, row.status)
         row.last_checked_at = now
         if request.date_to < today:
-            row.status = "expired"
+            row.status = RequestStatus.EXPIRED
         elif slots:
-            row.status, row.satisfied_at = "satisfied", now
-            row.result = {
-                "days": sorted({s.day.isoformat() for s in slots}),
-                "times": sorted({f"{s.day} {s.starts_at:%H:%M}" for s in slots}),
-                "seating_types": sorted({s.seating_type for s in slots if s.seating_type}),
-            }
-            venue = session.get(Venue, row.venue_id)
-            url = None
-            if venue is not None and venue.url_slug:
-                url = venue_page_url(
-                    venue.location_slug, venue.url_slug, slots[0].day, row.party_size
-                )
-            session.add(
-                Notification(
-                    dedupe_key=_dedupe_key(request.id),
-                    kind="notify_hit",
-                    title=f"{row.venue_name} has a table for you",
-                    body=f"{row.venue_name}: {describe(slots)}, party of {row.party_size}.",
-                    url=url,
-                    payload={"notify_request_id": row.id, "venue_id": row.venue_id} | row.result,
-                )
-            )
+            row.status, row.satisfied_at = RequestStatus.SATISFIED, now
+            row.result = dict(outbox.request_found(slots))
+            session.add(outbox.notify_hit(row, slots, session.get(Venue, row.venue_id)))
         found = describe(slots) if slots else None
         return RequestCheck(row.id or 0, row.status, found, error, booking)
 
@@ -228,7 +210,7 @@ def my_watches(db: Database, *, notifications: int = 20, active_only: bool = Fal
         ]
     watches = list_watches(db)
     if active_only:
-        watches = [w for w in watches if w.status != "ended"]
+        watches = [w for w in watches if w.status != WatchStatus.ENDED]
     return MyWatches(watches, list_requests(db, open_only=active_only), recent)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, select
@@ -18,7 +18,8 @@ from sqlmodel import col
 
 from resywatch.config import Settings
 from resywatch.db.engine import Database
-from resywatch.db.models import ApiCallLog, DropEvent, JobRun, Notification
+from resywatch.db.models import ApiCallLog, DropEvent, JobRun, Notification, NotificationStatus
+from resywatch.services import outbox
 
 BATCH = 5_000
 # Between batches: on SQLite a writer waiting for the lock retries on its own schedule (up
@@ -47,9 +48,9 @@ def prune(
             db,
             stop,
             Notification,
-            col(Notification.status).in_(["sent", "failed"])
+            col(Notification.status).in_([NotificationStatus.SENT, NotificationStatus.FAILED])
             & (col(Notification.created_at) < now - settings.retention_notifications_days * days),
-            keep=lambda row: _still_dedupes(row, today),
+            keep=lambda row: outbox.still_dedupes(row, today),
         ),
         "api_calls": _in_batches(
             db,
@@ -64,13 +65,6 @@ def prune(
             col(JobRun.started_at) < now - settings.retention_job_runs_days * days,
         ),
     }
-
-
-def _still_dedupes(row: Notification, today: date) -> bool:
-    if row.kind not in ("watch_hit", "notify_hit"):
-        return False
-    day = row.payload.get("day")
-    return isinstance(day, str) and day >= today.isoformat()
 
 
 def _in_batches(

@@ -1,10 +1,10 @@
 """What hangs on a deleted row goes with it.
 
 A watch, a notify request or a drop event names its messages in their dedupe keys
-(`watch:<id>:...`, `notify:<id>`, `drop:<id>`). When the row is deleted, its messages not
-yet delivered are deleted too: the user removed the question, so nothing about it should
-arrive later. Delivered (or given-up) ones stay as history; ids are never reused (see
-`db.base.NEVER_REUSED`), so no new row can inherit them.
+(built in `services/outbox.py`: `watch:<id>:...`, `notify:<id>`, `drop:<id>`). When the
+row is deleted, its messages not yet delivered are deleted too: the user removed the
+question, so nothing about it should arrive later. Delivered (or given-up) ones stay as
+history; ids are never reused (see `db.base.NEVER_REUSED`), so no new row can inherit them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy import delete, or_
 from sqlmodel import Session, col
 
 from resywatch.db.engine import rows_changed
-from resywatch.db.models import Notification
+from resywatch.db.models import Notification, NotificationStatus
 
 
 def retire_pending(
@@ -28,6 +28,8 @@ def retire_pending(
     matches = [key.in_(list(keys)), *(key.startswith(p, autoescape=True) for p in prefixes)]
     return rows_changed(
         session.execute(
-            delete(Notification).where(col(Notification.status) == "pending", or_(*matches))
+            delete(Notification).where(
+                col(Notification.status) == NotificationStatus.PENDING, or_(*matches)
+            )
         )
     )

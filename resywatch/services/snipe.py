@@ -43,11 +43,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlmodel import Session, and_, col, or_, select
 
 from resywatch.db import leases
-from resywatch.db.models import Notification, ScheduledSnipe, Venue
+from resywatch.db.models import ScheduledSnipe, SnipeStatus, Venue
 from resywatch.errors import InvalidInput, NotFound, ResywatchError
 from resywatch.ids import may_name_a_row
 from resywatch.resy import errors as resy_errors
 from resywatch.resy.models import FindResponse
+from resywatch.services import outbox
 from resywatch.services.availability import OpenSlot, validate_want, window_text
 from resywatch.services.booking import (
     Booker,
@@ -282,7 +283,8 @@ async def schedule_snipe(
             "to snipe: use `resywatch book now`"
         )
     if owner is not None:
-        row.status, row.claimed_by, row.claimed_until, row.runs = "running", owner, _lease(row), 1
+        row.status, row.claimed_by = SnipeStatus.RUNNING, owner
+        row.claimed_until, row.runs = _lease(row), 1
     with db.write() as session:
         session.add(row)
         session.flush()
@@ -380,7 +382,8 @@ def list_snipes(db: Database, *, include_finished: bool = False) -> list[SnipeVi
     with db.read() as session:
         query = select(ScheduledSnipe)
         if not include_finished:
-            query = query.where(col(ScheduledSnipe.status).in_(("scheduled", "running")))
+            unfinished = (SnipeStatus.SCHEDULED, SnipeStatus.RUNNING)
+            query = query.where(col(ScheduledSnipe.status).in_(unfinished))
         rows = session.exec(
             query.order_by(col(ScheduledSnipe.release_at), col(ScheduledSnipe.id))
         ).all()
@@ -393,9 +396,9 @@ def cancel_snipe(db: Database, snipe_id: int, now: datetime) -> SnipeView:
         row = session.get(ScheduledSnipe, snipe_id) if may_name_a_row(snipe_id) else None
         if row is None:
             raise NotFound(f"no scheduled snipe {snipe_id}")
-        if row.status not in ("scheduled", "running"):
+        if row.status not in (SnipeStatus.SCHEDULED, SnipeStatus.RUNNING):
             raise InvalidInput(f"snipe {snipe_id} is already {row.status}")
-        row.status, row.updated_at, row.finished_at = "cancelled", now, now
+        row.status, row.updated_at, row.finished_at = SnipeStatus.CANCELLED, now, now
         row.message = "cancelled"
         return view(row)
 
@@ -508,8 +511,8 @@ def snipe_counts(runs: Sequence[SnipeRun]) -> dict[str, int]:
     return {
         "snipes": len(runs),
         "booked": booked,
-        "missed": sum(1 for r in runs if r.status == "missed"),
-        "not_booked": sum(1 for r in runs if r.status == "done") - booked,
+        "missed": sum(1 for r in runs if r.status == SnipeStatus.MISSED),
+        "not_booked": sum(1 for r in runs if r.status == SnipeStatus.DONE) - booked,
     }
 
 
@@ -521,7 +524,7 @@ def _take_due(db: Database, settings: Settings, owner: str, now: datetime) -> li
             for row in session.exec(
                 select(ScheduledSnipe)
                 .where(
-                    col(ScheduledSnipe.status) == "scheduled",
+                    col(ScheduledSnipe.status) == SnipeStatus.SCHEDULED,
                     col(ScheduledSnipe.release_at) <= horizon,
                 )
                 .order_by(col(ScheduledSnipe.release_at))
@@ -550,11 +553,12 @@ def _claim(db: Database, snipe_id: int, owner: str, now: datetime) -> ScheduledS
             session,
             _LEASES,
             where=and_(
-                col(ScheduledSnipe.id) == snipe_id, col(ScheduledSnipe.status) == "scheduled"
+                col(ScheduledSnipe.id) == snipe_id,
+                col(ScheduledSnipe.status) == SnipeStatus.SCHEDULED,
             ),
             owner=owner,
             values={
-                "status": "running",
+                "status": SnipeStatus.RUNNING,
                 "claimed_until": _lease(row),
                 "runs": col(ScheduledSnipe.runs) + 1,
                 "updated_at": now,
@@ -574,9 +578,9 @@ def _mark_missed(db: Database, now: datetime) -> list[SnipeRun]:
         rows = session.exec(
             select(ScheduledSnipe).where(
                 or_(
-                    col(ScheduledSnipe.status) == "scheduled",
+                    col(ScheduledSnipe.status) == SnipeStatus.SCHEDULED,
                     and_(
-                        col(ScheduledSnipe.status) == "running",
+                        col(ScheduledSnipe.status) == SnipeStatus.RUNNING,
                         col(ScheduledSnipe.claimed_until) < now,
                     ),
                 )
@@ -588,20 +592,12 @@ def _mark_missed(db: Database, now: datetime) -> list[SnipeRun]:
             row.message = (
                 "no runner took this snipe before its deadline: is `resywatch run-forever` (or "
                 "the `resywatch run snipes` cron line) running?"
-                if row.status == "scheduled"
+                if row.status == SnipeStatus.SCHEDULED
                 else "its runner stopped before the snipe ended"
             )
-            row.status, row.updated_at, row.finished_at = "missed", now, now
-            session.add(
-                Notification(
-                    dedupe_key=f"snipe-missed:{row.id}",
-                    kind="booking",
-                    title=f"Missed: the snipe for {row.venue_name} on {row.slot_date}",
-                    body=row.message,
-                    payload={"snipe_id": row.id, "venue_id": row.venue_id, "outcome": "missed"},
-                )
-            )
-            runs.append(SnipeRun(row.id, "missed", None))
+            row.status, row.updated_at, row.finished_at = SnipeStatus.MISSED, now, now
+            session.add(outbox.snipe_missed(row, row.message))
+            runs.append(SnipeRun(row.id, SnipeStatus.MISSED, None))
     return runs
 
 
@@ -637,23 +633,23 @@ async def run_snipe(
         claim_key=f"snipe:{row.id}:{row.runs}", now=clock.now(),
     )  # fmt: skip
     if attempt_id is None:  # another runner took this very run over
-        return SnipeRun(row.id, "running", None)
+        return SnipeRun(row.id, SnipeStatus.RUNNING, None)
     steps = Steps()
     sniper = Sniper(db, resy, settings, row, plan, steps, clock)
-    status = "done"
+    status = SnipeStatus.DONE
     try:
         verdict = await sniper.run()
     except asyncio.CancelledError:
         if release:
             message = "its runner stopped before it could book: back in the schedule"
-            status = "scheduled"
+            status = SnipeStatus.SCHEDULED
         else:
-            message, status = "interrupted before it could book", "cancelled"
+            message, status = "interrupted before it could book", SnipeStatus.CANCELLED
         verdict = Verdict(Outcome.FAILED, message)
         _finish(db, settings, row, plan, steps, sniper, verdict, attempt_id, status, clock)
         raise
     if verdict.outcome is Outcome.DECLINED:  # cancelled by `book schedule cancel`
-        status = "cancelled"
+        status = SnipeStatus.CANCELLED
     result = _finish(db, settings, row, plan, steps, sniper, verdict, attempt_id, status, clock)
     return SnipeRun(row.id, status, result)
 
@@ -681,11 +677,11 @@ def _finish(
             return
         snipe.attempt_id, snipe.updated_at, snipe.message = attempt_id, now, result.message
         snipe.claimed_by, snipe.claimed_until = None, None
-        if status == "scheduled":  # given back: no outcome yet
-            if snipe.status == "running":
+        if status == SnipeStatus.SCHEDULED:  # given back: no outcome yet
+            if snipe.status == SnipeStatus.RUNNING:
                 snipe.status = status
             return
-        if snipe.status == "running":
+        if snipe.status == SnipeStatus.RUNNING:
             snipe.status = status
         snipe.outcome, snipe.finished_at = result.outcome.value, now
 
@@ -1078,7 +1074,7 @@ class Sniper:
     def _cancelled(self) -> bool:
         with self.db.read() as session:
             row = session.get(ScheduledSnipe, self.snipe_id)
-            return row is None or row.status == "cancelled"
+            return row is None or row.status == SnipeStatus.CANCELLED
 
     async def _sleep_until(self, moment: datetime) -> None:
         """Sleep in slices, checking the clock again (a laptop that slept wakes up late)."""

@@ -20,41 +20,42 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, and_, delete, func
+from sqlalchemy import delete, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from resywatch.config import Settings
 from resywatch.db.engine import Database
-from resywatch.db.models import Notification, Venue, VenueSearchSnapshot, Watch
+from resywatch.db.models import (
+    Notification,
+    Venue,
+    VenueSearchSnapshot,
+    Watch,
+    WatchKind,
+    WatchStatus,
+)
 from resywatch.errors import InvalidInput, NotFound, ResywatchError
 from resywatch.ids import may_name_a_row
 from resywatch.redact import redact_text
-from resywatch.resy.client import ResyClient, venue_page_url
+from resywatch.resy.client import ResyClient
+from resywatch.services import outbox
 from resywatch.services import venues as venue_service
-from resywatch.services.availability import (
-    OpenSlot,
-    Want,
-    describe,
-    open_slots,
-    validate_want,
-    window_text,
-)
+from resywatch.services.availability import OpenSlot, Want, open_slots, validate_want, window_text
 from resywatch.services.curated import normalize_name
 from resywatch.services.discovery.buckets import local_today
+from resywatch.services.outbox import FoundHit as FoundHit  # re-exported: `watch show`'s hits
 from resywatch.services.retire import retire_pending
 
 if TYPE_CHECKING:
     from resywatch.services.booking import BookingResult
 
-_NOTIFICATION = Notification.__table__  # type: ignore[attr-defined]
 MIN_INTERVAL = timedelta(minutes=1)
 MAX_INTERVAL = timedelta(days=1)
 
 
 @dataclass(frozen=True)
 class WatchSpec:
-    kind: str  # venues | new-venues
+    kind: WatchKind
     want: Want
     interval: timedelta = timedelta(minutes=5)
     venues: tuple[str, ...] = ()  # names or ids, for `venues`
@@ -87,19 +88,6 @@ class WatchView:
     created_at: datetime
     auto_book: bool = False
     last_hit_at: datetime | None = None  # when its newest hit was found
-
-
-@dataclass(frozen=True)
-class FoundHit:
-    """A hit a watch found earlier, from the notification it wrote."""
-
-    found_at: datetime
-    kind: str  # slots | new-venue
-    venue_id: int | None
-    venue_name: str
-    day: date | None  # None only for a notification written without one
-    times: list[str]
-    seating_types: list[str]
 
 
 @dataclass(frozen=True)
@@ -144,9 +132,9 @@ async def add_watch(
     if not MIN_INTERVAL <= spec.interval <= MAX_INTERVAL:
         raise InvalidInput("--every must be between 1m and 24h")
     venue_ids: list[int] = []
-    if spec.kind != "venues" and spec.auto_book:
+    if spec.kind != WatchKind.VENUES and spec.auto_book:
         raise InvalidInput("--auto-book needs venues: a new-venues watch cannot book")
-    if spec.kind == "venues":
+    if spec.kind == WatchKind.VENUES:
         if not spec.venues:
             raise InvalidInput("a venues watch needs at least one --venue")
         for text in spec.venues:
@@ -193,7 +181,7 @@ def list_watches(db: Database) -> list[WatchView]:
         last_hit = dict(
             session.exec(
                 select(Watch.id, func.max(Notification.created_at))
-                .join(Notification, _hit_of(Watch))
+                .join(Notification, outbox.hits_of(Watch))
                 .group_by(col(Watch.id))
             ).all()
         )
@@ -206,40 +194,15 @@ def get_watch(db: Database, watch_id: int) -> WatchDetail:
         watch = _load(session, watch_id)
         found = session.exec(
             select(Notification)
-            .where(_hit_of(watch))
+            .where(outbox.hits_of(watch))
             .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
             .limit(LAST_HITS)
         ).all()
-        hits = [_found(n) for n in found]
+        hits = [outbox.found_hit(n) for n in found]
         view = _view(session, watch)
     return WatchDetail(
         **{f.name: getattr(view, f.name) for f in fields(WatchView)}
         | {"last_hit_at": hits[0].found_at if hits else None, "last_hits": hits}
-    )
-
-
-def _hit_of(watch: Watch | type[Watch]) -> ColumnElement[bool]:
-    """The watch's hit notifications: written for its id since it was created (an id that
-    SQLite gives again after a delete must not inherit the hits of the watch it named)."""
-    return and_(
-        col(Notification.kind) == "watch_hit",
-        _NOTIFICATION.c.payload["watch_id"].as_integer() == watch.id,
-        col(Notification.created_at) >= watch.created_at,
-    )
-
-
-def _found(notification: Notification) -> FoundHit:
-    payload = notification.payload
-    times, seating = payload.get("times"), payload.get("seating_types")
-    venue_id, day = payload.get("venue_id"), payload.get("day")
-    return FoundHit(
-        found_at=notification.created_at,
-        kind="slots" if "slot_keys" in payload else "new-venue",
-        venue_id=venue_id if isinstance(venue_id, int) else None,
-        venue_name=str(payload.get("venue_name") or ""),
-        day=date.fromisoformat(day) if isinstance(day, str) else None,
-        times=[str(t) for t in times] if isinstance(times, list) else [],
-        seating_types=[str(s) for s in seating] if isinstance(seating, list) else [],
     )
 
 
@@ -248,8 +211,8 @@ def remove_watch(db: Database, watch_id: int) -> WatchView:
     with db.write() as session:
         watch = _load(session, watch_id)
         view = _view(session, watch)
-        retire_pending(session, prefixes=_key_prefixes(watch_id))
-        if watch.kind == "new-venues":
+        retire_pending(session, prefixes=outbox.watch_key_prefixes(watch_id))
+        if watch.kind == WatchKind.NEW_VENUES:
             days = (watch.date_to - watch.date_from).days + 1
             keys = [_criteria_key(watch, watch.date_from + timedelta(d)) for d in range(days)]
             session.execute(
@@ -259,17 +222,12 @@ def remove_watch(db: Database, watch_id: int) -> WatchView:
     return view
 
 
-def _key_prefixes(watch_id: int) -> tuple[str, ...]:
-    """The dedupe keys of a watch's messages start with one of these."""
-    return (f"watch:{watch_id}:", f"new-venue:{watch_id}:")
-
-
 def set_paused(db: Database, watch_id: int, *, paused: bool, now: datetime) -> WatchView:
     with db.write() as session:
         watch = _load(session, watch_id)
-        if watch.status == "ended":
+        if watch.status == WatchStatus.ENDED:
             raise InvalidInput(f"watch {watch_id} has ended: its dates are past")
-        watch.status = "paused" if paused else "active"
+        watch.status = WatchStatus.PAUSED if paused else WatchStatus.ACTIVE
         watch.next_check_at = None if paused else now
         watch.updated_at = now
         return _view(session, watch)
@@ -290,7 +248,7 @@ async def check_watches(
         if ids:
             query = query.where(col(Watch.id).in_([i for i in ids if may_name_a_row(i)]))
         else:
-            query = query.where(Watch.status == "active")
+            query = query.where(Watch.status == WatchStatus.ACTIVE)
         watches = list(session.exec(query))
     missing = set(ids) - {w.id for w in watches}
     if missing:
@@ -308,8 +266,8 @@ async def _check_one(
     if watch.date_to < today:
         with db.write() as session:
             row = _load(session, watch.id)
-            row.status, row.next_check_at, row.updated_at = "ended", None, now
-        return CheckResult(watch.id, "ended")
+            row.status, row.next_check_at, row.updated_at = WatchStatus.ENDED, None, now
+        return CheckResult(watch.id, WatchStatus.ENDED)
     want = Want(
         date_from=max(watch.date_from, today),
         date_to=watch.date_to,
@@ -320,7 +278,7 @@ async def _check_one(
     )
     result = CheckResult(watch.id, watch.status)
     try:
-        if watch.kind == "venues":
+        if watch.kind == WatchKind.VENUES:
             found = await asyncio.gather(
                 *(open_slots(resy, v, want, today) for v in watch.venue_ids)
             )
@@ -340,7 +298,7 @@ async def _check_one(
             row.last_error = result.error
             row.updated_at = now
             if result.error is None:
-                if watch.kind == "venues":
+                if watch.kind == WatchKind.VENUES:
                     result.hits = _record_slot_hits(session, row, slots)
                 else:
                     result.baseline, result.hits = _record_new_venues(session, row, names, now)
@@ -363,59 +321,25 @@ def _record_slot_hits(session: Session, watch: Watch, slots: list[OpenSlot]) -> 
     """Notify the matching slots this watch has not notified yet: one message per venue
     and day, listing only the new slots (each message records the slots it covered)."""
     assert watch.id is not None
-    prefix = _key_prefixes(watch.id)[0]
-    notified: set[str] = set()
-    for payload in session.exec(
-        select(Notification.payload).where(col(Notification.dedupe_key).startswith(prefix))
-    ):
-        keys = payload.get("slot_keys", [])
-        notified.update(str(key) for key in keys if isinstance(keys, list))
-    fresh = [s for s in slots if _slot_key(s) not in notified]
+    notified = outbox.notified_slot_keys(session, watch.id)
+    fresh = [s for s in slots if outbox.slot_key(s) not in notified]
     hits: list[Hit] = []
     for (venue_id, day), group in _group(fresh).items():
-        venue = session.get(Venue, venue_id)
-        url = None
-        if venue is not None and venue.url_slug:
-            url = venue_page_url(venue.location_slug, venue.url_slug, day, watch.party_size)
-        hit = Hit(
-            watch_id=watch.id,
-            kind="slots",
-            venue_id=venue_id,
-            venue_name=group[0].venue_name,
-            day=day,
-            times=sorted({f"{s.starts_at:%H:%M}" for s in group}),
-            seating_types=sorted({s.seating_type for s in group if s.seating_type}),
-            url=url,
-        )
-        hits.append(hit)
-        slot_keys = sorted(_slot_key(s) for s in group)
-        digest = hashlib.sha256("|".join(slot_keys).encode()).hexdigest()[:16]
-        session.add(
-            Notification(
-                dedupe_key=f"{prefix}{venue_id}:{day.isoformat()}:{digest}",
-                kind="watch_hit",
-                title=f"{hit.venue_name} has a table",
-                body=f"{hit.venue_name}: {describe(group)}, party of {watch.party_size} "
-                f"(watch {watch.id}).",
-                url=url,
-                payload={
-                    "watch_id": watch.id,
-                    "venue_id": venue_id,
-                    "venue_name": hit.venue_name,
-                    "day": day.isoformat(),
-                    "times": hit.times,
-                    "seating_types": hit.seating_types,
-                    "party_size": watch.party_size,
-                    "slot_keys": slot_keys,
-                },
+        message = outbox.watch_hit(watch, group, session.get(Venue, venue_id))
+        session.add(message)
+        hits.append(
+            Hit(
+                watch_id=watch.id,
+                kind="slots",
+                venue_id=venue_id,
+                venue_name=group[0].venue_name,
+                day=day,
+                times=outbox.slot_times(group),
+                seating_types=outbox.slot_seating(group),
+                url=message.url,
             )
         )
     return hits
-
-
-def _slot_key(slot: OpenSlot) -> str:
-    """A slot as a watch notifies it: the slot and its seating type."""
-    return f"{slot.slot_id}:{slot.seating_type or ''}"
 
 
 def _group(slots: list[OpenSlot]) -> dict[tuple[int, date], list[OpenSlot]]:
@@ -467,22 +391,13 @@ def _record_new_venues(
         for name in current:
             if normalize_name(name) in before:
                 continue
-            dedupe = f"{_key_prefixes(watch.id)[1]}{day.isoformat()}:{normalize_name(name)}"
+            dedupe = outbox.new_venue_key(watch.id, day, name)
             if session.exec(
                 select(Notification.id).where(Notification.dedupe_key == dedupe)
             ).first():
                 continue
             hits.append(Hit(watch.id, "new-venue", None, name, day))
-            session.add(
-                Notification(
-                    dedupe_key=dedupe,
-                    kind="watch_hit",
-                    title=f"New on Resy for {day:%b} {day.day}: {name}",
-                    body=f"{name} now has tables on {day:%a %b} {day.day} for "
-                    f"{watch.party_size} (watch {watch.id}).",
-                    payload={"watch_id": watch.id, "venue_name": name, "day": day.isoformat()},
-                )
-            )
+            session.add(outbox.new_venue(watch, day, name))
         if current != snapshot.venue_names:
             snapshot.venue_names, snapshot.updated_at = current, now
     return baseline, hits

@@ -5,31 +5,51 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from resywatch.db.models.api_log import ApiCallLog
-from resywatch.db.models.booking import BookingAttempt, ScheduledSnipe
-from resywatch.db.models.delivery import NotificationDelivery
+from resywatch.db.models.booking import BookingAttempt, Outcome, ScheduledSnipe, SnipeStatus
+from resywatch.db.models.delivery import DeliveryStatus, NotificationDelivery
 from resywatch.db.models.discovery import DiscoveryBucket, DropEvent, SlotSnapshot, Venue
-from resywatch.db.models.jobs import JobHeartbeat, JobRun
-from resywatch.db.models.notifications import Notification
+from resywatch.db.models.jobs import JobHeartbeat, JobRun, JobStatus
+from resywatch.db.models.notifications import (
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+)
 from resywatch.db.models.politeness import ResyHost
-from resywatch.db.models.watches import NotifyRequest, VenueSearchSnapshot, Watch
+from resywatch.db.models.watches import (
+    NotifyRequest,
+    RequestStatus,
+    VenueSearchSnapshot,
+    Watch,
+    WatchKind,
+    WatchStatus,
+)
 
 metadata = SQLModel.metadata
 
 __all__ = [
     "ApiCallLog",
     "BookingAttempt",
+    "DeliveryStatus",
     "DiscoveryBucket",
     "DropEvent",
     "JobHeartbeat",
     "JobRun",
+    "JobStatus",
     "Notification",
     "NotificationDelivery",
+    "NotificationKind",
+    "NotificationStatus",
     "NotifyRequest",
+    "Outcome",
+    "RequestStatus",
     "ResyHost",
     "ScheduledSnipe",
     "SlotSnapshot",
+    "SnipeStatus",
     "Venue",
     "VenueSearchSnapshot",
     "Watch",
+    "WatchKind",
+    "WatchStatus",
     "metadata",
 ]

@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from enum import StrEnum
 
 from pydantic import NaiveDatetime
 from sqlalchemy import JSON, BigInteger, Index
 from sqlmodel import Field, SQLModel
 
 from resywatch.db.base import NEVER_REUSED, utcnow
+
+
+class Outcome(StrEnum):
+    """How a booking try ended (`booking_attempt.outcome`). Each has its own message and
+    exit code (`services.booking.EXIT_CODES`)."""
+
+    BOOKED = "booked"
+    DRY_RUN = "dry_run"
+    NO_SLOT = "no_slot"
+    SLOT_GONE = "slot_gone"  # 404 on book
+    CONFLICT = "conflict"  # 412 on book
+    ALREADY_BOOKED = "already_booked"  # the upcoming-reservations check
+    PAYMENT_REQUIRED = "payment_required"  # 402
+    PAYMENT_NOT_ACCEPTED = "payment_not_accepted"  # 403 from the venue
+    BLOCKED = "blocked"  # 403 from Resy's firewall
+    FEE_TOO_HIGH = "fee_too_high"
+    CAPTCHA = "captcha"  # the venue asks for a captcha (feature_recaptcha)
+    AUTH_EXPIRED = "auth_expired"  # 419
+    RATE_LIMITED = "rate_limited"  # 429
+    UNCONFIRMED = "unconfirmed"  # no clear answer and not (yet) in the reservations
+    DECLINED = "declined"  # the user said no at the prompt
+    CLAIMED = "claimed"  # another worker holds the claim: nothing sent
+    FAILED = "failed"
+    PENDING = "pending"  # the row while its try is under way
 
 
 class BookingAttempt(SQLModel, table=True):
@@ -28,7 +53,7 @@ class BookingAttempt(SQLModel, table=True):
     starts_at: NaiveDatetime | None = None  # venue-local wall-clock time of the slot
     party_size: int
     seating_type: str | None = None
-    outcome: str = Field(max_length=32)  # booked | no_slot | slot_gone | conflict | ...
+    outcome: str = Field(max_length=32)  # an Outcome
     resy_status: int | None = None
     message: str | None = None
     reservation_id: int | None = Field(default=None, sa_type=BigInteger)
@@ -36,6 +61,16 @@ class BookingAttempt(SQLModel, table=True):
     dry_run: bool = False
     created_at: datetime = Field(default_factory=utcnow, index=True)
     finished_at: datetime | None = None
+
+
+class SnipeStatus(StrEnum):
+    """`scheduled_snipe.status` (and how one run of a snipe ended)."""
+
+    SCHEDULED = "scheduled"
+    RUNNING = "running"  # a runner holds it (`claimed_by`, `claimed_until`)
+    DONE = "done"  # tried: its booking outcome is in `outcome`
+    MISSED = "missed"  # no runner in time, or its runner died
+    CANCELLED = "cancelled"
 
 
 class ScheduledSnipe(SQLModel, table=True):
@@ -71,8 +106,7 @@ class ScheduledSnipe(SQLModel, table=True):
     late_s: float
     request_budget: int
     dry_run: bool = False
-    # scheduled | running | done | missed (no runner in time) | cancelled
-    status: str = Field(default="scheduled", max_length=16)
+    status: str = Field(default=SnipeStatus.SCHEDULED, max_length=16)
     runs: int = 0  # times a runner took it (a takeover after a crash makes it 2)
     claimed_by: str | None = Field(default=None, max_length=128)
     claimed_until: datetime | None = None

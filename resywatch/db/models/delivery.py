@@ -7,11 +7,20 @@ skips every channel whose row says `sent` (or `failed`, a permanent refusal).
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from resywatch.db.base import NEVER_REUSED, utcnow
+
+
+class DeliveryStatus(StrEnum):
+    """`notification_delivery.status`: one notification on one channel."""
+
+    PENDING = "pending"  # will retry
+    SENT = "sent"
+    FAILED = "failed"  # refused for good, or out of attempts
 
 
 class NotificationDelivery(SQLModel, table=True):
@@ -24,7 +33,7 @@ class NotificationDelivery(SQLModel, table=True):
     notification_id: int = Field(foreign_key="notification.id", ondelete="CASCADE")
     # The channel's key: its scheme and a hash of its URL (the URL itself may hold tokens).
     channel: str = Field(max_length=64)
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default=DeliveryStatus.PENDING, max_length=16)
     attempts: int = 0
     last_error: str | None = None
     sent_at: datetime | None = None

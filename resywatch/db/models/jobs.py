@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, Index
 from sqlmodel import Field, SQLModel
 
 from resywatch.db.base import NEVER_REUSED, utcnow
+
+
+class JobStatus(StrEnum):
+    """How a pass of a job went: `job_run.status`, `job_heartbeat.last_status`."""
+
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # another pass held the job, or had all its work in hand
+    INTERRUPTED = "interrupted"  # stopped before the pass finished
 
 
 class JobHeartbeat(SQLModel, table=True):
@@ -18,7 +29,7 @@ class JobHeartbeat(SQLModel, table=True):
     job_name: str = Field(primary_key=True, max_length=64)
     last_started_at: datetime | None = None
     last_finished_at: datetime | None = None
-    last_status: str | None = Field(default=None, max_length=16)  # ok | failed | skipped
+    last_status: str | None = Field(default=None, max_length=16)  # a JobStatus
     last_error: str | None = None
     next_run_at: datetime | None = None
     running_since: datetime | None = None
@@ -37,7 +48,7 @@ class JobRun(SQLModel, table=True):
     job_name: str = Field(max_length=64)
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
-    status: str = Field(default="running", max_length=16)  # running | ok | failed | skipped
+    status: str = Field(default=JobStatus.RUNNING, max_length=16)
     error: str | None = None
     counts: dict[str, int] = Field(default_factory=dict, sa_type=JSON)
     owner: str | None = Field(default=None, max_length=128)

@@ -8,11 +8,32 @@ the outcome; per-channel outcomes live in `notification_delivery`.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, Index
 from sqlmodel import Field, SQLModel
 
 from resywatch.db.base import NEVER_REUSED, utcnow
+
+
+class NotificationKind(StrEnum):
+    """What a notification is about (`notification.kind`; the webhook document's `kind`).
+    Every one is built in `services/outbox.py`."""
+
+    DROP = "drop"  # a slot nobody had seen opened (discovery)
+    WATCH_HIT = "watch_hit"  # a watch found slots, or a new venue
+    NOTIFY_HIT = "notify_hit"  # a notify request was satisfied
+    BOOKING = "booking"  # a booking try ended (book now, auto-book, snipe), or a snipe missed
+    TEST = "test"  # `notify test`: sent straight to the channels, never stored
+
+
+class NotificationStatus(StrEnum):
+    """`notification.status`: `pending` until every channel has it (`sent`) or the relay
+    gives up (`failed`)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
 
 
 class Notification(SQLModel, table=True):
@@ -26,12 +47,12 @@ class Notification(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=255, unique=True)  # e.g. drop:<event id>
-    kind: str = Field(max_length=32)  # drop | watch_hit | notify_hit | booking | test
+    kind: str = Field(max_length=32)  # a NotificationKind
     title: str
     body: str
     url: str | None = None
     payload: dict[str, object] = Field(default_factory=dict, sa_type=JSON)
-    status: str = Field(default="pending", max_length=16)  # pending | sent | failed
+    status: str = Field(default=NotificationStatus.PENDING, max_length=16)
     attempts: int = 0
     last_error: str | None = None
     next_attempt_at: datetime = Field(default_factory=utcnow)

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from enum import StrEnum
 
 from sqlalchemy import JSON, Index
 from sqlmodel import Field, SQLModel
 
 from resywatch.db.base import NEVER_REUSED, utcnow
+
+
+class WatchKind(StrEnum):
+    VENUES = "venues"  # these venues have a slot
+    NEW_VENUES = "new-venues"  # a venue this search did not return last time
+
+
+class WatchStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ENDED = "ended"  # its dates are past
 
 
 class Watch(SQLModel, table=True):
@@ -17,7 +29,7 @@ class Watch(SQLModel, table=True):
     __table_args__ = (Index("ix_watch_status_next_check", "status", "next_check_at"), NEVER_REUSED)
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=16)  # venues | new-venues
+    kind: str = Field(max_length=16)  # a WatchKind
     venue_ids: list[int] = Field(default_factory=list, sa_type=JSON)
     query: str | None = None
     cuisine: str | None = None
@@ -30,7 +42,7 @@ class Watch(SQLModel, table=True):
     seating_types: list[str] = Field(default_factory=list, sa_type=JSON)
     interval_s: int = 300
     auto_book: bool = False
-    status: str = Field(default="active", max_length=16)  # active | paused | ended
+    status: str = Field(default=WatchStatus.ACTIVE, max_length=16)
     last_checked_at: datetime | None = None
     next_check_at: datetime | None = None
     last_error: str | None = None
@@ -50,6 +62,14 @@ class VenueSearchSnapshot(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class RequestStatus(StrEnum):
+    """`notify_request.status`: a request is checked until satisfied or its dates pass."""
+
+    PENDING = "pending"
+    SATISFIED = "satisfied"
+    EXPIRED = "expired"
+
+
 class NotifyRequest(SQLModel, table=True):
     """Tell me (or book for me) when venue V has a slot on D for party P between T1 and T2."""
 
@@ -65,7 +85,7 @@ class NotifyRequest(SQLModel, table=True):
     time_from: time | None = None
     time_to: time | None = None
     auto_book: bool = False
-    status: str = Field(default="pending", max_length=16, index=True)  # pending|satisfied|expired
+    status: str = Field(default=RequestStatus.PENDING, max_length=16, index=True)
     result: dict[str, object] | None = Field(default=None, sa_type=JSON)
     last_checked_at: datetime | None = None
     satisfied_at: datetime | None = None

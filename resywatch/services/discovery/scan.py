@@ -32,10 +32,10 @@ from sqlmodel import Session, col, select
 from resywatch.config import Settings
 from resywatch.db.engine import Database, insert_unless_present
 from resywatch.db.leases import this_process
-from resywatch.db.models import DiscoveryBucket, DropEvent, Notification, SlotSnapshot, Venue
+from resywatch.db.models import DiscoveryBucket, DropEvent, SlotSnapshot, Venue
 from resywatch.errors import InvalidInput, ResywatchError
 from resywatch.redact import redact_text
-from resywatch.resy.client import ResyClient, venue_page_url
+from resywatch.resy.client import ResyClient
 from resywatch.resy.models import SearchHit, VenueResponse, slot_seating, slot_start
 from resywatch.services.curated import HotspotMatcher, normalize_name
 from resywatch.services.discovery import buckets as bucket_rules
@@ -583,6 +583,9 @@ def _open_drops(
         .order_by(col(DropEvent.closed_at))
     ):
         recently_closed[event.slot_id] = event  # the latest wins
+    # Here, not at the top: outbox imports availability, which imports this module.
+    from resywatch.services import outbox
+
     venues = {
         v.id: v
         for v in session.exec(select(Venue).where(col(Venue.id).in_({s.venue_id for s in slots})))
@@ -612,7 +615,7 @@ def _open_drops(
         except IntegrityError:  # another worker's bucket opened it a moment ago
             continue
         if wants_notification(event, settings):
-            session.add(drop_notification(event, venues.get(seen.venue_id)))
+            session.add(outbox.drop_opened(event, venues.get(seen.venue_id)))
         outcome.opened += 1
 
 
@@ -635,36 +638,6 @@ def wants_notification(event: DropEvent, settings: Settings) -> bool:
         start, end = settings.notify_drop_window.split("-")
         return start <= f"{event.starts_at:%H:%M}" <= end
     return True
-
-
-def drop_notification(event: DropEvent, venue: Venue | None) -> Notification:
-    """The outbox row announcing a drop (delivered later, at least once)."""
-    party = min(event.party_sizes) if event.party_sizes else 2
-    seating = f" ({', '.join(event.seating_types)})" if event.seating_types else ""
-    when = f"{event.starts_at:%a %b} {event.starts_at.day} at {event.starts_at:%-I:%M %p}"
-    url = None
-    if venue is not None and venue.url_slug:
-        url = venue_page_url(venue.location_slug, venue.url_slug, event.slot_date, party)
-    where = f" in {venue.neighborhood}" if venue is not None and venue.neighborhood else ""
-    return Notification(
-        dedupe_key=f"drop:{event.id}",
-        kind="drop",
-        title=f"{event.venue_name}: a table just opened",
-        body=f"{event.venue_name}{where}: {when}, party of "
-        f"{'/'.join(map(str, event.party_sizes)) or party}{seating}.",
-        url=url,
-        payload={
-            "drop_event_id": event.id,
-            "venue_id": event.venue_id,
-            "venue_name": event.venue_name,
-            "starts_at": event.starts_at.isoformat(),
-            "party_sizes": event.party_sizes,
-            "seating_types": event.seating_types,
-            "is_hotspot": event.is_hotspot,
-        },
-        created_at=event.opened_at,
-        next_attempt_at=event.opened_at,
-    )
 
 
 def _close(event: DropEvent, now: datetime) -> None:
