@@ -412,21 +412,30 @@ class Booker:
     async def reservations(self, step: str) -> list[Reservation]:
         return await self.steps.run(step, self.resy.reservations())
 
+    async def _priced(self, slot: OpenSlot, quote: Quote | None) -> Quote | Verdict:
+        """The slot's quote (`quote`, or fetched now) within the ceilings, or the verdict
+        that ends the try here (Resy refused the details, or the quote is above a ceiling)."""
+        if quote is None:
+            try:
+                quote = await self.quote(slot)
+            except resy_errors.ResyError as exc:
+                return verdict_for_error(exc, self.plan, slot)
+        refused = over_ceiling(quote, self.plan)
+        if refused is not None:
+            message = f"not booking {describe_slot(self.plan.venue_name, slot)}: {refused}"
+            return Verdict(Outcome.FEE_TOO_HIGH, message, slot, quote=quote)
+        return quote
+
     async def try_slot(
         self, slot: OpenSlot, quote: Quote | None = None, *, confirm: Confirm | None = None
     ) -> Verdict:
         plan = self.plan
         if slot.captcha:  # known from the find: no details, no book request
             return verdict_for_error(resy_errors.CaptchaRequired(), plan, slot)
-        try:
-            if quote is None:
-                quote = await self.quote(slot)
-        except resy_errors.ResyError as exc:
-            return verdict_for_error(exc, plan, slot)
-        refused = over_ceiling(quote, plan)
-        if refused is not None:
-            message = f"not booking {describe_slot(plan.venue_name, slot)}: {refused}"
-            return Verdict(Outcome.FEE_TOO_HIGH, message, slot, quote=quote)
+        priced = await self._priced(slot, quote)
+        if isinstance(priced, Verdict):
+            return priced
+        quote = priced
         if plan.dry_run:
             message = (
                 f"dry run: would book {describe_slot(plan.venue_name, slot)} for "
@@ -439,14 +448,10 @@ class Booker:
         if confirm is not None and self.stale(quote):
             # The prompt outlasted the book token (it lasts about 5 minutes): a fresh one, on
             # the same terms, rather than a refusal taken for a conflict.
-            try:
-                quote = await self.quote(slot)
-            except resy_errors.ResyError as exc:
-                return verdict_for_error(exc, plan, slot)
-            refused = over_ceiling(quote, plan)
-            if refused is not None:
-                message = f"not booking {describe_slot(plan.venue_name, slot)}: {refused}"
-                return Verdict(Outcome.FEE_TOO_HIGH, message, slot, quote=quote)
+            priced = await self._priced(slot, None)
+            if isinstance(priced, Verdict):
+                return priced
+            quote = priced
         verdict = await self.book(slot, quote)
         verdict.quote = quote
         return verdict
