@@ -88,7 +88,7 @@ class BookingFailed(ResywatchError):
         super().__init__(result.message)
         self.result = result
         self.code = result.outcome.value
-        self.exit_code = EXIT_CODES[result.outcome]  # booking's own codes, 10-18
+        self.exit_code = EXIT_CODES[result.outcome]  # booking's own codes, 10-19
 
 
 class BookingStopped(ResywatchError):
