@@ -18,8 +18,8 @@ from resywatch.db.models import (
     SlotSnapshot,
     metadata,
 )
+from resywatch.db.models.booking import failed_attempt
 from resywatch.services import outbox
-from resywatch.services.booking import failed_attempt
 from resywatch.services.retire import retire_pending
 
 
@@ -151,7 +151,7 @@ class BookingError:
 def booking_errors(
     db: Database, *, since: datetime | None = None, limit: int = 100
 ) -> list[BookingError]:
-    """Failed booking attempts (`booking.failed_attempt`), newest first (the seed's
+    """Failed booking attempts (`db.models.booking.failed_attempt`), newest first (the seed's
     booking-errors view)."""
     query = (
         select(BookingAttempt)

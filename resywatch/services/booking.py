@@ -24,12 +24,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from resywatch.db.models import BookingAttempt, Watch
 from resywatch.db.models.booking import Outcome as Outcome  # re-exported: its old home
+from resywatch.db.models.booking import failed_attempt
 from resywatch.errors import InvalidInput, ResywatchError
 from resywatch.redact import redact_text
 from resywatch.resy import errors as resy_errors
@@ -954,15 +954,6 @@ class AttemptView:
 #: Outcomes that are not failures: booked, a dry run, a try still under way (its row is
 #: written before anything is sent, so a snipe waiting for its release and `book now` at
 #: its prompt are pending), and a try the user called off.
-NOT_FAILED = frozenset({Outcome.BOOKED, Outcome.DRY_RUN, Outcome.PENDING, Outcome.DECLINED})
-
-
-def failed_attempt() -> ColumnElement[bool]:
-    """The one definition of a failed booking attempt: `health`, `admin booking-errors`
-    and `book attempts --failed` all use it."""
-    return col(BookingAttempt.outcome).not_in(sorted(o.value for o in NOT_FAILED))
-
-
 def list_attempts(
     db: Database,
     *,

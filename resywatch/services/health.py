@@ -34,12 +34,12 @@ from resywatch.db.models import (
     Watch,
     WatchStatus,
 )
+from resywatch.db.models.booking import failed_attempt
 from resywatch.errors import DatabaseNotReady, DatabaseUnavailable
 from resywatch.redact import redact_text
 from resywatch.resy import errors as resy_errors
 from resywatch.resy.client import ResyClient
 from resywatch.services.auth import EXPIRY_WARNING, token_expiry
-from resywatch.services.booking import failed_attempt
 from resywatch.services.discovery.feed import BucketState, bucket_states
 from resywatch.services.politeness import LAST_ERROR_CHARS, host_states
 

@@ -6,8 +6,8 @@ from datetime import date, datetime, time
 from enum import StrEnum
 
 from pydantic import NaiveDatetime
-from sqlalchemy import JSON, BigInteger, Index
-from sqlmodel import Field, SQLModel
+from sqlalchemy import JSON, BigInteger, ColumnElement, Index
+from sqlmodel import Field, SQLModel, col
 
 from resywatch.db.base import NEVER_REUSED, utcnow
 
@@ -116,3 +116,13 @@ class ScheduledSnipe(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+
+
+NOT_FAILED = frozenset({Outcome.BOOKED, Outcome.DRY_RUN, Outcome.PENDING, Outcome.DECLINED})
+
+
+def failed_attempt() -> ColumnElement[bool]:
+    """The one definition of a failed booking attempt: `health`, `admin booking-errors`
+    and `book attempts --failed` all use it. Beside the table, so `health` need not load
+    the booking service to ask."""
+    return col(BookingAttempt.outcome).not_in(sorted(o.value for o in NOT_FAILED))
