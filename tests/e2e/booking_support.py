@@ -10,8 +10,15 @@ from typing import Any
 
 import httpx
 
+from resywatch.config import load_settings
 from resywatch.sandbox import SandboxHandle, SandboxState
 from resywatch.sandbox.venues import Venue
+from resywatch.services.discovery.buckets import local_today
+
+
+def soon(env: dict[str, str], days: int = 2) -> date:
+    """A day `days` ahead in the zone the command environment `env` configures."""
+    return local_today(datetime.now(UTC), load_settings(environ=env).timezone) + timedelta(days)
 
 
 @dataclass(frozen=True)

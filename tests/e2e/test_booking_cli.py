@@ -5,17 +5,14 @@ twice, and each Resy refusal has its own outcome, message and exit code."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from booking_support import Bookable, book_requests, bookable, fault, held
+from booking_support import Bookable, book_requests, bookable, fault, held, soon
 from sandbox_tools import live_config
 
-from resywatch.config import load_settings
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
-from resywatch.services.discovery.buckets import local_today
 
 
 @pytest.fixture
@@ -26,10 +23,6 @@ def sandbox_config() -> SandboxConfig:
 @pytest.fixture
 def env(cli_env: dict[str, str]) -> dict[str, str]:
     return cli_env | {"RESYWATCH_RESY_AUTH_TOKEN": DEMO_AUTH_TOKEN}
-
-
-def soon(env: dict[str, str], days: int = 2) -> date:
-    return local_today(datetime.now(UTC), load_settings(environ=env).timezone) + timedelta(days)
 
 
 def book(cli: Any, env: dict[str, str], target: Bookable, *extra: str, expect: int = 0) -> Any:

@@ -5,23 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
 import pytest
-from booking_support import book_requests, fault
+from booking_support import book_requests, fault, soon
 from sandbox_tools import live_config
 from sqlmodel import Session, select
 
-from resywatch.config import load_settings
 from resywatch.db.engine import Database
 from resywatch.db.models import ResyHost
 from resywatch.resy import errors
 from resywatch.resy.client import ResyClient, RetryPolicy
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
 from resywatch.sandbox.venues import Venue
-from resywatch.services.discovery.buckets import local_today
 from resywatch.services.politeness import PolitenessPolicy, SharedPoliteness
 
 
@@ -33,10 +31,6 @@ def sandbox_config() -> SandboxConfig:
 @pytest.fixture
 def env(cli_env: dict[str, str]) -> dict[str, str]:
     return cli_env | {"RESYWATCH_RESY_AUTH_TOKEN": DEMO_AUTH_TOKEN}
-
-
-def soon(env: dict[str, str], days: int = 2) -> date:
-    return local_today(datetime.now(UTC), load_settings(environ=env).timezone) + timedelta(days)
 
 
 def open_venue(sandbox: SandboxHandle, day: date, **wanted: Any) -> Venue:
