@@ -88,11 +88,16 @@ def test_a_scheduled_snipe_books_the_drop_at_its_instant(
     books = sandbox.state.traffic.requests("/3/book")
     booked = [b for b in books if b["status"] == 201]
     assert len(booked) == 1
-    delay = booked[0]["at"] - dropped
-    assert 0 <= delay < 1.0  # sandbox seconds after the drop
+    assert booked[0]["at"] >= dropped
     assert all(b["at"] < dropped for b in books if b["status"] != 201)  # none after it failed
+    # Booked on the first round of finds that could see the drop. Counted in requests, not
+    # timed: how soon in milliseconds is bench/snipe.py's to measure, not a loaded CI box's.
+    finds = sandbox.state.traffic.requests("/4/find")
+    late_finds = [f for f in finds if f["at"] >= dropped and f["seq"] < booked[0]["seq"]]
+    assert len(late_finds) <= snipe.FIND_FANOUT
     assert result.latency_ms["requests"] <= settings.book_request_budget
-    assert result.latency_ms["book_sent_ms"] == pytest.approx(drift_s * 1000, abs=1000)
+    assert result.latency_ms["seen_ms"] <= result.latency_ms["book_sent_ms"]
+    assert result.latency_ms["book_sent_ms"] >= drift_s * 1000
     (saved,) = snipe.list_snipes(db, include_finished=True)
     assert (saved.status, saved.outcome, saved.attempt_id) == ("done", "booked", result.attempt_id)
     with db.read() as session:
