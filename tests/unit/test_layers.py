@@ -1,8 +1,8 @@
 """The import rules of ARCHITECTURE.md §1, read from every module's source (no import is
-run): `cli → scheduler → services → resy | db`, with the shared base (`config`, `errors`,
-`redact`, `ids`, `data`) below them all; the sandbox beside `resy`, importing none of it;
-the demo (sandbox + scheduler + services) beside the CLI. Every import counts: at the top,
-inside a function, or under TYPE_CHECKING.
+run): `cli → scheduler → services → runtime → resy | db`, with the shared base (`config`,
+`errors`, `redact`, `ids`, `data`, `clock`) below them all; the sandbox beside `resy`,
+importing none of it; the demo (sandbox + scheduler + services) beside the CLI. Every
+import counts: at the top, inside a function, or under TYPE_CHECKING.
 """
 
 from __future__ import annotations
@@ -14,15 +14,17 @@ from pathlib import Path
 import resywatch
 
 PACKAGE = "resywatch"
-# Small modules every layer may use; each imports only from this set.
-BASE = frozenset({"", "config", "errors", "redact", "ids", "data"})  # "": the package itself
+# Small modules every layer may use; each imports only from this set ("": the package itself).
+BASE = frozenset({"", "config", "errors", "redact", "ids", "data", "clock"})
 # What each part of the package may import, besides itself and the base.
 ALLOWED: dict[str, frozenset[str]] = {
     "__main__": frozenset({"cli"}),
-    "cli": frozenset({"demo", "scheduler", "services", "resy", "db", "sandbox"}),
-    "demo": frozenset({"sandbox", "scheduler", "services", "resy", "db"}),
-    "scheduler": frozenset({"services", "resy", "db"}),
-    "services": frozenset({"resy", "db"}),
+    "cli": frozenset({"demo", "scheduler", "services", "runtime", "resy", "db", "sandbox"}),
+    "demo": frozenset({"sandbox", "scheduler", "services", "runtime", "resy", "db"}),
+    "scheduler": frozenset({"services", "runtime", "resy", "db"}),
+    "services": frozenset({"runtime", "resy", "db"}),
+    # The object every service is handed: settings, database, Resy client, clock, worker.
+    "runtime": frozenset({"resy", "db"}),
     "resy": frozenset(),
     "db": frozenset(),
     "sandbox": frozenset(),
