@@ -43,9 +43,9 @@ from resywatch.services.discovery.scan import (
     SeenSlot,
     apply_scan,
     run_pass,
-    slot_id,
     sync_window,
 )
+from resywatch.services.vocabulary import slot_id
 
 
 def settings_for(base_url: str, concurrency: int) -> Settings:

@@ -27,9 +27,9 @@ from resywatch.ids import is_id
 
 if TYPE_CHECKING:
     from resywatch.cli.output import Output
-    from resywatch.services.availability import OpenSlot
     from resywatch.services.booking import BookingResult, Quote
     from resywatch.services.snipe import SnipeSpec, SnipeView
+    from resywatch.services.vocabulary import OpenSlot
 
 # Here, not in the service, so that `--help` loads no service code; a unit test checks it
 # against `booking.EXIT_CODES`.

@@ -13,7 +13,7 @@ from resywatch.cli.params import id_parser, parse_day, parse_duration, parse_win
 
 if TYPE_CHECKING:
     from resywatch.cli.output import Output
-    from resywatch.services.availability import Want
+    from resywatch.services.vocabulary import Want
     from resywatch.services.watches import CheckResult, WatchSpec, WatchView
 
 app = typer.Typer(
@@ -49,7 +49,7 @@ def _now() -> datetime:
 
 
 def _want(day: str, until: str | None, party: int, window: str | None, types: list[str]) -> Want:
-    from resywatch.services.availability import Want
+    from resywatch.services.vocabulary import Want
 
     start, end = parse_window(window) if window else (None, None)
     first = parse_day(day, what="--date")

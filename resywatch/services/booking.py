@@ -35,8 +35,8 @@ from resywatch.redact import redact_text
 from resywatch.resy import errors as resy_errors
 from resywatch.resy.models import DetailsResponse, Reservation
 from resywatch.services import outbox
-from resywatch.services.availability import OpenSlot, Want, open_slots, validate_want
-from resywatch.services.discovery.buckets import local_today
+from resywatch.services.availability import open_slots
+from resywatch.services.vocabulary import OpenSlot, Want, describe_slot, local_today, validate_want
 
 if TYPE_CHECKING:
     from resywatch.config import Settings
@@ -304,14 +304,6 @@ class Steps:
 
 def held_at(reservations: Sequence[Reservation], venue_id: int, day: date) -> Reservation | None:
     return next((r for r in reservations if r.venue_id == venue_id and r.day == day), None)
-
-
-def describe_slot(venue_name: str, slot: OpenSlot | None) -> str:
-    """`Don Angie, Fri Dec 4 19:00, Dining Room` for messages."""
-    if slot is None:
-        return venue_name
-    seating = f", {slot.seating_type}" if slot.seating_type else ""
-    return f"{venue_name}, {slot.starts_at:%a %b} {slot.day.day} {slot.starts_at:%H:%M}{seating}"
 
 
 def verdict_for_error(

@@ -20,9 +20,15 @@ from resywatch.redact import redact_text
 from resywatch.resy.client import ResyClient
 from resywatch.services import outbox
 from resywatch.services import venues as venue_service
-from resywatch.services.availability import Want, describe, open_slots, validate_want, window_text
-from resywatch.services.discovery.buckets import local_today
+from resywatch.services.availability import open_slots
 from resywatch.services.retire import retire_pending
+from resywatch.services.vocabulary import (
+    Want,
+    describe_slots,
+    local_today,
+    validate_want,
+    window_text,
+)
 from resywatch.services.watches import WatchView, list_watches
 
 if TYPE_CHECKING:
@@ -174,7 +180,7 @@ async def _check_one(
             row.status, row.satisfied_at = RequestStatus.SATISFIED, now
             row.result = dict(outbox.request_found(slots))
             session.add(outbox.notify_hit(row, slots, session.get(Venue, row.venue_id)))
-        found = describe(slots) if slots else None
+        found = describe_slots(slots) if slots else None
         return RequestCheck(row.id or 0, row.status, found, error, booking)
 
 

@@ -25,8 +25,8 @@ from sqlmodel import Session, col, select
 
 from resywatch.db.models import Notification, NotificationKind, Outcome, Venue
 from resywatch.resy.client import venue_page_url
-from resywatch.services.availability import OpenSlot, describe
 from resywatch.services.curated import normalize_name
+from resywatch.services.vocabulary import OpenSlot, describe_slots
 
 if TYPE_CHECKING:
     from resywatch.db.models import BookingAttempt, DropEvent, NotifyRequest, ScheduledSnipe, Watch
@@ -215,7 +215,7 @@ def watch_hit(watch: Watch, slots: Sequence[OpenSlot], venue: Venue | None) -> N
         dedupe_key=watch_hit_key(watch.id, first.venue_id, first.day, slot_keys),
         kind=NotificationKind.WATCH_HIT,
         title=f"{first.venue_name} has a table",
-        body=f"{first.venue_name}: {describe(slots)}, party of {watch.party_size} "
+        body=f"{first.venue_name}: {describe_slots(slots)}, party of {watch.party_size} "
         f"(watch {watch.id}).",
         url=venue_url(venue, first.day, watch.party_size),
         payload=dict(payload),
@@ -256,7 +256,7 @@ def notify_hit(
         dedupe_key=notify_key(request.id),
         kind=NotificationKind.NOTIFY_HIT,
         title=f"{request.venue_name} has a table for you",
-        body=f"{request.venue_name}: {describe(slots)}, party of {request.party_size}.",
+        body=f"{request.venue_name}: {describe_slots(slots)}, party of {request.party_size}.",
         url=venue_url(venue, slots[0].day, request.party_size),
         payload=dict(payload),
     )

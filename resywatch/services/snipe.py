@@ -49,7 +49,6 @@ from resywatch.ids import may_name_a_row
 from resywatch.resy import errors as resy_errors
 from resywatch.resy.models import FindResponse
 from resywatch.services import outbox
-from resywatch.services.availability import OpenSlot, validate_want, window_text
 from resywatch.services.booking import (
     Booker,
     BookingPlan,
@@ -60,7 +59,6 @@ from resywatch.services.booking import (
     Verdict,
     already_booked,
     check_time_in_window,
-    describe_slot,
     finish_attempt,
     held_at,
     no_slot_message,
@@ -73,9 +71,15 @@ from resywatch.services.booking import (
     verdict_for_error,
     want_for,
 )
-from resywatch.services.discovery.buckets import local_today
 from resywatch.services.discovery.patterns import patterns
-from resywatch.services.discovery.scan import slot_id
+from resywatch.services.vocabulary import (
+    OpenSlot,
+    describe_slot,
+    local_today,
+    slot_id,
+    validate_want,
+    window_text,
+)
 
 if TYPE_CHECKING:
     from resywatch.config import Settings

@@ -29,6 +29,7 @@ from resywatch.services.curated import HotspotMatcher, name_filter, normalize_na
 from resywatch.services.discovery import buckets as bucket_rules
 from resywatch.services.discovery.patterns import ReleasePattern, patterns
 from resywatch.services.discovery.scan import SeenVenue, upsert_venues
+from resywatch.services.vocabulary import local_today
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ async def search(
 ) -> list[VenueTimes]:
     """Venues in the configured area with open slots for the date, party and window: hotspots
     first, then by rating. The venues seen are remembered (`venue show NAME` finds them)."""
-    if query.day < bucket_rules.local_today(now, settings.timezone):
+    if query.day < local_today(now, settings.timezone):
         raise InvalidInput(f"{query.day} is in the past")
     found, seen = await open_venues(resy=resy, settings=settings, query=query)
     upsert_venues(db, seen, now)
@@ -188,7 +189,7 @@ async def _named(
     ranked by how close their names are to the text."""
     if not text.strip():
         raise InvalidInput("give part of a venue's name to search for")
-    today = bucket_rules.local_today(now, settings.timezone)
+    today = local_today(now, settings.timezone)
     hits = await resy.search_all(
         day=today, party_size=2, query=text.strip(), availability=False, per_page=50,
         max_pages=2, bounding_box=bounding_box,
@@ -341,7 +342,7 @@ async def show_venue(
     """Everything known about one venue: booking horizon, the next days' calendar and its
     learned release pattern."""
     venue = await resolve_venue(resy=resy, db=db, settings=settings, text=text, now=now)
-    today = bucket_rules.local_today(now, settings.timezone)
+    today = local_today(now, settings.timezone)
     info, config, calendar = await asyncio.gather(
         resy.venue(venue.id),
         resy.venue_config(venue.id),

@@ -40,11 +40,11 @@ from resywatch.redact import redact_text
 from resywatch.resy.client import ResyClient
 from resywatch.services import outbox
 from resywatch.services import venues as venue_service
-from resywatch.services.availability import OpenSlot, Want, open_slots, validate_want, window_text
+from resywatch.services.availability import open_slots
 from resywatch.services.curated import normalize_name
-from resywatch.services.discovery.buckets import local_today
 from resywatch.services.outbox import FoundHit as FoundHit  # re-exported: `watch show`'s hits
 from resywatch.services.retire import retire_pending
+from resywatch.services.vocabulary import OpenSlot, Want, local_today, validate_want, window_text
 
 if TYPE_CHECKING:
     from resywatch.services.booking import BookingResult

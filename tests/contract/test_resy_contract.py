@@ -166,7 +166,7 @@ def test_finding_17_with_nothing_configured_the_public_web_key_is_sent() -> None
 
 def test_finding_4_a_412_with_specs_is_confirmed_through_the_reservations_as_booked() -> None:
     from resywatch.services import booking
-    from resywatch.services.availability import OpenSlot
+    from resywatch.services.vocabulary import OpenSlot
 
     refused, listed = fixture("book_412_already_held"), fixture("reservations_upcoming")
     error = raised_by(refused)
@@ -199,7 +199,8 @@ def test_finding_4_a_412_with_specs_is_confirmed_through_the_reservations_as_boo
 
 
 def test_finding_6_and_11_a_find_yields_each_token_once_and_only_the_asked_venue() -> None:
-    from resywatch.services.availability import Want, open_slots
+    from resywatch.services.availability import open_slots
+    from resywatch.services.vocabulary import Want
 
     sample = fixture("find_one_token_two_tables")
     found = parsed(sample, lambda r: r.find(5192, date(2023, 6, 14), 2))
@@ -236,7 +237,8 @@ def test_finding_7_and_13_paging_reads_past_slot_less_hits_and_null_slots_are_em
 
 
 def test_finding_2_a_captcha_venue_is_seen_in_the_find_and_in_details() -> None:
-    from resywatch.services.availability import Want, open_slots
+    from resywatch.services.availability import open_slots
+    from resywatch.services.vocabulary import Want
 
     day = date(2026, 12, 4)
     slots = parsed(

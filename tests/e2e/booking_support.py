@@ -13,7 +13,7 @@ import httpx
 from resywatch.config import load_settings
 from resywatch.sandbox import SandboxHandle, SandboxState
 from resywatch.sandbox.venues import Venue
-from resywatch.services.discovery.buckets import local_today
+from resywatch.services.vocabulary import local_today
 
 
 def soon(env: dict[str, str], days: int = 2) -> date:

@@ -10,7 +10,7 @@ import httpx
 
 from resywatch.config import Settings
 from resywatch.sandbox import SandboxConfig, SandboxHandle
-from resywatch.services.discovery.scan import slot_id
+from resywatch.services.vocabulary import slot_id
 
 
 def control(sandbox: SandboxHandle, path: str, body: dict[str, Any]) -> Any:

@@ -14,8 +14,8 @@ from sandbox_tools import live_config
 from resywatch.config import load_settings
 from resywatch.db.engine import Database
 from resywatch.sandbox import DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
-from resywatch.services.discovery.buckets import local_today
 from resywatch.services.politeness import host_states
+from resywatch.services.vocabulary import local_today
 
 
 @pytest.fixture

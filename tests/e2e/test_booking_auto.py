@@ -17,9 +17,9 @@ from resywatch.config import Settings, load_settings
 from resywatch.db.engine import Database
 from resywatch.resy.client import client_from_settings
 from resywatch.sandbox import DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
-from resywatch.services.availability import Want, open_slots
+from resywatch.services.availability import open_slots
 from resywatch.services.booking import BookingResult, auto_book
-from resywatch.services.discovery.buckets import local_today
+from resywatch.services.vocabulary import Want, local_today
 from resywatch.services.watches import WatchSpec, add_watch
 
 

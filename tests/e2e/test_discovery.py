@@ -22,6 +22,7 @@ from resywatch.services.admin import clear_discovery
 from resywatch.services.curated import HotspotMatcher
 from resywatch.services.discovery import buckets as bucket_rules
 from resywatch.services.discovery.scan import PassSummary, ScanContext, run_pass
+from resywatch.services.vocabulary import local_today
 
 
 def settings_for(sandbox: SandboxHandle, **env: str) -> Settings:
@@ -64,7 +65,7 @@ def notifications(db: Database) -> list[Notification]:
 
 
 def today(sandbox: SandboxHandle, settings: Settings) -> date:
-    return bucket_rules.local_today(sandbox_now(sandbox), settings.timezone)
+    return local_today(sandbox_now(sandbox), settings.timezone)
 
 
 def test_first_scan_is_a_baseline_and_a_quiet_rescan_writes_only_metadata(

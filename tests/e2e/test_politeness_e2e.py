@@ -23,8 +23,8 @@ from resywatch.db.models import ResyHost
 from resywatch.resy import errors
 from resywatch.resy.client import ResyClient, RetryPolicy
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
-from resywatch.services.discovery.buckets import local_today
 from resywatch.services.politeness import PolitenessPolicy, SharedPoliteness, host_states
+from resywatch.services.vocabulary import local_today
 
 SEARCH = "/3/venuesearch/search"
 

@@ -12,7 +12,7 @@ from sandbox_tools import SoldOutVenue, live_config, run_json
 
 from resywatch.config import load_settings
 from resywatch.sandbox import SandboxConfig, SandboxHandle
-from resywatch.services.discovery.buckets import local_today
+from resywatch.services.vocabulary import local_today
 
 
 @pytest.fixture

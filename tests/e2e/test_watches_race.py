@@ -15,7 +15,7 @@ from resywatch.db.engine import Database
 from resywatch.db.models import Notification, Watch
 from resywatch.resy.client import client_from_settings
 from resywatch.sandbox import DEMO_API_KEY, SandboxConfig, SandboxHandle
-from resywatch.services.discovery.buckets import local_today
+from resywatch.services.vocabulary import local_today
 from resywatch.services.watches import check_watches
 
 
@@ -44,7 +44,8 @@ def test_the_loser_of_a_race_on_a_hit_steps_back(db: Database, sandbox: SandboxH
 
     # What a concurrent check committed a moment earlier: the same hit, under its key.
     async def slot_keys() -> list[str]:
-        from resywatch.services.availability import Want, open_slots
+        from resywatch.services.availability import open_slots
+        from resywatch.services.vocabulary import Want
 
         async with client_from_settings(settings) as resy:
             slots = await open_slots(resy, target.venue.id, Want(day, day, 2), day)

@@ -20,8 +20,8 @@ from resywatch.db.engine import Database
 from resywatch.db.models import BookingAttempt, Notification, ScheduledSnipe
 from resywatch.errors import InvalidInput
 from resywatch.services import booking, snipe
-from resywatch.services.availability import OpenSlot
 from resywatch.services.booking import BookingPlan, BookingResult, Outcome, Quote
+from resywatch.services.vocabulary import OpenSlot
 
 DAY = date(2026, 12, 4)
 

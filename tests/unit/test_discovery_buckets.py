@@ -9,7 +9,7 @@ import pytest
 from resywatch.config import load_settings
 from resywatch.errors import InvalidInput
 from resywatch.services.discovery import buckets
-from resywatch.services.discovery.scan import slot_id
+from resywatch.services.vocabulary import slot_id
 
 
 def test_default_window_is_14_days_by_2_anchors() -> None:

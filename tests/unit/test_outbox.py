@@ -33,9 +33,9 @@ from resywatch.db.models import (
 )
 from resywatch.db.models.booking import Outcome
 from resywatch.services import outbox
-from resywatch.services.availability import OpenSlot
 from resywatch.services.booking import BookingResult
 from resywatch.services.channels import Message
+from resywatch.services.vocabulary import OpenSlot
 
 NOW = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
 DAY = date(2026, 12, 1)  # a Tuesday

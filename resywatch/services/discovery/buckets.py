@@ -12,10 +12,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from resywatch.config import Settings
 from resywatch.errors import InvalidInput
+from resywatch.services.vocabulary import local_today
 
 # Resy answers a search's time_filter with the slots within about two hours of it
 # (paystub-service's docs; the sandbox does the same). A wider window takes more searches.
@@ -44,10 +44,6 @@ def parse_bucket_id(text: str) -> Bucket:
         raise InvalidInput(
             f"{text!r} is not a bucket: use DATE_HH:MM, e.g. 2026-12-01_19:00"
         ) from None
-
-
-def local_today(now: datetime, timezone: str) -> date:
-    return now.astimezone(ZoneInfo(timezone)).date()
 
 
 def window(settings: Settings, now: datetime) -> list[Bucket]:

@@ -19,7 +19,6 @@ Resy is never called inside a transaction.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,16 +40,10 @@ from resywatch.services.curated import HotspotMatcher, normalize_name
 from resywatch.services.discovery import buckets as bucket_rules
 from resywatch.services.discovery import claims
 from resywatch.services.discovery.buckets import Bucket
+from resywatch.services.vocabulary import slot_id
 
-PROVIDER = "resy"
 QUIET_PERIOD = timedelta(minutes=30)
 MAX_PAGES = 50  # a safety stop: a Manhattan evening is a handful of 100-venue pages
-
-
-def slot_id(venue_id: int, starts_at: datetime) -> str:
-    """The seed's stable slot id: provider, venue and local start (party size excluded)."""
-    raw = f"{PROVIDER}|{venue_id}|{starts_at:%Y-%m-%d %H:%M:%S}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 @dataclass

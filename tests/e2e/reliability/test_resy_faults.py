@@ -33,8 +33,8 @@ from resywatch.cli.app import app
 from resywatch.db.engine import Database
 from resywatch.db.models import ApiCallLog, DiscoveryBucket, ResyHost
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
-from resywatch.services.discovery.buckets import local_today
 from resywatch.services.politeness import host_states
+from resywatch.services.vocabulary import local_today
 
 SEARCH = "/3/venuesearch/search"
 RATE, BURST, FAILURES = 20.0, 5, 5

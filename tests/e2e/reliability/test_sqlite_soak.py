@@ -38,8 +38,7 @@ from resywatch.config import Settings, load_settings
 from resywatch.db.engine import Database
 from resywatch.db.models import DiscoveryBucket, DropEvent, Notification
 from resywatch.sandbox import DEMO_API_KEY, SandboxConfig, SandboxHandle
-from resywatch.services.discovery.buckets import local_today
-from resywatch.services.discovery.scan import slot_id
+from resywatch.services.vocabulary import local_today, slot_id
 
 SHORT_S, FULL_S = 20.0, 300.0
 CYCLE_S = 1  # the discovery interval, and every other job's (retention's minimum is 60 s)

@@ -27,7 +27,7 @@ from resywatch.db.engine import Database
 from resywatch.db.leases import host_label
 from resywatch.db.models import DiscoveryBucket, DropEvent, JobRun, Notification, SlotSnapshot
 from resywatch.sandbox import SandboxConfig, SandboxHandle
-from resywatch.services.discovery.buckets import local_today
+from resywatch.services.vocabulary import local_today
 
 CYCLE_S = 2.0
 LEASE_TTL_S = 5  # the shortest the settings allow
