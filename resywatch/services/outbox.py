@@ -379,8 +379,9 @@ def notified_slot_keys(session: Session, watch_id: int) -> set[str]:
 
 def still_dedupes(row: Notification, today: date) -> bool:
     """Whether a delivered message must be kept because its key still stops a repeat: a
-    watch's or request's hit for a day not yet past."""
-    if row.kind not in (NotificationKind.WATCH_HIT, NotificationKind.NOTIFY_HIT):
+    watch's hit for a day not yet past. (A notify request's hit need not stay: the request
+    is satisfied with it and never checked again.)"""
+    if row.kind != NotificationKind.WATCH_HIT:
         return False
     day = row.payload.get("day")
     return isinstance(day, str) and day >= today.isoformat()

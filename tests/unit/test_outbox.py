@@ -324,6 +324,12 @@ def test_still_dedupes(row: Notification, kept: bool) -> None:
     assert outbox.still_dedupes(row, today) is kept
 
 
+def test_a_notify_hit_need_not_stay_its_request_is_satisfied_with_it() -> None:
+    row = outbox.notify_hit(request(), SLOTS, VENUE)
+    assert row.payload["days"] == [DAY.isoformat()]  # a day still to come...
+    assert outbox.still_dedupes(row, DAY) is False  # ...but nothing is checked against it
+
+
 # --- the document channels receive: README's contract ----------------------------------------
 
 README = Path(__file__).resolve().parents[2] / "README.md"
