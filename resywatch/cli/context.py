@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from resywatch.db.engine import Database
     from resywatch.resy.client import ApiCall, ResyClient
     from resywatch.resy.gate import HostGate
+    from resywatch.runtime import Runtime
 
 T = TypeVar("T")
 
@@ -92,6 +93,13 @@ class AppContext:
                     self._resy_calls.extend(resy.calls)
 
         return asyncio.run(main())
+
+    def with_runtime(self, work: Callable[[Runtime], Awaitable[T]], **options: Any) -> T:
+        """`with_resy`, handing the service the one Runtime: settings, database, client."""
+        from resywatch.runtime import Runtime
+
+        db = self.database()
+        return self.with_resy(lambda resy: work(Runtime(self.settings(), db, resy)), **options)
 
     def _shared_politeness(self) -> HostGate | None:
         """The database's politeness gate; None when the database is not usable (`auth

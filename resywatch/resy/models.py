@@ -208,7 +208,10 @@ class Money(ResyModel):
 
 class CancellationFee(ResyModel):
     amount: float | None = None
+    # When a cancel starts to cost the fee. Kept as Resy's text: its format is seen in few
+    # public samples, and a list must not fail on it (parsed leniently where used).
     date_cut_off: str | None = None
+    applies: bool | None = None  # on reservations: whether the fee applies at all
 
 
 class Cancellation(ResyModel):
@@ -456,6 +459,10 @@ class ReservationConfig(ResyModel):
     type: str | None = None
 
 
+class ReservationCancellation(Cancellation):
+    allowed: bool | None = None  # False: Resy will not cancel it (a past reservation)
+
+
 class Reservation(ResyModel):
     """An entry of `/3/user/reservations`."""
 
@@ -466,6 +473,7 @@ class Reservation(ResyModel):
     num_seats: int | None = None
     venue_id: ResyId | None = Field(default=None, alias="venue")
     config: ReservationConfig | None = None
+    cancellation: ReservationCancellation | None = None
     venue_name: str | None = None  # filled from the response's `venues` map when present
 
 
