@@ -36,7 +36,7 @@ from sqlalchemy import delete
 from resywatch.db.engine import Database
 from resywatch.db.migrate import upgrade
 from resywatch.db.models import Notification, NotificationDelivery
-from resywatch.services.channels import build_channels
+from resywatch.services.channels.registry import build_channels
 from resywatch.services.delivery import deliver, run_loop
 
 THROUGHPUT_TARGET_PER_S = 200

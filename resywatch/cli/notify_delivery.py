@@ -24,7 +24,7 @@ from resywatch.cli.context import AppContext, use
 from resywatch.cli.options import JsonFlag
 
 if TYPE_CHECKING:
-    from resywatch.services.channels import Channels
+    from resywatch.services.channels.registry import Channels
     from resywatch.services.delivery import DeliveryReport
 
 channels_app = typer.Typer(
@@ -90,7 +90,7 @@ def deliver(
 def list_channels(ctx: typer.Context, json_output: JsonFlag = False) -> None:
     """The configured channels: kind and URL (secrets masked)."""
     run = use(ctx, json_output=json_output)
-    from resywatch.services.channels import describe_channels
+    from resywatch.services.channels.checks import describe_channels
 
     channels = _channels(run)
     channels.close()
@@ -111,7 +111,7 @@ def test_channels(ctx: typer.Context, json_output: JsonFlag = False) -> None:
     """Send a test message to every channel now, all at once, each within [notify]
     timeout_s; exit 1 if any of them failed."""
     run = use(ctx, json_output=json_output)
-    from resywatch.services.channels import check_channels
+    from resywatch.services.channels.checks import check_channels
 
     channels = _channels(run)
     try:
@@ -129,7 +129,7 @@ def test_channels(ctx: typer.Context, json_output: JsonFlag = False) -> None:
 
 
 def _channels(run: AppContext) -> Channels:
-    from resywatch.services.channels import channels_from_settings
+    from resywatch.services.channels.registry import channels_from_settings
 
     # With --json, stdout holds exactly one document: printed notifications (one JSON
     # object a line) go to stderr instead.
@@ -138,7 +138,7 @@ def _channels(run: AppContext) -> Channels:
 
 
 def _show_report(run: AppContext, channels: Channels, report: DeliveryReport) -> None:
-    from resywatch.services.channels import describe_channels
+    from resywatch.services.channels.checks import describe_channels
 
     if run.output.json_mode:
         document = {

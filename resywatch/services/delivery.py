@@ -59,7 +59,7 @@ from resywatch.db.models import (
     NotificationDelivery,
     NotificationStatus,
 )
-from resywatch.services.channels import (
+from resywatch.services.channels.base import (
     STOP_POLL_S,
     Channel,
     DeadlineMissed,

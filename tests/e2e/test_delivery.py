@@ -32,7 +32,8 @@ from resywatch.cli.app import app
 from resywatch.db.engine import Database
 from resywatch.db.models import Notification, NotificationDelivery
 from resywatch.services import delivery
-from resywatch.services.channels import Channel, Channels, DeadlineMissed, build_channels
+from resywatch.services.channels.base import Channel, DeadlineMissed
+from resywatch.services.channels.registry import Channels, build_channels
 from resywatch.services.delivery import DeliveryPolicy, DeliveryReport
 
 START = datetime(2026, 3, 2, 21, 0, tzinfo=UTC)
@@ -225,7 +226,7 @@ def test_two_relays_at_once_send_each_notification_exactly_once(
 _RELAY_PROCESS = """
 import json, sys
 from resywatch.db.engine import Database
-from resywatch.services.channels import build_channels
+from resywatch.services.channels.registry import build_channels
 from resywatch.services.delivery import deliver
 db = Database(sys.argv[1])
 channels = build_channels([sys.argv[2]])

@@ -22,19 +22,12 @@ import pytest
 
 from resywatch.errors import ConfigError
 from resywatch.redact import redact_notify_url
-from resywatch.services.channels import (
-    AppriseChannel,
-    Channel,
-    Message,
-    NdjsonFileChannel,
-    SendError,
-    StreamChannel,
-    WebhookChannel,
-    ago,
-    build_channels,
-    check_channels,
-    send_within,
-)
+from resywatch.services.channels.apprise_channel import AppriseChannel
+from resywatch.services.channels.base import Channel, Message, SendError, ago, send_within
+from resywatch.services.channels.checks import check_channels
+from resywatch.services.channels.files import NdjsonFileChannel, StreamChannel
+from resywatch.services.channels.registry import build_channels
+from resywatch.services.channels.webhook import WebhookChannel
 from resywatch.services.delivery import DeliveryPolicy
 
 NOW = datetime(2026, 3, 2, 21, 0, tzinfo=UTC)
@@ -133,7 +126,7 @@ def test_help_and_builtin_channels_do_not_import_apprise() -> None:
     probe = (
         "import sys\n"
         "from resywatch.cli import notify_delivery\n"
-        "from resywatch.services.channels import build_channels\n"
+        "from resywatch.services.channels.registry import build_channels\n"
         "build_channels(['json://127.0.0.1:1/x', 'ndjson://-', 'ndjson:///tmp/x.ndjson'])\n"
         "print('apprise' in sys.modules)\n"
     )
@@ -333,7 +326,8 @@ def test_a_short_write_is_cut_back_and_fails_transiently(
 _FILE_SIZE_LIMIT = """
 import resource, signal, sys
 from datetime import UTC, datetime
-from resywatch.services.channels import Message, SendError, build_channels
+from resywatch.services.channels.base import Message, SendError
+from resywatch.services.channels.registry import build_channels
 path, limit = sys.argv[1], int(sys.argv[2])
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit: EFBIG, not death
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
