@@ -25,7 +25,7 @@ from resywatch.cli.options import JsonFlag
 
 if TYPE_CHECKING:
     from resywatch.services.channels.registry import Channels
-    from resywatch.services.delivery import DeliveryReport
+    from resywatch.services.delivery.policy import DeliveryReport
 
 channels_app = typer.Typer(
     help="The channels notifications go to ([notify] urls).",
@@ -58,17 +58,18 @@ def deliver(
     (exit 1). Example: resywatch notify deliver --loop --interval 1
     """
     run = use(ctx, json_output=json_output)
-    from resywatch.services import delivery
+    from resywatch.services.delivery.policy import DeliveryPolicy
+    from resywatch.services.delivery.relay import deliver, run_loop
 
     settings = run.settings()
     channels = _channels(run)  # a bad URL stops here, before the database is touched
     try:
         db = run.database()
-        policy = delivery.DeliveryPolicy.from_settings(settings)
+        policy = DeliveryPolicy.from_settings(settings)
         stop = threading.Event()
         with _stop_on(stop, signal.SIGTERM, *([signal.SIGINT] if loop else [])):
             if loop:
-                report = delivery.run_loop(
+                report = run_loop(
                     db,
                     channels.items,
                     interval_s=interval,
@@ -78,7 +79,7 @@ def deliver(
                     policy=policy,
                 )
             else:
-                report = delivery.deliver(db, channels.items, policy=policy, limit=limit, stop=stop)
+                report = deliver(db, channels.items, policy=policy, limit=limit, stop=stop)
     finally:
         channels.close()
     _show_report(run, channels, report)

@@ -28,7 +28,7 @@ from resywatch.services.channels.checks import check_channels
 from resywatch.services.channels.files import NdjsonFileChannel, StreamChannel
 from resywatch.services.channels.registry import build_channels
 from resywatch.services.channels.webhook import WebhookChannel
-from resywatch.services.delivery import DeliveryPolicy
+from resywatch.services.delivery.policy import DeliveryPolicy
 
 NOW = datetime(2026, 3, 2, 21, 0, tzinfo=UTC)
 TOKEN = "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
