@@ -202,10 +202,6 @@ class DetailsUser(ResyModel):
     payment_methods: list[PaymentMethod] = Field(default_factory=list)
 
 
-class Money(ResyModel):
-    amount: float | None = None
-
-
 class CancellationFee(ResyModel):
     amount: float | None = None
     date_cut_off: str | None = None

@@ -22,6 +22,12 @@ def _near(query: str, venue: Venue) -> bool:
     return SequenceMatcher(None, query, venue.name.lower()).ratio() >= 0.8
 
 
+def haystack(venue: Venue) -> str:
+    """What a search ``query`` matches: name (also without accents), cuisine, neighbourhood."""
+    words = (slugify(venue.name).replace("-", " "), venue.name, *venue.cuisine, venue.neighborhood)
+    return " ".join(words).lower()
+
+
 class SearchIndex:
     """The catalogue's venues by what a search ``query`` matches; memoises its answers."""
 
@@ -29,16 +35,7 @@ class SearchIndex:
         self.world = world
         #: Search candidates per (query, area), already in result order; see `candidates`.
         self._candidates: dict[tuple[str, Hashable, bool], tuple[Venue, ...]] = {}
-        self._haystacks = {
-            v.id: " ".join(
-                (slugify(v.name).replace("-", " "), v.name, *v.cuisine, v.neighborhood)
-            ).lower()
-            for v in world.venues
-        }
-
-    def haystack(self, venue: Venue) -> str:
-        """What a search ``query`` matches: name (also without accents), cuisine, neighbourhood."""
-        return self._haystacks[venue.id]
+        self._haystacks = {v.id: haystack(v) for v in world.venues}
 
     def candidates(
         self,

@@ -23,7 +23,14 @@ import pytest
 from resywatch.errors import ConfigError
 from resywatch.redact import redact_notify_url
 from resywatch.services.channels.apprise_channel import AppriseChannel
-from resywatch.services.channels.base import Channel, Message, SendError, ago, send_within
+from resywatch.services.channels.base import (
+    Channel,
+    Message,
+    SendError,
+    ago,
+    start_send,
+    wait_for_send,
+)
 from resywatch.services.channels.checks import check_channels
 from resywatch.services.channels.files import NdjsonFileChannel, StreamChannel
 from resywatch.services.channels.registry import build_channels
@@ -94,7 +101,7 @@ def test_kinds(tmp_path: Path) -> None:
 def test_no_url_means_stdout() -> None:
     channels = build_channels([])
     assert channels.default and [c.kind for c in channels] == ["stdout"]
-    assert channels.writes_stdout
+    assert isinstance(channels.items[0], StreamChannel)
 
 
 @pytest.mark.parametrize(
@@ -407,6 +414,14 @@ def test_check_channels_reports_each(recorder: Recorder, tmp_path: Path) -> None
 
 
 # --- deadlines ------------------------------------------------------------------------------
+
+
+def send_within(
+    channel: Channel, message: Message, now: datetime, *, stop: threading.Event | None = None
+) -> SendError | None:
+    """Send and wait at most the channel's deadline (less if `stop` is set meanwhile)."""
+    future = start_send(channel, message, now)
+    return wait_for_send(channel, future, time.monotonic() + channel.timeout_s, stop)
 
 
 class Blocking(Channel):

@@ -18,7 +18,7 @@ from resywatch.sandbox import (
     run_in_thread,
 )
 from resywatch.sandbox.payloads import Payloads, dumps
-from resywatch.sandbox.search_index import SearchIndex
+from resywatch.sandbox.search_index import haystack
 from resywatch.sandbox.state import SandboxState
 from resywatch.sandbox.venues import MANHATTAN_BBOX, Venue
 from resywatch.sandbox.world import World
@@ -50,7 +50,6 @@ def _in_area(venue: Venue, geo: dict[str, Any] | None) -> bool:
 def reference_search(state: SandboxState, body: dict[str, Any]) -> bytes:
     """The search body built the plain way: dicts of every hit and slot, then one `dumps`."""
     payloads, world, now = Payloads(state.world), state.world, state.clock.now()
-    index = SearchIndex(world)
     query = str(body.get("query") or "").strip().lower()
     per_page = min(max(int(body.get("per_page", 20)), 1), 100)
     page = max(int(body.get("page", 1)), 1)
@@ -66,7 +65,7 @@ def reference_search(state: SandboxState, body: dict[str, Any]) -> bytes:
     slots: list[dict[str, Any]] | None
     variants = state.variants
     for venue in world.venues:
-        if (query and query not in index.haystack(venue)) or not _in_area(venue, body.get("geo")):
+        if (query and query not in haystack(venue)) or not _in_area(venue, body.get("geo")):
             continue
         if not body.get("availability"):
             matches.append((venue, None))

@@ -2,7 +2,7 @@
 
 Deadlines. `[notify] timeout_s` is an overall deadline for one send, whatever the channel
 does meanwhile: `Channel.submit` runs the send in a daemon thread of its own and the caller
-waits for it at most that long (`send_within`, and the relay in `delivery`), so a webhook
+waits for it at most that long (`wait_for_send`, and the relay in `delivery`), so a webhook
 that trickles one byte every few seconds, a hung Apprise plugin or a blocked pipe cannot
 hold up the caller, the other channels or the process's exit. Webhooks also end their own
 request at the deadline (an asyncio timeout around the whole exchange, body included), so
@@ -135,7 +135,7 @@ class Channel(ABC):
 
     def submit(self, message: Message, now: datetime) -> concurrent.futures.Future[None]:
         """Start `send` in a daemon thread; its future. The caller decides how long to wait
-        (`send_within`); a thread still running after that is abandoned, never joined.
+        (`wait_for_send`); a thread still running after that is abandoned, never joined.
         Sends to one channel go one at a time in this process, whichever Channel object
         makes them (the delivery job builds its channels anew each pass): a new one first
         waits, within its own deadline, for the one before to return, so a stuck send holds
@@ -213,18 +213,6 @@ def start_send(
         failed: concurrent.futures.Future[None] = concurrent.futures.Future()
         failed.set_exception(exc)
         return failed
-
-
-def send_within(
-    channel: Channel,
-    message: Message,
-    now: datetime,
-    *,
-    stop: threading.Event | None = None,
-) -> SendError | None:
-    """Send and wait at most the channel's deadline (less if `stop` is set meanwhile)."""
-    future = start_send(channel, message, now)
-    return wait_for_send(channel, future, time.monotonic() + channel.timeout_s, stop)
 
 
 def wait_for_send(

@@ -34,10 +34,6 @@ class Channels:
     def __len__(self) -> int:
         return len(self.items)
 
-    @property
-    def writes_stdout(self) -> bool:
-        return any(isinstance(c, StreamChannel) for c in self.items)
-
     def close(self) -> None:
         for channel in self.items:
             channel.close()
