@@ -49,6 +49,17 @@ class ApiCall:
     attempt: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Try:
+    """One try of a call: the request to send, and what its record names."""
+
+    method: str
+    path: str
+    number: int  # 1 for the first try
+    send: Callable[[], Awaitable[httpx.Response]]
+    user: bool  # the request carries the user's token
+
+
 @dataclass
 class RetryPolicy:
     """How transient failures of idempotent reads are retried."""
@@ -181,25 +192,16 @@ class ResyTransport:
         async for attempt in attempts:
             with attempt:
                 number = attempt.retry_state.attempt_number
-                return await self._attempt(method, path, number, send, user=user, counted=counted)
+                return await self._attempt(_Try(method, path, number, send, user), counted)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
-    async def _attempt(
-        self,
-        method: str,
-        path: str,
-        number: int,
-        send: Callable[[], Awaitable[httpx.Response]],
-        *,
-        user: bool,
-        counted: bool = True,
-    ) -> bytes:
+    async def _attempt(self, attempt: _Try, counted: bool = True) -> bytes:
         async with self._in_flight:
             await self.limiter.acquire()
             if self.gate is not None:  # shared budget, pause, breaker: CircuitOpen, no request
                 await self.gate.before_call(self.host)
             try:
-                body = await self._exchange(method, path, number, send, user=user)
+                body = await self._exchange(attempt)
             except errors.ResyError as exc:
                 if self.gate is not None and counted:
                     await self.gate.after_call(self.host, exc)
@@ -208,35 +210,28 @@ class ResyTransport:
                 await self.gate.after_call(self.host, None)
             return body
 
-    async def _exchange(
-        self,
-        method: str,
-        path: str,
-        number: int,
-        send: Callable[[], Awaitable[httpx.Response]],
-        *,
-        user: bool,
-    ) -> bytes:
+    async def _exchange(self, attempt: _Try) -> bytes:
         """One request and its answer, recorded in `calls`; any failure is a ResyError."""
+        path = attempt.path
         status: int | None = None
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout_s):
-                response = await send()
+                response = await attempt.send()
         except (TimeoutError, httpx.TimeoutException):
-            self._record(method, path, status, started, errors.ResyTimeout.kind, number)
+            self._record(attempt, status, started, errors.ResyTimeout.kind)
             raise errors.ResyTimeout(
                 f"{path}: Resy did not answer within {self.timeout_s:g} s"
             ) from None
         except httpx.HTTPError as exc:
-            self._record(method, path, status, started, errors.ConnectionFailed.kind, number)
+            self._record(attempt, status, started, errors.ConnectionFailed.kind)
             raise errors.ConnectionFailed(
                 f"{path}: cannot reach {self.host}: {type(exc).__name__}"
             ) from None
         status = response.status_code
         try:
             if status >= 300:
-                raise error_for(response, path, self.secrets(), user=user)
+                raise error_for(response, path, self.secrets(), user=attempt.user)
             if "json" not in response.headers.get("content-type", "json"):
                 # A firewall challenge page served with 200: worth another try later.
                 raise errors.ServerError(
@@ -245,9 +240,9 @@ class ResyTransport:
         except errors.ResyError as exc:
             if isinstance(exc, errors.RateLimited) and exc.retry_after:
                 self.limiter.pause(min(exc.retry_after, self.retry.cap_s))
-            self._record(method, path, status, started, exc.kind, number)
+            self._record(attempt, status, started, exc.kind)
             raise
-        self._record(method, path, status, started, None, number)
+        self._record(attempt, status, started, None)
         return response.content
 
     def _auth_headers(self, *, user: bool) -> dict[str, str]:
@@ -284,15 +279,17 @@ class ResyTransport:
         return float(jitter(state))
 
     def _record(
-        self,
-        method: str,
-        path: str,
-        status: int | None,
-        started: float,
-        error_kind: str | None,
-        attempt: int,
+        self, attempt: _Try, status: int | None, started: float, error_kind: str | None
     ) -> None:
         latency_ms = (time.perf_counter() - started) * 1000
         self.calls.append(
-            ApiCall(datetime.now(UTC), method, path, status, latency_ms, error_kind, attempt)
+            ApiCall(
+                datetime.now(UTC),
+                attempt.method,
+                attempt.path,
+                status,
+                latency_ms,
+                error_kind,
+                attempt.number,
+            )
         )
