@@ -36,8 +36,8 @@ from sqlalchemy import delete
 from resywatch.db.engine import Database
 from resywatch.db.migrate import upgrade
 from resywatch.db.models import Notification, NotificationDelivery
-from resywatch.services.channels import build_channels
-from resywatch.services.delivery import deliver, run_loop
+from resywatch.services.channels.registry import build_channels
+from resywatch.services.delivery.relay import deliver, run_loop
 
 THROUGHPUT_TARGET_PER_S = 200
 LATENCY_TARGET_P50_S = 1.0

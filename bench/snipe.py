@@ -36,7 +36,8 @@ from sandbox_process import free_port, start_sandbox
 from resywatch.config import Settings, load_settings
 from resywatch.db.engine import Database
 from resywatch.db.migrate import upgrade
-from resywatch.resy.client import USER_AGENT, client_from_settings
+from resywatch.resy.client import client_from_settings
+from resywatch.resy.transport import USER_AGENT
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN
 from resywatch.services import snipe
 

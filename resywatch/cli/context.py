@@ -14,8 +14,9 @@ from resywatch.cli.output import Output
 if TYPE_CHECKING:
     from resywatch.config import Settings
     from resywatch.db.engine import Database
-    from resywatch.resy.client import ApiCall, ResyClient
+    from resywatch.resy.client import ResyClient
     from resywatch.resy.gate import HostGate
+    from resywatch.resy.transport import ApiCall
     from resywatch.runtime import Runtime
 
 T = TypeVar("T")

@@ -31,7 +31,7 @@ def health(
     """
     run = use(ctx, json_output=json_output)
     from resywatch.errors import DatabaseNotReady, DatabaseUnavailable
-    from resywatch.resy.client import RetryPolicy
+    from resywatch.resy.transport import RetryPolicy
     from resywatch.scheduler.jobs import health_schedules
     from resywatch.services import health as checks
 

@@ -24,8 +24,8 @@ from resywatch.cli.context import AppContext, use
 from resywatch.cli.options import JsonFlag
 
 if TYPE_CHECKING:
-    from resywatch.services.channels import Channels
-    from resywatch.services.delivery import DeliveryReport
+    from resywatch.services.channels.registry import Channels
+    from resywatch.services.delivery.policy import DeliveryReport
 
 channels_app = typer.Typer(
     help="The channels notifications go to ([notify] urls).",
@@ -58,17 +58,18 @@ def deliver(
     (exit 1). Example: resywatch notify deliver --loop --interval 1
     """
     run = use(ctx, json_output=json_output)
-    from resywatch.services import delivery
+    from resywatch.services.delivery.policy import DeliveryPolicy
+    from resywatch.services.delivery.relay import deliver, run_loop
 
     settings = run.settings()
     channels = _channels(run)  # a bad URL stops here, before the database is touched
     try:
         db = run.database()
-        policy = delivery.DeliveryPolicy.from_settings(settings)
+        policy = DeliveryPolicy.from_settings(settings)
         stop = threading.Event()
         with _stop_on(stop, signal.SIGTERM, *([signal.SIGINT] if loop else [])):
             if loop:
-                report = delivery.run_loop(
+                report = run_loop(
                     db,
                     channels.items,
                     interval_s=interval,
@@ -78,7 +79,7 @@ def deliver(
                     policy=policy,
                 )
             else:
-                report = delivery.deliver(db, channels.items, policy=policy, limit=limit, stop=stop)
+                report = deliver(db, channels.items, policy=policy, limit=limit, stop=stop)
     finally:
         channels.close()
     _show_report(run, channels, report)
@@ -90,7 +91,7 @@ def deliver(
 def list_channels(ctx: typer.Context, json_output: JsonFlag = False) -> None:
     """The configured channels: kind and URL (secrets masked)."""
     run = use(ctx, json_output=json_output)
-    from resywatch.services.channels import describe_channels
+    from resywatch.services.channels.checks import describe_channels
 
     channels = _channels(run)
     channels.close()
@@ -111,7 +112,7 @@ def test_channels(ctx: typer.Context, json_output: JsonFlag = False) -> None:
     """Send a test message to every channel now, all at once, each within [notify]
     timeout_s; exit 1 if any of them failed."""
     run = use(ctx, json_output=json_output)
-    from resywatch.services.channels import check_channels
+    from resywatch.services.channels.checks import check_channels
 
     channels = _channels(run)
     try:
@@ -129,7 +130,7 @@ def test_channels(ctx: typer.Context, json_output: JsonFlag = False) -> None:
 
 
 def _channels(run: AppContext) -> Channels:
-    from resywatch.services.channels import channels_from_settings
+    from resywatch.services.channels.registry import channels_from_settings
 
     # With --json, stdout holds exactly one document: printed notifications (one JSON
     # object a line) go to stderr instead.
@@ -138,7 +139,7 @@ def _channels(run: AppContext) -> Channels:
 
 
 def _show_report(run: AppContext, channels: Channels, report: DeliveryReport) -> None:
-    from resywatch.services.channels import describe_channels
+    from resywatch.services.channels.checks import describe_channels
 
     if run.output.json_mode:
         document = {

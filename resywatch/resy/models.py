@@ -202,10 +202,6 @@ class DetailsUser(ResyModel):
     payment_methods: list[PaymentMethod] = Field(default_factory=list)
 
 
-class Money(ResyModel):
-    amount: float | None = None
-
-
 class CancellationFee(ResyModel):
     amount: float | None = None
     # When a cancel starts to cost the fee. Kept as Resy's text: its format is seen in few

@@ -7,7 +7,7 @@ cancellations, and injects faults on demand through `/__sandbox/` control routes
 
 from __future__ import annotations
 
-from resywatch.sandbox.app import TIME_FILTER_WINDOW_MIN, create_app
+from resywatch.sandbox.app import create_app
 from resywatch.sandbox.config import (
     DEFAULT_TOKEN_LIFETIME_S,
     DEMO_API_KEY,
@@ -17,6 +17,7 @@ from resywatch.sandbox.config import (
 )
 from resywatch.sandbox.control import CONTROL_PREFIX
 from resywatch.sandbox.faults import FaultRule
+from resywatch.sandbox.search_routes import TIME_FILTER_WINDOW_MIN
 from resywatch.sandbox.server import SandboxHandle, run_in_thread, serve
 from resywatch.sandbox.state import DEMO_PAYMENT_METHOD_ID, SandboxState
 from resywatch.sandbox.tokens import DEMO_AUTH_TOKEN, DEMO_USER_ID

@@ -7,14 +7,12 @@ either side then shows up as a failing end-to-end test instead of cancelling out
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Hashable
 from datetime import UTC, date, datetime, timedelta
-from difflib import SequenceMatcher
 from json.encoder import encode_basestring
 from typing import Any
 
 from resywatch.sandbox.state import DEMO_PAYMENT_METHOD_ID, DemoUser, iso_z
-from resywatch.sandbox.venues import SERVICE_NAMES, Venue, slugify
+from resywatch.sandbox.venues import SERVICE_NAMES, Venue
 from resywatch.sandbox.world import MARKET_OFF_S, Reservation, SlotDef, Snapshot, World, mix
 
 #: Deposit per guest at venues that require a card (402 without one).
@@ -22,8 +20,6 @@ DEPOSIT_PER_GUEST = 25.0
 CANCELLATION_FEE_PER_GUEST = 50.0
 #: A slot's values that depend on the day, party or snapshot, in the order its JSON has them.
 _SLOT_HOLES = ("config_id", "token", "start", "end", "quantity", "on", "off", "day")
-#: Distinct (query, area) search candidate lists kept before the memo starts over.
-_MAX_CANDIDATE_SETS = 4096
 
 
 def dumps(obj: Any) -> bytes:
@@ -55,12 +51,6 @@ def _config_id(venue: Venue, day: date, slot: SlotDef) -> int:
     return 100_000 + mix(venue.id, day.toordinal(), slot.index) % 9_899_999
 
 
-def _near(query: str, venue: Venue) -> bool:
-    """A typo away from the venue's name (the `fuzzy_search` variant): real search finds
-    "Mori" for "amori" (a capture-based client plan)."""
-    return SequenceMatcher(None, query, venue.name.lower()).ratio() >= 0.8
-
-
 def _locality(postal_code: str) -> str:
     if postal_code.startswith("331"):
         return "Miami"  # a namesake elsewhere (the `namesakes_elsewhere` variant)
@@ -85,6 +75,14 @@ def _payment(venue: Venue) -> dict[str, Any]:
     }
 
 
+def restrict_slot(slot: dict[str, Any], index: int | None) -> None:
+    """Mark a slot ordinary accounts cannot book (the `restricted_slots` variant)."""
+    if index is not None and index % 5 == 2:
+        slot["is_global_dining_access"] = True
+    elif index is not None and index % 5 == 4:
+        slot["exclusive"] = {"id": 7000 + index, "is_eligible": False}
+
+
 class Payloads:
     """Builds response bodies; caches what depends only on the static catalogue."""
 
@@ -94,18 +92,6 @@ class Payloads:
         self._hits: dict[int, dict[str, Any]] = {}
         self._hit_json: dict[int, bytes] = {}
         self._slot_templates: dict[tuple[int, int], tuple[str, ...]] = {}
-        #: Search candidates per (query, area), already in result order; see `search_candidates`.
-        self._candidates: dict[tuple[str, Hashable, bool], tuple[Venue, ...]] = {}
-        self._haystacks = {
-            v.id: " ".join(
-                (slugify(v.name).replace("-", " "), v.name, *v.cuisine, v.neighborhood)
-            ).lower()
-            for v in world.venues
-        }
-
-    def haystack(self, venue: Venue) -> str:
-        """What a search ``query`` matches: name (also without accents), cuisine, neighbourhood."""
-        return self._haystacks[venue.id]
 
     # -- /4/find --------------------------------------------------------------------------
 
@@ -516,34 +502,6 @@ class Payloads:
         cached = self._hit_json.get(venue.id)
         if cached is None:
             cached = self._hit_json[venue.id] = dumps(self.search_hit(venue))
-        return cached
-
-    def search_candidates(
-        self,
-        query: str,
-        area: Hashable,
-        in_area: Callable[[Venue], bool],
-        *,
-        fuzzy: bool = False,
-    ) -> tuple[Venue, ...]:
-        """Venues matching ``query`` inside ``area`` (``in_area`` tests it), in result order.
-
-        That order is rating (best first), then id: stable, so paging through one search is
-        consistent. Memoised per (query, area): both depend only on the catalogue.
-        """
-        key = (query, area, fuzzy)
-        cached = self._candidates.get(key)
-        if cached is None:
-            if len(self._candidates) >= _MAX_CANDIDATE_SETS:
-                self._candidates.clear()
-            chosen = [
-                v
-                for v in self.world.venues
-                if (not query or query in self._haystacks[v.id] or (fuzzy and _near(query, v)))
-                and in_area(v)
-            ]
-            chosen.sort(key=lambda v: (-v.rating_average, v.id))
-            cached = self._candidates[key] = tuple(chosen)
         return cached
 
     @staticmethod

@@ -336,25 +336,28 @@ def _services(rng: random.Random) -> tuple[Service, ...]:
     return (dinner,)
 
 
-def _venue(
-    rng: random.Random,
-    *,
-    venue_id: int,
-    name: str,
-    slug: str,
-    neighborhood: str,
-    cuisine: str,
-    lat: float,
-    lng: float,
-    lead: int,
-    release_min: int,
-    price: int,
-    popularity: str,
-    flag: str,
-    time_zone: str,
-) -> Venue:
+@dataclass(frozen=True, slots=True)
+class VenueSpec:
+    """What a catalogue row fixes about a venue; `_venue` draws the rest from the seed."""
+
+    venue_id: int
+    name: str
+    neighborhood: str
+    cuisine: str
+    lat: float
+    lng: float
+    lead: int
+    release_min: int
+    price: int
+    popularity: str
+    #: "card" = a card is required (402 without one), "nopay" = cannot take payment (403).
+    flag: str
+    time_zone: str = NEW_YORK_TZ
+
+
+def _venue(rng: random.Random, spec: VenueSpec) -> Venue:
     max_party = rng.choice((4, 6, 6, 8, 8, 10))
-    if popularity == "hot":
+    if spec.popularity == "hot":
         rating = round(rng.uniform(4.5, 4.98), 2)
         count = rng.randint(2000, 15000)
     else:
@@ -367,27 +370,27 @@ def _venue(
     elif roll < 0.4:
         closed = frozenset({0, 6})
     return Venue(
-        id=venue_id,
-        name=name,
-        url_slug=slug,
-        neighborhood=neighborhood,
-        cuisine=(cuisine,),
-        price_range=price,
+        id=spec.venue_id,
+        name=spec.name,
+        url_slug=slugify(spec.name),
+        neighborhood=spec.neighborhood,
+        cuisine=(spec.cuisine,),
+        price_range=spec.price,
         rating_average=rating,
         rating_count=count,
-        lat=round(lat, 6),
-        lng=round(lng, 6),
+        lat=round(spec.lat, 6),
+        lng=round(spec.lng, 6),
         address=f"{rng.randint(1, 399)} {rng.choice(_STREETS)}",
-        postal_code=_NEIGHBORHOODS[neighborhood][2],
-        time_zone=time_zone,
-        lead_time_days=lead,
-        release_min=release_min,
-        popularity=popularity,
-        payment_required=flag == "card",
-        cannot_take_payment=flag == "nopay",
+        postal_code=_NEIGHBORHOODS[spec.neighborhood][2],
+        time_zone=spec.time_zone,
+        lead_time_days=spec.lead,
+        release_min=spec.release_min,
+        popularity=spec.popularity,
+        payment_required=spec.flag == "card",
+        cannot_take_payment=spec.flag == "nopay",
         min_party_size=1,
         max_party_size=max_party,
-        seatings=_seatings(rng, cuisine, max_party, popularity),
+        seatings=_seatings(rng, spec.cuisine, max_party, spec.popularity),
         services=_services(rng),
         closed_weekdays=closed,
         walk_in=rng.random() < 0.4,
@@ -425,19 +428,19 @@ def build_venues(seed: int, count: int) -> tuple[Venue, ...]:
         venues.append(
             _venue(
                 random.Random(f"{seed}:{f_id}"),
-                venue_id=int(f_id),
-                name=name,
-                slug=slugify(name),
-                neighborhood=f_hood,
-                cuisine=f_cuisine,
-                lat=float(f_lat),
-                lng=float(f_lng),
-                lead=int(lead),
-                release_min=_hhmm(release),
-                price=int(price),
-                popularity=pop,
-                flag=f_flag,
-                time_zone=NEW_YORK_TZ,
+                VenueSpec(
+                    venue_id=int(f_id),
+                    name=name,
+                    neighborhood=f_hood,
+                    cuisine=f_cuisine,
+                    lat=float(f_lat),
+                    lng=float(f_lng),
+                    lead=int(lead),
+                    release_min=_hhmm(release),
+                    price=int(price),
+                    popularity=pop,
+                    flag=f_flag,
+                ),
             )
         )
     names = {v.name for v in venues}
@@ -468,20 +471,21 @@ def build_venues(seed: int, count: int) -> tuple[Venue, ...]:
         venues.append(
             _venue(
                 rng,
-                venue_id=venue_id,
-                name=name,
-                slug=slugify(name),
-                neighborhood=hood,
-                cuisine=cuisine,
-                lat=lat,
-                lng=lng,
-                lead=rng.choice((7, 14, 14, 21, 28, 30)),
-                release_min=rng.choice((0, 9 * 60, 9 * 60, 10 * 60, 10 * 60, 12 * 60)),
-                price=rng.choice((1, 2, 2, 3, 3, 4)),
-                popularity=popularity,
-                flag=flag,
-                # A few venues carry the 2018-style zone name; it is the same zone.
-                time_zone="EST5EDT" if rng.random() < 0.05 else NEW_YORK_TZ,
+                VenueSpec(
+                    venue_id=venue_id,
+                    name=name,
+                    neighborhood=hood,
+                    cuisine=cuisine,
+                    lat=lat,
+                    lng=lng,
+                    lead=rng.choice((7, 14, 14, 21, 28, 30)),
+                    release_min=rng.choice((0, 9 * 60, 9 * 60, 10 * 60, 10 * 60, 12 * 60)),
+                    price=rng.choice((1, 2, 2, 3, 3, 4)),
+                    popularity=popularity,
+                    flag=flag,
+                    # A few venues carry the 2018-style zone name; it is the same zone.
+                    time_zone="EST5EDT" if rng.random() < 0.05 else NEW_YORK_TZ,
+                ),
             )
         )
         names.add(name)

@@ -153,6 +153,17 @@ class _Day:
         self.version = 0
         self.snapshot: Snapshot | None = None
 
+    def fresh(self, now: float) -> Snapshot | None:
+        """The day's snapshot while it still holds at ``now``: same version, inside its interval."""
+        cached = self.snapshot
+        if (
+            cached is not None
+            and cached.version == self.version
+            and cached.valid_from <= now < cached.valid_until
+        ):
+            return cached
+        return None
+
 
 class World:
     """The seeded catalogue plus all mutable sandbox state; safe to use from several threads."""
@@ -379,14 +390,9 @@ class World:
         # whole-quarter-hour zone offsets). A version bump or a clock moved outside
         # [valid_from, valid_until) takes the slow path.
         state = self._days.get((venue.id, day.toordinal()))
-        if state is not None:
-            cached = state.snapshot
-            if (
-                cached is not None
-                and cached.version == state.version
-                and cached.valid_from <= now < cached.valid_until
-            ):
-                return cached
+        fresh = state.fresh(now) if state is not None else None
+        if fresh is not None:
+            return fresh
         with self._lock:
             today = self.local_today(venue, now)
             release = self.release_instant(venue, day)
@@ -395,13 +401,10 @@ class World:
                 market_on = self.scheduled_release(venue, day)
                 return Snapshot(venue, day, (), (), (), market_on, now, now, -1)
             state = self._day(venue, day, today)
+            fresh = state.fresh(now)
+            if fresh is not None:
+                return fresh
             cached = state.snapshot
-            if (
-                cached is not None
-                and cached.version == state.version
-                and cached.valid_from <= now < cached.valid_until
-            ):
-                return cached
             avail, valid_until = self._compute(state, release, now)
             if cached is not None and cached.version == state.version and cached.avail == avail:
                 # Same tables free: keep the snapshot (and the JSON built from it) for the new

@@ -112,8 +112,9 @@ async def _notify(ctx: JobContext) -> dict[str, int]:
 
 
 async def _delivery(ctx: JobContext) -> dict[str, int]:
-    from resywatch.services.channels import channels_from_settings
-    from resywatch.services.delivery import DeliveryPolicy, deliver
+    from resywatch.services.channels.registry import channels_from_settings
+    from resywatch.services.delivery.policy import DeliveryPolicy
+    from resywatch.services.delivery.relay import deliver
 
     channels = channels_from_settings(ctx.settings, stdout=ctx.default_stream)
     try:

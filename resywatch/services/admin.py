@@ -19,6 +19,7 @@ from resywatch.db.models import (
     metadata,
 )
 from resywatch.db.models.booking import failed_attempt
+from resywatch.resy.transport import ApiCall
 from resywatch.services import outbox
 from resywatch.services.retire import retire_pending
 
@@ -100,17 +101,6 @@ def clear_discovery(db: Database) -> Cleared:
     )
 
 
-@dataclass(frozen=True)
-class CallLogEntry:
-    at: datetime
-    method: str
-    endpoint: str
-    status: int | None
-    latency_ms: float
-    error_kind: str | None
-    attempt: int
-
-
 def api_calls(
     db: Database,
     *,
@@ -118,8 +108,8 @@ def api_calls(
     endpoint: str | None = None,
     errors_only: bool = False,
     limit: int = 100,
-) -> list[CallLogEntry]:
-    """The Resy call log, newest first."""
+) -> list[ApiCall]:
+    """The Resy call log, newest first (each row as the client recorded it)."""
     query = select(ApiCallLog).order_by(col(ApiCallLog.at).desc(), col(ApiCallLog.id).desc())
     if since is not None:
         query = query.where(col(ApiCallLog.at) >= since)
@@ -129,9 +119,7 @@ def api_calls(
         query = query.where(col(ApiCallLog.error_kind).is_not(None))
     with db.read() as session:
         return [
-            CallLogEntry(
-                r.at, r.method, r.endpoint, r.status, r.latency_ms, r.error_kind, r.attempt
-            )
+            ApiCall(r.at, r.method, r.endpoint, r.status, r.latency_ms, r.error_kind, r.attempt)
             for r in session.scalars(query.limit(limit))
         ]
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from resywatch.db.engine import Database
 from resywatch.db.models import ApiCallLog
-from resywatch.resy.client import ApiCall
+from resywatch.resy.transport import ApiCall
 
 
 def record_calls(db: Database, calls: Iterable[ApiCall]) -> int:

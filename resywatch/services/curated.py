@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterable
 from functools import cache
 
-from resywatch.data import HardToGet, load_hard_to_get, load_hotspot_names
+from resywatch.data import load_hard_to_get, load_hotspot_names
 from resywatch.errors import InvalidInput
 
 # Apostrophes join their letters ("Raoul's" -> "raouls"); "&" reads as "and"; letters NFKD cannot
@@ -170,11 +170,6 @@ class HotspotMatcher:
         """Hotspots ∪ hard-to-get, from the packaged data (built once)."""
         return _default_matcher()
 
-    @classmethod
-    def hard_to_get(cls) -> HotspotMatcher:
-        """Only the hard-to-get venues, from the packaged data (built once)."""
-        return _hard_to_get_matcher()
-
     @property
     def names(self) -> list[str]:
         """The canonical curated names, one per normalised name, in input order."""
@@ -210,29 +205,3 @@ class HotspotMatcher:
 def _default_matcher() -> HotspotMatcher:
     hard = [venue.name for venue in load_hard_to_get()]
     return HotspotMatcher([*load_hotspot_names(), *hard])
-
-
-@cache
-def _hard_to_get_matcher() -> HotspotMatcher:
-    return HotspotMatcher(venue.name for venue in load_hard_to_get())
-
-
-@cache
-def _hard_to_get_by_name() -> dict[str, HardToGet]:
-    return {venue.name: venue for venue in load_hard_to_get()}
-
-
-def is_hotspot(venue_name: str) -> bool:
-    """Whether the venue is on the hotspot list (which includes every hard-to-get venue)."""
-    return _default_matcher().matches(venue_name)
-
-
-def is_hard_to_get(venue_name: str) -> bool:
-    """Whether the venue is on the curated hard-to-get list."""
-    return _hard_to_get_matcher().matches(venue_name)
-
-
-def hard_to_get_entry(venue_name: str) -> HardToGet | None:
-    """The curated hard-to-get entry (list, note...) for a venue name, or None."""
-    name = _hard_to_get_matcher().match(venue_name)
-    return None if name is None else _hard_to_get_by_name()[name]

@@ -42,7 +42,7 @@ from resywatch.db.models import ResyHost
 from resywatch.errors import DatabaseUnavailable
 from resywatch.redact import redact_text
 from resywatch.resy import errors
-from resywatch.resy.client import RetryPolicy
+from resywatch.resy.transport import RetryPolicy
 
 _HOST = ResyHost.__table__  # type: ignore[attr-defined]
 MAX_PAUSE = timedelta(hours=6)  # urllib3's cap: no server keeps us away longer than this

@@ -231,7 +231,7 @@ def test_no_terminal_and_no_flags_names_both(cli: Any) -> None:
 def test_objects_holding_secrets_keep_them_out_of_their_repr() -> None:
     """A repr lands in tracebacks and logs."""
     from resywatch.resy.client import ResyClient
-    from resywatch.services.channels import build_channels
+    from resywatch.services.channels.registry import build_channels
 
     client = ResyClient(base_url="http://127.0.0.1:1", api_key=API_KEY, auth_token=TOKEN)
     channels = build_channels(

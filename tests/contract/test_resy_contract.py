@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from resywatch.resy import errors
-from resywatch.resy.client import ResyClient, RetryPolicy
+from resywatch.resy.client import ResyClient
+from resywatch.resy.transport import RetryPolicy
 
 FIXTURES = Path(__file__).parent / "fixtures"
 API_KEY = "contract-api-key"

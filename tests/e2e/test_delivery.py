@@ -31,9 +31,11 @@ from typer.testing import CliRunner, Result
 from resywatch.cli.app import app
 from resywatch.db.engine import Database
 from resywatch.db.models import Notification, NotificationDelivery
-from resywatch.services import delivery
-from resywatch.services.channels import Channel, Channels, DeadlineMissed, build_channels
-from resywatch.services.delivery import DeliveryPolicy, DeliveryReport
+from resywatch.services.channels.base import Channel, DeadlineMissed
+from resywatch.services.channels.registry import Channels, build_channels
+from resywatch.services.delivery import claims, records
+from resywatch.services.delivery.policy import DeliveryPolicy, DeliveryReport
+from resywatch.services.delivery.relay import deliver, run_loop
 
 START = datetime(2026, 3, 2, 21, 0, tzinfo=UTC)
 SECRET = "s3cretT0kenABCDEFGH"  # in sink URLs: must never be printed or stored
@@ -190,7 +192,7 @@ def relay(
         db = Database(database_url)
         channels = build_channels(urls, timeout_s=5)
         try:
-            return delivery.deliver(db, channels.items, policy=policy, now=clock, **options)
+            return deliver(db, channels.items, policy=policy, now=clock, **options)
         finally:
             channels.close()
             db.dispose()
@@ -225,8 +227,8 @@ def test_two_relays_at_once_send_each_notification_exactly_once(
 _RELAY_PROCESS = """
 import json, sys
 from resywatch.db.engine import Database
-from resywatch.services.channels import build_channels
-from resywatch.services.delivery import deliver
+from resywatch.services.channels.registry import build_channels
+from resywatch.services.delivery.relay import deliver
 db = Database(sys.argv[1])
 channels = build_channels([sys.argv[2]])
 report = deliver(db, channels.items, batch_size=5)
@@ -281,15 +283,15 @@ def test_retries_wait_for_the_backoff(
     clock, policy = Clock(), DeliveryPolicy(retry_base_s=30, retry_max_s=600)
     channels = open_channels([sink.url()])
 
-    first = delivery.deliver(db, channels, policy=policy, now=clock)
+    first = deliver(db, channels, policy=policy, now=clock)
     assert (first.sent, first.retried, first.failed) == (0, 3, 0)
     waits = [(n.next_attempt_at - START).total_seconds() for n in outbox(db).values()]
     assert all(15 <= wait <= 30 for wait in waits)  # base 30 s, jittered into [15, 30]
 
     clock.advance(14)
-    assert delivery.deliver(db, channels, policy=policy, now=clock).processed == 0
+    assert deliver(db, channels, policy=policy, now=clock).processed == 0
     clock.advance(17)
-    assert delivery.deliver(db, channels, policy=policy, now=clock).sent == 3
+    assert deliver(db, channels, policy=policy, now=clock).sent == 3
     assert sum(sink.attempts.values()) == 6
 
 
@@ -307,7 +309,7 @@ def test_a_channel_that_always_fails_gives_up_and_leaves_the_others_alone(
     clock, policy = Clock(), DeliveryPolicy(max_attempts=4, retry_base_s=5, retry_max_s=20)
 
     for _ in range(10):
-        report = delivery.deliver(db, channels, policy=policy, now=clock)
+        report = deliver(db, channels, policy=policy, now=clock)
         if report.processed == 0 and clock.at > START + timedelta(minutes=5):
             break
         clock.advance(policy.retry_max_s + 1)
@@ -338,7 +340,7 @@ def test_a_permanent_refusal_fails_at_once(
 ) -> None:
     sink = make_sink()
     add_notifications(db, 2)
-    report = delivery.deliver(db, open_channels([sink.url("/gone")]), now=Clock())
+    report = deliver(db, open_channels([sink.url("/gone")]), now=Clock())
     assert (report.failed, report.retried) == (2, 0)
     assert [p.status for p in report.problems] == ["failed", "failed"]
     for row in outbox(db).values():
@@ -354,9 +356,9 @@ def test_limit_and_batches(
     sink = make_sink()
     add_notifications(db, 25)
     channels = open_channels([sink.url()])
-    report = delivery.deliver(db, channels, now=Clock(), limit=12, batch_size=5)
+    report = deliver(db, channels, now=Clock(), limit=12, batch_size=5)
     assert (report.sent, report.batches) == (12, 3)
-    assert delivery.deliver(db, channels, now=Clock()).sent == 13
+    assert deliver(db, channels, now=Clock()).sent == 13
     # oldest first: the first run took the first 12 rows
     assert [d["dedupe_key"] for d in sink.received[:12]] == [f"drop:{i}" for i in range(12)]
 
@@ -373,7 +375,7 @@ def test_a_crash_between_send_and_record_repeats_only_that_send(
     sink = make_sink()
     keys = add_notifications(db, 5)
     channels = open_channels([sink.url()])
-    record = delivery._record
+    record = records.record
     calls = 0
 
     def crash_on_third(*args: Any, **kwargs: Any) -> bool:
@@ -383,11 +385,11 @@ def test_a_crash_between_send_and_record_repeats_only_that_send(
             raise RuntimeError("killed between send and record")
         return record(*args, **kwargs)
 
-    monkeypatch.setattr(delivery, "_record", crash_on_third)
+    monkeypatch.setattr(records, "record", crash_on_third)
     with pytest.raises(RuntimeError):
-        delivery.deliver(db, channels, now=Clock())
-    monkeypatch.setattr(delivery, "_record", record)
-    assert delivery.deliver(db, channels, now=Clock()).sent == 3
+        deliver(db, channels, now=Clock())
+    monkeypatch.setattr(records, "record", record)
+    assert deliver(db, channels, now=Clock()).sent == 3
 
     assert sink.received_keys() == Counter({key: 1 for key in keys} | {keys[2]: 2})
     duplicated = [h["Idempotency-Key"] for h in sink.headers if h["Idempotency-Key"] == keys[2]]
@@ -412,10 +414,10 @@ def test_rows_leased_by_a_dead_relay_come_back_when_the_lease_expires(
             .values(claimed_by="dead-relay", claimed_until=START + timedelta(seconds=120))
         )
     clock, channels = Clock(), open_channels([sink.url()])
-    report = delivery.deliver(db, channels, now=clock)
+    report = deliver(db, channels, now=clock)
     assert (report.sent, report.skipped) == (2, 2)
     clock.advance(121)
-    report = delivery.deliver(db, channels, now=clock)
+    report = deliver(db, channels, now=clock)
     assert (report.sent, report.skipped) == (2, 0)
     assert sink.received_keys() == Counter({key: 1 for key in keys})
 
@@ -428,12 +430,12 @@ def test_a_relay_that_lost_its_lease_writes_nothing(
     sink = make_sink()
     add_notifications(db, 1)
     clock, lease = Clock(), timedelta(seconds=120)
-    stale = delivery._claim(db, 10, "stale-relay:1", clock(), lease)
+    stale = claims.claim_batch(db, 10, "stale-relay:1", clock(), lease)
     assert len(stale.rows) == 1
     clock.advance(121)  # the stale relay stalled past its lease; another one takes over
-    assert delivery.deliver(db, open_channels([sink.url()]), now=clock).sent == 1
+    assert deliver(db, open_channels([sink.url()]), now=clock).sent == 1
     row_id = stale.held[0]
-    assert not delivery._record(db, stale, row_id, [], None, clock(), lease)
+    assert not records.record(db, stale, row_id, [], None, clock(), lease)
     assert outbox(db)["drop:0"].status == "sent"
 
 
@@ -450,11 +452,11 @@ def test_a_slow_batch_keeps_its_lease(
     def slow_send(message: Any, at: datetime) -> Any:
         clock.advance(50)  # each send takes 50 s of the 120 s lease
         if message.dedupe_key == "drop:2":  # 150 s in: another relay tries to take over
-            stolen.extend(delivery._claim(db, 10, "other:1", clock(), timedelta(120)).rows)
+            stolen.extend(claims.claim_batch(db, 10, "other:1", clock(), timedelta(120)).rows)
         return submit(message, at)
 
     channels[0].submit = slow_send  # type: ignore[method-assign]
-    report = delivery.deliver(db, channels, now=clock)
+    report = deliver(db, channels, now=clock)
     assert stolen == []  # the lease was renewed at half-time
     assert (report.sent, report.batches) == (5, 1)
     assert set(sink.attempts.values()) == {1}
@@ -478,7 +480,7 @@ def test_stop_releases_the_rest_of_the_batch(
         return sent
 
     channels[0].submit = send_then_stop  # type: ignore[method-assign]
-    report = delivery.deliver(db, channels, now=Clock(), stop=stop)
+    report = deliver(db, channels, now=Clock(), stop=stop)
     assert report.sent == 1
     state = outbox(db).values()
     assert sum(n.status == "pending" for n in state) == 9
@@ -495,7 +497,7 @@ def test_the_loop_is_bounded_and_picks_up_new_rows(
     channels = open_channels([sink.url()])
     timer = threading.Timer(0.3, lambda: add_notifications(db, 2, start=3))
     timer.start()
-    report = delivery.run_loop(db, channels, interval_s=0.05, duration_s=1.0)
+    report = run_loop(db, channels, interval_s=0.05, duration_s=1.0)
     timer.join()
     assert report.sent == 5
     assert 1.0 <= report.duration_s < 3
@@ -720,7 +722,7 @@ def test_a_silent_webhook_does_not_hold_up_the_other_channels(
     clock, policy = Clock(), DeliveryPolicy(retry_base_s=10, retry_max_s=20)
     reports: list[DeliveryReport] = []
     worker = threading.Thread(
-        target=lambda: reports.append(delivery.deliver(db, channels, policy=policy, now=clock))
+        target=lambda: reports.append(deliver(db, channels, policy=policy, now=clock))
     )
     started = time.monotonic()
     worker.start()
@@ -749,7 +751,7 @@ def test_a_silent_webhook_does_not_hold_up_the_other_channels(
     # The retry goes to the webhook alone: the file keeps its one line per notification.
     channels[0].timeout_s = 0.5
     clock.advance(policy.retry_max_s + 1)
-    again = delivery.deliver(db, channels, policy=policy, now=clock)
+    again = deliver(db, channels, policy=policy, now=clock)
     assert (again.retried, again.deliveries, hook.requests) == (5, 0, 2)
     assert ndjson_keys(ndjson) == keys
 
@@ -783,7 +785,7 @@ def test_a_channel_past_its_deadline_is_tried_once_per_pass(
     try:
         for rounds in (1, 2):  # the second pass finds the first one's send still stuck
             started = time.monotonic()
-            report = delivery.deliver(db, channels, policy=policy, now=clock)
+            report = deliver(db, channels, policy=policy, now=clock)
             assert time.monotonic() - started < 2.5  # one deadline, not one per row
             assert (report.retried, hung.calls) == (4, 1 if not own_deadline else rounds)
             clock.advance(policy.retry_max_s + 1)
@@ -807,9 +809,7 @@ def test_a_channel_that_cannot_start_a_send_stops_no_other(db: Database, tmp_pat
     keys = add_notifications(db, 2)
     ndjson = tmp_path / "n.ndjson"
     broken = Unstartable(url="broken://", kind="broken")
-    report = delivery.deliver(
-        db, [broken, *build_channels([f"ndjson://{ndjson}"]).items], now=Clock()
-    )
+    report = deliver(db, [broken, *build_channels([f"ndjson://{ndjson}"]).items], now=Clock())
     assert (report.retried, report.deliveries) == (2, 2)
     assert ndjson_keys(ndjson) == keys
     assert all(
@@ -828,7 +828,7 @@ def test_stop_abandons_a_hung_send_and_leaves_it_pending(
     stop = threading.Event()
     reports: list[DeliveryReport] = []
     worker = threading.Thread(
-        target=lambda: reports.append(delivery.deliver(db, channels, now=Clock(), stop=stop))
+        target=lambda: reports.append(deliver(db, channels, now=Clock(), stop=stop))
     )
     worker.start()
     assert hook.got_request.wait(timeout=10)
@@ -917,7 +917,7 @@ def test_a_full_disk_never_leaves_a_fragment_nor_marks_the_line_sent(
 
     monkeypatch.setattr(os, "write", disk_fills_on_drop_2)
     clock, policy = Clock(), DeliveryPolicy(retry_base_s=10, retry_max_s=20)
-    report = delivery.deliver(db, channels, policy=policy, now=clock)
+    report = deliver(db, channels, policy=policy, now=clock)
     assert (report.sent, report.retried) == (3, 1)
     assert ndjson_keys(ndjson) == [keys[0], keys[1], keys[3]]  # whole lines, no fragment
     state = outbox(db)
@@ -926,7 +926,7 @@ def test_a_full_disk_never_leaves_a_fragment_nor_marks_the_line_sent(
 
     monkeypatch.setattr(os, "write", write)  # space again: the retry appends a whole line
     clock.advance(policy.retry_max_s + 1)
-    assert delivery.deliver(db, channels, policy=policy, now=clock).sent == 1
+    assert deliver(db, channels, policy=policy, now=clock).sent == 1
     assert ndjson_keys(ndjson) == [keys[0], keys[1], keys[3], keys[2]]
     assert {n.status for n in outbox(db).values()} == {"sent"}
 

@@ -17,7 +17,8 @@ from sqlmodel import Session, select
 from resywatch.db.engine import Database
 from resywatch.db.models import ResyHost
 from resywatch.resy import errors
-from resywatch.resy.client import ResyClient, RetryPolicy
+from resywatch.resy.client import ResyClient
+from resywatch.resy.transport import RetryPolicy
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
 from resywatch.sandbox.venues import Venue
 from resywatch.services.politeness import PolitenessPolicy, SharedPoliteness

@@ -13,8 +13,9 @@ import pytest
 
 from resywatch.config import MANHATTAN
 from resywatch.resy import errors
-from resywatch.resy.client import ResyClient, RetryPolicy
+from resywatch.resy.client import ResyClient
 from resywatch.resy.models import SearchHit, SlotRef, slot_start
+from resywatch.resy.transport import RetryPolicy
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxHandle
 from resywatch.sandbox.config import DEMO_EMAIL, DEMO_PASSWORD
 

@@ -22,20 +22,20 @@ import pytest
 
 from resywatch.errors import ConfigError
 from resywatch.redact import redact_notify_url
-from resywatch.services.channels import (
-    AppriseChannel,
+from resywatch.services.channels.apprise_channel import AppriseChannel
+from resywatch.services.channels.base import (
     Channel,
     Message,
-    NdjsonFileChannel,
     SendError,
-    StreamChannel,
-    WebhookChannel,
     ago,
-    build_channels,
-    check_channels,
-    send_within,
+    start_send,
+    wait_for_send,
 )
-from resywatch.services.delivery import DeliveryPolicy
+from resywatch.services.channels.checks import check_channels
+from resywatch.services.channels.files import NdjsonFileChannel, StreamChannel
+from resywatch.services.channels.registry import build_channels
+from resywatch.services.channels.webhook import WebhookChannel
+from resywatch.services.delivery.policy import DeliveryPolicy
 
 NOW = datetime(2026, 3, 2, 21, 0, tzinfo=UTC)
 TOKEN = "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
@@ -101,7 +101,7 @@ def test_kinds(tmp_path: Path) -> None:
 def test_no_url_means_stdout() -> None:
     channels = build_channels([])
     assert channels.default and [c.kind for c in channels] == ["stdout"]
-    assert channels.writes_stdout
+    assert isinstance(channels.items[0], StreamChannel)
 
 
 @pytest.mark.parametrize(
@@ -133,7 +133,7 @@ def test_help_and_builtin_channels_do_not_import_apprise() -> None:
     probe = (
         "import sys\n"
         "from resywatch.cli import notify_delivery\n"
-        "from resywatch.services.channels import build_channels\n"
+        "from resywatch.services.channels.registry import build_channels\n"
         "build_channels(['json://127.0.0.1:1/x', 'ndjson://-', 'ndjson:///tmp/x.ndjson'])\n"
         "print('apprise' in sys.modules)\n"
     )
@@ -333,7 +333,8 @@ def test_a_short_write_is_cut_back_and_fails_transiently(
 _FILE_SIZE_LIMIT = """
 import resource, signal, sys
 from datetime import UTC, datetime
-from resywatch.services.channels import Message, SendError, build_channels
+from resywatch.services.channels.base import Message, SendError
+from resywatch.services.channels.registry import build_channels
 path, limit = sys.argv[1], int(sys.argv[2])
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit: EFBIG, not death
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
@@ -413,6 +414,14 @@ def test_check_channels_reports_each(recorder: Recorder, tmp_path: Path) -> None
 
 
 # --- deadlines ------------------------------------------------------------------------------
+
+
+def send_within(
+    channel: Channel, message: Message, now: datetime, *, stop: threading.Event | None = None
+) -> SendError | None:
+    """Send and wait at most the channel's deadline (less if `stop` is set meanwhile)."""
+    future = start_send(channel, message, now)
+    return wait_for_send(channel, future, time.monotonic() + channel.timeout_s, stop)
 
 
 class Blocking(Channel):

@@ -7,9 +7,6 @@ import pytest
 from resywatch.data import LIST_NAMES, HardToGet, load_hard_to_get, load_hotspot_names
 from resywatch.services.curated import (
     HotspotMatcher,
-    hard_to_get_entry,
-    is_hard_to_get,
-    is_hotspot,
     normalize_name,
 )
 
@@ -175,24 +172,6 @@ def test_default_matcher_uses_the_packaged_lists() -> None:
     # Names shaped like generated filler venues must never be taken for curated ones.
     for venue in ("Olive Kitchen", "The Hudson", "Sushi Nori", "Harbor Oyster Bar", "Casa Fig"):
         assert matcher.match(venue) is None, venue
-
-
-def test_hard_to_get_is_a_subset_of_hotspots() -> None:
-    assert is_hard_to_get("Via Carota") and is_hotspot("Via Carota")
-    assert is_hard_to_get("Carbone (Dallas)")
-    assert is_hotspot("Peter Luger") and not is_hard_to_get("Peter Luger")
-    assert not is_hotspot("Burger King") and not is_hard_to_get("Burger King")
-    hard = HotspotMatcher.hard_to_get()
-    assert len(hard) == len(load_hard_to_get())
-    assert all(is_hotspot(name) for name in hard.names)
-
-
-def test_hard_to_get_entry() -> None:
-    entry = hard_to_get_entry("REZDORA")
-    assert entry is not None
-    assert entry.name == "Rezdôra"
-    assert entry.list_name in LIST_NAMES
-    assert hard_to_get_entry("Peter Luger") is None
 
 
 def test_ten_thousand_names_match_in_one_pass() -> None:

@@ -16,7 +16,7 @@ from sqlmodel import SQLModel
 from resywatch.db import leases
 from resywatch.db.engine import Database
 from resywatch.db.models import DiscoveryBucket, JobHeartbeat, JobRun, Notification, ScheduledSnipe
-from resywatch.services.delivery import batch_token
+from resywatch.services.delivery.claims import batch_token
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 TTL = timedelta(seconds=30)

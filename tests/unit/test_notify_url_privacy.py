@@ -14,7 +14,7 @@ from urllib.parse import quote
 import pytest
 
 from resywatch.redact import MASK, instantiate_apprise, notify_url_secrets, redact_notify_url
-from resywatch.services.channels import build_channels
+from resywatch.services.channels.registry import build_channels
 
 TOKEN = "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 

@@ -34,7 +34,7 @@ from resywatch.db.models import (
 from resywatch.db.models.booking import Outcome
 from resywatch.services import outbox
 from resywatch.services.booking import BookingResult
-from resywatch.services.channels import Message
+from resywatch.services.channels.base import Message
 from resywatch.services.vocabulary import OpenSlot
 
 NOW = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)

@@ -23,7 +23,8 @@ from resywatch.db.engine import Database
 from resywatch.db.models import ResyHost
 from resywatch.errors import DatabaseUnavailable
 from resywatch.resy import errors
-from resywatch.resy.client import ResyClient, RetryPolicy
+from resywatch.resy.client import ResyClient
+from resywatch.resy.transport import RetryPolicy
 from resywatch.services.politeness import (
     MAX_PAUSE,
     PolitenessPolicy,

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from resywatch.resy import errors
-from resywatch.resy.client import RateLimiter, ResyClient, RetryPolicy
+from resywatch.resy.client import ResyClient
+from resywatch.resy.transport import RateLimiter, RetryPolicy
 
 API_KEY = "test-api-key-0123456789"
 TOKEN = "eyJ0ZXN0LXRva2VuLWFiY2RlZg"

@@ -18,6 +18,7 @@ from resywatch.sandbox import (
     run_in_thread,
 )
 from resywatch.sandbox.payloads import Payloads, dumps
+from resywatch.sandbox.search_index import haystack
 from resywatch.sandbox.state import SandboxState
 from resywatch.sandbox.venues import MANHATTAN_BBOX, Venue
 from resywatch.sandbox.world import World
@@ -64,9 +65,7 @@ def reference_search(state: SandboxState, body: dict[str, Any]) -> bytes:
     slots: list[dict[str, Any]] | None
     variants = state.variants
     for venue in world.venues:
-        if (query and query not in payloads.haystack(venue)) or not _in_area(
-            venue, body.get("geo")
-        ):
+        if (query and query not in haystack(venue)) or not _in_area(venue, body.get("geo")):
             continue
         if not body.get("availability"):
             matches.append((venue, None))

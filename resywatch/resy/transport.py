@@ -1,0 +1,295 @@
+"""How the Resy client talks to its host: connection, rate, deadline, retries, budget.
+
+Every call goes through the host's rate limiter, has a deadline per attempt (a server that
+drips its answer cannot hang a pass), is retried with full-jitter exponential backoff when it
+is an idempotent read and the failure is transient, honours `Retry-After`, and is recorded in
+`calls` (no secrets: the path only). A `gate`, when given, holds the politeness every process
+shares: the host's request budget, a 429's pause and the circuit breaker. `POST /3/book` is
+never retried: a booking that timed out may have gone through, so the caller checks the
+user's reservations instead. The endpoints themselves are in `resy.client`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_random_exponential
+
+from resywatch.resy import errors
+from resywatch.resy.gate import HostGate
+from resywatch.resy.responses import error_for
+
+# Resy answers 500 to clients without a browser User-Agent (RESY_API.md §2).
+USER_AGENT = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+WEB_ORIGIN = "https://resy.com"
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One HTTP attempt, as written to `api_call_log`."""
+
+    at: datetime
+    method: str
+    endpoint: str
+    status: int | None
+    latency_ms: float
+    error_kind: str | None
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Try:
+    """One try of a call: the request to send, and what its record names."""
+
+    method: str
+    path: str
+    number: int  # 1 for the first try
+    send: Callable[[], Awaitable[httpx.Response]]
+    user: bool  # the request carries the user's token
+
+
+@dataclass
+class RetryPolicy:
+    """How transient failures of idempotent reads are retried."""
+
+    max_retries: int = 3
+    base_s: float = 0.25  # the first wait is drawn from [0, base_s]
+    cap_s: float = 8.0  # no single wait is longer (a longer Retry-After is not waited out)
+
+
+class RateLimiter:
+    """A token bucket for one host: `rate` requests a second on average, `burst` at once.
+
+    `pause` holds every caller back (a 429's Retry-After applies to the whole host).
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.rate, self.burst = rate, burst
+        self._clock, self._sleep = clock, sleep
+        self._tokens = float(burst)
+        self._updated = clock()
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = self._clock()
+                if now < self._paused_until:
+                    await self._sleep(self._paused_until - now)
+                    continue
+                self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+                self._updated = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await self._sleep((1 - self._tokens) / self.rate)
+
+
+@dataclass
+class ResyTransport:
+    """The connection to one Resy host and the rules every request keeps (the module
+    docstring); `ResyClient` adds the endpoints."""
+
+    base_url: str
+    api_key: str | None = field(repr=False)
+    auth_token: str | None = field(default=None, repr=False)
+    timeout_s: float = 10.0
+    max_rps: float = 5.0
+    max_in_flight: int = 8  # requests on the wire at once
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    transport: httpx.AsyncBaseTransport | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    clock: Callable[[], float] = time.monotonic  # must advance with `sleep`
+    calls: list[ApiCall] = field(default_factory=list)
+    # Politeness shared with every other client of the host (other workers, cron passes).
+    gate: HostGate | None = None
+    _passwords: list[str] = field(default_factory=list, repr=False)  # sent by `login`
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(
+            self.max_rps, max(1, int(self.max_rps)), clock=self.clock, sleep=self.sleep
+        )
+        self._in_flight = asyncio.Semaphore(self.max_in_flight)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=self.transport,
+            timeout=httpx.Timeout(self.timeout_s),
+            follow_redirects=False,  # a redirect means "log in again", never follow it
+            headers={
+                "User-Agent": USER_AGENT,
+                "Origin": WEB_ORIGIN,
+                "Referer": f"{WEB_ORIGIN}/",
+                "X-Origin": WEB_ORIGIN,
+                "Accept": "application/json, text/plain, */*",
+                "Accept-Encoding": "gzip, deflate",
+            },
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc
+
+    def secrets(self) -> list[str]:
+        """What this client sent and must never repeat: its key, its token, passwords."""
+        return [s for s in (self.api_key, self.auth_token, *self._passwords) if s]
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        user: bool = False,
+        retry: bool = True,
+        counted: bool = True,
+    ) -> bytes:
+        """The body of a successful answer, as bytes (parsed by the caller's model)."""
+        headers = self._auth_headers(user=user)
+        attempts = AsyncRetrying(
+            stop=stop_after_attempt(1 + (self.retry.max_retries if retry else 0)),
+            wait=self._wait,
+            retry=retry_if_exception(self._should_retry),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        send = functools.partial(
+            self._http.request, method, path, params=params, json=json, data=data, headers=headers
+        )
+        async for attempt in attempts:
+            with attempt:
+                number = attempt.retry_state.attempt_number
+                return await self._attempt(_Try(method, path, number, send, user), counted)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _attempt(self, attempt: _Try, counted: bool = True) -> bytes:
+        async with self._in_flight:
+            await self.limiter.acquire()
+            if self.gate is not None:  # shared budget, pause, breaker: CircuitOpen, no request
+                await self.gate.before_call(self.host)
+            try:
+                body = await self._exchange(attempt)
+            except errors.ResyError as exc:
+                if self.gate is not None and counted:
+                    await self.gate.after_call(self.host, exc)
+                raise
+            if self.gate is not None:
+                await self.gate.after_call(self.host, None)
+            return body
+
+    async def _exchange(self, attempt: _Try) -> bytes:
+        """One request and its answer, recorded in `calls`; any failure is a ResyError."""
+        path = attempt.path
+        status: int | None = None
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                response = await attempt.send()
+        except (TimeoutError, httpx.TimeoutException):
+            self._record(attempt, status, started, errors.ResyTimeout.kind)
+            raise errors.ResyTimeout(
+                f"{path}: Resy did not answer within {self.timeout_s:g} s"
+            ) from None
+        except httpx.HTTPError as exc:
+            self._record(attempt, status, started, errors.ConnectionFailed.kind)
+            raise errors.ConnectionFailed(
+                f"{path}: cannot reach {self.host}: {type(exc).__name__}"
+            ) from None
+        status = response.status_code
+        try:
+            if status >= 300:
+                raise error_for(response, path, self.secrets(), user=attempt.user)
+            if "json" not in response.headers.get("content-type", "json"):
+                # A firewall challenge page served with 200: worth another try later.
+                raise errors.ServerError(
+                    f"{path} answered {status} with a body that is not JSON", status=status
+                )
+        except errors.ResyError as exc:
+            if isinstance(exc, errors.RateLimited) and exc.retry_after:
+                self.limiter.pause(min(exc.retry_after, self.retry.cap_s))
+            self._record(attempt, status, started, exc.kind)
+            raise
+        self._record(attempt, status, started, None)
+        return response.content
+
+    def _auth_headers(self, *, user: bool) -> dict[str, str]:
+        if not self.api_key:
+            raise errors.MissingCredentials()
+        headers = {"Authorization": f'ResyAPI api_key="{self.api_key}"'}
+        if not user:
+            # Key-only calls (find, search, venue, config, calendar, login) never carry the
+            # user's token: Resy answers a stale one with a redirect to its login page even
+            # where no login is needed, and an expired token must not stop discovery.
+            return headers
+        if not self.auth_token:
+            raise errors.MissingCredentials(
+                "not logged in: run `resywatch auth login` (or set RESYWATCH_RESY_AUTH_TOKEN)"
+            )
+        # The web app sends the token twice; some endpoints read one, some the other.
+        headers["X-Resy-Auth-Token"] = self.auth_token
+        headers["X-Resy-Universal-Auth"] = self.auth_token
+        return headers
+
+    def _should_retry(self, exc: BaseException) -> bool:
+        if not isinstance(exc, errors.ResyError) or exc.permanent:
+            return False
+        # Told to stay away longer than we would ever wait: give up now.
+        return not (
+            isinstance(exc, errors.RateLimited) and (exc.retry_after or 0) > self.retry.cap_s
+        )
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, errors.RateLimited) and exc.retry_after is not None:
+            return exc.retry_after
+        jitter = wait_random_exponential(multiplier=self.retry.base_s, max=self.retry.cap_s)
+        return float(jitter(state))
+
+    def _record(
+        self, attempt: _Try, status: int | None, started: float, error_kind: str | None
+    ) -> None:
+        latency_ms = (time.perf_counter() - started) * 1000
+        self.calls.append(
+            ApiCall(
+                datetime.now(UTC),
+                attempt.method,
+                attempt.path,
+                status,
+                latency_ms,
+                error_kind,
+                attempt.number,
+            )
+        )
