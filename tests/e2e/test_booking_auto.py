@@ -16,9 +16,11 @@ from sandbox_tools import SoldOutVenue, live_config
 from resywatch.config import Settings, load_settings
 from resywatch.db.engine import Database
 from resywatch.resy.client import client_from_settings
+from resywatch.runtime import Runtime
 from resywatch.sandbox import DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
 from resywatch.services.availability import open_slots
-from resywatch.services.booking import BookingResult, auto_book
+from resywatch.services.booking.book import auto_book
+from resywatch.services.booking.outcomes import BookingResult
 from resywatch.services.vocabulary import Want, local_today
 from resywatch.services.watches import WatchSpec, add_watch
 
@@ -171,8 +173,8 @@ async def _auto_book(
         async with client_from_settings(settings) as resy:
             start.wait(timeout=10)
             return await auto_book(
-                db=db, resy=resy, settings=settings, source="watch", source_id=watch_id,
-                want=want, slots=slots, now=datetime.now(UTC),
+                Runtime(settings, db, resy), source="watch", source_id=watch_id, want=want,
+                slots=slots,
             )  # fmt: skip
     finally:
         db.dispose()
