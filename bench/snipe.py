@@ -38,8 +38,10 @@ from resywatch.db.engine import Database
 from resywatch.db.migrate import upgrade
 from resywatch.resy.client import client_from_settings
 from resywatch.resy.transport import USER_AGENT
+from resywatch.runtime import Runtime
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN
-from resywatch.services import snipe
+from resywatch.services.booking import runs, schedule
+from resywatch.services.booking.plan import BookingRequest
 
 PARTY = 2
 WINDOW = ("18:00", "21:00")
@@ -144,22 +146,22 @@ async def naive_bot(base_url: str, target: Target, instant: float, interval: flo
 
 async def resywatch_bot(
     settings: Settings, db: Database, target: Target, instant: float
-) -> snipe.SnipeRun:
-    spec = snipe.SnipeSpec(
-        venue=str(target.venue_id),
-        day=target.day,
-        party_size=PARTY,
-        window=(datetime.strptime(WINDOW[0], "%H:%M").time(),
-                datetime.strptime(WINDOW[1], "%H:%M").time()),
-        release_at=datetime.fromtimestamp(instant, UTC),
-        lead_s=LEAD_S,
-        late_s=GIVE_UP_S,
-        deadline_s=GIVE_UP_S,
+) -> runs.SnipeRun:
+    spec = schedule.SnipeSpec(
+        BookingRequest(
+            venue=str(target.venue_id),
+            day=target.day,
+            party_size=PARTY,
+            window=(datetime.strptime(WINDOW[0], "%H:%M").time(),
+                    datetime.strptime(WINDOW[1], "%H:%M").time()),
+        ),
+        schedule.Release(at=datetime.fromtimestamp(instant, UTC)),
+        schedule.Pacing(lead_s=LEAD_S, late_s=GIVE_UP_S, deadline_s=GIVE_UP_S),
     )  # fmt: skip
     async with client_from_settings(settings) as resy:
-        now = datetime.now(UTC)
-        await snipe.schedule_snipe(db=db, resy=resy, settings=settings, spec=spec, now=now)
-        (run,) = await snipe.run_due_snipes(db, resy, settings, datetime.now(UTC))
+        rt = Runtime(settings, db, resy)
+        await schedule.schedule_snipe(rt, spec)
+        (run,) = await runs.run_due_snipes(rt)
         return run
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from resywatch.clock import SYSTEM_CLOCK
 from resywatch.config import Settings
 from resywatch.db.engine import Database
 from resywatch.db.leases import this_process
@@ -118,7 +119,7 @@ async def _passes(
     result, owner = DemoResult(), this_process()
     gate = SharedPoliteness(db, PolitenessPolicy.from_settings(settings))
     async with client_from_settings(settings, gate=gate) as resy:
-        context = JobContext(db, resy, settings, _now)
+        context = JobContext(db, resy, settings, SYSTEM_CLOCK)
         await run_due(context, owner=owner)
         discovery, before = JOBS["discovery"], _now()
         while time.monotonic() < deadline or result.passes < MIN_PASSES:

@@ -6,9 +6,13 @@ message (and with --json the error envelope, whose `code` is the outcome).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, fields
 from datetime import UTC, datetime, time
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_type_hints
 
 import typer
 
@@ -25,14 +29,23 @@ from resywatch.cli.params import (
 from resywatch.errors import InvalidInput
 from resywatch.ids import is_id
 
+T = TypeVar("T")
+
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from resywatch.cli.context import AppContext
     from resywatch.cli.output import Output
-    from resywatch.services.booking import BookingResult, Quote
-    from resywatch.services.snipe import SnipeSpec, SnipeView
+    from resywatch.config import Settings
+    from resywatch.runtime import Runtime
+    from resywatch.services.booking.outcomes import BookingResult
+    from resywatch.services.booking.plan import BookingRequest
+    from resywatch.services.booking.quote import Quote
+    from resywatch.services.booking.schedule import SnipeSpec, SnipeView
     from resywatch.services.vocabulary import OpenSlot
 
 # Here, not in the service, so that `--help` loads no service code; a unit test checks it
-# against `booking.EXIT_CODES`.
+# against `booking.outcomes.EXIT_CODES`.
 EXIT_CODES_HELP = (
     "Exit codes: 0 booked (or dry run), 1 other failure, 2 bad input, 3 unknown venue, "
     "10 no matching slot, 11 slot gone (404), 12 already booked or conflict (412), "
@@ -141,6 +154,17 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _in_runtime(
+    run: AppContext, work: Callable[[Runtime], Awaitable[T]], settings: Settings | None = None
+) -> T:
+    """Run `work` with this invocation's runtime: its settings (or `settings`), database,
+    a Resy client and the wall clock."""
+    from resywatch.runtime import Runtime
+
+    settings, db = settings or run.settings(), run.database()
+    return run.with_resy(lambda resy: work(Runtime(settings, db, resy)))
+
+
 def _times(at: str | None, window: str | None) -> tuple[time | None, tuple[time, time] | None]:
     return (
         parse_hhmm(at, what="--time") if at else None,
@@ -173,10 +197,32 @@ def now(
     Example: resywatch book now --venue "Don Angie" --date 2026-12-04 --party 2 --time 19:00
     """
     run = use(ctx, json_output=json_output)
-    from resywatch.services import booking
+    from resywatch.services.booking.book import book_now
+
+    request = _request(
+        venue, day, party, at, window, seating, payment_method, max_total, max_cancel_fee, dry_run
+    )
+    ask = None if yes or not (sys.stdin.isatty() and run.output.stderr.is_terminal) else _ask
+    _report(run.output, _in_runtime(run, lambda rt: book_now(rt, request, confirm=ask)))
+
+
+def _request(
+    venue: str,
+    day: str,
+    party: int,
+    at: str | None,
+    window: str | None,
+    seating: list[str] | None,
+    payment_method: int | None,
+    max_total: float | None,
+    max_cancel_fee: float | None,
+    dry_run: bool,
+) -> BookingRequest:
+    """The booking request of `book now`, `book snipe` and `book schedule add` alike."""
+    from resywatch.services.booking.plan import BookingRequest
 
     preferred, span = _times(at, window)
-    request = booking.BookNow(
+    return BookingRequest(
         venue=venue,
         day=parse_day(day, what="--date"),
         party_size=party,
@@ -188,14 +234,6 @@ def now(
         max_cancel_fee=max_cancel_fee,
         dry_run=dry_run,
     )
-    ask = None if yes or not (sys.stdin.isatty() and run.output.stderr.is_terminal) else _ask
-    settings, db = run.settings(), run.database()
-    result = run.with_resy(
-        lambda resy: booking.book_now(
-            db=db, resy=resy, settings=settings, request=request, now=_now(), confirm=ask
-        )
-    )
-    _report(run.output, result)
 
 
 def _ask(slot: OpenSlot, quote: Quote) -> bool:
@@ -233,28 +271,93 @@ def _report(output: Output, result: BookingResult) -> None:
     output.note(result.message)
 
 
+@dataclass(frozen=True)
+class SnipeOptions:
+    """The options `book snipe` and `book schedule add` share: written once, so both take
+    (and document) them alike. `with_snipe_options` gives a command these parameters."""
+
+    venue: VenueOption
+    day: DateOption
+    party: PartyOption
+    at: TimeOption = None
+    window: WindowOption = None
+    seating: TypeOption = None
+    release_at: AtOption = None
+    lead_days: LeadDaysOption = None
+    release_time: ReleaseTimeOption = None
+    payment_method: PaymentOption = None
+    max_total: MaxTotalOption = None
+    max_cancel_fee: MaxCancelOption = None
+    lead: LeadOption = None
+    interval: IntervalOption = None
+    deadline: DeadlineOption = None
+    late: LateOption = None
+    budget: BudgetOption = None
+    dry_run: DryRunOption = False
+    yes: UnattendedYesOption = False
+
+    def spec(self) -> SnipeSpec:
+        """The snipe asked for (exit 2 on a bad value, before anything is looked up)."""
+        from resywatch.services.booking.schedule import Pacing, Release, SnipeSpec
+
+        request = _request(
+            self.venue, self.day, self.party, self.at, self.window, self.seating,
+            self.payment_method, self.max_total, self.max_cancel_fee, self.dry_run,
+        )  # fmt: skip
+        lead_days, release_time = self.lead_days, self.release_time
+        if self.release_at is not None and (lead_days is not None or release_time is not None):
+            raise InvalidInput("give either --at, or --lead-days (with --release-time), not both")
+        auto = lead_days is not None and lead_days.strip().lower() == "auto"
+        if lead_days is not None and not auto and not is_id(lead_days):  # ASCII digits only
+            raise InvalidInput(f"--lead-days {lead_days!r} is neither a number of days nor auto")
+        release = Release(
+            at=_instant(self.release_at) if self.release_at else None,
+            lead_days=int(lead_days) if lead_days is not None and not auto else None,
+            auto_lead=auto,
+            time_of_day=parse_hhmm(release_time, what="--release-time") if release_time else None,
+        )
+        pacing = Pacing(
+            lead_s=_seconds(self.lead, "--lead"),
+            poll_interval_s=_seconds(self.interval, "--interval"),
+            deadline_s=_seconds(self.deadline, "--deadline"),
+            late_s=_seconds(self.late, "--late"),
+            request_budget=self.budget,
+        )
+        return SnipeSpec(request, release, pacing)
+
+
+def with_snipe_options(command: Callable[..., None]) -> Callable[..., None]:
+    """`command(ctx, options: SnipeOptions, ...own options)` as Typer sees it: the fields of
+    SnipeOptions become its options (after `ctx`), handed to it as one `options`."""
+    hints = get_type_hints(SnipeOptions, include_extras=True)
+    shared = [
+        inspect.Parameter(
+            f.name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=hints[f.name],
+            default=inspect.Parameter.empty if f.default is MISSING else f.default,
+        )
+        for f in fields(SnipeOptions)
+    ]
+    own = inspect.signature(command, eval_str=True)
+    ctx, *rest = (p for p in own.parameters.values() if p.name != "options")
+
+    @functools.wraps(command)
+    def with_options(**given: Any) -> None:
+        options = SnipeOptions(**{f.name: given.pop(f.name) for f in fields(SnipeOptions)})
+        command(options=options, **given)
+
+    signature = own.replace(parameters=[ctx, *shared, *rest])
+    with_options.__signature__ = signature  # type: ignore[attr-defined]
+    with_options.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+    return with_options
+
+
 @app.command(epilog=EXIT_CODES_HELP)
+@with_snipe_options
 def snipe(
     ctx: typer.Context,
-    venue: VenueOption,
-    day: DateOption,
-    party: PartyOption,
-    at: TimeOption = None,
-    window: WindowOption = None,
-    seating: TypeOption = None,
-    release_at: AtOption = None,
-    lead_days: LeadDaysOption = None,
-    release_time: ReleaseTimeOption = None,
-    payment_method: PaymentOption = None,
-    max_total: MaxTotalOption = None,
-    max_cancel_fee: MaxCancelOption = None,
-    lead: LeadOption = None,
-    interval: IntervalOption = None,
-    deadline: DeadlineOption = None,
-    late: LateOption = None,
-    budget: BudgetOption = None,
-    dry_run: DryRunOption = False,
-    yes: UnattendedYesOption = False,
+    options: SnipeOptions,
     speculate: Annotated[
         bool,
         typer.Option(
@@ -277,14 +380,10 @@ def snipe(
     --window 19:00-21:00 --lead-days auto --release-time 09:00
     """
     run = use(ctx, json_output=json_output)
-    from resywatch.services import snipe as snipes
+    from resywatch.services.booking.runs import snipe_now
 
-    spec = _spec(
-        venue, day, party, at, window, seating, release_at, lead_days, release_time,
-        payment_method, max_total, max_cancel_fee, lead, interval, deadline, late, budget,
-        dry_run,
-    )  # fmt: skip
-    settings, db, output = run.settings(), run.database(), run.output
+    spec = options.spec()
+    settings, output = run.settings(), run.output
     if speculate:
         settings = settings.model_copy(update={"book_speculate": True})
 
@@ -295,63 +394,10 @@ def snipe(
             "waiting (Ctrl-C stops it)"
         )
 
-    _, result = run.with_resy(
-        lambda resy: snipes.snipe_now(
-            db=db, resy=resy, settings=settings, spec=spec, now=_now(), on_scheduled=waiting
-        )
+    _, result = _in_runtime(
+        run, lambda rt: snipe_now(rt, spec, on_scheduled=waiting), settings=settings
     )
     _report(output, result)
-
-
-def _spec(
-    venue: str,
-    day: str,
-    party: int,
-    at: str | None,
-    window: str | None,
-    seating: list[str] | None,
-    release_at: str | None,
-    lead_days: str | None,
-    release_time: str | None,
-    payment_method: int | None,
-    max_total: float | None,
-    max_cancel_fee: float | None,
-    lead: str | None,
-    interval: str | None,
-    deadline: str | None,
-    late: str | None,
-    budget: int | None,
-    dry_run: bool,
-) -> SnipeSpec:
-    from resywatch.services.snipe import SnipeSpec
-
-    preferred, span = _times(at, window)
-    if release_at is not None and (lead_days is not None or release_time is not None):
-        raise InvalidInput("give either --at, or --lead-days (with --release-time), not both")
-    auto = lead_days is not None and lead_days.strip().lower() == "auto"
-    if lead_days is not None and not auto and not is_id(lead_days):  # ASCII digits only
-        raise InvalidInput(f"--lead-days {lead_days!r} is neither a number of days nor auto")
-    return SnipeSpec(
-        venue=venue,
-        day=parse_day(day, what="--date"),
-        party_size=party,
-        at=preferred,
-        window=span,
-        seating_types=tuple(seating or []),
-        release_at=_instant(release_at) if release_at else None,
-        lead_days=int(lead_days) if lead_days is not None and not auto else None,
-        auto_lead=auto,
-        release_time=parse_hhmm(release_time, what="--release-time") if release_time else None,
-        payment_method_id=payment_method,
-        max_total=max_total,
-        max_cancel_fee=max_cancel_fee,
-        dry_run=dry_run,
-        lead_s=_seconds(lead, "--lead"),
-        poll_interval_s=_seconds(interval, "--interval"),
-        deadline_s=_seconds(deadline, "--deadline"),
-        late_s=_seconds(late, "--late"),
-        request_budget=budget,
-    )
 
 
 def _instant(text: str) -> datetime:
@@ -391,10 +437,10 @@ def attempts(
     """Every booking try, newest first: what was asked, the outcome, Resy's status, the
     latency of each step and the reservation id."""
     run = use(ctx, json_output=json_output)
-    from resywatch.services import booking
+    from resywatch.services.booking.attempts import list_attempts
 
     moment = _now()
-    found = booking.list_attempts(
+    found = list_attempts(
         run.database(),
         since=parse_since(since, moment) if since else None,
         failed_only=failed,
@@ -427,29 +473,8 @@ def attempts(
 
 
 @schedule_app.command("add")
-def schedule_add(
-    ctx: typer.Context,
-    venue: VenueOption,
-    day: DateOption,
-    party: PartyOption,
-    at: TimeOption = None,
-    window: WindowOption = None,
-    seating: TypeOption = None,
-    release_at: AtOption = None,
-    lead_days: LeadDaysOption = None,
-    release_time: ReleaseTimeOption = None,
-    payment_method: PaymentOption = None,
-    max_total: MaxTotalOption = None,
-    max_cancel_fee: MaxCancelOption = None,
-    lead: LeadOption = None,
-    interval: IntervalOption = None,
-    deadline: DeadlineOption = None,
-    late: LateOption = None,
-    budget: BudgetOption = None,
-    dry_run: DryRunOption = False,
-    yes: UnattendedYesOption = False,
-    json_output: JsonFlag = False,
-) -> None:
+@with_snipe_options
+def schedule_add(ctx: typer.Context, options: SnipeOptions, json_output: JsonFlag = False) -> None:
     """Save a snipe (same options as `book snipe`) for `resywatch run-forever`, or cron's
     `resywatch run snipes`, to run at the release instant.
 
@@ -457,25 +482,16 @@ def schedule_add(
     --time 19:30 --at "2026-11-04 10:00"
     """
     run = use(ctx, json_output=json_output)
-    from resywatch.services import snipe as snipes
+    from resywatch.services.booking.schedule import schedule_snipe
 
-    spec = _spec(
-        venue, day, party, at, window, seating, release_at, lead_days, release_time,
-        payment_method, max_total, max_cancel_fee, lead, interval, deadline, late, budget,
-        dry_run,
-    )  # fmt: skip
-    settings, db = run.settings(), run.database()
-    added = run.with_resy(
-        lambda resy: snipes.schedule_snipe(
-            db=db, resy=resy, settings=settings, spec=spec, now=_now()
-        )
-    )
+    spec = options.spec()
+    added = _in_runtime(run, lambda rt: schedule_snipe(rt, spec))
     if run.output.json_mode:
         run.output.json(added)
     else:
         run.output.note(
             f"snipe {added.id} scheduled: {added.venue_name} on {added.day} for "
-            f"{added.party_size}, released {_local(added.release_at, settings.timezone)} "
+            f"{added.party_size}, released {_local(added.release_at, run.settings().timezone)} "
             f"({added.release_source})"
         )
 
@@ -490,9 +506,9 @@ def schedule_list(
 ) -> None:
     """Scheduled snipes, next release first."""
     run = use(ctx, json_output=json_output)
-    from resywatch.services import snipe as snipes
+    from resywatch.services.booking.schedule import list_snipes
 
-    found = snipes.list_snipes(run.database(), include_finished=show_all)
+    found = list_snipes(run.database(), include_finished=show_all)
     if run.output.json_mode:
         run.output.json({"snipes": found})
         return
@@ -520,9 +536,9 @@ def schedule_cancel(
 ) -> None:
     """Cancel a scheduled snipe (a running one stops before it polls)."""
     run = use(ctx, json_output=json_output)
-    from resywatch.services import snipe as snipes
+    from resywatch.services.booking.schedule import cancel_snipe
 
-    cancelled = snipes.cancel_snipe(run.database(), snipe_id, _now())
+    cancelled = cancel_snipe(run.database(), snipe_id, _now())
     if run.output.json_mode:
         run.output.json(cancelled)
     else:

@@ -45,6 +45,7 @@ def run(
     Exit codes: 0 ok or skipped, 1 a pass failed.
     """
     out = use(ctx, json_output=json_output)
+    from resywatch.clock import SYSTEM_CLOCK
     from resywatch.db.leases import this_process
     from resywatch.scheduler import runner
     from resywatch.scheduler.jobs import JOBS, JobContext
@@ -58,7 +59,7 @@ def run(
 
     async def passes(resy: ResyClient) -> list[PassResult]:
         return await runner.run_passes(
-            JobContext(db, resy, settings, _now, default_stream=stream),
+            JobContext(db, resy, settings, SYSTEM_CLOCK, default_stream=stream),
             None if job == "due" else JOBS[job],
             owner=this_process(),
             repeat=repeat,
@@ -93,6 +94,7 @@ def run_forever(
     (exit 0 within 8 s); a second one stops at once. One log line per pass on stderr.
     """
     out = use(ctx, json_output=False)
+    from resywatch.clock import SYSTEM_CLOCK
     from resywatch.db.leases import this_process
     from resywatch.scheduler.jobs import JOBS, JobContext
     from resywatch.scheduler.supervisor import Supervisor
@@ -110,7 +112,7 @@ def run_forever(
 
     async def supervise(resy: ResyClient) -> int:
         supervisor = Supervisor(
-            JobContext(db, resy, settings, _now), chosen, this_process(), log, max_passes
+            JobContext(db, resy, settings, SYSTEM_CLOCK), chosen, this_process(), log, max_passes
         )
         return await supervisor.run()
 

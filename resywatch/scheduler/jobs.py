@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, TYPE_CHECKING
 
+from resywatch.clock import Clock
 from resywatch.config import Settings
 from resywatch.db.engine import Database
 from resywatch.resy.client import ResyClient
@@ -28,7 +29,8 @@ class JobContext:
     db: Database
     resy: ResyClient
     settings: Settings
-    clock: Callable[[], datetime]
+    # The jobs' time: the snipes job runs its snipes on it (a test's or the demo's clock).
+    clock: Clock
     # Where notifications go when no channel is configured (stdout, unless stdout is
     # reserved for a --json document).
     default_stream: IO[str] | None = None
@@ -72,7 +74,7 @@ async def _discovery(ctx: JobContext) -> dict[str, int]:
     from resywatch.services.discovery.scan import ScanContext, run_pass
 
     summary = await run_pass(
-        ScanContext(ctx.db, ctx.resy, ctx.settings, HotspotMatcher.default(), ctx.clock),
+        ScanContext(ctx.db, ctx.resy, ctx.settings, HotspotMatcher.default(), ctx.clock.now),
         due_only=True,
     )
     return {
@@ -90,7 +92,7 @@ async def _watches(ctx: JobContext) -> dict[str, int]:
     from resywatch.services.watches import check_watches
 
     results = await check_watches(
-        db=ctx.db, resy=ctx.resy, settings=ctx.settings, now=ctx.clock(), due_only=True
+        db=ctx.db, resy=ctx.resy, settings=ctx.settings, now=ctx.clock.now(), due_only=True
     )
     return {
         "checked": len(results),
@@ -103,7 +105,9 @@ async def _notify(ctx: JobContext) -> dict[str, int]:
     from resywatch.db.models import RequestStatus
     from resywatch.services.notify_requests import check_requests
 
-    results = await check_requests(db=ctx.db, resy=ctx.resy, settings=ctx.settings, now=ctx.clock())
+    results = await check_requests(
+        db=ctx.db, resy=ctx.resy, settings=ctx.settings, now=ctx.clock.now()
+    )
     return {
         "checked": len(results),
         "satisfied": sum(1 for r in results if r.status == RequestStatus.SATISFIED),
@@ -125,7 +129,7 @@ async def _delivery(ctx: JobContext) -> dict[str, int]:
             ctx.db,
             list(channels),
             policy=DeliveryPolicy.from_settings(ctx.settings),
-            now=ctx.clock,
+            now=ctx.clock.now,
             stop=ctx.stop,
         )
     finally:
@@ -139,9 +143,12 @@ async def _delivery(ctx: JobContext) -> dict[str, int]:
 
 
 async def _snipes(ctx: JobContext) -> dict[str, int]:
-    from resywatch.services.snipe import run_due_snipes, snipe_counts
+    from resywatch.runtime import Runtime
+    from resywatch.services.booking.runs import run_due_snipes, snipe_counts
 
-    return snipe_counts(await run_due_snipes(ctx.db, ctx.resy, ctx.settings, ctx.clock()))
+    # The job's own clock, so a pass under a test's or the demo's time snipes on that time.
+    rt = Runtime(ctx.settings, ctx.db, ctx.resy, clock=ctx.clock)
+    return snipe_counts(await run_due_snipes(rt))
 
 
 async def _retention(ctx: JobContext) -> dict[str, int]:
@@ -149,7 +156,7 @@ async def _retention(ctx: JobContext) -> dict[str, int]:
 
     # Batches of deletes can take a while on a big backlog: off the loop, so the other jobs
     # and the signal handlers keep running, and stopping between batches.
-    return await asyncio.to_thread(prune, ctx.db, ctx.settings, ctx.clock(), stop=ctx.stop)
+    return await asyncio.to_thread(prune, ctx.db, ctx.settings, ctx.clock.now(), stop=ctx.stop)
 
 
 def _seconds(field: str) -> Callable[[Settings], timedelta]:

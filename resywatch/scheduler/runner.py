@@ -50,8 +50,8 @@ async def run_job(
     ttl = timedelta(seconds=ctx.settings.jobs_lease_ttl_s)
 
     def claim() -> lease.Lease | None:
-        due_by = ctx.clock() + DUE_SLACK if due_only else None
-        return lease.claim(ctx.db, job.name, ctx.clock(), ttl, owner, due_by=due_by)
+        due_by = ctx.clock.now() + DUE_SLACK if due_only else None
+        return lease.claim(ctx.db, job.name, ctx.clock.now(), ttl, owner, due_by=due_by)
 
     held = claim()
     while held is None and not job.shared and time.monotonic() - started < lock_timeout:
@@ -60,7 +60,7 @@ async def run_job(
     if held is None and not job.shared:
         return PassResult(job.name, JobStatus.SKIPPED, round(time.monotonic() - started, 3))
 
-    began = ctx.clock()
+    began = ctx.clock.now()
     renewer = asyncio.create_task(_keep_renewing(ctx, held, ttl)) if held else None
     result = PassResult(job.name, JobStatus.FAILED)
     try:
@@ -85,7 +85,7 @@ async def run_job(
             run = JobRun(
                 job_name=job.name,
                 started_at=began,
-                finished_at=ctx.clock(),
+                finished_at=ctx.clock.now(),
                 status=result.status,
                 error=result.error,
                 counts=result.counts,
@@ -103,7 +103,7 @@ async def run_job(
 async def _keep_renewing(ctx: JobContext, held: lease.Lease, ttl: timedelta) -> None:
     while True:
         await asyncio.sleep(ttl.total_seconds() / 3)
-        lease.renew(ctx.db, held, ctx.clock())
+        lease.renew(ctx.db, held, ctx.clock.now())
 
 
 DUE_SLACK = timedelta(seconds=1)  # cron and `--every` wake up a little early or late
@@ -112,7 +112,7 @@ DUE_SLACK = timedelta(seconds=1)  # cron and `--every` wake up a little early or
 def due_jobs(ctx: JobContext, names: Iterable[str] | None = None) -> list[Job]:
     """The jobs whose next run has come (or that never ran)."""
     beats = lease.heartbeats(ctx.db)
-    now = ctx.clock() + DUE_SLACK
+    now = ctx.clock.now() + DUE_SLACK
     chosen = [JOBS[n] for n in names] if names else list(JOBS.values())
     return [
         job

@@ -82,7 +82,7 @@ class Supervisor:
     async def _loop(self, job: Job) -> None:
         failures = 0
         while not self._stop.is_set():
-            began = self.ctx.clock()
+            began = self.ctx.clock.now()
             try:
                 result = await run_job(job, self.ctx, owner=self.owner, due_only=True)
             except asyncio.CancelledError:  # stopped mid-pass; run_job released the lease
@@ -101,7 +101,7 @@ class Supervisor:
         if failures:
             backoff = min(interval * 2.0**failures, max(MAX_BACKOFF.total_seconds(), interval))
             return backoff * (1 + jitter)
-        now = self.ctx.clock()
+        now = self.ctx.clock.now()
         if job.shared:  # its next cycle: always ahead
             return (
                 job.next_run_at(now, self.ctx.settings) - now

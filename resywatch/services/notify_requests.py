@@ -32,7 +32,7 @@ from resywatch.services.vocabulary import (
 from resywatch.services.watches import WatchView, list_watches
 
 if TYPE_CHECKING:
-    from resywatch.services.booking import BookingResult
+    from resywatch.services.booking.outcomes import BookingResult
 
 
 @dataclass(frozen=True)
@@ -161,11 +161,13 @@ async def _check_one(
     if request.auto_book and slots:
         # Before the request's transaction (no Resy call runs inside one). It stays pending
         # unless the try settled it: a slot gone or a hiccup is tried again next check.
-        from resywatch.services.booking import SETTLED, auto_book
+        from resywatch.runtime import Runtime
+        from resywatch.services.booking.book import auto_book
+        from resywatch.services.booking.outcomes import SETTLED
 
         booking = await auto_book(
-            db=db, resy=resy, settings=settings, source="notify", source_id=request.id,
-            want=want, slots=slots, now=now,
+            Runtime(settings, db, resy), source="notify", source_id=request.id, want=want,
+            slots=slots,
         )  # fmt: skip
         if booking is None or booking.outcome not in SETTLED:
             slots = []

@@ -30,7 +30,7 @@ from resywatch.services.vocabulary import OpenSlot, describe_slots
 
 if TYPE_CHECKING:
     from resywatch.db.models import BookingAttempt, DropEvent, NotifyRequest, ScheduledSnipe, Watch
-    from resywatch.services.booking import BookingResult
+    from resywatch.services.booking.outcomes import BookingResult
 
 _NOTIFICATION = Notification.__table__  # type: ignore[attr-defined]
 

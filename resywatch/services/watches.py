@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
@@ -47,7 +47,7 @@ from resywatch.services.retire import retire_pending
 from resywatch.services.vocabulary import OpenSlot, Want, local_today, validate_want, window_text
 
 if TYPE_CHECKING:
-    from resywatch.services.booking import BookingResult
+    from resywatch.services.booking.outcomes import BookingResult
 
 MIN_INTERVAL = timedelta(minutes=1)
 MAX_INTERVAL = timedelta(days=1)
@@ -62,7 +62,7 @@ class WatchSpec:
     query: str | None = None  # for `new-venues`
     cuisine: str | None = None
     neighborhood: str | None = None
-    auto_book: bool = False  # book the best hit (`venues` watches; see services/booking.py)
+    auto_book: bool = False  # book the best hit (`venues` watches; see services/booking/book.py)
 
 
 @dataclass(frozen=True)
@@ -308,13 +308,26 @@ async def _check_one(
         result.hits, result.baseline = [], False
     if watch.auto_book and result.hits and result.error is None:
         # After the check's own transaction: no Resy call ever runs inside one.
-        from resywatch.services.booking import auto_book
+        from resywatch.runtime import Runtime
+        from resywatch.services.booking.book import auto_book
 
         result.booking = await auto_book(
-            db=db, resy=resy, settings=settings, source="watch", source_id=watch.id,
-            want=want, slots=slots, now=now,
+            Runtime(settings, db, resy), source="watch", source_id=watch.id, want=want,
+            slots=slots, on_booked=_end_watch(watch.id, now),
         )  # fmt: skip
     return result
+
+
+def _end_watch(watch_id: int, now: datetime) -> Callable[[Session], None]:
+    """A booked watch has done its job: it ends (it would book again on its next hit).
+    Written in the transaction that records the booking."""
+
+    def end(session: Session) -> None:
+        watch = session.get(Watch, watch_id)
+        if watch is not None:
+            watch.status, watch.next_check_at, watch.updated_at = WatchStatus.ENDED, None, now
+
+    return end
 
 
 def _record_slot_hits(session: Session, watch: Watch, slots: list[OpenSlot]) -> list[Hit]:

@@ -166,7 +166,11 @@ def test_finding_17_with_nothing_configured_the_public_web_key_is_sent() -> None
 
 
 def test_finding_4_a_412_with_specs_is_confirmed_through_the_reservations_as_booked() -> None:
-    from resywatch.services import booking
+    from resywatch.db.models.booking import Outcome
+    from resywatch.services.booking.booker import Booker, Steps
+    from resywatch.services.booking.outcomes import Verdict
+    from resywatch.services.booking.plan import BookingPlan, want_for
+    from resywatch.services.booking.quote import Quote
     from resywatch.services.vocabulary import OpenSlot
 
     refused, listed = fixture("book_412_already_held"), fixture("reservations_upcoming")
@@ -180,19 +184,19 @@ def test_finding_4_a_412_with_specs_is_confirmed_through_the_reservations_as_boo
     day = date(2026, 12, 4)
     token = f"rgs://resy/6194/1/2/{day}/{day}/19:00:00/2/Dining Room"
     slot = OpenSlot(6194, "Carbone", day, datetime(2026, 12, 4, 19), "Dining Room", token, "s")
-    want, preferred = booking.want_for(day, 2)
-    plan = booking.BookingPlan(6194, "Carbone", want, preferred)
-    quote = booking.Quote("book-token", None, 0.0, 0.0, 1)
+    want, preferred = want_for(day, 2)
+    plan = BookingPlan(6194, "Carbone", want, preferred)
+    quote = Quote("book-token", None, 0.0, 0.0, 1)
 
-    async def go() -> booking.Verdict:
+    async def go() -> Verdict:
         async with ResyClient(
             base_url="https://api.resy.test", api_key=API_KEY, auth_token=TOKEN,
             transport=httpx.MockTransport(handler), max_rps=1000.0,
         ) as resy:  # fmt: skip
-            return await booking.Booker(resy, plan, booking.Steps()).book(slot, quote)
+            return await Booker(resy, plan, Steps()).book(slot, quote)
 
     verdict = asyncio.run(go())
-    assert verdict.outcome is booking.Outcome.BOOKED, verdict.message
+    assert verdict.outcome is Outcome.BOOKED, verdict.message
     assert verdict.reservation_id == 700123456
 
 
@@ -266,19 +270,22 @@ def test_finding_12_global_dining_and_ineligible_exclusive_slots_are_marked() ->
 
 
 def test_finding_9_and_10_a_quote_shows_both_fee_readings_and_its_token_expiry() -> None:
-    from resywatch.services import booking
+    from resywatch.clock import ManualClock
+    from resywatch.services.booking.booker import Booker, Steps
+    from resywatch.services.booking.plan import BookingPlan, want_for
+    from resywatch.services.booking.quote import over_ceiling, quote_of
 
     sample = fixture("details_with_cancellation_fee")
     details = parsed(sample, lambda r: r.details("rgs://t", date(2026, 12, 4), 4))
-    quote = booking.quote_of(details, None, party_size=4)
+    quote = quote_of(details, None, party_size=4)
     assert (quote.cancellation_fee, quote.cancellation_fee_max) == (25.0, 100.0)
     assert quote.payment_method_id == 123456
     assert quote.expires_at is not None and quote.expires_at.tzinfo is not None
-    want, preferred = booking.want_for(date(2026, 12, 4), 4)
-    plan = booking.BookingPlan(1, "Venue", want, preferred, max_cancel_fee=50.0)
-    assert booking.over_ceiling(quote, plan) is not None  # $100 if per guest: above $50
+    want, preferred = want_for(date(2026, 12, 4), 4)
+    plan = BookingPlan(1, "Venue", want, preferred, max_cancel_fee=50.0)
+    assert over_ceiling(quote, plan) is not None  # $100 if per guest: above $50
     now = quote.expires_at - timedelta(seconds=10)
-    booker = booking.Booker(None, plan, booking.Steps(), now=lambda: now)  # type: ignore[arg-type]
+    booker = Booker(None, plan, Steps(), ManualClock(now))  # type: ignore[arg-type]
     assert booker.stale(quote)
 
 

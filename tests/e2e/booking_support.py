@@ -107,7 +107,8 @@ def fault(sandbox: SandboxHandle, route: str, **rule: Any) -> None:
 
 
 class SandboxTime:
-    """The snipe's clock on the sandbox's time, which may run faster than real time."""
+    """The sandbox's time, which may run faster than real time, as a `resywatch.clock.Clock`
+    (`now`, `sleep`): what a test's Runtime or JobContext runs snipes on."""
 
     def __init__(self, state: SandboxState) -> None:
         self.state = state

@@ -12,15 +12,19 @@ from typing import Any
 import pytest
 from booking_support import book_requests, bookable, fault, held
 from sandbox_tools import SoldOutVenue, live_config
+from sqlmodel import Session, select
 
 from resywatch.config import Settings, load_settings
 from resywatch.db.engine import Database
+from resywatch.db.models import BookingAttempt
 from resywatch.resy.client import client_from_settings
+from resywatch.runtime import Runtime
 from resywatch.sandbox import DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
 from resywatch.services.availability import open_slots
-from resywatch.services.booking import BookingResult, auto_book
+from resywatch.services.booking.book import auto_book
+from resywatch.services.booking.outcomes import BookingResult
 from resywatch.services.vocabulary import Want, local_today
-from resywatch.services.watches import WatchSpec, add_watch
+from resywatch.services.watches import WatchSpec, add_watch, get_watch
 
 
 @pytest.fixture
@@ -171,8 +175,46 @@ async def _auto_book(
         async with client_from_settings(settings) as resy:
             start.wait(timeout=10)
             return await auto_book(
-                db=db, resy=resy, settings=settings, source="watch", source_id=watch_id,
-                want=want, slots=slots, now=datetime.now(UTC),
+                Runtime(settings, db, resy), source="watch", source_id=watch_id, want=want,
+                slots=slots,
             )  # fmt: skip
     finally:
         db.dispose()
+
+
+def test_booking_leaves_the_watch_to_its_caller(
+    env: dict[str, str], sandbox: SandboxHandle, database_url: str
+) -> None:
+    """Auto-book writes only booking rows: what a booked watch does next is the `on_booked`
+    its caller passes, run in the transaction that records the booking."""
+    settings = load_settings(environ=env)
+    target = bookable(sandbox, tomorrow(env))
+    want = Want(target.day, target.day, 2, time(18), time(21))
+    seen_in_callback: list[str] = []
+
+    async def go() -> tuple[BookingResult | None, str]:
+        db = Database(database_url)
+        try:
+            async with client_from_settings(settings) as resy:
+                spec = WatchSpec("venues", want, venues=(str(target.venue.id),), auto_book=True)
+                watch = await add_watch(
+                    db=db, resy=resy, settings=settings, spec=spec, now=datetime.now(UTC)
+                )
+                slots = await open_slots(resy, target.venue.id, want, target.day)
+
+                def on_booked(session: Session) -> None:
+                    attempt = session.exec(select(BookingAttempt)).one()
+                    seen_in_callback.append(attempt.outcome)
+
+                result = await auto_book(
+                    Runtime(settings, db, resy), source="watch", source_id=watch.id, want=want,
+                    slots=slots, on_booked=on_booked,
+                )  # fmt: skip
+                return result, get_watch(db, watch.id).status
+        finally:
+            db.dispose()
+
+    result, status = asyncio.run(go())
+    assert result is not None and result.outcome.value == "booked", result
+    assert status == "active"  # the watch is its caller's to end, not booking's
+    assert seen_in_callback == ["booked"]  # in the booking's own transaction

@@ -15,12 +15,18 @@ from sqlmodel import select
 
 from resywatch.config import Settings, load_settings
 from resywatch.db.engine import Database
+from resywatch.db.leases import WorkerId
 from resywatch.db.models import Notification
+from resywatch.db.models.booking import Outcome
 from resywatch.resy.client import client_from_settings
+from resywatch.runtime import Runtime
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
 from resywatch.sandbox.venues import Venue
-from resywatch.services import snipe
-from resywatch.services.booking import Outcome, list_attempts
+from resywatch.scheduler.jobs import JOBS, JobContext
+from resywatch.services.booking import runs as snipe_runs
+from resywatch.services.booking import schedule, sniper
+from resywatch.services.booking.attempts import list_attempts
+from resywatch.services.booking.plan import BookingRequest
 
 SPEED = 20.0
 #: A Monday 16:00 in New York, as the e2e default: no natural release for hours.
@@ -45,29 +51,25 @@ def settings(sandbox: SandboxHandle, database_url: str) -> Settings:
     )
 
 
-def spec_for(venue: Venue, day: date, instant: float, **fields: Any) -> snipe.SnipeSpec:
-    return snipe.SnipeSpec(
-        venue=str(venue.id),
-        day=day,
-        party_size=2,
-        window=(time(18), time(21)),
-        release_at=datetime.fromtimestamp(instant, UTC),
-        **fields,
+def spec_for(venue: Venue, day: date, instant: float, **pacing: Any) -> schedule.SnipeSpec:
+    return schedule.SnipeSpec(
+        BookingRequest(venue=str(venue.id), day=day, party_size=2, window=(time(18), time(21))),
+        schedule.Release(at=datetime.fromtimestamp(instant, UTC)),
+        schedule.Pacing(**pacing),
     )
 
 
 async def schedule_and_run(
-    db: Database, settings: Settings, sandbox: SandboxHandle, spec: snipe.SnipeSpec, runners: int
-) -> list[list[snipe.SnipeRun]]:
+    db: Database, settings: Settings, sandbox: SandboxHandle, spec: schedule.SnipeSpec, runners: int
+) -> list[list[snipe_runs.SnipeRun]]:
     clock = SandboxTime(sandbox.state)
     async with client_from_settings(settings) as resy:
-        await snipe.schedule_snipe(db=db, resy=resy, settings=settings, spec=spec, now=clock.now())
+        await schedule.schedule_snipe(Runtime(settings, db, resy, clock), spec)
 
-    async def runner(n: int) -> list[snipe.SnipeRun]:
+    async def runner(n: int) -> list[snipe_runs.SnipeRun]:
         async with client_from_settings(settings) as resy:
-            return await snipe.run_due_snipes(
-                db, resy, settings, clock.now(), clock=clock, owner=f"runner-{n}"
-            )
+            worker = WorkerId(f"runner-{n}", n, "test")
+            return await snipe_runs.run_due_snipes(Runtime(settings, db, resy, clock, worker))
 
     return list(await asyncio.gather(*(runner(n) for n in range(runners))))
 
@@ -94,11 +96,11 @@ def test_a_scheduled_snipe_books_the_drop_at_its_instant(
     # timed: how soon in milliseconds is bench/snipe.py's to measure, not a loaded CI box's.
     finds = sandbox.state.traffic.requests("/4/find")
     late_finds = [f for f in finds if f["at"] >= dropped and f["seq"] < booked[0]["seq"]]
-    assert len(late_finds) <= snipe.FIND_FANOUT
+    assert len(late_finds) <= sniper.FIND_FANOUT
     assert result.latency_ms["requests"] <= settings.book_request_budget
     assert result.latency_ms["seen_ms"] <= result.latency_ms["book_sent_ms"]
     assert result.latency_ms["book_sent_ms"] >= drift_s * 1000
-    (saved,) = snipe.list_snipes(db, include_finished=True)
+    (saved,) = schedule.list_snipes(db, include_finished=True)
     assert (saved.status, saved.outcome, saved.attempt_id) == ("done", "booked", result.attempt_id)
     with db.read() as session:
         notes = session.exec(select(Notification)).all()
@@ -159,22 +161,20 @@ def test_a_pass_takes_snipes_that_come_due_while_others_run(
     sandbox.state.force_release(second, second_day, now + 45)  # due only once the first runs
     clock = SandboxTime(sandbox.state)
 
-    async def go() -> list[snipe.SnipeRun]:
+    async def go() -> list[snipe_runs.SnipeRun]:
         async with client_from_settings(settings) as resy:
             for venue, day, instant in (
                 (first, first_day, now + 20),
                 (second, second_day, now + 45),
             ):
                 spec = spec_for(venue, day, instant)
-                await snipe.schedule_snipe(
-                    db=db, resy=resy, settings=settings, spec=spec, now=clock.now()
-                )
-            return await snipe.run_due_snipes(db, resy, settings, clock.now(), clock=clock)
+                await schedule.schedule_snipe(Runtime(settings, db, resy, clock), spec)
+            return await snipe_runs.run_due_snipes(Runtime(settings, db, resy, clock))
 
     runs = asyncio.run(go())
     assert sorted(r.status for r in runs) == ["done", "done"]
     assert all(r.result is not None and r.result.outcome is Outcome.BOOKED for r in runs)
-    assert snipe.snipe_counts(runs) == {"snipes": 2, "booked": 2, "missed": 0, "not_booked": 0}
+    assert snipe_runs.snipe_counts(runs) == {"snipes": 2, "booked": 2, "missed": 0, "not_booked": 0}
 
 
 def test_a_stopped_pass_gives_its_snipe_back_to_the_schedule(
@@ -185,25 +185,45 @@ def test_a_stopped_pass_gives_its_snipe_back_to_the_schedule(
     sandbox.state.force_release(venue, day, instant)
     clock = SandboxTime(sandbox.state)
 
-    async def go() -> list[snipe.SnipeRun]:
+    async def go() -> list[snipe_runs.SnipeRun]:
         async with client_from_settings(settings) as resy:
             spec = spec_for(venue, day, instant)
-            await snipe.schedule_snipe(
-                db=db, resy=resy, settings=settings, spec=spec, now=clock.now()
-            )
-            stopped = asyncio.create_task(
-                snipe.run_due_snipes(db, resy, settings, clock.now(), clock=clock)
-            )
+            rt = Runtime(settings, db, resy, clock)
+            await schedule.schedule_snipe(rt, spec)
+            stopped = asyncio.create_task(snipe_runs.run_due_snipes(rt))
             await clock.sleep(5)  # it is waiting for the instant
-            assert [s.status for s in snipe.list_snipes(db)] == ["running"]
+            assert [s.status for s in schedule.list_snipes(db)] == ["running"]
             stopped.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await stopped
-            (back,) = snipe.list_snipes(db)
+            (back,) = schedule.list_snipes(db)
             assert back.status == "scheduled" and "back in the schedule" in (back.message or "")
-            return await snipe.run_due_snipes(db, resy, settings, clock.now(), clock=clock)
+            return await snipe_runs.run_due_snipes(rt)
 
     (run,) = asyncio.run(go())
     assert run.result is not None and run.result.outcome is Outcome.BOOKED
     attempts = [a.outcome for a in list_attempts(db)]
     assert attempts == ["booked", "failed"]
+
+
+def test_the_snipes_job_runs_its_snipes_on_its_own_clock(
+    sandbox: SandboxHandle, settings: Settings, db: Database
+) -> None:
+    """The job hands the sniper the clock it was given: on the sandbox's time (months away
+    from the wall clock here), the snipe books its drop. On the wall clock, the release
+    would be long past and the snipe missed."""
+    venue, day = unreleased(sandbox)
+    instant = sandbox.state.clock.now() + 20
+    sandbox.state.force_release(venue, day, instant)
+    clock = SandboxTime(sandbox.state)
+
+    async def go() -> dict[str, int]:
+        async with client_from_settings(settings) as resy:
+            await schedule.schedule_snipe(
+                Runtime(settings, db, resy, clock), spec_for(venue, day, instant)
+            )
+            return await JOBS["snipes"].run(JobContext(db, resy, settings, clock))
+
+    counts = asyncio.run(go())
+    assert counts == {"snipes": 1, "booked": 1, "missed": 0, "not_booked": 0}
+    assert book_requests(sandbox) == 1

@@ -15,7 +15,7 @@ from booking_support import book_requests, bookable, unreleased
 from sandbox_tools import live_config
 
 from resywatch.sandbox import DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
-from resywatch.services.snipe import FIND_FANOUT
+from resywatch.services.booking.sniper import FIND_FANOUT
 
 
 @pytest.fixture

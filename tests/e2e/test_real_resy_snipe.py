@@ -13,11 +13,13 @@ from booking_support import SandboxTime, unreleased
 
 from resywatch.config import Settings, load_settings
 from resywatch.db.engine import Database
+from resywatch.db.models.booking import Outcome
 from resywatch.resy import errors
 from resywatch.resy.client import client_from_settings
+from resywatch.runtime import Runtime
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
-from resywatch.services import snipe
-from resywatch.services.booking import Outcome
+from resywatch.services.booking import runs, schedule
+from resywatch.services.booking.plan import BookingRequest
 from resywatch.services.politeness import PolitenessPolicy, SharedPoliteness
 
 START = datetime(2026, 3, 2, 21, 0, tzinfo=UTC)
@@ -61,23 +63,22 @@ def run_snipe(
     gate: RecordingGate,
     *,
     late_s: float = 2.0,
-) -> tuple[snipe.SnipeRun, float]:
+) -> tuple[runs.SnipeRun, float]:
     venue, day = unreleased(sandbox)
     instant = sandbox.state.clock.now() + 20  # within the prepare window: due at once
     dropped = instant + late_s  # a little late: the snipe polls for a while first
     sandbox.state.force_release(venue, day, dropped)
-    spec = snipe.SnipeSpec(
-        venue=str(venue.id), day=day, party_size=2, window=(time(18), time(21)),
-        release_at=datetime.fromtimestamp(instant, UTC),
-    )  # fmt: skip
+    spec = schedule.SnipeSpec(
+        BookingRequest(venue=str(venue.id), day=day, party_size=2, window=(time(18), time(21))),
+        schedule.Release(at=datetime.fromtimestamp(instant, UTC)),
+    )
     clock = SandboxTime(sandbox.state)
 
-    async def go() -> snipe.SnipeRun:
+    async def go() -> runs.SnipeRun:
         async with client_from_settings(settings, gate=gate) as resy:
-            await snipe.schedule_snipe(
-                db=db, resy=resy, settings=settings, spec=spec, now=clock.now()
-            )
-            (ran,) = await snipe.run_due_snipes(db, resy, settings, clock.now(), clock=clock)
+            rt = Runtime(settings, db, resy, clock)
+            await schedule.schedule_snipe(rt, spec)
+            (ran,) = await runs.run_due_snipes(rt)
             return ran
 
     return asyncio.run(go()), dropped

@@ -15,12 +15,21 @@ import pytest
 from sqlmodel import select
 
 from resywatch.cli.book import EXIT_CODES_HELP
+from resywatch.clock import ManualClock
 from resywatch.config import load_settings
 from resywatch.db.engine import Database
 from resywatch.db.models import BookingAttempt, Notification, ScheduledSnipe
+from resywatch.db.models.booking import Outcome
 from resywatch.errors import InvalidInput
-from resywatch.services import booking, snipe
-from resywatch.services.booking import BookingPlan, BookingResult, Outcome, Quote
+from resywatch.runtime import Runtime
+from resywatch.services.booking import runs, schedule
+from resywatch.services.booking import sniper as sniping
+from resywatch.services.booking.attempts import finish_attempt, list_attempts, start_attempt
+from resywatch.services.booking.book import claim_key
+from resywatch.services.booking.booker import Booker, Steps
+from resywatch.services.booking.outcomes import EXIT_CODES, BookingResult, Verdict
+from resywatch.services.booking.plan import BookingPlan, check_time_in_window, rank, want_for
+from resywatch.services.booking.quote import Quote, over_ceiling
 from resywatch.services.vocabulary import OpenSlot
 
 DAY = date(2026, 12, 4)
@@ -34,7 +43,7 @@ def slot(hhmm: str, seating: str | None = "Dining Room", day: date = DAY) -> Ope
 
 
 def plan(**fields: object) -> BookingPlan:
-    want, preferred = booking.want_for(DAY, 2, window=(time(18), time(21)))
+    want, preferred = want_for(DAY, 2, window=(time(18), time(21)))
     values: dict[str, object] = {
         "venue_id": 7,
         "venue_name": "Don Angie",
@@ -46,21 +55,21 @@ def plan(**fields: object) -> BookingPlan:
 
 
 def test_time_alone_accepts_half_an_hour_either_side_and_prefers_itself() -> None:
-    want, preferred = booking.want_for(DAY, 2, at=time(19, 0))
+    want, preferred = want_for(DAY, 2, at=time(19, 0))
     assert (want.time_from, want.time_to, preferred) == (time(18, 30), time(19, 30), time(19))
-    late, _ = booking.want_for(DAY, 2, at=time(23, 45))
+    late, _ = want_for(DAY, 2, at=time(23, 45))
     assert (late.time_from, late.time_to) == (time(23, 15), time(23, 59))
 
 
 def test_a_window_alone_prefers_its_middle_and_both_keep_the_time() -> None:
-    assert booking.want_for(DAY, 2, window=(time(18), time(21)))[1] == time(19, 30)
-    assert booking.want_for(DAY, 2, at=time(20), window=(time(18), time(21)))[1] == time(20)
+    assert want_for(DAY, 2, window=(time(18), time(21)))[1] == time(19, 30)
+    assert want_for(DAY, 2, at=time(20), window=(time(18), time(21)))[1] == time(20)
     with pytest.raises(InvalidInput, match="outside --window"):
-        booking.check_time_in_window(time(22), (time(18), time(21)))
+        check_time_in_window(time(22), (time(18), time(21)))
 
 
 def test_rank_by_distance_then_seating_preference_then_time() -> None:
-    want, _ = booking.want_for(DAY, 2, seating_types=["Bar", "Dining Room"])
+    want, _ = want_for(DAY, 2, seating_types=["Bar", "Dining Room"])
     slots = [
         slot("18:00", "Dining Room"),
         slot("19:30", "Dining Room"),
@@ -68,7 +77,7 @@ def test_rank_by_distance_then_seating_preference_then_time() -> None:
         slot("19:30", "Bar"),
         slot("20:30", "Patio"),
     ]
-    ranked = booking.rank(slots, want, time(19))
+    ranked = rank(slots, want, time(19))
     assert [(f"{s.starts_at:%H:%M}", s.seating_type) for s in ranked] == [
         ("18:30", "Bar"),  # 30 min away, preferred seating, earlier
         ("19:30", "Bar"),  # 30 min away, preferred seating
@@ -79,42 +88,42 @@ def test_rank_by_distance_then_seating_preference_then_time() -> None:
 
 
 def test_rank_prefers_the_earliest_day_across_a_range() -> None:
-    want, _ = booking.want_for(DAY, 2)
+    want, _ = want_for(DAY, 2)
     later = slot("19:00", day=DAY + timedelta(days=1))
-    ranked = booking.rank([later, slot("21:30")], want, time(19))
+    ranked = rank([later, slot("21:30")], want, time(19))
     assert ranked[0].day == DAY
 
 
 def test_quotes_above_either_ceiling_are_refused() -> None:
     free = Quote("t", None, 0.0, 0.0, None)
     deposit = Quote("t", None, 50.0, 100.0, 1)
-    assert booking.over_ceiling(free, plan()) is None
-    refused = booking.over_ceiling(deposit, plan())
+    assert over_ceiling(free, plan()) is None
+    refused = over_ceiling(deposit, plan())
     assert refused and "$50.00 up front" in refused and "--max-total" in refused
-    assert booking.over_ceiling(deposit, plan(max_total=50.0, max_cancel_fee=100.0)) is None
-    assert booking.over_ceiling(deposit, plan(max_total=50.0)) is not None
+    assert over_ceiling(deposit, plan(max_total=50.0, max_cancel_fee=100.0)) is None
+    assert over_ceiling(deposit, plan(max_total=50.0)) is not None
 
 
 def test_tokens_are_predicted_for_another_day_and_party() -> None:
     token = "rgs://resy/5192/1124043/2/2023-06-14/2023-06-14/17:00:00/2/Dining Room"
-    assert snipe.predict_token(token, date(2023, 6, 21), 4) == (
+    assert sniping.predict_token(token, date(2023, 6, 21), 4) == (
         "rgs://resy/5192/1124043/2/2023-06-21/2023-06-21/17:00:00/4/Dining Room"
     )
-    assert snipe.predict_token("opaque-token", date(2023, 6, 21), 2) is None
+    assert sniping.predict_token("opaque-token", date(2023, 6, 21), 2) is None
 
 
 def test_every_outcome_has_an_exit_code_and_the_help_lists_them() -> None:
-    assert set(booking.EXIT_CODES) == set(Outcome)
-    for outcome, code in booking.EXIT_CODES.items():
+    assert set(EXIT_CODES) == set(Outcome)
+    for outcome, code in EXIT_CODES.items():
         if code >= 10:
             assert re.search(rf"\b{code} ", EXIT_CODES_HELP), outcome
-    codes = {booking.EXIT_CODES[o] for o in (
+    codes = {EXIT_CODES[o] for o in (
         Outcome.NO_SLOT, Outcome.SLOT_GONE, Outcome.CONFLICT, Outcome.PAYMENT_REQUIRED,
         Outcome.PAYMENT_NOT_ACCEPTED, Outcome.FEE_TOO_HIGH, Outcome.AUTH_EXPIRED,
         Outcome.RATE_LIMITED, Outcome.UNCONFIRMED,
     )}  # fmt: skip
     assert len(codes) == 9  # one each
-    assert booking.EXIT_CODES[Outcome.BOOKED] == booking.EXIT_CODES[Outcome.DRY_RUN] == 0
+    assert EXIT_CODES[Outcome.BOOKED] == EXIT_CODES[Outcome.DRY_RUN] == 0
 
 
 def test_a_failed_result_is_an_error_with_its_outcome_and_exit_code() -> None:
@@ -147,16 +156,16 @@ def test_settings_have_book_defaults_from_toml_and_environment(tmp_path: Path) -
 
 def test_a_claim_key_lets_one_attempt_only(db: Database) -> None:
     now = datetime.now(UTC)
-    key = booking.claim_key("watch", 3, slot("19:00"))
-    first = booking.start_attempt(
+    key = claim_key("watch", 3, slot("19:00"))
+    first = start_attempt(
         db, source="watch", source_id=3, plan=plan(), slot=slot("19:00"), claim_key=key, now=now
     )
-    second = booking.start_attempt(
+    second = start_attempt(
         db, source="watch", source_id=3, plan=plan(), slot=slot("19:00"), claim_key=key, now=now
     )
     assert first is not None and second is None
-    other = booking.claim_key("watch", 3, slot("19:00", "Bar"))
-    assert booking.start_attempt(
+    other = claim_key("watch", 3, slot("19:00", "Bar"))
+    assert start_attempt(
         db, source="watch", source_id=3, plan=plan(), slot=slot("19:00"), claim_key=other, now=now
     )
     with db.read() as session:
@@ -167,7 +176,7 @@ def test_a_finished_attempt_writes_its_notification_in_the_same_transaction(
     db: Database,
 ) -> None:
     now = datetime.now(UTC)
-    attempt = booking.start_attempt(
+    attempt = start_attempt(
         db, source="watch", source_id=1, plan=plan(), slot=slot("19:00"), claim_key=None, now=now
     )
     assert attempt is not None
@@ -176,7 +185,7 @@ def test_a_finished_attempt_writes_its_notification_in_the_same_transaction(
         "Dining Room", reservation_id=99, resy_status=201, attempt_id=attempt,
         latency_ms={"book": 12.5, "total": 40.0},
     )  # fmt: skip
-    booking.finish_attempt(db, attempt, result, notify=True, now=now)
+    finish_attempt(db, attempt, result, notify=True, now=now)
     with db.read() as session:
         row = session.get(BookingAttempt, attempt)
         note = session.exec(select(Notification)).one()
@@ -192,19 +201,19 @@ def test_attempts_list_newest_first_and_filter_failures(db: Database) -> None:
     outcomes = [Outcome.BOOKED, Outcome.SLOT_GONE, Outcome.DRY_RUN, Outcome.PAYMENT_REQUIRED]
     for n, outcome in enumerate(outcomes):
         at = now - timedelta(hours=len(outcomes) - n)
-        attempt = booking.start_attempt(
+        attempt = start_attempt(
             db, source="book-now", source_id=None, plan=plan(), slot=None, claim_key=None, now=at
         )
         assert attempt is not None
         result = BookingResult(outcome, outcome.value, 7, "Don Angie", DAY, 2)
-        booking.finish_attempt(db, attempt, result, notify=False, now=at)
-    every = booking.list_attempts(db)
+        finish_attempt(db, attempt, result, notify=False, now=at)
+    every = list_attempts(db)
     assert [a.outcome for a in every] == [o.value for o in reversed(outcomes)]
-    assert [a.outcome for a in booking.list_attempts(db, failed_only=True)] == [
+    assert [a.outcome for a in list_attempts(db, failed_only=True)] == [
         "payment_required",
         "slot_gone",
     ]
-    recent = booking.list_attempts(db, since=now - timedelta(minutes=90))
+    recent = list_attempts(db, since=now - timedelta(minutes=90))
     assert [a.outcome for a in recent] == ["payment_required"]
 
 
@@ -227,9 +236,9 @@ def test_one_runner_only_takes_a_snipe(db: Database) -> None:
         session.flush()
         snipe_id = row.id
     assert snipe_id is not None
-    first = snipe._claim(db, snipe_id, "host:1", now)
+    first = runs._claim(db, snipe_id, "host:1", now)
     assert first is not None and first.status == "running" and first.runs == 1
-    assert snipe._claim(db, snipe_id, "host:2", now) is None
+    assert runs._claim(db, snipe_id, "host:2", now) is None
     with db.read() as session:
         stored = session.get(ScheduledSnipe, snipe_id)
     assert stored is not None and stored.claimed_by == "host:1"
@@ -240,14 +249,14 @@ def test_snipes_nobody_ran_in_time_are_missed_and_said_so(db: Database) -> None:
     with db.write() as session:
         session.add(snipe_row(now - timedelta(hours=1)))  # its deadline has passed
         session.add(snipe_row(now + timedelta(hours=1)))
-    missed = snipe._mark_missed(db, now)
+    missed = runs._mark_missed(db, now)
     assert [m.status for m in missed] == ["missed"]
-    statuses = sorted(v.status for v in snipe.list_snipes(db, include_finished=True))
+    statuses = sorted(v.status for v in schedule.list_snipes(db, include_finished=True))
     assert statuses == ["missed", "scheduled"]
     with db.read() as session:
         note = session.exec(select(Notification)).one()
     assert note.kind == "booking" and "run-forever" in note.body
-    assert snipe._mark_missed(db, now) == []
+    assert runs._mark_missed(db, now) == []
 
 
 def test_a_cancelled_snipe_cannot_be_cancelled_again(db: Database) -> None:
@@ -258,10 +267,10 @@ def test_a_cancelled_snipe_cannot_be_cancelled_again(db: Database) -> None:
         session.flush()
         snipe_id = row.id
     assert snipe_id is not None
-    assert snipe.cancel_snipe(db, snipe_id, now).status == "cancelled"
+    assert schedule.cancel_snipe(db, snipe_id, now).status == "cancelled"
     with pytest.raises(InvalidInput, match="already cancelled"):
-        snipe.cancel_snipe(db, snipe_id, now)
-    assert snipe.list_snipes(db) == []
+        schedule.cancel_snipe(db, snipe_id, now)
+    assert schedule.list_snipes(db) == []
 
 
 # --- the book step against a scripted Resy ------------------------------------------------
@@ -323,9 +332,9 @@ def test_a_book_request_is_sent_once_and_only_the_reservations_say_booked(
     answer: Callable[[httpx.Request], httpx.Response], held: list[Any], outcome: Outcome
 ) -> None:
     resy = scripted_resy(answer, held)
-    booker = booking.Booker(resy, plan(), booking.Steps())
+    booker = Booker(resy, plan(), Steps())
 
-    async def go() -> booking.Verdict:
+    async def go() -> Verdict:
         async with resy:
             return await booker.book(slot("19:00"), QUOTE)
 
@@ -347,9 +356,9 @@ def test_the_cancellation_fee_is_shown_both_ways_and_capped_on_the_larger() -> N
     quote = Quote("book-token", None, 0.0, 25.0, 5, party_size=4)
     assert quote.cancellation_fee_if_per_guest == 100.0 == quote.cancellation_fee_max
     assert quote.fee_text() == "$25.00 cancellation fee ($100.00 if per guest)"
-    refused = booking.over_ceiling(quote, plan(max_cancel_fee=50.0))
+    refused = over_ceiling(quote, plan(max_cancel_fee=50.0))
     assert refused is not None and "$100.00 if per guest" in refused
-    assert booking.over_ceiling(quote, plan(max_cancel_fee=100.0)) is None
+    assert over_ceiling(quote, plan(max_cancel_fee=100.0)) is None
     alone = Quote("book-token", None, 0.0, 25.0, 5, party_size=1)
     assert alone.fee_text() == "$25.00 cancellation fee"
 
@@ -375,9 +384,9 @@ def test_a_book_token_that_aged_at_the_prompt_is_fetched_again() -> None:
         base_url="https://resy.test", api_key="key-0123456789", auth_token="token-0123456789",
         transport=httpx.MockTransport(handler), max_rps=1000.0,
     )  # fmt: skip
-    booker = booking.Booker(resy, plan(), booking.Steps(), now=lambda: now)
+    booker = Booker(resy, plan(), Steps(), ManualClock(now))
 
-    async def go() -> booking.Verdict:
+    async def go() -> Verdict:
         async with resy:
             return await booker.try_slot(slot("19:00"), confirm=lambda s, q: True)
 
@@ -411,15 +420,8 @@ def test_a_snipe_sees_each_slot_once_and_only_at_its_venue() -> None:
         id=1, release_at=datetime(2026, 12, 1, tzinfo=UTC), lead_s=3.0, poll_interval_s=0.2,
         deadline_s=60.0, late_s=120.0, request_budget=900,
     )  # fmt: skip
-    sniper = snipe.Sniper(
-        None,
-        None,
-        load_settings(environ={}),
-        row,
-        plan(),
-        booking.Steps(),
-        snipe.SystemClock(),  # type: ignore[arg-type]
-    )
+    rt = Runtime(load_settings(environ={}), None, None)  # type: ignore[arg-type]
+    sniper = sniping.Sniper(rt, row, plan())  # type: ignore[arg-type]
     sniper._look(answer)
     assert [s.token.split("/")[3] for s in sniper.open] == ["7"]
     assert sniper.open[0].venue_name == "venue 7"

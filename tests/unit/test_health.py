@@ -23,7 +23,7 @@ from resywatch.db.models import (
 )
 from resywatch.scheduler.jobs import JOBS, health_schedules
 from resywatch.services import admin
-from resywatch.services.booking import list_attempts
+from resywatch.services.booking.attempts import list_attempts
 from resywatch.services.health import Check, JobSchedule, Status, health
 
 NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)

@@ -33,7 +33,7 @@ from resywatch.db.models import (
 )
 from resywatch.db.models.booking import Outcome
 from resywatch.services import outbox
-from resywatch.services.booking import BookingResult
+from resywatch.services.booking.outcomes import BookingResult
 from resywatch.services.channels.base import Message
 from resywatch.services.vocabulary import OpenSlot
 

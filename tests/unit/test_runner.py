@@ -9,6 +9,7 @@ from itertools import pairwise
 
 import pytest
 
+from resywatch.clock import ManualClock
 from resywatch.config import load_settings
 from resywatch.db.engine import Database
 from resywatch.db.models import ApiCallLog
@@ -19,19 +20,15 @@ from resywatch.scheduler.runner import run_job, run_passes
 from resywatch.services import retention
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 1, 12, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+def clock_at_noon() -> ManualClock:
+    return ManualClock(datetime(2026, 12, 1, 12, tzinfo=UTC))
 
 
 def test_the_next_run_counts_from_the_start_of_a_pass(db: Database) -> None:
-    clock = Clock()
+    clock = clock_at_noon()
 
     async def slow(ctx: JobContext) -> dict[str, int]:
-        clock.now += timedelta(seconds=20)  # a pass that takes 20 s of a 30 s interval
+        clock.at += timedelta(seconds=20)  # a pass that takes 20 s of a 30 s interval
         return {"done": 1}
 
     async def main() -> None:
@@ -41,7 +38,7 @@ def test_the_next_run_counts_from_the_start_of_a_pass(db: Database) -> None:
             result = await run_job(job, ctx, owner="test:1")
             assert (result.status, result.counts) == ("ok", {"done": 1})
 
-    started = clock.now
+    started = clock.at
     asyncio.run(main())
     beat = heartbeats(db)["slow"]
     assert beat.next_run_at == started + timedelta(seconds=30)
@@ -50,7 +47,7 @@ def test_the_next_run_counts_from_the_start_of_a_pass(db: Database) -> None:
 
 def test_repeated_passes_run_every_interval_apart(db: Database) -> None:
     """`run JOB --repeat 3 --every 0.2s`: three passes, each one the pause after the last."""
-    clock, began = Clock(), []
+    clock, began = clock_at_noon(), []
 
     async def tick(ctx: JobContext) -> dict[str, int]:
         began.append(time.monotonic())
@@ -69,7 +66,7 @@ def test_repeated_passes_run_every_interval_apart(db: Database) -> None:
 
 
 def test_a_failing_pass_is_recorded_and_frees_the_job(db: Database) -> None:
-    clock = Clock()
+    clock = clock_at_noon()
 
     async def broken(ctx: JobContext) -> dict[str, int]:
         raise RuntimeError("boom")
@@ -87,10 +84,10 @@ def test_a_failing_pass_is_recorded_and_frees_the_job(db: Database) -> None:
 
 
 def test_a_daily_job_runs_once_a_day_however_many_workers_ask(db: Database) -> None:
-    clock, ran = Clock(), []
+    clock, ran = clock_at_noon(), []
 
     async def prune(ctx: JobContext) -> dict[str, int]:
-        ran.append(clock.now)
+        ran.append(clock.at)
         return {}
 
     async def main() -> list[str]:
@@ -99,7 +96,7 @@ def test_a_daily_job_runs_once_a_day_however_many_workers_ask(db: Database) -> N
             job = Job("retention", prune, lambda settings: timedelta(days=1))
             statuses = []
             for hours in (0, 1, 23, 24, 25):  # three workers' loops and cron passes
-                clock.now = datetime(2026, 12, 1, 3, tzinfo=UTC) + timedelta(hours=hours)
+                clock.at = datetime(2026, 12, 1, 3, tzinfo=UTC) + timedelta(hours=hours)
                 for worker in ("a:1", "b:2", "c:3"):
                     result = await run_job(job, ctx, owner=worker, due_only=True)
                     statuses.append(result.status)
@@ -111,7 +108,7 @@ def test_a_daily_job_runs_once_a_day_however_many_workers_ask(db: Database) -> N
 
 
 def test_a_job_asked_for_by_name_runs_even_before_it_is_due(db: Database) -> None:
-    clock = Clock()
+    clock = clock_at_noon()
 
     async def work(ctx: JobContext) -> dict[str, int]:
         return {"done": 1}
@@ -132,10 +129,10 @@ def test_retention_runs_off_the_loop_and_stops_between_batches(
 ) -> None:
     monkeypatch.setattr(retention, "BATCH", 5)
     monkeypatch.setattr(retention, "BATCH_PAUSE_S", 0.05)  # 40 batches: 2 s at least
-    clock = Clock()
+    clock = clock_at_noon()
     with db.write() as session:
         for _ in range(200):
-            old = clock.now - timedelta(days=30)
+            old = clock.at - timedelta(days=30)
             session.add(ApiCallLog(at=old, method="GET", endpoint="/2/user", latency_ms=1.0))
 
     async def main() -> tuple[dict[str, int], float]:

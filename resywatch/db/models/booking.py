@@ -14,7 +14,7 @@ from resywatch.db.base import NEVER_REUSED, utcnow
 
 class Outcome(StrEnum):
     """How a booking try ended (`booking_attempt.outcome`). Each has its own message and
-    exit code (`services.booking.EXIT_CODES`)."""
+    exit code (`services.booking.outcomes.EXIT_CODES`)."""
 
     BOOKED = "booked"
     DRY_RUN = "dry_run"
