@@ -16,6 +16,7 @@ from typing import IO, TYPE_CHECKING
 from resywatch.config import Settings
 from resywatch.db.engine import Database
 from resywatch.resy.client import ResyClient
+from resywatch.runtime import Runtime
 
 if TYPE_CHECKING:
     from resywatch.services.health import JobSchedule
@@ -35,6 +36,23 @@ class JobContext:
     # Set when the process is stopping: work a job runs in a thread (which cancelling its
     # task cannot reach) watches it and returns early.
     stop: threading.Event = field(default_factory=threading.Event)
+
+    def runtime(self) -> Runtime:
+        """What a service is handed first, read off this context (this process's worker)."""
+        return Runtime(self.settings, self.db, self.resy, _ClockOf(self.clock), stop=self.stop)
+
+
+@dataclass(frozen=True)
+class _ClockOf:
+    """The context's `now` callable as the one `Clock` protocol."""
+
+    read: Callable[[], datetime]
+
+    def now(self) -> datetime:
+        return self.read()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
 
 
 JobFunction = Callable[[JobContext], Awaitable[dict[str, int]]]
@@ -68,13 +86,9 @@ CLAIMED = "claimed"  # the count a shared job's pass reports for the work it too
 
 
 async def _discovery(ctx: JobContext) -> dict[str, int]:
-    from resywatch.services.curated import HotspotMatcher
-    from resywatch.services.discovery.scan import ScanContext, run_pass
+    from resywatch.services.discovery.scan import run_pass
 
-    summary = await run_pass(
-        ScanContext(ctx.db, ctx.resy, ctx.settings, HotspotMatcher.default(), ctx.clock),
-        due_only=True,
-    )
+    summary = await run_pass(ctx.runtime(), due_only=True)
     return {
         CLAIMED: summary.buckets_claimed,
         "buckets": summary.buckets_scanned,
