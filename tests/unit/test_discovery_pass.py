@@ -1,6 +1,7 @@
 """A discovery pass works for the Runtime it is handed (both backends): its buckets are
 leased in the name of `rt.worker` and timed by `rt.clock`, not by this process's name or
-the wall clock; and the venues its scans saw are saved by the venues service."""
+the wall clock; the venues its scans saw are saved by the venues service; and the
+scheduler's discovery job hands the pass its own clock."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from resywatch.db.leases import WorkerId
 from resywatch.db.models import DiscoveryBucket, Venue
 from resywatch.resy.models import SearchHit
 from resywatch.runtime import Runtime
+from resywatch.scheduler.jobs import CLAIMED, JOBS, JobContext
 from resywatch.services.discovery import buckets, claims
 from resywatch.services.discovery.scan import run_pass
 
@@ -79,3 +81,18 @@ def test_a_pass_leases_as_the_runtimes_worker_and_reads_the_runtimes_clock(
         assert row.lease_owner is None  # settled by the apply
     assert venue is not None and venue.name == "Lilia" and venue.neighborhood == "Soho"
     assert aware(venue.first_seen_at) == NOW
+
+
+def test_the_discovery_job_runs_the_pass_on_its_contexts_clock(db: Database) -> None:
+    settings = load_settings(environ={"RESYWATCH_DISCOVERY_DAYS": "1"})
+    resy = StubResy(db)
+    ctx = JobContext(db, resy, settings, lambda: NOW)  # type: ignore[arg-type]
+
+    counts = asyncio.run(JOBS["discovery"].run(ctx))
+
+    window = buckets.window(settings, NOW)
+    assert counts[CLAIMED] == counts["buckets"] == len(window)
+    assert {owner for owner, _ in resy.holders.values()} == {str(ctx.runtime().worker)}
+    with db.read() as session:
+        scanned = {aware(row.last_scan_at) for row in session.exec(select(DiscoveryBucket))}
+    assert scanned == {NOW}
