@@ -33,18 +33,13 @@ from resywatch.db.engine import Database
 from resywatch.db.migrate import upgrade
 from resywatch.db.models import DropEvent, Notification, SlotSnapshot, Venue
 from resywatch.resy.client import client_from_settings
+from resywatch.runtime import Runtime
 from resywatch.sandbox import DEMO_API_KEY
 from resywatch.services.curated import HotspotMatcher
 from resywatch.services.discovery import buckets
-from resywatch.services.discovery.scan import (
-    BucketScan,
-    PassSummary,
-    ScanContext,
-    SeenSlot,
-    apply_scan,
-    run_pass,
-    sync_window,
-)
+from resywatch.services.discovery.apply import apply_scan, sync_window
+from resywatch.services.discovery.fetch import BucketScan, SeenSlot
+from resywatch.services.discovery.scan import PassSummary, run_pass
 from resywatch.services.vocabulary import slot_id
 
 
@@ -62,10 +57,7 @@ def settings_for(base_url: str, concurrency: int) -> Settings:
 def timed_pass(settings: Settings, db: Database) -> tuple[float, PassSummary]:
     async def main() -> PassSummary:
         async with client_from_settings(settings) as resy:
-            ctx = ScanContext(
-                db, resy, settings, HotspotMatcher.default(), lambda: datetime.now(UTC)
-            )
-            return await run_pass(ctx)
+            return await run_pass(Runtime(settings, db, resy), matcher=HotspotMatcher.default())
 
     started = time.perf_counter()
     summary = asyncio.run(main())

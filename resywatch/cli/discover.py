@@ -49,15 +49,15 @@ def scan(
     Example: resywatch discover scan --bucket 2026-12-01_19:00
     """
     run = use(ctx, json_output=json_output)
-    from resywatch.services.curated import HotspotMatcher
-    from resywatch.services.discovery.scan import ScanContext, run_pass
+    from resywatch.runtime import Runtime
+    from resywatch.services.discovery.scan import run_pass
 
     settings, db = run.settings(), run.database()
     progress = _progress(run.output, settings.discovery_days * len(settings.discovery_time_slots))
     with progress as advance:
         summary = run.with_resy(
             lambda resy: run_pass(
-                ScanContext(db, resy, settings, HotspotMatcher.default(), _now),
+                Runtime(settings, db, resy),
                 only=bucket or (),
                 due_only=due_only,
                 rebaseline=rebaseline,

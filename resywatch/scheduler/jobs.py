@@ -17,6 +17,7 @@ from resywatch.clock import Clock
 from resywatch.config import Settings
 from resywatch.db.engine import Database
 from resywatch.resy.client import ResyClient
+from resywatch.runtime import Runtime
 
 if TYPE_CHECKING:
     from resywatch.services.health import JobSchedule
@@ -24,12 +25,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a job pass may use."""
+    """What a job pass may use: the Runtime's parts, and where notifications go."""
 
     db: Database
     resy: ResyClient
     settings: Settings
-    # The jobs' time: the snipes job runs its snipes on it (a test's or the demo's clock).
+    # The jobs' time: a pass under a test's or the demo's clock runs on that time.
     clock: Clock
     # Where notifications go when no channel is configured (stdout, unless stdout is
     # reserved for a --json document).
@@ -37,6 +38,10 @@ class JobContext:
     # Set when the process is stopping: work a job runs in a thread (which cancelling its
     # task cannot reach) watches it and returns early.
     stop: threading.Event = field(default_factory=threading.Event)
+
+    def runtime(self) -> Runtime:
+        """What a service is handed first, read off this context (this process's worker)."""
+        return Runtime(self.settings, self.db, self.resy, self.clock, stop=self.stop)
 
 
 JobFunction = Callable[[JobContext], Awaitable[dict[str, int]]]
@@ -70,13 +75,9 @@ CLAIMED = "claimed"  # the count a shared job's pass reports for the work it too
 
 
 async def _discovery(ctx: JobContext) -> dict[str, int]:
-    from resywatch.services.curated import HotspotMatcher
-    from resywatch.services.discovery.scan import ScanContext, run_pass
+    from resywatch.services.discovery.scan import run_pass
 
-    summary = await run_pass(
-        ScanContext(ctx.db, ctx.resy, ctx.settings, HotspotMatcher.default(), ctx.clock.now),
-        due_only=True,
-    )
+    summary = await run_pass(ctx.runtime(), due_only=True)
     return {
         CLAIMED: summary.buckets_claimed,
         "buckets": summary.buckets_scanned,
@@ -143,12 +144,9 @@ async def _delivery(ctx: JobContext) -> dict[str, int]:
 
 
 async def _snipes(ctx: JobContext) -> dict[str, int]:
-    from resywatch.runtime import Runtime
     from resywatch.services.booking.runs import run_due_snipes, snipe_counts
 
-    # The job's own clock, so a pass under a test's or the demo's time snipes on that time.
-    rt = Runtime(ctx.settings, ctx.db, ctx.resy, clock=ctx.clock)
-    return snipe_counts(await run_due_snipes(rt))
+    return snipe_counts(await run_due_snipes(ctx.runtime()))
 
 
 async def _retention(ctx: JobContext) -> dict[str, int]:

@@ -113,31 +113,13 @@ async def health(
     checks = [Check("database", Status.OK, f"{db.backend} reachable and at the current schema")]
     with db.read() as session:
         beats = {row.job_name: row for row in session.exec(select(JobHeartbeat))}
-        idle = {
-            job.name: reason
-            for job in jobs
-            if (reason := _idle_reason(session, job, settings, now)) is not None
-        }
+        idle = _idle_jobs(session, jobs, settings, now)
     checks += _job_checks(jobs, beats, settings, now, idle)
     with db.read() as session:
         states = bucket_states(session, now)
-        pending_since = session.scalar(
-            select(func.min(Notification.created_at)).where(
-                col(Notification.status) == NotificationStatus.PENDING
-            )
-        )
-        failed_notes = session.scalar(
-            select(func.count()).where(
-                col(Notification.status) == NotificationStatus.FAILED,
-                col(Notification.created_at) >= now - FAILURES_LOOKBACK,
-            )
-        )
-        failed_books = session.scalar(
-            select(func.count()).where(
-                failed_attempt(),
-                col(BookingAttempt.created_at) >= now - FAILURES_LOOKBACK,
-            )
-        )
+        pending_since = _oldest_pending_notification(session)
+        failed_notes = _failed_notifications(session, now)
+        failed_books = _failed_bookings(session, now)
     checks += _bucket_checks(states, settings, now)
     host = urlsplit(settings.resy_base_url).netloc
     politeness = next((h for h in host_states(db) if h.host == host), None)
@@ -145,42 +127,100 @@ async def health(
     # Resy is not asked while every worker is told to keep away (and health answers fast).
     checks.append(await _auth_check(resy, settings, now, held_back=_held_back(politeness, now)))
     checks.append(breaker)
-    checks.append(_backlog_check(pending_since, failed_notes or 0, settings, now))
-    checks.append(
-        Check(
-            "bookings",
-            Status.WARN if failed_books else Status.OK,
-            f"{failed_books} failed booking attempts in the last 24 h"
-            if failed_books
-            else "no failed booking attempt in the last 24 h",
-            float(failed_books or 0),
-        )
-    )
+    checks.append(_backlog_check(pending_since, failed_notes, settings, now))
+    checks.append(_bookings_check(failed_books))
     discovery = beats.get("discovery")
-    scans = [s.last_scan_at for s in states if s.last_scan_at]
     return HealthReport(
         status=max(c.status for c in checks),
         checks=checks,
         next_scan_at=discovery.next_run_at if discovery else None,
-        fast_checks={
-            "job_alive": discovery is not None
-            and discovery.last_started_at is not None
-            and now - discovery.last_started_at
-            < timedelta(seconds=settings.discovery_interval_s * settings.health_job_crit_intervals),
-            "feed_updating": bool(scans)
-            and now - max(scans) < timedelta(seconds=settings.health_feed_warn_s),
-        },
-        bucket_health=[
-            BucketHealth(
-                s.id,
-                str(s.date),
-                s.anchor,
-                s.last_scan_at,
-                s.baseline_size,
-                s.age_s is None or s.age_s > settings.health_bucket_warn_s,
+        fast_checks=_fast_checks(discovery, states, settings, now),
+        bucket_health=[_bucket_health(state, settings) for state in states],
+    )
+
+
+def _idle_jobs(
+    session: Session, jobs: Sequence[JobSchedule], settings: Settings, now: datetime
+) -> dict[str, str]:
+    """The jobs that look stuck while their passes say ok, with why (`_idle_reason`)."""
+    return {
+        job.name: reason
+        for job in jobs
+        if (reason := _idle_reason(session, job, settings, now)) is not None
+    }
+
+
+def _oldest_pending_notification(session: Session) -> datetime | None:
+    return session.scalar(
+        select(func.min(Notification.created_at)).where(
+            col(Notification.status) == NotificationStatus.PENDING
+        )
+    )
+
+
+def _failed_notifications(session: Session, now: datetime) -> int:
+    """Notifications given up on within the lookback."""
+    return (
+        session.scalar(
+            select(func.count()).where(
+                col(Notification.status) == NotificationStatus.FAILED,
+                col(Notification.created_at) >= now - FAILURES_LOOKBACK,
             )
-            for s in states
-        ],
+        )
+        or 0
+    )
+
+
+def _failed_bookings(session: Session, now: datetime) -> int:
+    """Booking attempts that failed within the lookback (one in flight has not failed)."""
+    return (
+        session.scalar(
+            select(func.count()).where(
+                failed_attempt(),
+                col(BookingAttempt.created_at) >= now - FAILURES_LOOKBACK,
+            )
+        )
+        or 0
+    )
+
+
+def _bookings_check(failed: int) -> Check:
+    return Check(
+        "bookings",
+        Status.WARN if failed else Status.OK,
+        f"{failed} failed booking attempts in the last 24 h"
+        if failed
+        else "no failed booking attempt in the last 24 h",
+        float(failed),
+    )
+
+
+def _fast_checks(
+    discovery: JobHeartbeat | None, states: list[BucketState], settings: Settings, now: datetime
+) -> dict[str, bool]:
+    """The seed's two yes/no answers (in `--json`): the discovery job is alive, the feed
+    is updating."""
+    scans = [s.last_scan_at for s in states if s.last_scan_at]
+    crit_after = timedelta(
+        seconds=settings.discovery_interval_s * settings.health_job_crit_intervals
+    )
+    return {
+        "job_alive": discovery is not None
+        and discovery.last_started_at is not None
+        and now - discovery.last_started_at < crit_after,
+        "feed_updating": bool(scans)
+        and now - max(scans) < timedelta(seconds=settings.health_feed_warn_s),
+    }
+
+
+def _bucket_health(state: BucketState, settings: Settings) -> BucketHealth:
+    return BucketHealth(
+        state.id,
+        str(state.date),
+        state.anchor,
+        state.last_scan_at,
+        state.baseline_size,
+        state.age_s is None or state.age_s > settings.health_bucket_warn_s,
     )
 
 

@@ -1,18 +1,20 @@
-"""Venues from the terminal: ad-hoc availability search, finding a venue's id, and what is
+"""Venues: saving what Resy tells us about them (every feature that sees a venue, discovery
+included, saves it here), ad-hoc availability search, finding a venue's id, and what is
 known about one venue (horizon, calendar, learned release pattern)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from difflib import SequenceMatcher
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from resywatch.config import Settings
-from resywatch.db.engine import Database
+from resywatch.db.engine import Database, insert_unless_present
 from resywatch.db.models import Venue
 from resywatch.errors import InvalidInput, NotFound
 from resywatch.ids import is_id, may_name_a_row, parse_id
@@ -21,6 +23,7 @@ from resywatch.resy.client import ResyClient, venue_page_url
 from resywatch.resy.models import (
     CalendarResponse,
     SearchHit,
+    VenueResponse,
     slot_restricted,
     slot_seating,
     slot_start,
@@ -28,8 +31,88 @@ from resywatch.resy.models import (
 from resywatch.services.curated import HotspotMatcher, name_filter, normalize_name
 from resywatch.services.discovery import buckets as bucket_rules
 from resywatch.services.discovery.patterns import ReleasePattern, patterns
-from resywatch.services.discovery.scan import SeenVenue, upsert_venues
 from resywatch.services.vocabulary import local_today
+
+
+@dataclass(frozen=True)
+class SeenVenue:
+    """What a search or a venue page told us about a venue: what `upsert_venues` saves."""
+
+    id: int
+    name: str
+    url_slug: str | None
+    location_slug: str | None
+    neighborhood: str | None
+    cuisine: str | None
+    price_range: int | None
+    rating: float | None
+    rating_count: int | None
+    latitude: float | None
+    longitude: float | None
+
+    @classmethod
+    def from_hit(cls, hit: SearchHit) -> SeenVenue:
+        return cls(
+            id=hit.id,
+            name=hit.name,
+            url_slug=hit.url_slug,
+            location_slug=hit.location.url_slug if hit.location else None,
+            neighborhood=hit.neighborhood,
+            cuisine=", ".join(hit.cuisine) or None,
+            price_range=hit.price_range_id,
+            rating=hit.rating.average if hit.rating else None,
+            rating_count=hit.rating.count if hit.rating else None,
+            latitude=hit.geoloc.lat if hit.geoloc else None,
+            longitude=hit.geoloc.lng if hit.geoloc else None,
+        )
+
+    @classmethod
+    def from_venue(cls, info: VenueResponse) -> SeenVenue:
+        location = info.location
+        return cls(
+            id=info.id,
+            name=info.name,
+            url_slug=info.url_slug,
+            location_slug=location.url_slug if location else None,
+            neighborhood=location.neighborhood if location else None,
+            cuisine=None,
+            price_range=None,
+            rating=None,
+            rating_count=None,
+            latitude=None,
+            longitude=None,
+        )
+
+
+_VENUE = Venue.__table__  # type: ignore[attr-defined]
+
+
+def upsert_venues(db: Database, venues: Iterable[SeenVenue], now: datetime) -> int:
+    """Insert venues not yet known and update changed ones; unchanged ones are not written."""
+    with db.write() as session:
+        return upsert_venues_in(session, venues, now)
+
+
+def upsert_venues_in(session: Session, venues: Iterable[SeenVenue], now: datetime) -> int:
+    """`upsert_venues` inside the caller's transaction (a discovery scan saves the venues
+    it saw with its snapshot, all or nothing)."""
+    seen = {v.id: v for v in venues}
+    if not seen:
+        return 0
+    written = 0
+    known = {v.id: v for v in session.exec(select(Venue).where(col(Venue.id).in_(seen)))}
+    for venue_id, venue in seen.items():
+        fields = {k: v for k, v in vars(venue).items() if v is not None}
+        row = known.get(venue_id)
+        if row is None:  # another worker may be adding it too
+            values = fields | {"first_seen_at": now, "updated_at": now}
+            session.execute(insert_unless_present(session, _VENUE).values(**values))
+        elif any(getattr(row, k) != v for k, v in fields.items()):
+            row.sqlmodel_update(fields | {"updated_at": now})
+        else:
+            continue
+        written += 1
+    return written
 
 
 @dataclass(frozen=True)

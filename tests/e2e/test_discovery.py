@@ -13,15 +13,17 @@ import pytest
 from sandbox_tools import ClosedSlot, advance, control
 from sqlmodel import col, select
 
+from resywatch.clock import ManualClock
 from resywatch.config import Settings, load_settings
 from resywatch.db.engine import Database
 from resywatch.db.models import DiscoveryBucket, DropEvent, Notification, SlotSnapshot
 from resywatch.resy.client import client_from_settings
+from resywatch.runtime import Runtime
 from resywatch.sandbox import DEMO_API_KEY, SandboxHandle
 from resywatch.services.admin import clear_discovery
 from resywatch.services.curated import HotspotMatcher
 from resywatch.services.discovery import buckets as bucket_rules
-from resywatch.services.discovery.scan import PassSummary, ScanContext, run_pass
+from resywatch.services.discovery.scan import PassSummary, run_pass
 from resywatch.services.vocabulary import local_today
 
 
@@ -43,10 +45,9 @@ def sandbox_now(sandbox: SandboxHandle) -> datetime:
 def scan(db: Database, sandbox: SandboxHandle, settings: Settings, **options: Any) -> PassSummary:
     async def main() -> PassSummary:
         async with client_from_settings(settings) as resy:
-            ctx = ScanContext(
-                db, resy, settings, HotspotMatcher.default(), lambda: sandbox_now(sandbox)
-            )
-            return await run_pass(ctx, **options)
+            # The sandbox's clock stands still (speed 0) while a test does not move it.
+            rt = Runtime(settings, db, resy, ManualClock(sandbox_now(sandbox)))
+            return await run_pass(rt, matcher=HotspotMatcher.default(), **options)
 
     return asyncio.run(main())
 

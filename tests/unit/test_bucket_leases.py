@@ -18,7 +18,8 @@ from resywatch.db.leases import this_worker
 from resywatch.db.models import DiscoveryBucket, DropEvent, SlotSnapshot
 from resywatch.services.curated import HotspotMatcher
 from resywatch.services.discovery import buckets, claims
-from resywatch.services.discovery.scan import BucketScan, SeenSlot, apply_scan, sync_window
+from resywatch.services.discovery.apply import apply_scan, sync_window
+from resywatch.services.discovery.fetch import BucketScan, SeenSlot
 from resywatch.services.vocabulary import slot_id
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)

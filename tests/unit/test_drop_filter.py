@@ -9,7 +9,7 @@ import pytest
 
 from resywatch.config import load_settings
 from resywatch.db.models import DropEvent
-from resywatch.services.discovery.scan import wants_notification
+from resywatch.services.discovery.apply import wants_notification
 
 
 def event(name: str = "Don Angie", hot: bool = True, parties: list[int] | None = None,

@@ -22,7 +22,8 @@ from resywatch.db.engine import Database
 from resywatch.db.models import DiscoveryBucket, DropEvent, Notification, SlotSnapshot
 from resywatch.services.curated import HotspotMatcher
 from resywatch.services.discovery import buckets, claims
-from resywatch.services.discovery.scan import BucketScan, SeenSlot, apply_scan, sync_window
+from resywatch.services.discovery.apply import apply_scan, sync_window
+from resywatch.services.discovery.fetch import BucketScan, SeenSlot
 from resywatch.services.vocabulary import slot_id
 
 RUNS = 100

@@ -5,7 +5,7 @@ rows picked `FOR UPDATE SKIP LOCKED`, so workers never queue behind each other; 
 one writer at a time anyway). A bucket is claimable when nobody holds a live lease on it
 and, for a scheduled pass, its last scan belongs to a cycle that started earlier. Every
 claim bumps the bucket's epoch; the scan is applied only if that epoch still stands (see
-`scan.apply_scan`), so a worker that was paused past its lease cannot write. A holder killed
+`apply.apply_scan`), so a worker that was paused past its lease cannot write. A holder killed
 on this machine is recognised at once; one on another machine is waited out for the lease's
 TTL. The mechanics are `resywatch.db.leases`; the cycle rules are the buckets' own.
 """
