@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import json
-import time
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -100,17 +100,23 @@ def test_a_429_seen_by_one_client_pauses_another(sandbox: SandboxHandle, databas
 
 
 class RecordedPoliteness(SharedPoliteness):
-    """Notes when the shared budget let each request go (the sandbox sees arrivals, which
-    a busy event loop may bunch up)."""
+    """Notes the instant at which the shared budget let each request go: the time its
+    admission was decided on, so neither a busy event loop (which bunches arrivals at the
+    sandbox) nor a thread paused after the decision (on a loaded machine) can move it."""
 
     def __init__(self, db: Database, let_go: list[float]) -> None:
         super().__init__(db, policy())
         self.let_go = let_go
+        self._decided = threading.local()
+
+    def _now(self) -> datetime:
+        self._decided.at = super()._now()
+        return self._decided.at
 
     def _admit(self, host: str) -> float:
         wait = super()._admit(host)
         if wait <= 0:
-            self.let_go.append(time.time())
+            self.let_go.append(self._decided.at.timestamp())
         return wait
 
 
