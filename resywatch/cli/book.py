@@ -32,12 +32,7 @@ from resywatch.ids import is_id
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
-
-    from resywatch.cli.context import AppContext
     from resywatch.cli.output import Output
-    from resywatch.config import Settings
-    from resywatch.runtime import Runtime
     from resywatch.services.booking.outcomes import BookingResult
     from resywatch.services.booking.plan import BookingRequest
     from resywatch.services.booking.quote import Quote
@@ -154,17 +149,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _in_runtime(
-    run: AppContext, work: Callable[[Runtime], Awaitable[T]], settings: Settings | None = None
-) -> T:
-    """Run `work` with this invocation's runtime: its settings (or `settings`), database,
-    a Resy client and the wall clock."""
-    from resywatch.runtime import Runtime
-
-    settings, db = settings or run.settings(), run.database()
-    return run.with_resy(lambda resy: work(Runtime(settings, db, resy)))
-
-
 def _times(at: str | None, window: str | None) -> tuple[time | None, tuple[time, time] | None]:
     return (
         parse_hhmm(at, what="--time") if at else None,
@@ -203,7 +187,7 @@ def now(
         venue, day, party, at, window, seating, payment_method, max_total, max_cancel_fee, dry_run
     )
     ask = None if yes or not (sys.stdin.isatty() and run.output.stderr.is_terminal) else _ask
-    _report(run.output, _in_runtime(run, lambda rt: book_now(rt, request, confirm=ask)))
+    _report(run.output, run.with_runtime(lambda rt: book_now(rt, request, confirm=ask)))
 
 
 def _request(
@@ -394,8 +378,8 @@ def snipe(
             "waiting (Ctrl-C stops it)"
         )
 
-    _, result = _in_runtime(
-        run, lambda rt: snipe_now(rt, spec, on_scheduled=waiting), settings=settings
+    _, result = run.with_runtime(
+        lambda rt: snipe_now(rt, spec, on_scheduled=waiting), settings=settings
     )
     _report(output, result)
 
@@ -485,7 +469,7 @@ def schedule_add(ctx: typer.Context, options: SnipeOptions, json_output: JsonFla
     from resywatch.services.booking.schedule import schedule_snipe
 
     spec = options.spec()
-    added = _in_runtime(run, lambda rt: schedule_snipe(rt, spec))
+    added = run.with_runtime(lambda rt: schedule_snipe(rt, spec))
     if run.output.json_mode:
         run.output.json(added)
     else:

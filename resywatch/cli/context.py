@@ -95,12 +95,19 @@ class AppContext:
 
         return asyncio.run(main())
 
-    def with_runtime(self, work: Callable[[Runtime], Awaitable[T]], **options: Any) -> T:
-        """`with_resy`, handing the service the one Runtime: settings, database, client."""
+    def with_runtime(
+        self,
+        work: Callable[[Runtime], Awaitable[T]],
+        *,
+        settings: Settings | None = None,
+        **options: Any,
+    ) -> T:
+        """`with_resy`, handing the service the one Runtime: these settings (or the
+        invocation's), the database, the client and the wall clock."""
         from resywatch.runtime import Runtime
 
-        db = self.database()
-        return self.with_resy(lambda resy: work(Runtime(self.settings(), db, resy)), **options)
+        settings, db = settings or self.settings(), self.database()
+        return self.with_resy(lambda resy: work(Runtime(settings, db, resy)), **options)
 
     def _shared_politeness(self) -> HostGate | None:
         """The database's politeness gate; None when the database is not usable (`auth
