@@ -5,7 +5,7 @@ per command or process; tests build it around their own database, sandbox and cl
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from resywatch.clock import SYSTEM_CLOCK, Clock
 from resywatch.config import Settings
@@ -24,6 +24,3 @@ class Runtime:
     # Set when the process is stopping: work running in a thread (which cancelling its task
     # cannot reach) watches it and returns early.
     stop: threading.Event = field(default_factory=threading.Event)
-
-    def with_clock(self, clock: Clock) -> Runtime:
-        return replace(self, clock=clock)
