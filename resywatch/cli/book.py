@@ -365,6 +365,7 @@ def snipe(
     """
     run = use(ctx, json_output=json_output)
     from resywatch.services.booking.runs import snipe_now
+    from resywatch.services.vocabulary import local_moment
 
     spec = options.spec()
     settings, output = run.settings(), run.output
@@ -374,7 +375,7 @@ def snipe(
     def waiting(found: SnipeView) -> None:
         output.note(
             f"snipe {found.id}: {found.venue_name} releases {found.day} at "
-            f"{_local(found.release_at, settings.timezone)} ({found.release_source}); "
+            f"{local_moment(found.release_at, settings.timezone)} ({found.release_source}); "
             "waiting (Ctrl-C stops it)"
         )
 
@@ -395,12 +396,6 @@ def _instant(text: str) -> datetime:
 
 def _seconds(text: str | None, what: str) -> float | None:
     return None if text is None else parse_duration(text, what=what).total_seconds()
-
-
-def _local(moment: datetime, zone: str) -> str:
-    from zoneinfo import ZoneInfo
-
-    return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M:%S %Z}"
 
 
 @app.command()
@@ -467,16 +462,17 @@ def schedule_add(ctx: typer.Context, options: SnipeOptions, json_output: JsonFla
     """
     run = use(ctx, json_output=json_output)
     from resywatch.services.booking.schedule import schedule_snipe
+    from resywatch.services.vocabulary import local_moment
 
     spec = options.spec()
     added = run.with_runtime(lambda rt: schedule_snipe(rt, spec))
     if run.output.json_mode:
         run.output.json(added)
     else:
+        released = local_moment(added.release_at, run.settings().timezone)
         run.output.note(
             f"snipe {added.id} scheduled: {added.venue_name} on {added.day} for "
-            f"{added.party_size}, released {_local(added.release_at, run.settings().timezone)} "
-            f"({added.release_source})"
+            f"{added.party_size}, released {released} ({added.release_source})"
         )
 
 
@@ -491,6 +487,7 @@ def schedule_list(
     """Scheduled snipes, next release first."""
     run = use(ctx, json_output=json_output)
     from resywatch.services.booking.schedule import list_snipes
+    from resywatch.services.vocabulary import local_moment
 
     found = list_snipes(run.database(), include_finished=show_all)
     if run.output.json_mode:
@@ -504,7 +501,7 @@ def schedule_list(
         ["id", "venue", "date", "party", "window", "released", "status", "outcome"],
         [
             (s.id, s.venue_name, s.day, s.party_size, s.window or s.preferred_time,
-             _local(s.release_at, zone), s.status, s.outcome)
+             local_moment(s.release_at, zone), s.status, s.outcome)
             for s in found
         ],
     )  # fmt: skip

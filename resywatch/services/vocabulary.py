@@ -27,6 +27,11 @@ def local_today(now: datetime, timezone: str) -> date:
     return now.astimezone(ZoneInfo(timezone)).date()
 
 
+def local_moment(moment: datetime, timezone: str) -> str:
+    """An instant as people in `timezone` read it: `2026-12-04 09:00:00 EST`."""
+    return f"{moment.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M:%S %Z}"
+
+
 MAX_PARTY = 20
 MAX_RANGE_DAYS = 60
 MAX_AHEAD_DAYS = 730  # Resy's booking horizons are weeks, a year at most

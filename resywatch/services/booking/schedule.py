@@ -21,7 +21,7 @@ from resywatch.resy import errors as resy_errors
 from resywatch.services.booking.outcomes import rate_limits_stop_the_booking
 from resywatch.services.booking.plan import BookingRequest, find_venue, today
 from resywatch.services.discovery.patterns import patterns
-from resywatch.services.vocabulary import window_text
+from resywatch.services.vocabulary import local_moment, window_text
 
 if TYPE_CHECKING:
     from resywatch.config import Settings
@@ -155,9 +155,10 @@ async def schedule_snipe(rt: Runtime, spec: SnipeSpec, *, owner: str | None = No
         updated_at=now,
     )
     if give_up_at(row) <= now:
+        released = local_moment(release_at, settings.timezone)
         raise InvalidInput(
-            f"{venue.name} released {request.day} at {_local(release_at, settings)}, too long "
-            "ago to snipe: use `resywatch book now`"
+            f"{venue.name} released {request.day} at {released}, too long ago to snipe: "
+            "use `resywatch book now`"
         )
     if owner is not None:
         row.status, row.claimed_by = SnipeStatus.RUNNING, owner
@@ -205,10 +206,6 @@ def _check_limits(pacing: Pacing, settings: Settings) -> None:
 
 def _or(value: float | None, default: float) -> float:
     return default if value is None else value
-
-
-def _local(moment: datetime, settings: Settings) -> str:
-    return f"{moment.astimezone(ZoneInfo(settings.timezone)):%Y-%m-%d %H:%M:%S %Z}"
 
 
 async def _release_instant(
