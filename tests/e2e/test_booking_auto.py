@@ -131,9 +131,7 @@ def test_two_workers_auto_booking_one_watch_send_one_book_request(
         try:
             async with client_from_settings(settings) as resy:
                 spec = WatchSpec("venues", want, venues=(str(target.venue.id),), auto_book=True)
-                watch = await add_watch(
-                    db=db, resy=resy, settings=settings, spec=spec, now=datetime.now(UTC)
-                )
+                watch = await add_watch(Runtime(settings, db, resy), spec)
                 found = await open_slots(resy, target.venue.id, want, target.day)
                 return watch.id, found[:1]  # the same one slot for both workers
         finally:
@@ -196,10 +194,9 @@ def test_booking_leaves_the_watch_to_its_caller(
         db = Database(database_url)
         try:
             async with client_from_settings(settings) as resy:
+                rt = Runtime(settings, db, resy)
                 spec = WatchSpec("venues", want, venues=(str(target.venue.id),), auto_book=True)
-                watch = await add_watch(
-                    db=db, resy=resy, settings=settings, spec=spec, now=datetime.now(UTC)
-                )
+                watch = await add_watch(rt, spec)
                 slots = await open_slots(resy, target.venue.id, want, target.day)
 
                 def on_booked(session: Session) -> None:
@@ -207,8 +204,8 @@ def test_booking_leaves_the_watch_to_its_caller(
                     seen_in_callback.append(attempt.outcome)
 
                 result = await auto_book(
-                    Runtime(settings, db, resy), source="watch", source_id=watch.id, want=want,
-                    slots=slots, on_booked=on_booked,
+                    rt, source="watch", source_id=watch.id, want=want, slots=slots,
+                    on_booked=on_booked,
                 )  # fmt: skip
                 return result, get_watch(db, watch.id).status
         finally:
