@@ -136,9 +136,7 @@ async def _passes(
             result.requests += done.counts.get("requests", 0)
             on_pass(DemoPass(result.passes, done.counts, done.duration_s, opened, sandbox_clock()))
         await run_due(context, owner=owner)
-        report = await health_checks.health(
-            db=db, resy=resy, settings=settings, now=_now(), jobs=health_schedules(settings)
-        )
+        report = await health_checks.health(context.runtime(), jobs=health_schedules(settings))
     return result, report
 
 

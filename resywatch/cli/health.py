@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -35,17 +34,10 @@ def health(
     from resywatch.scheduler.jobs import health_schedules
     from resywatch.services import health as checks
 
-    settings = run.settings()
+    jobs = health_schedules(run.settings())
     try:
-        db = run.database()
-        report = run.with_resy(
-            lambda resy: checks.health(
-                db=db,
-                resy=resy,
-                settings=settings,
-                now=datetime.now(UTC),
-                jobs=health_schedules(settings),
-            ),
+        report = run.with_runtime(
+            lambda rt: checks.health(rt, jobs=jobs),
             timeout_s=HEALTH_RESY_TIMEOUT_S,
             retry=RetryPolicy(max_retries=0),
         )

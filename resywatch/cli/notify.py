@@ -49,17 +49,8 @@ def add(
     from resywatch.services import notify_requests
 
     want = _want(day, until, party, window, [])
-    settings, db = run.settings(), run.database()
-    request = run.with_resy(
-        lambda resy: notify_requests.add_request(
-            db=db,
-            resy=resy,
-            settings=settings,
-            venue=venue,
-            want=want,
-            now=datetime.now(UTC),
-            auto_book=auto_book,
-        )
+    request = run.with_runtime(
+        lambda rt: notify_requests.add_request(rt, venue, want, auto_book=auto_book)
     )
     if run.output.json_mode:
         run.output.json(request)
@@ -175,14 +166,9 @@ def check(
     run = use(ctx, json_output=json_output)
     from resywatch.services import notify_requests
 
-    settings, db = run.settings(), run.database()
-    results = run.with_resy(
-        lambda resy: notify_requests.check_requests(
-            db=db,
-            resy=resy,
-            settings=settings,
-            now=datetime.now(UTC),
-            ids=[request_id] if request_id is not None else [],
+    results = run.with_runtime(
+        lambda rt: notify_requests.check_requests(
+            rt, ids=[request_id] if request_id is not None else []
         )
     )
     if run.output.json_mode:

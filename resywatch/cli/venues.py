@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Annotated
 
 import typer
@@ -60,12 +60,7 @@ def search(
         hotspots_only=hotspots,
         limit=limit,
     )
-    settings, db = run.settings(), run.database()
-    found = run.with_resy(
-        lambda resy: venues.search(
-            resy=resy, db=db, settings=settings, query=request, now=datetime.now(UTC)
-        )
-    )
+    found = run.with_runtime(lambda rt: venues.search(rt, request))
     if run.output.json_mode:
         run.output.json({"date": request.day, "party_size": party, "venues": found})
     elif found:
@@ -106,12 +101,7 @@ def venue_search(
     run = use(ctx, json_output=json_output)
     from resywatch.services import venues
 
-    settings, db = run.settings(), run.database()
-    found = run.with_resy(
-        lambda resy: venues.find_venues(
-            resy=resy, db=db, settings=settings, text=query, now=datetime.now(UTC), limit=limit
-        )
-    )
+    found = run.with_runtime(lambda rt: venues.find_venues(rt, query, limit=limit))
     if run.output.json_mode:
         run.output.json({"venues": found})
     elif found:
@@ -139,18 +129,7 @@ def venue_show(
     run = use(ctx, json_output=json_output)
     from resywatch.services import venues
 
-    settings, db = run.settings(), run.database()
-    report = run.with_resy(
-        lambda resy: venues.show_venue(
-            resy=resy,
-            db=db,
-            settings=settings,
-            text=venue,
-            party_size=party,
-            days=days,
-            now=datetime.now(UTC),
-        )
-    )
+    report = run.with_runtime(lambda rt: venues.show_venue(rt, venue, party_size=party, days=days))
     if run.output.json_mode:
         run.output.json(report)
         return

@@ -134,10 +134,7 @@ def add_new_venues(
 def _add(run: AppContext, spec: WatchSpec) -> WatchView:
     from resywatch.services import watches
 
-    settings, db = run.settings(), run.database()
-    return run.with_resy(
-        lambda resy: watches.add_watch(db=db, resy=resy, settings=settings, spec=spec, now=_now())
-    )
+    return run.with_runtime(lambda rt: watches.add_watch(rt, spec))
 
 
 def _added(output: Output, watch: WatchView) -> None:
@@ -278,13 +275,9 @@ def check(
     run = use(ctx, json_output=json_output)
     from resywatch.services import watches
 
-    settings, db = run.settings(), run.database()
-    results = run.with_resy(
-        lambda resy: watches.check_watches(
-            db=db,
-            resy=resy,
-            settings=settings,
-            now=_now(),
+    results = run.with_runtime(
+        lambda rt: watches.check_watches(
+            rt,
             ids=[watch_id] if watch_id is not None else [],
             due_only=watch_id is None and not check_all,
         )

@@ -92,9 +92,7 @@ async def _discovery(ctx: JobContext) -> dict[str, int]:
 async def _watches(ctx: JobContext) -> dict[str, int]:
     from resywatch.services.watches import check_watches
 
-    results = await check_watches(
-        db=ctx.db, resy=ctx.resy, settings=ctx.settings, now=ctx.clock.now(), due_only=True
-    )
+    results = await check_watches(ctx.runtime(), due_only=True)
     return {
         "checked": len(results),
         "hits": sum(len(r.hits) for r in results),
@@ -106,9 +104,7 @@ async def _notify(ctx: JobContext) -> dict[str, int]:
     from resywatch.db.models import RequestStatus
     from resywatch.services.notify_requests import check_requests
 
-    results = await check_requests(
-        db=ctx.db, resy=ctx.resy, settings=ctx.settings, now=ctx.clock.now()
-    )
+    results = await check_requests(ctx.runtime())
     return {
         "checked": len(results),
         "satisfied": sum(1 for r in results if r.status == RequestStatus.SATISFIED),
@@ -130,7 +126,7 @@ async def _delivery(ctx: JobContext) -> dict[str, int]:
             ctx.db,
             list(channels),
             policy=DeliveryPolicy.from_settings(ctx.settings),
-            now=ctx.clock.now,
+            clock=ctx.clock,
             stop=ctx.stop,
         )
     finally:

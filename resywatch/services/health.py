@@ -11,13 +11,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sqlalchemy import DateTime, func, or_
 from sqlmodel import Session, col, select
 
 from resywatch.config import Settings
-from resywatch.db.engine import Database
 from resywatch.db.models import (
     BookingAttempt,
     DiscoveryBucket,
@@ -42,6 +42,9 @@ from resywatch.resy.client import ResyClient
 from resywatch.services.auth import EXPIRY_WARNING, token_expiry
 from resywatch.services.discovery.feed import BucketState, bucket_states
 from resywatch.services.politeness import LAST_ERROR_CHARS, host_states
+
+if TYPE_CHECKING:
+    from resywatch.runtime import Runtime
 
 FAILURES_LOOKBACK = timedelta(hours=24)
 # Work due for this many of its job's intervals, with every pass since reporting ok and
@@ -101,15 +104,9 @@ def database_unknown(error: DatabaseNotReady | DatabaseUnavailable) -> HealthRep
     return HealthReport(Status.UNKNOWN, [Check("database", Status.UNKNOWN, str(error))])
 
 
-async def health(
-    *,
-    db: Database,
-    resy: ResyClient,
-    settings: Settings,
-    now: datetime,
-    jobs: Sequence[JobSchedule],
-) -> HealthReport:
+async def health(rt: Runtime, *, jobs: Sequence[JobSchedule]) -> HealthReport:
     """Every check, from the database's view of `jobs` plus one call to Resy."""
+    db, resy, settings, now = rt.db, rt.resy, rt.settings, rt.clock.now()
     checks = [Check("database", Status.OK, f"{db.backend} reachable and at the current schema")]
     with db.read() as session:
         beats = {row.job_name: row for row in session.exec(select(JobHeartbeat))}

@@ -11,13 +11,11 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
-from resywatch.config import Settings
 from resywatch.db.engine import Database
 from resywatch.db.models import Notification, NotifyRequest, RequestStatus, Venue, WatchStatus
 from resywatch.errors import InvalidInput, NotFound, ResywatchError
 from resywatch.ids import may_name_a_row
 from resywatch.redact import redact_text
-from resywatch.resy.client import ResyClient
 from resywatch.services import outbox
 from resywatch.services import venues as venue_service
 from resywatch.services.availability import open_slots
@@ -32,6 +30,7 @@ from resywatch.services.vocabulary import (
 from resywatch.services.watches import WatchView, list_watches
 
 if TYPE_CHECKING:
+    from resywatch.runtime import Runtime
     from resywatch.services.booking.outcomes import BookingResult
 
 
@@ -62,26 +61,19 @@ class RequestCheck:
 
 
 async def add_request(
-    *,
-    db: Database,
-    resy: ResyClient,
-    settings: Settings,
-    venue: str,
-    want: Want,
-    now: datetime,
-    auto_book: bool = False,
+    rt: Runtime, venue: str, want: Want, *, auto_book: bool = False
 ) -> RequestView:
-    validate_want(want, local_today(now, settings.timezone))
+    now = rt.clock.now()
+    today = local_today(now, rt.settings.timezone)
+    validate_want(want, today)
     try:
-        found = await venue_service.resolve_venue(
-            resy=resy, db=db, settings=settings, text=venue, now=now
-        )
+        found = await venue_service.resolve_venue(rt, venue)
     except NotFound as exc:
         raise InvalidInput(str(exc)) from None
     request = NotifyRequest(
         venue_id=found.id,
         venue_name=found.name,
-        date_from=max(want.date_from, local_today(now, settings.timezone)),
+        date_from=max(want.date_from, today),
         date_to=want.date_to,
         party_size=want.party_size,
         time_from=want.time_from,
@@ -89,7 +81,7 @@ async def add_request(
         auto_book=auto_book,
         created_at=now,
     )
-    with db.write() as session:
+    with rt.db.write() as session:
         session.add(request)
         session.flush()
         return _view(request)
@@ -113,11 +105,10 @@ def remove_request(db: Database, request_id: int) -> RequestView:
     return view
 
 
-async def check_requests(
-    *, db: Database, resy: ResyClient, settings: Settings, now: datetime, ids: Sequence[int] = ()
-) -> list[RequestCheck]:
+async def check_requests(rt: Runtime, *, ids: Sequence[int] = ()) -> list[RequestCheck]:
     """Check the pending requests (or the named ones) now."""
-    with db.read() as session:
+    now = rt.clock.now()  # one instant for the whole round
+    with rt.db.read() as session:
         query = select(NotifyRequest).order_by(col(NotifyRequest.id))
         query = (
             query.where(col(NotifyRequest.id).in_([i for i in ids if may_name_a_row(i)]))
@@ -128,21 +119,16 @@ async def check_requests(
     missing = set(ids) - {r.id for r in requests}
     if missing:
         raise NotFound(f"no notify request {', '.join(map(str, sorted(missing)))}")
-    today = local_today(now, settings.timezone)
+    today = local_today(now, rt.settings.timezone)
     results = await asyncio.gather(
-        *(
-            _check_one(db, resy, settings, r, today, now)
-            for r in requests
-            if r.status == RequestStatus.PENDING
-        )
+        *(_check_one(rt, r, today, now) for r in requests if r.status == RequestStatus.PENDING)
     )
     return list(results)
 
 
 async def _check_one(
-    db: Database, resy: ResyClient, settings: Settings, request: NotifyRequest, today: date,
-    now: datetime,
-) -> RequestCheck:  # fmt: skip
+    rt: Runtime, request: NotifyRequest, today: date, now: datetime
+) -> RequestCheck:
     assert request.id is not None
     want = Want(
         date_from=max(request.date_from, today),
@@ -154,24 +140,20 @@ async def _check_one(
     slots, error = [], None
     if request.date_to >= today:
         try:
-            slots = await open_slots(resy, request.venue_id, want, today)
+            slots = await open_slots(rt.resy, request.venue_id, want, today)
         except ResywatchError as exc:
-            error = redact_text(str(exc), settings.secrets())
+            error = redact_text(str(exc), rt.settings.secrets())
     booking = None
     if request.auto_book and slots:
         # Before the request's transaction (no Resy call runs inside one). It stays pending
         # unless the try settled it: a slot gone or a hiccup is tried again next check.
-        from resywatch.runtime import Runtime
         from resywatch.services.booking.book import auto_book
         from resywatch.services.booking.outcomes import SETTLED
 
-        booking = await auto_book(
-            Runtime(settings, db, resy), source="notify", source_id=request.id, want=want,
-            slots=slots,
-        )  # fmt: skip
+        booking = await auto_book(rt, source="notify", source_id=request.id, want=want, slots=slots)
         if booking is None or booking.outcome not in SETTLED:
             slots = []
-    with db.write() as session:
+    with rt.db.write() as session:
         row = _load(session, request.id)
         if row.status != RequestStatus.PENDING:  # another check got there first
             return RequestCheck(row.id or 0, row.status)

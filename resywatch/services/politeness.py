@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,6 +35,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
+from resywatch.clock import SYSTEM_CLOCK, Clock
 from resywatch.config import Settings
 from resywatch.db.engine import Database, rows_changed
 from resywatch.db.models import ResyHost
@@ -48,10 +48,6 @@ _HOST = ResyHost.__table__  # type: ignore[attr-defined]
 MAX_PAUSE = timedelta(hours=6)  # urllib3's cap: no server keeps us away longer than this
 PROBE_MARGIN_S = 5.0  # the trial call's lease outlives its deadline by this much
 LAST_ERROR_CHARS = 500
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -95,18 +91,16 @@ class SharedPoliteness:
         self,
         db: Database,
         policy: PolitenessPolicy,
-        clock: Callable[[], datetime] = _utcnow,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        self.db, self.policy = db, policy
-        self._clock, self._sleep = clock, sleep
+        self.db, self.policy, self.clock = db, policy, clock
         # Hosts whose row looked closed with no failure when last seen: a success there
         # needs no write (the common case).
         self._clean: dict[str, bool] = {}
 
     async def before_call(self, host: str) -> None:
         while (wait := await asyncio.to_thread(self._admit, host)) > 0:
-            await self._sleep(wait)
+            await self.clock.sleep(wait)
 
     async def after_call(self, host: str, error: errors.ResyError | None) -> None:
         try:
@@ -216,7 +210,7 @@ class SharedPoliteness:
         return timedelta(seconds=self.policy.breaker_cooldown_s)
 
     def _now(self) -> datetime:
-        return self._clock().astimezone(UTC)
+        return self.clock.now().astimezone(UTC)
 
 
 def _locked_row(session: Session, host: str, now: datetime) -> ResyHost:

@@ -32,7 +32,11 @@ def prune(
     db: Database, settings: Settings, now: datetime, *, stop: threading.Event | None = None
 ) -> dict[str, int]:
     """Delete expired rows in batches of at most BATCH, one short transaction each. When
-    `stop` is set, the batch in hand is finished and the rest left for the next pass."""
+    `stop` is set, the batch in hand is finished and the rest left for the next pass.
+
+    `now` (the caller's clock, read once) is the instant every cutoff is measured from, so
+    one pass judges every table alike; the pauses between batches are wall time on purpose
+    (they let a waiting SQLite writer in), so a Clock here would add nothing."""
     today = now.date()
     days = timedelta(days=1)
     stop = stop or threading.Event()

@@ -10,16 +10,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from difflib import SequenceMatcher
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
-from resywatch.config import Settings
 from resywatch.db.engine import Database, insert_unless_present
 from resywatch.db.models import Venue
 from resywatch.errors import InvalidInput, NotFound
 from resywatch.ids import is_id, may_name_a_row, parse_id
 from resywatch.resy import errors as resy_errors
-from resywatch.resy.client import ResyClient, venue_page_url
+from resywatch.resy.client import venue_page_url
 from resywatch.resy.models import (
     CalendarResponse,
     SearchHit,
@@ -32,6 +32,9 @@ from resywatch.services.curated import HotspotMatcher, name_filter, normalize_na
 from resywatch.services.discovery import buckets as bucket_rules
 from resywatch.services.discovery.patterns import ReleasePattern, patterns
 from resywatch.services.vocabulary import local_today
+
+if TYPE_CHECKING:
+    from resywatch.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -143,23 +146,22 @@ class VenueTimes:
     restricted_times: list[str] = field(default_factory=list)
 
 
-async def search(
-    *, resy: ResyClient, db: Database, settings: Settings, query: SearchQuery, now: datetime
-) -> list[VenueTimes]:
+async def search(rt: Runtime, query: SearchQuery) -> list[VenueTimes]:
     """Venues in the configured area with open slots for the date, party and window: hotspots
     first, then by rating. The venues seen are remembered (`venue show NAME` finds them)."""
-    if query.day < local_today(now, settings.timezone):
+    now = rt.clock.now()
+    if query.day < local_today(now, rt.settings.timezone):
         raise InvalidInput(f"{query.day} is in the past")
-    found, seen = await open_venues(resy=resy, settings=settings, query=query)
-    upsert_venues(db, seen, now)
+    found, seen = await open_venues(rt, query)
+    upsert_venues(rt.db, seen, now)
     ranked = sorted(found, key=lambda v: (not v.is_hotspot, -(v.rating or 0), v.name))
     return ranked[: query.limit]
 
 
-async def open_venues(
-    *, resy: ResyClient, settings: Settings, query: SearchQuery
-) -> tuple[list[VenueTimes], list[SeenVenue]]:
-    """The search itself: venues with matching open slots, and the venues it saw."""
+async def open_venues(rt: Runtime, query: SearchQuery) -> tuple[list[VenueTimes], list[SeenVenue]]:
+    """The search itself: venues with matching open slots, and the venues it saw (nothing
+    is written: the caller decides what to remember)."""
+    resy, settings = rt.resy, rt.settings
     filters: list[str | None] = [None]
     if query.window is not None:
         start, end = (datetime.combine(query.day, t) for t in query.window)
@@ -251,18 +253,16 @@ class VenueSummary:
     price_range: int | None
 
 
-async def find_venues(
-    *, resy: ResyClient, db: Database, settings: Settings, text: str, now: datetime, limit: int = 20
-) -> list[VenueSummary]:
+async def find_venues(rt: Runtime, text: str, *, limit: int = 20) -> list[VenueSummary]:
     """Venues whose name matches, with their Resy ids; they are remembered for later."""
-    hits = await _named(resy, settings, text, now)
-    upsert_venues(db, (SeenVenue.from_hit(h) for h in hits), now)
+    now = rt.clock.now()
+    hits = await _named(rt, text, now)
+    upsert_venues(rt.db, (SeenVenue.from_hit(h) for h in hits), now)
     return [_summary(h) for h in hits[:limit]]
 
 
 async def _named(
-    resy: ResyClient,
-    settings: Settings,
+    rt: Runtime,
     text: str,
     now: datetime,
     bounding_box: tuple[float, float, float, float] | None = None,
@@ -272,8 +272,8 @@ async def _named(
     ranked by how close their names are to the text."""
     if not text.strip():
         raise InvalidInput("give part of a venue's name to search for")
-    today = local_today(now, settings.timezone)
-    hits = await resy.search_all(
+    today = local_today(now, rt.settings.timezone)
+    hits = await rt.resy.search_all(
         day=today, party_size=2, query=text.strip(), availability=False, per_page=50,
         max_pages=2, bounding_box=bounding_box,
     )  # fmt: skip
@@ -315,15 +315,14 @@ def _summary(hit: SearchHit) -> VenueSummary:
     )
 
 
-async def resolve_venue(
-    *, resy: ResyClient, db: Database, settings: Settings, text: str, now: datetime
-) -> Venue:
+async def resolve_venue(rt: Runtime, text: str) -> Venue:
     """A venue from its Resy id or its name: known venues first, then Resy's search.
 
     An ambiguous name is an error that lists the candidates (exit 2); no match is exit 3.
     An id (ASCII digits) beyond 64 bits, or a name with no letters or digits, is exit 2.
     Only the venue found is written (remembered); a failed lookup writes nothing.
     """
+    db, resy, now = rt.db, rt.resy, rt.clock.now()
     text = text.strip()
     page = RESY_VENUE_URL.match(text)
     if page is not None:
@@ -356,7 +355,7 @@ async def resolve_venue(
             exact = [v for v in session.exec(named) if normalize_name(v.name) == wanted]
         if len(exact) == 1:
             return exact[0]
-        seen = SeenVenue.from_hit(await _one_named(resy, settings, text, now))
+        seen = SeenVenue.from_hit(await _one_named(rt, text, now))
     upsert_venues(db, [seen], now)
     with db.read() as session:
         venue = session.get(Venue, seen.id)
@@ -364,16 +363,16 @@ async def resolve_venue(
     return venue
 
 
-async def _one_named(resy: ResyClient, settings: Settings, text: str, now: datetime) -> SearchHit:
+async def _one_named(rt: Runtime, text: str, now: datetime) -> SearchHit:
     """The venue a name means: the same name within the configured area first, then
     anywhere (Resy's search is not limited to one city); else the one fuzzy match. Several:
     an error listing them, best first, with neighbourhood and city (exit 2); none: exit 3."""
     wanted = normalize_name(text)
-    nearby = await _named(resy, settings, text, now, settings.discovery_bounding_box)
+    nearby = await _named(rt, text, now, rt.settings.discovery_bounding_box)
     same = [h for h in nearby if normalize_name(h.name) == wanted]
     anywhere: list[SearchHit] = []
     if not same:
-        anywhere = await _named(resy, settings, text, now)
+        anywhere = await _named(rt, text, now)
         same = [h for h in anywhere if normalize_name(h.name) == wanted]
     if len(same) == 1:
         return same[0]
@@ -412,19 +411,11 @@ class VenueReport:
     pattern: ReleasePattern | None
 
 
-async def show_venue(
-    *,
-    resy: ResyClient,
-    db: Database,
-    settings: Settings,
-    text: str,
-    party_size: int,
-    days: int,
-    now: datetime,
-) -> VenueReport:
+async def show_venue(rt: Runtime, text: str, *, party_size: int, days: int) -> VenueReport:
     """Everything known about one venue: booking horizon, the next days' calendar and its
     learned release pattern."""
-    venue = await resolve_venue(resy=resy, db=db, settings=settings, text=text, now=now)
+    db, resy, settings, now = rt.db, rt.resy, rt.settings, rt.clock.now()
+    venue = await resolve_venue(rt, text)
     today = local_today(now, settings.timezone)
     info, config, calendar = await asyncio.gather(
         resy.venue(venue.id),

@@ -24,7 +24,6 @@ from sqlalchemy import delete, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from resywatch.config import Settings
 from resywatch.db.engine import Database
 from resywatch.db.models import (
     Notification,
@@ -37,7 +36,6 @@ from resywatch.db.models import (
 from resywatch.errors import InvalidInput, NotFound, ResywatchError
 from resywatch.ids import may_name_a_row
 from resywatch.redact import redact_text
-from resywatch.resy.client import ResyClient
 from resywatch.services import outbox
 from resywatch.services import venues as venue_service
 from resywatch.services.availability import open_slots
@@ -47,6 +45,7 @@ from resywatch.services.retire import retire_pending
 from resywatch.services.vocabulary import OpenSlot, Want, local_today, validate_want, window_text
 
 if TYPE_CHECKING:
+    from resywatch.runtime import Runtime
     from resywatch.services.booking.outcomes import BookingResult
 
 MIN_INTERVAL = timedelta(minutes=1)
@@ -123,11 +122,10 @@ class CheckResult:
     booking: BookingResult | None = None  # with --auto-book: the try a hit triggered
 
 
-async def add_watch(
-    *, db: Database, resy: ResyClient, settings: Settings, spec: WatchSpec, now: datetime
-) -> WatchView:
+async def add_watch(rt: Runtime, spec: WatchSpec) -> WatchView:
     """Validate, resolve venue names to ids (ambiguous or unknown: exit 2), then save."""
-    today = local_today(now, settings.timezone)
+    now = rt.clock.now()
+    today = local_today(now, rt.settings.timezone)
     validate_want(spec.want, today)
     if not MIN_INTERVAL <= spec.interval <= MAX_INTERVAL:
         raise InvalidInput("--every must be between 1m and 24h")
@@ -138,7 +136,7 @@ async def add_watch(
         if not spec.venues:
             raise InvalidInput("a venues watch needs at least one --venue")
         for text in spec.venues:
-            venue_ids.append(await _resolve(resy, db, settings, text, now))
+            venue_ids.append(await _resolve(rt, text))
     watch = Watch(
         kind=spec.kind,
         venue_ids=list(dict.fromkeys(venue_ids)),
@@ -157,19 +155,15 @@ async def add_watch(
         created_at=now,
         updated_at=now,
     )
-    with db.write() as session:
+    with rt.db.write() as session:
         session.add(watch)
         session.flush()
         return _view(session, watch)
 
 
-async def _resolve(
-    resy: ResyClient, db: Database, settings: Settings, text: str, now: datetime
-) -> int:
+async def _resolve(rt: Runtime, text: str) -> int:
     try:
-        venue = await venue_service.resolve_venue(
-            resy=resy, db=db, settings=settings, text=text, now=now
-        )
+        venue = await venue_service.resolve_venue(rt, text)
     except NotFound as exc:  # for a watch, an unknown venue is bad input
         raise InvalidInput(str(exc)) from None
     return venue.id
@@ -234,16 +228,11 @@ def set_paused(db: Database, watch_id: int, *, paused: bool, now: datetime) -> W
 
 
 async def check_watches(
-    *,
-    db: Database,
-    resy: ResyClient,
-    settings: Settings,
-    now: datetime,
-    ids: Sequence[int] = (),
-    due_only: bool = False,
+    rt: Runtime, *, ids: Sequence[int] = (), due_only: bool = False
 ) -> list[CheckResult]:
     """Check the named watches (or every active one; or only the due ones) now."""
-    with db.read() as session:
+    now = rt.clock.now()  # one instant for the whole round: who is due, and when next
+    with rt.db.read() as session:
         query = select(Watch).order_by(col(Watch.id))
         if ids:
             query = query.where(col(Watch.id).in_([i for i in ids if may_name_a_row(i)]))
@@ -255,13 +244,12 @@ async def check_watches(
         raise NotFound(f"no watch {', '.join(map(str, sorted(missing)))}")
     if due_only:
         watches = [w for w in watches if w.next_check_at is None or w.next_check_at <= now]
-    return [await _check_one(db, resy, settings, w, now) for w in watches]
+    return [await _check_one(rt, w, now) for w in watches]
 
 
-async def _check_one(
-    db: Database, resy: ResyClient, settings: Settings, watch: Watch, now: datetime
-) -> CheckResult:
+async def _check_one(rt: Runtime, watch: Watch, now: datetime) -> CheckResult:
     assert watch.id is not None
+    db, resy, settings = rt.db, rt.resy, rt.settings
     today = local_today(now, settings.timezone)
     if watch.date_to < today:
         with db.write() as session:
@@ -286,7 +274,7 @@ async def _check_one(
             names: dict[date, list[str]] = {}
         else:
             slots = []
-            names = await _names_by_day(resy, settings, watch, want, today)
+            names = await _names_by_day(rt, watch, want, today)
     except ResywatchError as exc:
         result.error = redact_text(str(exc), settings.secrets())
     try:
@@ -308,12 +296,11 @@ async def _check_one(
         result.hits, result.baseline = [], False
     if watch.auto_book and result.hits and result.error is None:
         # After the check's own transaction: no Resy call ever runs inside one.
-        from resywatch.runtime import Runtime
         from resywatch.services.booking.book import auto_book
 
         result.booking = await auto_book(
-            Runtime(settings, db, resy), source="watch", source_id=watch.id, want=want,
-            slots=slots, on_booked=_end_watch(watch.id, now),
+            rt, source="watch", source_id=watch.id, want=want, slots=slots,
+            on_booked=_end_watch(watch.id, now),
         )  # fmt: skip
     return result
 
@@ -363,16 +350,15 @@ def _group(slots: list[OpenSlot]) -> dict[tuple[int, date], list[OpenSlot]]:
 
 
 async def _names_by_day(
-    resy: ResyClient, settings: Settings, watch: Watch, want: Want, today: date
+    rt: Runtime, watch: Watch, want: Want, today: date
 ) -> dict[date, list[str]]:
     """Per day, the names of the venues the watch's search returns with open tables."""
     window = (watch.time_from, watch.time_to) if watch.time_from and watch.time_to else None
     names: dict[date, list[str]] = {}
     for day in [d for d in want.days() if d >= today]:
         found, _ = await venue_service.open_venues(
-            resy=resy,
-            settings=settings,
-            query=venue_service.SearchQuery(
+            rt,
+            venue_service.SearchQuery(
                 day=day,
                 party_size=watch.party_size,
                 query=watch.query or "",

@@ -295,6 +295,7 @@ def test_finding_9_and_10_a_quote_shows_both_fee_readings_and_its_token_expiry()
 def test_finding_8_a_name_is_the_venue_in_the_area_and_namesakes_are_told_apart() -> None:
     from resywatch.config import load_settings
     from resywatch.errors import InvalidInput
+    from resywatch.runtime import Runtime
     from resywatch.services.venues import _one_named
 
     sample = fixture("search_namesakes")
@@ -318,7 +319,8 @@ def test_finding_8_a_name_is_the_venue_in_the_area_and_namesakes_are_told_apart(
             base_url="https://api.resy.test", api_key=API_KEY,
             transport=httpx.MockTransport(handler), max_rps=1000.0,
         ) as resy:  # fmt: skip
-            return await _one_named(resy, settings, "carbone", datetime(2026, 12, 1, tzinfo=UTC))
+            rt = Runtime(settings, None, resy)  # type: ignore[arg-type]  # no database asked
+            return await _one_named(rt, "carbone", datetime(2026, 12, 1, tzinfo=UTC))
 
     assert asyncio.run(resolve(f"{south},{west},{north},{east}")).id == 6194
     with pytest.raises(InvalidInput) as ambiguous:

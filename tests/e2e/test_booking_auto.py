@@ -131,9 +131,7 @@ def test_two_workers_auto_booking_one_watch_send_one_book_request(
         try:
             async with client_from_settings(settings) as resy:
                 spec = WatchSpec("venues", want, venues=(str(target.venue.id),), auto_book=True)
-                watch = await add_watch(
-                    db=db, resy=resy, settings=settings, spec=spec, now=datetime.now(UTC)
-                )
+                watch = await add_watch(Runtime(settings, db, resy), spec)
                 found = await open_slots(resy, target.venue.id, want, target.day)
                 return watch.id, found[:1]  # the same one slot for both workers
         finally:
@@ -196,10 +194,9 @@ def test_booking_leaves_the_watch_to_its_caller(
         db = Database(database_url)
         try:
             async with client_from_settings(settings) as resy:
+                rt = Runtime(settings, db, resy)
                 spec = WatchSpec("venues", want, venues=(str(target.venue.id),), auto_book=True)
-                watch = await add_watch(
-                    db=db, resy=resy, settings=settings, spec=spec, now=datetime.now(UTC)
-                )
+                watch = await add_watch(rt, spec)
                 slots = await open_slots(resy, target.venue.id, want, target.day)
 
                 def on_booked(session: Session) -> None:
@@ -207,8 +204,8 @@ def test_booking_leaves_the_watch_to_its_caller(
                     seen_in_callback.append(attempt.outcome)
 
                 result = await auto_book(
-                    Runtime(settings, db, resy), source="watch", source_id=watch.id, want=want,
-                    slots=slots, on_booked=on_booked,
+                    rt, source="watch", source_id=watch.id, want=want, slots=slots,
+                    on_booked=on_booked,
                 )  # fmt: skip
                 return result, get_watch(db, watch.id).status
         finally:
@@ -218,3 +215,44 @@ def test_booking_leaves_the_watch_to_its_caller(
     assert result is not None and result.outcome.value == "booked", result
     assert status == "active"  # the watch is its caller's to end, not booking's
     assert seen_in_callback == ["booked"]  # in the booking's own transaction
+
+
+def test_checks_hand_auto_book_their_own_runtime(
+    env: dict[str, str], sandbox: SandboxHandle, database_url: str, monkeypatch: Any
+) -> None:
+    """A watch's and a request's hit books with the Runtime the check was handed (its clock,
+    worker and stop: the scheduler's), not one the service builds for itself."""
+    from resywatch.clock import ManualClock
+    from resywatch.services import booking
+    from resywatch.services.notify_requests import add_request, check_requests
+    from resywatch.services.watches import check_watches
+
+    settings = load_settings(environ=env)
+    day = tomorrow(env)
+    target = SoldOutVenue(sandbox, day, settings)
+    want = Want(day, day, 2, time(18), time(21))
+    handed: list[tuple[str, Runtime]] = []
+
+    async def recording_auto_book(rt: Runtime, *, source: str, **_: Any) -> None:
+        handed.append((source, rt))
+
+    monkeypatch.setattr(booking.book, "auto_book", recording_auto_book)
+
+    async def go() -> Runtime:
+        db = Database(database_url)
+        try:
+            async with client_from_settings(settings) as resy:
+                rt = Runtime(settings, db, resy, ManualClock(datetime.now(UTC)))
+                spec = WatchSpec("venues", want, venues=(str(target.venue.id),), auto_book=True)
+                watch = await add_watch(rt, spec)
+                await add_request(rt, str(target.venue.id), want, auto_book=True)
+                target.open_one()
+                await check_watches(rt, ids=[watch.id])
+                await check_requests(rt)
+                return rt
+        finally:
+            db.dispose()
+
+    rt = asyncio.run(go())
+    assert [source for source, _ in handed] == ["watch", "notify"]
+    assert all(given is rt for _, given in handed)

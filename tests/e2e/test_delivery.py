@@ -29,6 +29,7 @@ from sqlmodel import select
 from typer.testing import CliRunner, Result
 
 from resywatch.cli.app import app
+from resywatch.clock import ManualClock
 from resywatch.db.engine import Database
 from resywatch.db.models import Notification, NotificationDelivery
 from resywatch.services.channels.base import Channel, DeadlineMissed
@@ -138,19 +139,6 @@ def open_channels() -> Iterator[Callable[[list[str]], list[Channel]]]:
         channels.close()
 
 
-class Clock:
-    """The relays' `now`, moved by the test."""
-
-    def __init__(self, start: datetime = START) -> None:
-        self.at = start
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
-
-
 def add_notifications(db: Database, count: int, at: datetime = START, start: int = 0) -> list[str]:
     return outbox_tools.add_notifications(db, count, at, start)
 
@@ -184,7 +172,7 @@ def concurrently(*work: Callable[[], DeliveryReport]) -> list[DeliveryReport]:
 
 
 def relay(
-    database_url: str, urls: list[str], clock: Clock, policy: DeliveryPolicy, **options: Any
+    database_url: str, urls: list[str], clock: ManualClock, policy: DeliveryPolicy, **options: Any
 ) -> Callable[[], DeliveryReport]:
     """One relay: its own engine and channels, as a separate process would have."""
 
@@ -192,7 +180,7 @@ def relay(
         db = Database(database_url)
         channels = build_channels(urls, timeout_s=5)
         try:
-            return deliver(db, channels.items, policy=policy, now=clock, **options)
+            return deliver(db, channels.items, policy=policy, clock=clock, **options)
         finally:
             channels.close()
             db.dispose()
@@ -208,7 +196,7 @@ def test_two_relays_at_once_send_each_notification_exactly_once(
 ) -> None:
     sink = make_sink()
     keys = add_notifications(db, 1000)
-    clock, policy = Clock(), DeliveryPolicy()
+    clock, policy = ManualClock(START), DeliveryPolicy()
     reports = concurrently(
         relay(database_url, [sink.url()], clock, policy, batch_size=10, worker="relay-a"),
         relay(database_url, [sink.url()], clock, policy, batch_size=10, worker="relay-b"),
@@ -256,7 +244,7 @@ def test_a_sink_failing_three_times_still_gets_each_notification_once_with_two_r
 ) -> None:
     sink = make_sink(fail_first=3)
     keys = add_notifications(db, 200)
-    clock, policy = Clock(), DeliveryPolicy(retry_base_s=10, retry_max_s=60)
+    clock, policy = ManualClock(START), DeliveryPolicy(retry_base_s=10, retry_max_s=60)
     for _ in range(8):  # 4 rounds are needed; the clock jumps past the longest backoff
         concurrently(
             relay(database_url, [sink.url()], clock, policy, batch_size=7, worker="a"),
@@ -280,18 +268,18 @@ def test_retries_wait_for_the_backoff(
 ) -> None:
     sink = make_sink(fail_first=1)
     add_notifications(db, 3)
-    clock, policy = Clock(), DeliveryPolicy(retry_base_s=30, retry_max_s=600)
+    clock, policy = ManualClock(START), DeliveryPolicy(retry_base_s=30, retry_max_s=600)
     channels = open_channels([sink.url()])
 
-    first = deliver(db, channels, policy=policy, now=clock)
+    first = deliver(db, channels, policy=policy, clock=clock)
     assert (first.sent, first.retried, first.failed) == (0, 3, 0)
     waits = [(n.next_attempt_at - START).total_seconds() for n in outbox(db).values()]
     assert all(15 <= wait <= 30 for wait in waits)  # base 30 s, jittered into [15, 30]
 
     clock.advance(14)
-    assert deliver(db, channels, policy=policy, now=clock).processed == 0
+    assert deliver(db, channels, policy=policy, clock=clock).processed == 0
     clock.advance(17)
-    assert deliver(db, channels, policy=policy, now=clock).sent == 3
+    assert deliver(db, channels, policy=policy, clock=clock).sent == 3
     assert sum(sink.attempts.values()) == 6
 
 
@@ -306,10 +294,13 @@ def test_a_channel_that_always_fails_gives_up_and_leaves_the_others_alone(
     sink = make_sink(always_fail=doomed)
     ndjson = tmp_path / "out" / "notifications.ndjson"
     channels = open_channels([sink.url(), f"ndjson://{ndjson}"])
-    clock, policy = Clock(), DeliveryPolicy(max_attempts=4, retry_base_s=5, retry_max_s=20)
+    clock, policy = (
+        ManualClock(START),
+        DeliveryPolicy(max_attempts=4, retry_base_s=5, retry_max_s=20),
+    )
 
     for _ in range(10):
-        report = deliver(db, channels, policy=policy, now=clock)
+        report = deliver(db, channels, policy=policy, clock=clock)
         if report.processed == 0 and clock.at > START + timedelta(minutes=5):
             break
         clock.advance(policy.retry_max_s + 1)
@@ -340,7 +331,7 @@ def test_a_permanent_refusal_fails_at_once(
 ) -> None:
     sink = make_sink()
     add_notifications(db, 2)
-    report = deliver(db, open_channels([sink.url("/gone")]), now=Clock())
+    report = deliver(db, open_channels([sink.url("/gone")]), clock=ManualClock(START))
     assert (report.failed, report.retried) == (2, 0)
     assert [p.status for p in report.problems] == ["failed", "failed"]
     for row in outbox(db).values():
@@ -356,9 +347,9 @@ def test_limit_and_batches(
     sink = make_sink()
     add_notifications(db, 25)
     channels = open_channels([sink.url()])
-    report = deliver(db, channels, now=Clock(), limit=12, batch_size=5)
+    report = deliver(db, channels, clock=ManualClock(START), limit=12, batch_size=5)
     assert (report.sent, report.batches) == (12, 3)
-    assert deliver(db, channels, now=Clock()).sent == 13
+    assert deliver(db, channels, clock=ManualClock(START)).sent == 13
     # oldest first: the first run took the first 12 rows
     assert [d["dedupe_key"] for d in sink.received[:12]] == [f"drop:{i}" for i in range(12)]
 
@@ -387,9 +378,9 @@ def test_a_crash_between_send_and_record_repeats_only_that_send(
 
     monkeypatch.setattr(records, "record", crash_on_third)
     with pytest.raises(RuntimeError):
-        deliver(db, channels, now=Clock())
+        deliver(db, channels, clock=ManualClock(START))
     monkeypatch.setattr(records, "record", record)
-    assert deliver(db, channels, now=Clock()).sent == 3
+    assert deliver(db, channels, clock=ManualClock(START)).sent == 3
 
     assert sink.received_keys() == Counter({key: 1 for key in keys} | {keys[2]: 2})
     duplicated = [h["Idempotency-Key"] for h in sink.headers if h["Idempotency-Key"] == keys[2]]
@@ -413,11 +404,11 @@ def test_rows_leased_by_a_dead_relay_come_back_when_the_lease_expires(
             .where(col(Notification.dedupe_key).in_(keys[:2]))
             .values(claimed_by="dead-relay", claimed_until=START + timedelta(seconds=120))
         )
-    clock, channels = Clock(), open_channels([sink.url()])
-    report = deliver(db, channels, now=clock)
+    clock, channels = ManualClock(START), open_channels([sink.url()])
+    report = deliver(db, channels, clock=clock)
     assert (report.sent, report.skipped) == (2, 2)
     clock.advance(121)
-    report = deliver(db, channels, now=clock)
+    report = deliver(db, channels, clock=clock)
     assert (report.sent, report.skipped) == (2, 0)
     assert sink.received_keys() == Counter({key: 1 for key in keys})
 
@@ -429,13 +420,13 @@ def test_a_relay_that_lost_its_lease_writes_nothing(
 ) -> None:
     sink = make_sink()
     add_notifications(db, 1)
-    clock, lease = Clock(), timedelta(seconds=120)
-    stale = claims.claim_batch(db, 10, "stale-relay:1", clock(), lease)
+    clock, lease = ManualClock(START), timedelta(seconds=120)
+    stale = claims.claim_batch(db, 10, "stale-relay:1", clock.now(), lease)
     assert len(stale.rows) == 1
     clock.advance(121)  # the stale relay stalled past its lease; another one takes over
-    assert deliver(db, open_channels([sink.url()]), now=clock).sent == 1
+    assert deliver(db, open_channels([sink.url()]), clock=clock).sent == 1
     row_id = stale.held[0]
-    assert not records.record(db, stale, row_id, [], None, clock(), lease)
+    assert not records.record(db, stale, row_id, [], None, clock.now(), lease)
     assert outbox(db)["drop:0"].status == "sent"
 
 
@@ -446,17 +437,17 @@ def test_a_slow_batch_keeps_its_lease(
 ) -> None:
     sink = make_sink()
     add_notifications(db, 5)
-    clock, channels = Clock(), open_channels([sink.url()])
+    clock, channels = ManualClock(START), open_channels([sink.url()])
     submit, stolen = channels[0].submit, []
 
     def slow_send(message: Any, at: datetime) -> Any:
         clock.advance(50)  # each send takes 50 s of the 120 s lease
         if message.dedupe_key == "drop:2":  # 150 s in: another relay tries to take over
-            stolen.extend(claims.claim_batch(db, 10, "other:1", clock(), timedelta(120)).rows)
+            stolen.extend(claims.claim_batch(db, 10, "other:1", clock.now(), timedelta(120)).rows)
         return submit(message, at)
 
     channels[0].submit = slow_send  # type: ignore[method-assign]
-    report = deliver(db, channels, now=clock)
+    report = deliver(db, channels, clock=clock)
     assert stolen == []  # the lease was renewed at half-time
     assert (report.sent, report.batches) == (5, 1)
     assert set(sink.attempts.values()) == {1}
@@ -480,7 +471,7 @@ def test_stop_releases_the_rest_of_the_batch(
         return sent
 
     channels[0].submit = send_then_stop  # type: ignore[method-assign]
-    report = deliver(db, channels, now=Clock(), stop=stop)
+    report = deliver(db, channels, clock=ManualClock(START), stop=stop)
     assert report.sent == 1
     state = outbox(db).values()
     assert sum(n.status == "pending" for n in state) == 9
@@ -719,10 +710,10 @@ def test_a_silent_webhook_does_not_hold_up_the_other_channels(
     keys = add_notifications(db, 5)
     ndjson = tmp_path / "notifications.ndjson"
     channels = closing(build_channels([hook.url(), f"ndjson://{ndjson}"], timeout_s=4))
-    clock, policy = Clock(), DeliveryPolicy(retry_base_s=10, retry_max_s=20)
+    clock, policy = ManualClock(START), DeliveryPolicy(retry_base_s=10, retry_max_s=20)
     reports: list[DeliveryReport] = []
     worker = threading.Thread(
-        target=lambda: reports.append(deliver(db, channels, policy=policy, now=clock))
+        target=lambda: reports.append(deliver(db, channels, policy=policy, clock=clock))
     )
     started = time.monotonic()
     worker.start()
@@ -751,7 +742,7 @@ def test_a_silent_webhook_does_not_hold_up_the_other_channels(
     # The retry goes to the webhook alone: the file keeps its one line per notification.
     channels[0].timeout_s = 0.5
     clock.advance(policy.retry_max_s + 1)
-    again = deliver(db, channels, policy=policy, now=clock)
+    again = deliver(db, channels, policy=policy, clock=clock)
     assert (again.retried, again.deliveries, hook.requests) == (5, 0, 2)
     assert ndjson_keys(ndjson) == keys
 
@@ -781,11 +772,11 @@ def test_a_channel_past_its_deadline_is_tried_once_per_pass(
     hung = Hung(timeout_s=0.5, own_deadline=own_deadline)
     ndjson = tmp_path / "n.ndjson"
     channels = [hung, *build_channels([f"ndjson://{ndjson}"]).items]
-    clock, policy = Clock(), DeliveryPolicy(retry_base_s=10, retry_max_s=20)
+    clock, policy = ManualClock(START), DeliveryPolicy(retry_base_s=10, retry_max_s=20)
     try:
         for rounds in (1, 2):  # the second pass finds the first one's send still stuck
             started = time.monotonic()
-            report = deliver(db, channels, policy=policy, now=clock)
+            report = deliver(db, channels, policy=policy, clock=clock)
             assert time.monotonic() - started < 2.5  # one deadline, not one per row
             assert (report.retried, hung.calls) == (4, 1 if not own_deadline else rounds)
             clock.advance(policy.retry_max_s + 1)
@@ -809,7 +800,9 @@ def test_a_channel_that_cannot_start_a_send_stops_no_other(db: Database, tmp_pat
     keys = add_notifications(db, 2)
     ndjson = tmp_path / "n.ndjson"
     broken = Unstartable(url="broken://", kind="broken")
-    report = deliver(db, [broken, *build_channels([f"ndjson://{ndjson}"]).items], now=Clock())
+    report = deliver(
+        db, [broken, *build_channels([f"ndjson://{ndjson}"]).items], clock=ManualClock(START)
+    )
     assert (report.retried, report.deliveries) == (2, 2)
     assert ndjson_keys(ndjson) == keys
     assert all(
@@ -828,7 +821,7 @@ def test_stop_abandons_a_hung_send_and_leaves_it_pending(
     stop = threading.Event()
     reports: list[DeliveryReport] = []
     worker = threading.Thread(
-        target=lambda: reports.append(deliver(db, channels, now=Clock(), stop=stop))
+        target=lambda: reports.append(deliver(db, channels, clock=ManualClock(START), stop=stop))
     )
     worker.start()
     assert hook.got_request.wait(timeout=10)
@@ -916,8 +909,8 @@ def test_a_full_disk_never_leaves_a_fragment_nor_marks_the_line_sent(
         return write(descriptor, data)
 
     monkeypatch.setattr(os, "write", disk_fills_on_drop_2)
-    clock, policy = Clock(), DeliveryPolicy(retry_base_s=10, retry_max_s=20)
-    report = deliver(db, channels, policy=policy, now=clock)
+    clock, policy = ManualClock(START), DeliveryPolicy(retry_base_s=10, retry_max_s=20)
+    report = deliver(db, channels, policy=policy, clock=clock)
     assert (report.sent, report.retried) == (3, 1)
     assert ndjson_keys(ndjson) == [keys[0], keys[1], keys[3]]  # whole lines, no fragment
     state = outbox(db)
@@ -926,7 +919,7 @@ def test_a_full_disk_never_leaves_a_fragment_nor_marks_the_line_sent(
 
     monkeypatch.setattr(os, "write", write)  # space again: the retry appends a whole line
     clock.advance(policy.retry_max_s + 1)
-    assert deliver(db, channels, policy=policy, now=clock).sent == 1
+    assert deliver(db, channels, policy=policy, clock=clock).sent == 1
     assert ndjson_keys(ndjson) == [keys[0], keys[1], keys[3], keys[2]]
     assert {n.status for n in outbox(db).values()} == {"sent"}
 

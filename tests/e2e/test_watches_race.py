@@ -10,10 +10,12 @@ import pytest
 from sandbox_tools import SoldOutVenue, live_config
 from sqlmodel import select
 
+from resywatch.clock import ManualClock
 from resywatch.config import load_settings
 from resywatch.db.engine import Database
 from resywatch.db.models import Notification, Watch
 from resywatch.resy.client import client_from_settings
+from resywatch.runtime import Runtime
 from resywatch.sandbox import DEMO_API_KEY, SandboxConfig, SandboxHandle
 from resywatch.services.vocabulary import local_today
 from resywatch.services.watches import check_watches
@@ -59,7 +61,7 @@ def test_the_loser_of_a_race_on_a_hit_steps_back(db: Database, sandbox: SandboxH
 
     async def check() -> list[int]:
         async with client_from_settings(settings) as resy:
-            results = await check_watches(db=db, resy=resy, settings=settings, now=now)
+            results = await check_watches(Runtime(settings, db, resy, ManualClock(now)))
         return [len(r.hits) for r in results]
 
     assert asyncio.run(check()) == [0]

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from resywatch.clock import ManualClock
 from resywatch.config import Settings, load_settings
 from resywatch.db.engine import Database
 from resywatch.db.models import (
@@ -21,6 +22,7 @@ from resywatch.db.models import (
     ScheduledSnipe,
     Watch,
 )
+from resywatch.runtime import Runtime
 from resywatch.scheduler.jobs import JOBS, health_schedules
 from resywatch.services import admin
 from resywatch.services.booking.attempts import list_attempts
@@ -35,9 +37,14 @@ def settings() -> Settings:
     return load_settings(environ={})
 
 
+def runtime(db: Database) -> Runtime:
+    """No Resy client: not logged in, health does not ask Resy."""
+    return Runtime(settings(), db, None, ManualClock(NOW))  # type: ignore[arg-type]
+
+
 def report(db: Database) -> dict[str, Check]:
     jobs = health_schedules(settings())
-    result = asyncio.run(health(db=db, resy=None, settings=settings(), now=NOW, jobs=jobs))  # type: ignore[arg-type]
+    result = asyncio.run(health(runtime(db), jobs=jobs))
     return {check.name: check for check in result.checks}
 
 
@@ -242,7 +249,7 @@ def test_health_judges_the_jobs_its_caller_passes_in(db: Database) -> None:
     health checks those jobs, by the interval given, and no others."""
     passes(db, "custom", {"done": 1}, every=timedelta(minutes=10))
     jobs = [JobSchedule("custom", timedelta(minutes=1)), JobSchedule("fresh", timedelta(days=1))]
-    result = asyncio.run(health(db=db, resy=None, settings=settings(), now=NOW, jobs=jobs))  # type: ignore[arg-type]
+    result = asyncio.run(health(runtime(db), jobs=jobs))
     checks = {c.name: c for c in result.checks if c.name.startswith("job:")}
     assert set(checks) == {"job:custom", "job:fresh"}
     assert checks["job:custom"].status is Status.CRIT  # 10 min since, every 1 min

@@ -147,3 +147,63 @@ def test_the_base_may_not_import_a_layer_above_it(tmp_path: Path) -> None:
     assert layer_violations(root, "pkg") == [
         "pkg/config.py:2: pkg.config imports pkg.db.engine (config -> db)"
     ]
+
+
+# The Runtime and the clock: a service is handed both, it makes neither.
+
+# Reading the wall clock itself (a service's time comes from the Clock it is handed).
+WALL_CLOCK = frozenset({"datetime.now", "datetime.utcnow", "date.today", "utcnow", "time.time"})
+
+
+def runtime_violations(services: Path) -> list[str]:
+    """Every place under `services` that builds a `Runtime` (a service is handed the one
+    its caller built: a new one would drop the caller's clock, worker and stop) or reads
+    the wall clock instead of a `Clock`, as `file:line: what`."""
+    found: list[tuple[Path, int, str]] = []
+    for path in sorted(services.rglob("*.py")):
+        relative = path.relative_to(services.parent)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            name = _dotted(node.func) if isinstance(node, ast.Call) else None
+            if name is None:
+                continue
+            if name.split(".")[-1] == "Runtime":
+                found.append((relative, node.lineno, "builds a Runtime"))
+            elif ".".join(name.split(".")[-2:]) in WALL_CLOCK:
+                found.append((relative, node.lineno, f"reads the wall clock ({name})"))
+    return [f"{path}:{line}: {what}" for path, line, what in sorted(found)]
+
+
+def _dotted(node: ast.expr) -> str | None:
+    """`a.b.c` for a name or an attribute chain; None for anything else."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
+
+
+def test_services_are_handed_the_runtime_and_the_clock() -> None:
+    root = Path(resywatch.__file__).parent
+    assert runtime_violations(root / "services") == []
+
+
+def test_the_runtime_check_finds_a_service_building_its_own(tmp_path: Path) -> None:
+    root = _package(
+        tmp_path,
+        {
+            "services/watches.py": (
+                "from datetime import UTC, datetime\n"
+                "from pkg.runtime import Runtime\n"
+                "async def check(settings, db, resy):\n"
+                "    return await book(Runtime(settings, db, resy))\n"
+                "def stamp():\n"
+                "    return datetime.now(UTC)\n"
+            ),
+            "services/fine.py": "def stamp(rt):\n    return rt.clock.now()\n",
+        },
+    )
+    assert runtime_violations(root / "services") == [
+        "services/watches.py:4: builds a Runtime",
+        "services/watches.py:6: reads the wall clock (datetime.now)",
+    ]

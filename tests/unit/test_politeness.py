@@ -38,24 +38,24 @@ SECRET = "test-api-key-0123456789"
 
 
 class VirtualTime:
-    """A clock that only moves when someone sleeps (or the test says so)."""
+    """A `Clock` that only moves when someone sleeps (or the test says so)."""
 
     def __init__(self) -> None:
-        self.now = START
+        self.at = START
         self.slept: list[float] = []
 
-    def clock(self) -> datetime:
-        return self.now
+    def now(self) -> datetime:
+        return self.at
 
     def monotonic(self) -> float:
-        return (self.now - START).total_seconds()
+        return (self.at - START).total_seconds()
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.advance(seconds)
 
     def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+        self.at += timedelta(seconds=seconds)
 
 
 def policy(**changes: Any) -> PolitenessPolicy:
@@ -84,7 +84,7 @@ def workers(database_url: str, time_: VirtualTime) -> Iterator[Callable[..., Sha
     def make(**changes: Any) -> SharedPoliteness:
         db = Database(database_url)
         opened.append(db)
-        return SharedPoliteness(db, policy(**changes), clock=time_.clock, sleep=time_.sleep)
+        return SharedPoliteness(db, policy(**changes), clock=time_)
 
     yield make
     for db in opened:
@@ -175,7 +175,7 @@ def test_a_retry_after_beyond_the_cap_opens_the_breaker_instead_of_sleeping(
     assert admitted(other)  # the trial call
 
     fail(told, error=errors.RateLimited("429", retry_after=10**7))  # bounded at 6 h
-    assert row(told).open_until == time_.now + MAX_PAUSE
+    assert row(told).open_until == time_.at + MAX_PAUSE
 
 
 # -- breaker ---------------------------------------------------------------------------------
@@ -252,7 +252,7 @@ def test_a_failed_trial_opens_it_for_another_cooldown(
     time_.advance(31)
     assert admitted(second)
     fail(second, error=errors.ResyTimeout("/x: Resy did not answer within 10 s"))
-    assert row(first).open_until == time_.now + timedelta(seconds=30)
+    assert row(first).open_until == time_.at + timedelta(seconds=30)
     assert not admitted(first)
     time_.advance(30)
     assert admitted(first)

@@ -166,9 +166,7 @@ async def find_venue(rt: Runtime, request: BookingRequest) -> Venue:
     from resywatch.services.venues import resolve_venue
 
     with rate_limits_stop_the_booking():
-        return await resolve_venue(
-            resy=rt.resy, db=rt.db, settings=rt.settings, text=request.venue, now=rt.clock.now()
-        )
+        return await resolve_venue(rt, request.venue)
 
 
 async def plan_for(rt: Runtime, request: BookingRequest) -> BookingPlan:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from resywatch.clock import SYSTEM_CLOCK, Clock
 from resywatch.db import leases
-from resywatch.db.base import utcnow
 from resywatch.services.channels.base import Channel
 from resywatch.services.delivery.claims import batch_token, claim_batch
 from resywatch.services.delivery.policy import DeliveryPolicy, DeliveryReport
@@ -29,7 +29,7 @@ def deliver(
     channels: Sequence[Channel],
     *,
     policy: DeliveryPolicy | None = None,
-    now: Callable[[], datetime] = utcnow,
+    clock: Clock = SYSTEM_CLOCK,
     limit: int | None = None,
     batch_size: int = BATCH_SIZE,
     worker: str | None = None,
@@ -37,14 +37,17 @@ def deliver(
     rng: random.Random | None = None,
 ) -> DeliveryReport:
     """Deliver due notifications, batch after batch, until none is left (or `limit` rows
-    were handled, or `stop` is set: the rows not started yet are released at once)."""
+    were handled, or `stop` is set: the rows not started yet are released at once).
+
+    `clock` dates the claims, sends and retries; the channels' deadlines are wall time
+    (a send is a real request, however the clock is moved)."""
     if not channels:
         raise ValueError("deliver needs at least one channel")
     policy = policy or DeliveryPolicy()
     worker = worker or leases.this_process()
     started = time.monotonic()
     report = DeliveryReport()
-    run = Pass(db, channels, policy, now, rng or random.Random(), report, stop)
+    run = Pass(db, channels, policy, clock, rng or random.Random(), report, stop)
     busy: set[int] = set()
     handled: set[int] = set()
     while limit is None or report.processed < limit:
@@ -52,7 +55,7 @@ def deliver(
             break
         size = batch_size if limit is None else min(batch_size, limit - report.processed)
         token = batch_token(worker)
-        claim = claim_batch(db, size, token, now(), timedelta(seconds=policy.lease_s))
+        claim = claim_batch(db, size, token, clock.now(), timedelta(seconds=policy.lease_s))
         busy |= claim.busy
         if not claim.rows:
             break
@@ -73,7 +76,7 @@ def run_loop(
     stop: threading.Event | None = None,
     limit: int | None = None,
     policy: DeliveryPolicy | None = None,
-    now: Callable[[], datetime] = utcnow,
+    clock: Clock = SYSTEM_CLOCK,
     batch_size: int = BATCH_SIZE,
 ) -> DeliveryReport:
     """`deliver` again and again: at once while there is work, else every `interval_s`,
@@ -86,7 +89,7 @@ def run_loop(
         if budget is not None and budget <= 0:
             break
         report = deliver(
-            db, channels, policy=policy, now=now, limit=budget, batch_size=batch_size, stop=stop
+            db, channels, policy=policy, clock=clock, limit=budget, batch_size=batch_size, stop=stop
         )
         total.add(report)
         left = None if duration_s is None else duration_s - (time.monotonic() - started)

@@ -20,12 +20,13 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from resywatch.clock import Clock
 from resywatch.db.models import DeliveryStatus, Notification
 from resywatch.services.channels.base import (
     STOP_POLL_S,
@@ -52,7 +53,7 @@ class Pass:
     db: Database
     channels: Sequence[Channel]
     policy: DeliveryPolicy
-    now: Callable[[], datetime]
+    clock: Clock
     rng: random.Random
     report: DeliveryReport
     stop: threading.Event | None = None
@@ -94,7 +95,7 @@ class Batch:
 
     def __init__(self, run: Pass, claim: Claim) -> None:
         self.db, self.channels, self.claim, self.policy = run.db, run.channels, claim, run.policy
-        self.now, self.rng, self.report, self.down = run.now, run.rng, run.report, run.down
+        self.clock, self.rng, self.report, self.down = run.clock, run.rng, run.report, run.down
         self.lease = timedelta(seconds=run.policy.lease_s)
         channels = run.channels
         self.queues: dict[str, deque[_Row]] = {c.key: deque() for c in channels}
@@ -144,7 +145,7 @@ class Batch:
         while queue:
             state = queue.popleft()
             if channel.key not in self.down:
-                future = start_send(channel, Message.from_row(state.row), self.now())
+                future = start_send(channel, Message.from_row(state.row), self.clock.now())
                 deadline = time.monotonic() + channel.timeout_s
                 self.flights[channel.key] = _Flight(channel, state, future, deadline)
                 return True
@@ -187,7 +188,8 @@ class Batch:
         row = state.row
         assert row.id is not None
         done = self.claim.deliveries.get(row.id, {})
-        final = settle(row, self.channels, done, state.outcomes, self.policy, self.now(), self.rng)
+        now = self.clock.now()
+        final = settle(row, self.channels, done, state.outcomes, self.policy, now, self.rng)
         if not self._write(state, final):
             return False
         self.claim.held.remove(row.id)
@@ -197,7 +199,8 @@ class Batch:
     def _write(self, state: _Row, final: Final | None) -> bool:
         assert state.row.id is not None
         sends, state.unrecorded = state.unrecorded, []
-        if records.record(self.db, self.claim, state.row.id, sends, final, self.now(), self.lease):
+        now = self.clock.now()
+        if records.record(self.db, self.claim, state.row.id, sends, final, now, self.lease):
             return True
         self.claim.held = []  # lease lost: the rows are someone else's now
         return False
