@@ -2,6 +2,10 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# The suite runs on this many pytest-xdist workers: many tests wait on sockets, processes
+# and clocks, so more workers than cores keeps 2 cores busy. The reliability suite stays on
+# one worker, one test at a time (tests/conftest.py); `make test TEST_WORKERS=0` runs serially.
+TEST_WORKERS ?= 4
 
 .PHONY: check install lint format typecheck test reliability bench clean
 
@@ -23,7 +27,7 @@ typecheck:
 	$(BIN)/mypy
 
 test:
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The reliability suite in its long form (issue 8); `make test` runs its short form.
 reliability:
