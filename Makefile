@@ -2,10 +2,11 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
-# The suite runs on this many pytest-xdist workers: many tests wait on sockets, processes
-# and clocks, so more workers than cores keeps 2 cores busy. The reliability suite stays on
-# one worker, one test at a time (tests/conftest.py); `make test TEST_WORKERS=0` runs serially.
-TEST_WORKERS ?= 4
+# The suite runs on this many pytest-xdist workers: three run the wall-clock tests, one at a
+# time each, and the rest run every other test at a lower CPU priority (tests/conftest.py).
+# Many tests wait on sockets, processes and clocks, so 5 workers keep 2 cores busy.
+# `make test TEST_WORKERS=0` runs the suite in one process.
+TEST_WORKERS ?= 5
 
 .PHONY: check install lint format typecheck test reliability bench clean
 

@@ -235,30 +235,28 @@ def cli() -> Any:
 
 # --- running in parallel (`make test`: pytest-xdist) ---------------------------------------
 
-#: Tests that start several processes and judge what they did against the wall clock: they
-#: run one at a time (on one xdist worker), so that two of them never compete for the cores.
-TIMED_GROUP = "reliability"
 #: Tests that judge what happened against the wall clock (deadlines, cycles, a drop instant,
-#: requests per second). In parallel, every other test runs at a lower CPU priority, so
-#: these see the cores as a serial run would.
-TIMED_FILES = frozenset(
-    {
-        "tests/e2e/test_demo.py",
-        "tests/e2e/test_booking_snipe.py",
-        "tests/e2e/test_booking_snipe_cli.py",
-        "tests/e2e/test_real_resy_snipe.py",
-        "tests/e2e/test_delivery.py",
-        "tests/e2e/test_scheduler.py",
-        "tests/e2e/test_health_admin.py",
-        "tests/e2e/test_politeness_e2e.py",
-        "tests/e2e/test_resy_client_e2e.py",
-        "tests/e2e/test_sandbox.py",
-        "tests/unit/test_channels.py",
-        "tests/unit/test_politeness.py",
-        "tests/unit/test_runner.py",
-        "tests/unit/test_db.py",
-    }
-)
+#: requests per second), in three lanes: each lane runs one test at a time on one xdist
+#: worker, and in parallel every other test runs at a lower CPU priority, so that a timed
+#: test competes with at most two others for the 2 cores. The reliability suite (several
+#: processes per test) has a lane of its own; the other two are about as long as each other.
+RELIABILITY_LANE = "timed-reliability"
+TIMED_LANES = {
+    "tests/e2e/test_delivery.py": "timed-a",
+    "tests/e2e/test_demo.py": "timed-a",
+    "tests/e2e/test_politeness_e2e.py": "timed-a",
+    "tests/e2e/test_sandbox.py": "timed-a",
+    "tests/e2e/test_resy_client_e2e.py": "timed-a",
+    "tests/unit/test_runner.py": "timed-a",
+    "tests/unit/test_db.py": "timed-a",
+    "tests/unit/test_channels.py": "timed-a",
+    "tests/e2e/test_scheduler.py": "timed-b",
+    "tests/e2e/test_health_admin.py": "timed-b",
+    "tests/e2e/test_booking_snipe.py": "timed-b",
+    "tests/e2e/test_real_resy_snipe.py": "timed-b",
+    "tests/e2e/test_booking_snipe_cli.py": "timed-b",
+    "tests/unit/test_politeness.py": "timed-b",
+}
 BACKGROUND_NICE = 10
 
 
@@ -268,7 +266,7 @@ def _relative(item: pytest.Item) -> str:
 
 def _run_order(item: pytest.Item) -> int:
     """Longest first, so no worker is left with a long test at the end: the reliability
-    suite (one group, about 3 minutes), then the demo, the end-to-end tests, the rest."""
+    suite (about 3 minutes), then the demo, the end-to-end tests, the rest."""
     path = _relative(item)
     if path.startswith("tests/e2e/reliability/"):
         return 0
@@ -277,15 +275,19 @@ def _run_order(item: pytest.Item) -> int:
     return 2 if path.startswith("tests/e2e/") else 3
 
 
-def _timed(item: pytest.Item) -> bool:
-    return _run_order(item) == 0 or _relative(item) in TIMED_FILES
+def _lane(item: pytest.Item) -> str | None:
+    if _run_order(item) == 0:
+        return RELIABILITY_LANE
+    return TIMED_LANES.get(_relative(item))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # pytest-xdist (--dist loadgroup) hands out the lanes first, the longest first.
     items.sort(key=_run_order)  # stable: each file keeps its order
     for item in items:
-        if _run_order(item) == 0:
-            item.add_marker(pytest.mark.xdist_group(TIMED_GROUP))
+        lane = _lane(item)
+        if lane is not None:
+            item.add_marker(pytest.mark.xdist_group(lane))
 
 
 def _may_renice() -> bool:
@@ -303,4 +305,4 @@ RENICE = _may_renice()
 def pytest_runtest_setup(item: pytest.Item) -> None:
     # Linux: the calling thread's; threads and processes the test starts inherit it.
     if RENICE:
-        os.setpriority(os.PRIO_PROCESS, 0, 0 if _timed(item) else BACKGROUND_NICE)
+        os.setpriority(os.PRIO_PROCESS, 0, 0 if _lane(item) else BACKGROUND_NICE)
