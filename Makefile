@@ -2,6 +2,11 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# The suite runs on this many pytest-xdist workers: three run the wall-clock tests, one at a
+# time each, and the rest run every other test at a lower CPU priority (tests/conftest.py).
+# Many tests wait on sockets, processes and clocks, so 5 workers keep 2 cores busy.
+# `make test TEST_WORKERS=0` runs the suite in one process.
+TEST_WORKERS ?= 5
 
 .PHONY: check install lint format typecheck test reliability bench clean
 
@@ -23,7 +28,7 @@ typecheck:
 	$(BIN)/mypy
 
 test:
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The reliability suite in its long form (issue 8); `make test` runs its short form.
 reliability:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import resource
 import shutil
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,52 +42,88 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 class PostgresDatabases:
-    """Creates throw-away databases on the test server, migrated ones cloned from a template."""
+    """Creates throw-away databases on the test server, migrated ones cloned from a template.
+
+    Each process (each xdist worker) has its own names. Creating and dropping a database
+    takes 0.1-0.3 s of the server's time, so it happens off the tests' path, on one thread
+    with one admin connection: the next migrated database is cloned while a test runs, and
+    a finished test's database is dropped after it. `close` waits for that work and raises
+    the first error it met."""
 
     def __init__(self, server_url: str) -> None:
         self.url = make_url(server_url)
-        self.prefix = f"rw_test_{os.getpid()}"
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        self.prefix = f"rw_test_{worker}_{os.getpid()}"
         self.template = f"{self.prefix}_template"
         self.counter = itertools.count()
-        self.created: list[str] = []
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rw-test-databases")
+        self._conn: psycopg.Connection[Any] | None = None  # the pool thread's only
+        self._spare: Future[str] | None = None
+        self._pending: list[Future[Any]] = []
 
     def _admin(self) -> psycopg.Connection[Any]:
-        conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        return psycopg.connect(conninfo, autocommit=True)
+        if self._conn is None or self._conn.closed:
+            conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self._conn = psycopg.connect(conninfo, autocommit=True)
+        return self._conn
 
     def url_for(self, name: str) -> str:
         return self.url.set(database=name).render_as_string(hide_password=False)
 
-    def create(self, *, migrated: bool) -> str:
+    def _create(self, migrated: bool) -> str:
         name = f"{self.prefix}_{next(self.counter)}"
         template = f" TEMPLATE {self.template}" if migrated else ""
-        with self._admin() as conn:
-            conn.execute(f'CREATE DATABASE "{name}"{template}')  # type: ignore[arg-type]
-        self.created.append(name)
+        self._admin().execute(f'CREATE DATABASE "{name}"{template}')  # type: ignore[arg-type]
+        return name
+
+    def create(self, *, migrated: bool) -> str:
+        if not migrated:
+            return self.url_for(self._pool.submit(self._create, False).result())
+        spare, self._spare = self._spare, None
+        name = (spare or self._pool.submit(self._create, True)).result()
+        self._spare = self._pool.submit(self._create, True)  # for the next test
         return self.url_for(name)
 
     def create_template(self) -> None:
-        with self._admin() as conn:
+        def create() -> None:
+            conn = self._admin()
             conn.execute(f'DROP DATABASE IF EXISTS "{self.template}"')  # type: ignore[arg-type]
             conn.execute(f'CREATE DATABASE "{self.template}"')  # type: ignore[arg-type]
+
+        self._pool.submit(create).result()
         migrate_url(self.url_for(self.template))
 
-    def drop(self, url: str) -> None:
-        name = make_url(url).database
+    def _drop(self, name: str) -> None:
         # An autovacuum worker may be connected for a moment, and FORCE may not end it
-        # without pg_signal_backend: try again shortly instead of failing the test.
+        # without pg_signal_backend: try again shortly instead of failing.
         for attempt in range(20):
             try:
-                with self._admin() as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+                self._admin().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
                 return
             except psycopg.errors.InsufficientPrivilege:
                 if attempt == 19:
                     raise
                 time.sleep(0.25)
 
-    def drop_template(self) -> None:
-        self.drop(self.url_for(self.template))
+    def drop(self, url: str) -> None:
+        """Drop the database after the test, off its path (`close` reports a failure)."""
+        name = make_url(url).database
+        assert name is not None and name.startswith(self.prefix)
+        self._pending.append(self._pool.submit(self._drop, name))
+
+    def close(self) -> None:
+        """Drop the spare and the template once every drop is done; raise the first error."""
+        if self._spare is not None:
+            spare = self._spare
+            self._pending.append(self._pool.submit(lambda: self._drop(spare.result())))
+        self._pending.append(self._pool.submit(self._drop, self.template))
+        errors = [f.exception() for f in self._pending]
+        if self._conn is not None:
+            self._pool.submit(self._conn.close).result()
+        self._pool.shutdown()
+        for error in errors:
+            if error is not None:
+                raise error
 
 
 def migrate_url(url: str) -> None:
@@ -102,9 +140,11 @@ def postgres_databases() -> Iterator[PostgresDatabases | None]:
         yield None
         return
     databases = PostgresDatabases(PG_URL)
-    databases.create_template()
-    yield databases
-    databases.drop_template()
+    try:
+        databases.create_template()
+        yield databases
+    finally:
+        databases.close()
 
 
 @pytest.fixture(scope="session")
@@ -191,3 +231,78 @@ def invoke(
 def cli() -> Any:
     """`cli("admin", "migrate", expect=0)`: see `invoke`."""
     return invoke
+
+
+# --- running in parallel (`make test`: pytest-xdist) ---------------------------------------
+
+#: Tests that judge what happened against the wall clock (deadlines, cycles, a drop instant,
+#: requests per second), in three lanes: each lane runs one test at a time on one xdist
+#: worker, and in parallel every other test runs at a lower CPU priority, so that a timed
+#: test competes with at most two others for the 2 cores. The reliability suite (several
+#: processes per test) has a lane of its own; the other two are about as long as each other.
+RELIABILITY_LANE = "timed-reliability"
+TIMED_LANES = {
+    "tests/e2e/test_delivery.py": "timed-a",
+    "tests/e2e/test_demo.py": "timed-a",
+    "tests/e2e/test_politeness_e2e.py": "timed-a",
+    "tests/e2e/test_sandbox.py": "timed-a",
+    "tests/e2e/test_resy_client_e2e.py": "timed-a",
+    "tests/unit/test_runner.py": "timed-a",
+    "tests/unit/test_db.py": "timed-a",
+    "tests/unit/test_channels.py": "timed-a",
+    "tests/e2e/test_scheduler.py": "timed-b",
+    "tests/e2e/test_health_admin.py": "timed-b",
+    "tests/e2e/test_booking_snipe.py": "timed-b",
+    "tests/e2e/test_real_resy_snipe.py": "timed-b",
+    "tests/e2e/test_booking_snipe_cli.py": "timed-b",
+    "tests/unit/test_politeness.py": "timed-b",
+}
+BACKGROUND_NICE = 10
+
+
+def _relative(item: pytest.Item) -> str:
+    return item.path.relative_to(item.config.rootpath).as_posix()
+
+
+def _run_order(item: pytest.Item) -> int:
+    """Longest first, so no worker is left with a long test at the end: the reliability
+    suite (about 3 minutes), then the demo, the end-to-end tests, the rest."""
+    path = _relative(item)
+    if path.startswith("tests/e2e/reliability/"):
+        return 0
+    if path == "tests/e2e/test_demo.py":
+        return 1
+    return 2 if path.startswith("tests/e2e/") else 3
+
+
+def _lane(item: pytest.Item) -> str | None:
+    if _run_order(item) == 0:
+        return RELIABILITY_LANE
+    return TIMED_LANES.get(_relative(item))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # pytest-xdist (--dist loadgroup) hands out the lanes first, the longest first.
+    items.sort(key=_run_order)  # stable: each file keeps its order
+    for item in items:
+        lane = _lane(item)
+        if lane is not None:
+            item.add_marker(pytest.mark.xdist_group(lane))
+
+
+def _may_renice() -> bool:
+    """Whether this process may lower its nice value again once it has raised it."""
+    if not os.environ.get("PYTEST_XDIST_WORKER") or not hasattr(os, "setpriority"):
+        return False
+    soft, _ = resource.getrlimit(resource.RLIMIT_NICE)
+    return os.geteuid() == 0 or soft == resource.RLIM_INFINITY or soft >= 20
+
+
+RENICE = _may_renice()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Linux: the calling thread's; threads and processes the test starts inherit it.
+    if RENICE:
+        os.setpriority(os.PRIO_PROCESS, 0, 0 if _lane(item) else BACKGROUND_NICE)

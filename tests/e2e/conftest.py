@@ -7,6 +7,7 @@ test module to change that.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
@@ -58,11 +59,34 @@ def sandbox_config() -> SandboxConfig:
     return SandboxConfig(seed=42, speed=0.0, start=SANDBOX_START, control_enabled=True)
 
 
+@pytest.fixture(scope="session")
+def sandbox_stoppers() -> Iterator[list[threading.Thread]]:
+    """Threads stopping the sandboxes of finished tests; all joined at the end."""
+    stoppers: list[threading.Thread] = []
+    yield stoppers
+    for stopper in stoppers:
+        stopper.join(timeout=30)
+        assert not stopper.is_alive(), "a sandbox did not stop within 30 s"
+
+
 @pytest.fixture
-def sandbox(sandbox_config: SandboxConfig) -> Iterator[SandboxHandle]:
-    """A running sandbox on a free 127.0.0.1 port, stopped after the test."""
-    with run_in_thread(sandbox_config) as handle:
+def sandbox(
+    sandbox_config: SandboxConfig, sandbox_stoppers: list[threading.Thread]
+) -> Iterator[SandboxHandle]:
+    """A running sandbox on a free 127.0.0.1 port, stopped after the test.
+
+    Stopping waits for uvicorn's next tick (about 0.1 s): it happens on a thread of its
+    own while the next test runs."""
+    running = run_in_thread(sandbox_config)
+    handle = running.__enter__()
+    try:
         yield handle
+    finally:
+        stopper = threading.Thread(
+            target=running.__exit__, args=(None, None, None), name="sandbox-stop", daemon=True
+        )
+        stopper.start()
+        sandbox_stoppers.append(stopper)
 
 
 @pytest.fixture
