@@ -459,6 +459,22 @@ def test_a_send_that_never_returns_is_abandoned_at_its_deadline() -> None:
     assert (channel.sent, again.sent) == (1, 1)  # the stuck one returned; the waiter sent none
 
 
+def test_a_send_that_gave_up_waiting_lets_no_later_send_past_the_stuck_one() -> None:
+    stuck = Blocking("stuck", timeout_s=0.2)
+    assert send_within(stuck, MESSAGE, NOW) is not None  # stuck, abandoned at its deadline
+    for _ in range(3):  # each gives up behind it; none may open the way for the next
+        later = Blocking("stuck", timeout_s=0.2)
+        later.release.set()
+        error = send_within(later, MESSAGE, NOW)
+        assert error is not None and not error.permanent
+        assert later.sent == 0
+    stuck.release.set()
+    after = Blocking("stuck", timeout_s=2)
+    after.release.set()
+    assert send_within(after, MESSAGE, NOW) is None
+    assert (stuck.sent, after.sent) == (1, 1)  # the stuck one finished before the next began
+
+
 def test_a_stop_ends_the_wait_for_a_send() -> None:
     channel, stop = Blocking("hung", timeout_s=30), threading.Event()
     threading.Timer(0.2, stop.set).start()

@@ -102,9 +102,15 @@ class SendError(Exception):
         self.permanent = permanent
 
 
-# The last send started to each channel (by key), process-wide like the threads themselves.
-_LAST_SEND: dict[str, threading.Thread] = {}
-_LAST_SEND_LOCK = threading.Lock()
+# One lock per channel (by key), process-wide like the send threads themselves: held by the
+# send in progress, so a stuck send keeps every later one to that channel waiting.
+_SEND_LOCKS: dict[str, threading.Lock] = {}
+_SEND_LOCKS_LOCK = threading.Lock()
+
+
+def _send_lock(key: str) -> threading.Lock:
+    with _SEND_LOCKS_LOCK:
+        return _SEND_LOCKS.setdefault(key, threading.Lock())
 
 
 class DeadlineMissed(SendError):
@@ -138,44 +144,34 @@ class Channel(ABC):
         (`wait_for_send`); a thread still running after that is abandoned, never joined.
         Sends to one channel go one at a time in this process, whichever Channel object
         makes them (the delivery job builds its channels anew each pass): a new one first
-        waits, within its own deadline, for the one before to return, so a stuck send holds
-        one thread, not one per attempt."""
+        waits, within its own deadline, for the send in progress to return, so a stuck send
+        holds one thread, not one per attempt."""
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
         deadline = time.monotonic() + self.timeout_s
+        lock = _send_lock(self.key)
 
         def work() -> None:
             if not future.set_running_or_notify_cancel():
                 return
-            if previous is not None:
-                previous.join(max(0.0, deadline - time.monotonic()))
-                if previous.is_alive():
-                    future.set_exception(
-                        DeadlineMissed(
-                            f"an earlier send has not returned yet ({self.timeout_s:g} s later)"
-                        )
+            # Not the thread before ours, but the send in progress: one that gave up waiting
+            # behind a stuck send must not let the next one past it.
+            if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                future.set_exception(
+                    DeadlineMissed(
+                        f"an earlier send has not returned yet ({self.timeout_s:g} s later)"
                     )
-                    return
+                )
+                return
             try:
                 self.send(message, now)
             except BaseException as exc:  # handed to the waiter, who classifies it
                 future.set_exception(exc)
             else:
                 future.set_result(None)
+            finally:
+                lock.release()
 
-        thread = threading.Thread(target=work, name=f"resywatch-send-{self.kind}", daemon=True)
-        with _LAST_SEND_LOCK:
-            previous = _LAST_SEND.get(self.key)
-            _LAST_SEND[self.key] = thread
-        try:
-            thread.start()
-        except BaseException:  # no thread to be had: the one before is still the last
-            with _LAST_SEND_LOCK:
-                if _LAST_SEND.get(self.key) is thread:
-                    if previous is None:
-                        del _LAST_SEND[self.key]
-                    else:
-                        _LAST_SEND[self.key] = previous
-            raise
+        threading.Thread(target=work, name=f"resywatch-send-{self.kind}", daemon=True).start()
         return future
 
     def close(self) -> None:  # noqa: B027 (most channels hold nothing to release)
