@@ -106,3 +106,9 @@ def cli_env(sandbox: SandboxHandle, database_url: str) -> dict[str, str]:
         "RESYWATCH_RESY_API_KEY": DEMO_API_KEY,
         "RESYWATCH_RESY_MAX_RPS": "1000",
     }
+
+
+@pytest.fixture
+def env(cli_env: dict[str, str]) -> dict[str, str]:
+    """`cli_env` logged in as the sandbox's demo user (modules needing less override it)."""
+    return cli_env | {"RESYWATCH_RESY_AUTH_TOKEN": DEMO_AUTH_TOKEN}

@@ -13,7 +13,7 @@ from sandbox_tools import live_config
 
 from resywatch.config import load_settings
 from resywatch.db.engine import Database
-from resywatch.sandbox import DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
+from resywatch.sandbox import SandboxConfig, SandboxHandle
 from resywatch.services.politeness import host_states
 from resywatch.services.vocabulary import local_today
 
@@ -21,11 +21,6 @@ from resywatch.services.vocabulary import local_today
 @pytest.fixture
 def sandbox_config() -> SandboxConfig:
     return live_config()
-
-
-@pytest.fixture
-def env(cli_env: dict[str, str]) -> dict[str, str]:
-    return cli_env | {"RESYWATCH_RESY_AUTH_TOKEN": DEMO_AUTH_TOKEN}
 
 
 def test_booking_commands_under_rate_limiting_exit_17(

@@ -20,11 +20,6 @@ def sandbox_config() -> SandboxConfig:
     return live_config()
 
 
-@pytest.fixture
-def env(cli_env: dict[str, str]) -> dict[str, str]:
-    return cli_env | {"RESYWATCH_RESY_AUTH_TOKEN": DEMO_AUTH_TOKEN}
-
-
 def book(cli: Any, env: dict[str, str], target: Bookable, *extra: str, expect: int = 0) -> Any:
     result = cli(
         "book", "now", "--venue", str(target.venue.id), "--date", str(target.day),

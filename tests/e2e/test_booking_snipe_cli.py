@@ -14,18 +14,13 @@ import pytest
 from booking_support import book_requests, bookable, unreleased
 from sandbox_tools import live_config
 
-from resywatch.sandbox import DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
+from resywatch.sandbox import SandboxConfig, SandboxHandle
 from resywatch.services.booking.sniper import FIND_FANOUT
 
 
 @pytest.fixture
 def sandbox_config() -> SandboxConfig:
     return live_config(speed=1.0)
-
-
-@pytest.fixture
-def env(cli_env: dict[str, str]) -> dict[str, str]:
-    return cli_env | {"RESYWATCH_RESY_AUTH_TOKEN": DEMO_AUTH_TOKEN}
 
 
 def iso(instant: float) -> str:

@@ -147,11 +147,6 @@ def test_two_clients_share_one_budget(sandbox: SandboxHandle, database_url: str)
     assert arrived[-1] - times[0] >= (40 - 5) / 20 - 0.1
 
 
-@pytest.fixture
-def env(cli_env: dict[str, str]) -> dict[str, str]:
-    return cli_env | {"RESYWATCH_RESY_AUTH_TOKEN": DEMO_AUTH_TOKEN}
-
-
 def resywatch_search(cli: Any, env: dict[str, str], expect: int) -> Any:
     day = local_today(datetime.now(UTC), "America/New_York") + timedelta(days=2)
     result = cli("search", "--date", str(day), "--party", "2", "--json", env=env, expect=expect)

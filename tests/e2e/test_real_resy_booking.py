@@ -19,7 +19,7 @@ from resywatch.db.models import ResyHost
 from resywatch.resy import errors
 from resywatch.resy.client import ResyClient
 from resywatch.resy.transport import RetryPolicy
-from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
+from resywatch.sandbox import DEMO_API_KEY, SandboxConfig, SandboxHandle
 from resywatch.sandbox.venues import Venue
 from resywatch.services.politeness import PolitenessPolicy, SharedPoliteness
 
@@ -27,11 +27,6 @@ from resywatch.services.politeness import PolitenessPolicy, SharedPoliteness
 @pytest.fixture
 def sandbox_config() -> SandboxConfig:
     return live_config()
-
-
-@pytest.fixture
-def env(cli_env: dict[str, str]) -> dict[str, str]:
-    return cli_env | {"RESYWATCH_RESY_AUTH_TOKEN": DEMO_AUTH_TOKEN}
 
 
 def open_venue(sandbox: SandboxHandle, day: date, **wanted: Any) -> Venue:

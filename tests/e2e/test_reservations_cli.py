@@ -12,18 +12,13 @@ from typing import Any
 import pytest
 from sandbox_tools import live_config, run_json
 
-from resywatch.sandbox import DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
+from resywatch.sandbox import SandboxConfig, SandboxHandle
 from resywatch.sandbox.venues import Venue
 
 
 @pytest.fixture
 def sandbox_config() -> SandboxConfig:
     return live_config()
-
-
-@pytest.fixture
-def env(cli_env: dict[str, str]) -> dict[str, str]:
-    return cli_env | {"RESYWATCH_RESY_AUTH_TOKEN": DEMO_AUTH_TOKEN}
 
 
 @dataclass(frozen=True)
