@@ -41,9 +41,9 @@ def list_(
 ) -> None:
     """Upcoming reservations, soonest first: venue, date, time, party, seating, and what a
     cancel costs (free until the cut-off, the fee after)."""
+    run = use(ctx, json_output=json_output)
     if past and all_:
         raise InvalidInput("--past and --all: choose one")
-    run = use(ctx, json_output=json_output)
     from resywatch.services import reservations
 
     which = (
@@ -138,14 +138,14 @@ def _ask(quote: CancelQuote) -> bool:
 
 
 def _cancel_terms(r: ReservationView) -> str:
+    """What a cancel costs, as `fee_if_cancelled` reckons it now."""
     if not r.cancellable:
         return "-"
-    if r.cancel_fee <= 0:
-        return "free"
-    now = datetime.now(UTC)
-    if r.cancel_cut_off is not None and now < r.cancel_cut_off:
+    if r.fee_if_cancelled(datetime.now(UTC)) > 0:
+        return f"${r.cancel_fee:.2f}"
+    if r.cancel_fee > 0 and r.cancel_cut_off is not None:
         return f"free until {r.cancel_cut_off:%Y-%m-%d %H:%M} UTC, then ${r.cancel_fee:.2f}"
-    return f"${r.cancel_fee:.2f}"
+    return "free"
 
 
 def _document(r: ReservationView) -> dict[str, object]:
