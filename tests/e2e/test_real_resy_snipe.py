@@ -110,5 +110,9 @@ def test_speculative_refusals_never_end_the_snipe_nor_count_for_the_breaker(
     assert ran.result is not None and ran.result.outcome is Outcome.BOOKED, ran.result
     books = sandbox.state.traffic.requests("/3/book")
     early = [b for b in books if b["at"] < dropped]
-    assert len(early) > 3 and {b["status"] for b in early} == {refusal}  # speculation ran
+    # A book that arrived just before the drop may be handled just after it (the sandbox's
+    # clock runs 20x faster than the request's trip): the one that booked is no refusal.
+    refused = [b for b in early if b["status"] != 201]
+    assert len(refused) > 3 and {b["status"] for b in refused} == {refusal}  # speculation ran
+    assert len(early) - len(refused) <= 1 and [b["status"] for b in books].count(201) == 1
     assert not [e for e in gate.reported if e.status == refusal]  # none reported to it
