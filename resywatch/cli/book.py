@@ -231,6 +231,8 @@ def _ask(slot: OpenSlot, quote: Quote) -> bool:
 
 def _report(output: Output, result: BookingResult) -> None:
     """Success (booked, dry run): the result. Anything else: its error and exit code."""
+    for warning in result.warnings:
+        output.warn(warning)
     if not result.ok:
         raise result.error()
     if output.json_mode:
@@ -432,7 +434,19 @@ def attempts(
         run.output.note("no booking attempts")
         return
     run.output.table(
-        ["id", "when", "source", "venue", "slot", "party", "outcome", "resy", "ms", "message"],
+        [
+            "id",
+            "when",
+            "source",
+            "venue",
+            "slot",
+            "party",
+            "outcome",
+            "resy",
+            "ms",
+            "pace",
+            "message",
+        ],
         [
             (
                 a.id,
@@ -444,10 +458,21 @@ def attempts(
                 a.outcome + (" (dry run)" if a.dry_run and a.outcome != "dry_run" else ""),
                 a.resy_status,
                 f"{a.latency_ms['total']:.0f}" if "total" in a.latency_ms else None,
+                _pace(a.latency_ms),
                 a.message,
             )
             for a in found
         ],
+    )
+
+
+def _pace(figures: dict[str, float]) -> str | None:
+    """A snipe's pacing: requests sent, the interval kept (asked), waits for the budget."""
+    if "effective_interval_ms" not in figures:
+        return None
+    return (
+        f"{figures.get('requests', 0):.0f} req, every {figures['effective_interval_ms']:.0f} "
+        f"ms (asked {figures['interval_ms']:.0f}), waited {figures['budget_wait_ms']:.0f} ms"
     )
 
 

@@ -12,6 +12,7 @@ user's reservations instead. The endpoints themselves are in `resy.client`.
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -34,6 +35,7 @@ USER_AGENT = (
     "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 )
 WEB_ORIGIN = "https://resy.com"
+KEEPALIVE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,8 @@ class RateLimiter:
                     continue
                 self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
                 self._updated = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
+                if self._tokens >= 1 - 1e-9:  # a float's rounding is no reason to sleep again
+                    self._tokens = max(0.0, self._tokens - 1)
                     return
                 await self._sleep((1 - self._tokens) / self.rate)
 
@@ -126,6 +128,8 @@ class ResyTransport:
     calls: list[ApiCall] = field(default_factory=list)
     # Politeness shared with every other client of the host (other workers, cron passes).
     gate: HostGate | None = None
+    # Seconds this client's requests waited for their budget (its own limiter and the gate).
+    budget_wait_s: float = 0.0
     _passwords: list[str] = field(default_factory=list, repr=False)  # sent by `login`
 
     def __post_init__(self) -> None:
@@ -137,6 +141,9 @@ class ResyTransport:
             base_url=self.base_url,
             transport=self.transport,
             timeout=httpx.Timeout(self.timeout_s),
+            # Idle connections are kept a minute (httpx's default is 5 s), so that a snipe's
+            # connection is still open at its instant without requests to keep it warm.
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S),
             follow_redirects=False,  # a redirect means "log in again", never follow it
             headers={
                 "User-Agent": USER_AGENT,
@@ -156,6 +163,15 @@ class ResyTransport:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def in_lane(self, limiter: RateLimiter, gate: HostGate | None) -> Self:
+        """This client's connections and credentials, its requests admitted by `limiter`
+        and `gate` instead (a snipe's own budget): neither the shared budget nor the queue
+        of requests in flight holds them back. Closing the view is closing this client."""
+        view = copy.copy(self)
+        view.limiter, view.gate, view.budget_wait_s = limiter, gate, 0.0
+        view._in_flight = asyncio.Semaphore(self.max_in_flight)
+        return view
 
     @property
     def host(self) -> str:
@@ -197,9 +213,11 @@ class ResyTransport:
 
     async def _attempt(self, attempt: _Try, counted: bool = True) -> bytes:
         async with self._in_flight:
+            asked = self.clock()
             await self.limiter.acquire()
             if self.gate is not None:  # shared budget, pause, breaker: CircuitOpen, no request
                 await self.gate.before_call(self.host)
+            self.budget_wait_s += self.clock() - asked
             try:
                 body = await self._exchange(attempt)
             except errors.ResyError as exc:

@@ -9,6 +9,8 @@ in-memory limiter or breaker would not (each cron pass is a new process):
   make at most `rate * T + burst` requests.
 - **Pause**: a 429's Retry-After (up to the client's retry cap) holds every caller back until
   `paused_until`; afterwards requests resume at the steady rate, without a burst.
+- **Snipe windows**: while a snipe's window is open (`services/booking/lane.py`), every caller
+  of this budget waits until it closes: the snipe's requests go by a lane of their own.
 - **Breaker**: `breaker_failures` transient failures in a row (timeouts, refused connections,
   5xx, 429, firewall blocks) open it for `breaker_cooldown_s`, as does a Retry-After longer
   than the cap (for that long, at most 6 h). While it is open no request is made; then one
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, or_, update
+from sqlalchemy import func, insert, or_, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
@@ -38,7 +40,7 @@ from sqlmodel import select as orm_select
 from resywatch.clock import SYSTEM_CLOCK, Clock
 from resywatch.config import Settings
 from resywatch.db.engine import Database, rows_changed
-from resywatch.db.models import ResyHost
+from resywatch.db.models import ResyHost, SnipeWindow
 from resywatch.errors import DatabaseUnavailable
 from resywatch.redact import redact_text
 from resywatch.resy import errors
@@ -48,6 +50,7 @@ _HOST = ResyHost.__table__  # type: ignore[attr-defined]
 MAX_PAUSE = timedelta(hours=6)  # urllib3's cap: no server keeps us away longer than this
 PROBE_MARGIN_S = 5.0  # the trial call's lease outlives its deadline by this much
 LAST_ERROR_CHARS = 500
+YIELD_RECHECK_S = 1.0  # a caller yielding to a snipe window looks again this often
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ class SharedPoliteness:
         try:
             with self.db.write() as session:
                 now = self._now()
-                row = _locked_row(session, host, now)
+                row = locked_host_row(session, host, now)
                 self._clean[host] = row.consecutive_failures == 0 and row.opened_at is None
                 trial = row.opened_at is not None
                 if trial:
@@ -133,6 +136,8 @@ class SharedPoliteness:
                         raise _open(row, trial=True)
                 if row.paused_until is not None and now < row.paused_until:
                     return (row.paused_until - now).total_seconds()
+                if (window := _open_window_until(session, host, now)) is not None:
+                    return min((window - now).total_seconds(), YIELD_RECHECK_S)
                 due = max(row.next_free_at or now, now)
                 if due - policy.tolerance > now:
                     return (due - policy.tolerance - now).total_seconds()
@@ -174,7 +179,7 @@ class SharedPoliteness:
         self._clean[host] = False
         with self.db.write() as session:
             now = self._now()
-            row = _locked_row(session, host, now)
+            row = locked_host_row(session, host, now)
             failures = row.consecutive_failures + 1
             values: dict[str, Any] = {
                 "consecutive_failures": failures,
@@ -213,7 +218,7 @@ class SharedPoliteness:
         return self.clock.now().astimezone(UTC)
 
 
-def _locked_row(session: Session, host: str, now: datetime) -> ResyHost:
+def locked_host_row(session: Session, host: str, now: datetime) -> ResyHost:
     """The host's row, locked for this transaction; created on first use."""
     query = orm_select(ResyHost).where(col(ResyHost.host) == host).with_for_update()
     row = session.exec(query).one_or_none()
@@ -227,6 +232,18 @@ def _locked_row(session: Session, host: str, now: datetime) -> ResyHost:
             pass  # another process created it first; its row is read below
         row = session.exec(query).one()
     return row
+
+
+def _open_window_until(session: Session, host: str, now: datetime) -> datetime | None:
+    """When the snipe windows open on `host` now close (None: none is open)."""
+    closes = session.exec(
+        orm_select(func.max(SnipeWindow.closes_at)).where(
+            col(SnipeWindow.host) == host,
+            col(SnipeWindow.opens_at) <= now,
+            col(SnipeWindow.closes_at) > now,
+        )
+    ).one()
+    return closes if closes is None or closes.tzinfo else closes.replace(tzinfo=UTC)
 
 
 def _error_text(error: errors.ResyError) -> str:

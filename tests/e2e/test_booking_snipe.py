@@ -142,7 +142,7 @@ def test_a_drop_that_never_comes_ends_at_the_late_window_within_budget(
     venue, day = unreleased(sandbox, skip=1)
     instant = sandbox.state.clock.now() + 10
     sandbox.state.force_release(venue, day, instant + 3600)
-    spec = spec_for(venue, day, instant, late_s=20.0, request_budget=60)
+    spec = spec_for(venue, day, instant, late_s=120.0, request_budget=60)
     (runs,) = asyncio.run(schedule_and_run(db, settings, sandbox, spec, 1))
     result = runs[0].result
     assert result is not None and result.outcome is Outcome.NO_SLOT

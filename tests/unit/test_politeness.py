@@ -42,13 +42,14 @@ class VirtualTime:
 
     def __init__(self) -> None:
         self.at = START
+        self.elapsed = 0.0  # exact, where a datetime rounds to microseconds
         self.slept: list[float] = []
 
     def now(self) -> datetime:
         return self.at
 
     def monotonic(self) -> float:
-        return (self.at - START).total_seconds()
+        return self.elapsed
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
@@ -56,6 +57,7 @@ class VirtualTime:
 
     def advance(self, seconds: float) -> None:
         self.at += timedelta(seconds=seconds)
+        self.elapsed += seconds
 
 
 def policy(**changes: Any) -> PolitenessPolicy:

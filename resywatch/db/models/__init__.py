@@ -14,7 +14,7 @@ from resywatch.db.models.notifications import (
     NotificationKind,
     NotificationStatus,
 )
-from resywatch.db.models.politeness import ResyHost
+from resywatch.db.models.politeness import ResyHost, SnipeWindow
 from resywatch.db.models.watches import (
     NotifyRequest,
     RequestStatus,
@@ -46,6 +46,7 @@ __all__ = [
     "ScheduledSnipe",
     "SlotSnapshot",
     "SnipeStatus",
+    "SnipeWindow",
     "Venue",
     "VenueSearchSnapshot",
     "Watch",

@@ -27,3 +27,18 @@ class ResyHost(SQLModel, table=True):
     probe_until: datetime | None = None  # the trial call's lease
     last_error: str | None = Field(default=None, max_length=500)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SnipeWindow(SQLModel, table=True):
+    """The snipe lane's reservation for one running snipe: from `opens_at` to `closes_at`
+    it may send `rps` requests a second of the lane's own budget, and every other caller of
+    the host yields to it. Settled (deleted) when the snipe ends; a runner that died leaves a
+    row that stops mattering at `closes_at`."""
+
+    __tablename__ = "snipe_window"
+
+    snipe_id: int = Field(primary_key=True)
+    host: str = Field(max_length=255)
+    opens_at: datetime
+    closes_at: datetime = Field(index=True)
+    rps: float

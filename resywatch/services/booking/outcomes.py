@@ -84,6 +84,7 @@ class BookingResult:
     attempt_id: int | None = None
     dry_run: bool = False
     latency_ms: dict[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # e.g. a snipe that could not keep its interval
 
     @property
     def ok(self) -> bool:

@@ -7,6 +7,7 @@ foreground `book snipe`: saved already taken by this process, then run here.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from resywatch.db.models.booking import Outcome
 from resywatch.errors import ResywatchError
 from resywatch.services import outbox
 from resywatch.services.booking.attempts import finish_attempt, result_of, start_attempt
+from resywatch.services.booking.lane import SnipeLane
 from resywatch.services.booking.outcomes import BookingResult, Verdict
 from resywatch.services.booking.plan import BookingPlan, want_for
 from resywatch.services.booking.schedule import (
@@ -61,7 +63,7 @@ async def snipe_now(
     with rt.db.read() as session:
         row = session.get(ScheduledSnipe, saved.id)
     assert row is not None
-    ran = await run_snipe(rt, row)
+    ran = await run_snipe(rt, row, SnipeLane(rt), 0.0)
     if ran.result is None:
         raise ResywatchError(f"snipe {saved.id} was taken over by another runner")
     return view_of(rt.db, saved.id), ran.result
@@ -80,10 +82,12 @@ async def run_due_snipes(rt: Runtime) -> list[SnipeRun]:
     owner, at = str(rt.worker), rt.clock.now()
     runs = _mark_missed(rt.db, at)
     running: set[asyncio.Task[SnipeRun]] = set()
+    lane = SnipeLane(rt)  # one client, one lane limiter for every snipe of the pass
     try:
         while True:
-            for row in _take_due(rt.db, rt.settings, owner, at):
-                running.add(asyncio.create_task(run_snipe(rt, row, release=True)))
+            taken = _take_due(rt.db, rt.settings, owner, at)
+            for row, phase in zip(taken, _phases(taken), strict=True):
+                running.add(asyncio.create_task(run_snipe(rt, row, lane, phase, release=True)))
             if not running:
                 return runs
             nap = asyncio.create_task(rt.clock.sleep(ADOPT_EVERY_S))
@@ -99,6 +103,20 @@ async def run_due_snipes(rt: Runtime) -> list[SnipeRun]:
             task.cancel()
         if running:
             await asyncio.gather(*running, return_exceptions=True)
+
+
+def _phases(rows: Sequence[ScheduledSnipe]) -> list[float]:
+    """Snipes sharing an instant stagger their finds evenly across the interval: the k-th of
+    n gets phase k/n."""
+    sharing: dict[datetime, int] = {}
+    for row in rows:
+        sharing[row.release_at] = sharing.get(row.release_at, 0) + 1
+    seen: dict[datetime, int] = {}
+    phases = []
+    for row in rows:
+        k = seen[row.release_at] = seen.get(row.release_at, -1) + 1
+        phases.append(k / sharing[row.release_at])
+    return phases
 
 
 def snipe_counts(runs: Sequence[SnipeRun]) -> dict[str, int]:
@@ -197,7 +215,9 @@ def _mark_missed(db: Database, now: datetime) -> list[SnipeRun]:
     return runs
 
 
-async def run_snipe(rt: Runtime, row: ScheduledSnipe, *, release: bool = False) -> SnipeRun:
+async def run_snipe(
+    rt: Runtime, row: ScheduledSnipe, lane: SnipeLane, phase: float, *, release: bool = False
+) -> SnipeRun:
     """Run one snipe this runner holds, to its end; its attempt and notification are
     written when it ends. Interrupted, it is cancelled (the user's Ctrl-C), or with
     `release` given back to the schedule for another runner (a supervisor stopping)."""
@@ -209,7 +229,7 @@ async def run_snipe(rt: Runtime, row: ScheduledSnipe, *, release: bool = False) 
     )  # fmt: skip
     if attempt_id is None:  # another runner took this very run over
         return SnipeRun(row.id, SnipeStatus.RUNNING, None)
-    sniper = Sniper(rt, row, plan)
+    sniper = Sniper(rt, row, plan, lane, phase)
     status = SnipeStatus.DONE
     try:
         verdict = await sniper.run()
@@ -255,7 +275,14 @@ def _finish(
     status: str,
 ) -> BookingResult:
     result = result_of(verdict, plan, sniper.steps, rt.settings, attempt_id)
-    result = replace(result, latency_ms=result.latency_ms | sniper.timeline())
+    warning = sniper.pacing_warning()
+    if warning is not None:
+        logging.getLogger(__name__).warning("%s", warning)
+    result = replace(
+        result,
+        latency_ms=result.latency_ms | sniper.timeline(),
+        warnings=(warning,) if warning else (),
+    )
     now = rt.clock.now()
     snipe_id = row.id
 

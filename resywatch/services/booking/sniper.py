@@ -9,14 +9,18 @@ How one runs:
   deterministic), then fetch the book token and quote of the best predicted slot: a quote
   above the ceilings stops the snipe now rather than at T, and the token (good ~5 minutes)
   is refreshed while waiting.
-- Until T - lead_s: sleep, with a cheap request every few seconds so the connection is open
-  and warm at T (a cold TLS handshake costs a round trip or two).
-- From T - lead_s, one tick every poll_interval_s. Until the drop is seen (for SPECULATE_S
-  past T at most: one find a tick after that), each tick sends FIND_FANOUT finds staggered
-  across it (reads, safe to overlap), so the drop is seen within a fraction of the
-  interval; once it is, the best open slot is booked with the token made ready before T
-  when the prediction was right (a find -> details -> book loop needs a poll and a round
-  trip more), else its token is fetched first.
+- Until T - lead_s: sleep. Idle connections are kept a minute, so the one made while
+  preparing is still open (and warm) at T; a cheap request keeps it so over longer waits.
+- From T - lead_s until the drop is seen, finds on a grid densest where drops happen: one
+  every EARLY_LOOK_S until one interval before T (a drop may come early), then FIND_FANOUT
+  every interval until DENSE_TICKS intervals past T, then one every interval. Snipes of one
+  process that share an instant stagger their grids (`phase`), and each find is a request of
+  its own (reads, safe to overlap). Once the drop is seen, the best open slot is booked with
+  the token made ready before T when the prediction was right (a find -> details -> book
+  loop needs a poll and a round trip more), else its token is fetched first.
+- Every request of the snipe draws on the snipe lane (`lane.py`): a budget of its own,
+  reserved when the snipe prepares, with no database round trip on the way to the book
+  request; the pacing it kept (effective interval, budget waits) is reported.
 - Speculation (opt-in: `book.speculate`, `book snipe --speculate`): until the drop is seen
   (and for SPECULATE_S past T at most), ticks send the ready book request for the best
   predicted slot instead, every FIND_EVERY-th with a find beside it. How Resy answers a book
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import re
 from collections.abc import Awaitable, Sequence
 from dataclasses import replace
@@ -44,6 +49,7 @@ from resywatch.db.models.booking import Outcome
 from resywatch.resy import errors as resy_errors
 from resywatch.resy.models import FindResponse
 from resywatch.services.booking.booker import TOKEN_MARGIN, Booker, Steps
+from resywatch.services.booking.lane import Grant, SnipeLane, pacing_warning, window_for
 from resywatch.services.booking.outcomes import Verdict
 from resywatch.services.booking.plan import rank, today
 from resywatch.services.booking.quote import (
@@ -65,14 +71,17 @@ T = TypeVar("T")
 
 #: Every FIND_EVERY-th tick also looks (a find) beside the ready book request.
 FIND_EVERY = 5
-#: Without speculation, finds sent per tick (staggered) until the drop is seen.
-FIND_FANOUT = 4
+#: Finds per interval around T (from one interval before to DENSE_TICKS past it).
+FIND_FANOUT = 2
+DENSE_TICKS = 5
+#: Before that, one find this often (at most): a drop may come early, rarely by much.
+EARLY_LOOK_S = 1.5
 #: Book requests are sent blind (before the drop is seen) up to this long past T at most;
 #: later, a late drop is caught by finds (Resy needn't see minutes of unanswerable books).
 SPECULATE_S = 15.0
-#: A cheap request this often while waiting keeps the connection open (httpx drops idle
-#: connections after 5 s).
-WARM_EVERY_S = 4.0
+#: A cheap request this often while waiting keeps the connection open (the client keeps idle
+#: connections KEEPALIVE_S, servers often a minute).
+WARM_EVERY_S = 40.0
 #: Days before the target searched for slots to predict its tokens from (same weekday first).
 REFERENCE_OFFSETS = (7, 1, 14, 2)
 #: Book requests refused as conflicts (412) or bad (400) before the snipe gives up; at drop
@@ -102,10 +111,17 @@ def predict_token(token: str, day: date, party_size: int) -> str | None:
 class Sniper:
     """The snipe loop for one snipe (see the module docstring)."""
 
-    def __init__(self, rt: Runtime, row: ScheduledSnipe, plan: BookingPlan) -> None:
-        self.rt, self.db, self.resy, self.clock = rt, rt.db, rt.resy, rt.clock
+    def __init__(
+        self, rt: Runtime, row: ScheduledSnipe, plan: BookingPlan, lane: SnipeLane, phase: float
+    ) -> None:
+        """`phase` (0 to 1) shifts the grid of finds by that share of its spacing: snipes that
+        share an instant stagger their requests instead of sending them together."""
+        self.rt, self.db, self.clock = rt, rt.db, rt.clock
+        self.resy = lane.client()
         self.settings = rt.settings
-        self.snipe_id = row.id
+        assert row.id is not None
+        self.snipe_id: int = row.id
+        self.lane, self.phase = lane, phase
         self.plan, self.steps = plan, Steps()
         self.release = (
             row.release_at if row.release_at.tzinfo else row.release_at.replace(tzinfo=UTC)
@@ -130,6 +146,9 @@ class Sniper:
         self.ticks = 0
         self.last_request: datetime | None = None
         self.marks: dict[str, float] = {}
+        self.fresh = False  # `open` comes from a find no tick has acted on yet
+        self.grant = Grant(self._wanted_rps(), self._wanted_rps())
+        self.looks: list[datetime] = []  # when each find of the watch was sent
 
     # -- the phases ----------------------------------------------------------------------
 
@@ -137,6 +156,15 @@ class Sniper:
         await self._sleep_until(self.release - timedelta(seconds=self.settings.book_prepare_s))
         if self._cancelled():
             return Verdict(Outcome.DECLINED, "cancelled before the release")
+        try:
+            return await self._run()
+        finally:
+            self.lane.settle(self.snipe_id)
+
+    async def _run(self) -> Verdict:
+        self.grant = self.lane.reserve(
+            self.snipe_id, *window_for(self.release, self.lead), self._wanted_rps()
+        )
         verdict = await self._prepare()
         self._mark("prepared", self.clock.now())
         if verdict is not None:
@@ -165,17 +193,30 @@ class Sniper:
         first = today(self.rt)
         days = [plan.day - timedelta(days=n) for n in REFERENCE_OFFSETS]
         days = [d for d in days if d >= first]
-        answers = await asyncio.gather(
+        # The target day and the likeliest reference first; the other days only when that one
+        # predicts nothing (each request counts against Resy's patience).
+        target, *references = await asyncio.gather(
             self._call("find", resy.find(plan.venue_id, plan.day, plan.want.party_size)),
-            *(self._call("find", resy.find(plan.venue_id, d, plan.want.party_size)) for d in days),
+            *(
+                self._call("find", resy.find(plan.venue_id, d, plan.want.party_size))
+                for d in days[:1]
+            ),
             return_exceptions=True,
         )
-        target, references = answers[0], answers[1:]
         if isinstance(target, resy_errors.AuthError):
             return verdict_for_error(target, plan)
         if isinstance(target, FindResponse):
             self._look(target)
         self.predicted = self._predict([a for a in references if isinstance(a, FindResponse)])
+        if not self.predicted and self.seen_at is None and days[1:]:
+            references = await asyncio.gather(
+                *(
+                    self._call("find", resy.find(plan.venue_id, d, plan.want.party_size))
+                    for d in days[1:]
+                ),
+                return_exceptions=True,
+            )
+            self.predicted = self._predict([a for a in references if isinstance(a, FindResponse)])
         if self.seen_at is not None:
             return None  # out already: straight to polling, nothing to predict
         if self.predicted and not plan.dry_run:
@@ -207,6 +248,10 @@ class Sniper:
                     await self._call("warm", self.resy.user())
 
     async def _poll(self) -> Verdict:
+        if self.seen_at is None and not self._speculating(self.clock.now()):
+            verdict = await self._watch()
+            if verdict is not None:
+                return verdict
         next_tick = self.clock.now()
         while True:
             now = self.clock.now()
@@ -227,13 +272,7 @@ class Sniper:
 
     async def _tick(self, now: datetime) -> Verdict | None:
         target = self._target()
-        if (
-            self.speculate
-            and target is not None
-            and self.seen_at is None
-            and not self.plan.dry_run
-            and now < self.release + timedelta(seconds=SPECULATE_S)
-        ):
+        if target is not None and self._speculating(now):
             if self.ticks % FIND_EVERY != FIND_EVERY - 1:
                 return await self._try(target)
             # A look alongside the ready book request (a read: safe to overlap), so the
@@ -241,13 +280,9 @@ class Sniper:
             booked, looked = await asyncio.gather(self._try(target), self._find())
             if booked is not None or looked is not None:
                 return booked or looked
-        else:
-            # Staggered finds only around T, as speculation: a drop later than that is caught
-            # by one find a tick (the request budget lasts through a late drop).
-            close = now < self.release + timedelta(seconds=SPECULATE_S)
-            looked = await (self._watch() if self.seen_at is None and close else self._find())
-            if looked is not None:
-                return looked
+        elif not self.fresh and (looked := await self._find()) is not None:
+            return looked
+        self.fresh = False
         for slot in self.open[:MAX_TRIES_PER_TICK]:
             verdict = await self._try(slot)
             if verdict is not None:
@@ -255,6 +290,16 @@ class Sniper:
             if self._key(slot) not in self.gone:
                 break  # trouble, not a taken slot: the next tick tries again
         return None
+
+    def _speculating(self, now: datetime) -> bool:
+        """Book requests sent blind on the ready token (opt-in) instead of finds."""
+        return (
+            self.speculate
+            and self._target() is not None
+            and self.seen_at is None
+            and not self.plan.dry_run
+            and now < self.release + timedelta(seconds=SPECULATE_S)
+        )
 
     async def _find(self) -> Verdict | None:
         """Look at the day (news in `seen_at` and `open`). A Verdict only to stop (auth)."""
@@ -273,31 +318,55 @@ class Sniper:
         return None
 
     async def _watch(self) -> Verdict | None:
-        """One tick before the drop is seen: FIND_FANOUT finds staggered across the interval,
-        done as soon as one sees the day (the others are cancelled)."""
-        stagger = self.interval / FIND_FANOUT
-
-        async def look_after(delay: float) -> Verdict | None:
-            if delay > 0:
-                await self.clock.sleep(delay)
-            if self.steps.requests >= self.budget:
-                return None
-            return await self._find()
-
-        pending = {asyncio.create_task(look_after(n * stagger)) for n in range(FIND_FANOUT)}
+        """Finds on the grid (`_next_look`) until one sees the day: None then, else the
+        Verdict that ends the snipe (its time or budget is up, or the token is refused)."""
+        pending: set[asyncio.Task[Verdict | None]] = set()
+        at = self.clock.now()
         try:
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
+            while self.seen_at is None:
+                now = self.clock.now()
+                if now >= self._stop_at():
+                    return self._give_up()
+                if self.steps.requests >= self.budget:
+                    return self._give_up(budget=True)
+                if at <= now:
+                    self.looks.append(now)
+                    pending.add(asyncio.create_task(self._find()))
+                    at = self._next_look(at)
+                    if at <= now:  # behind (a slow loop): on from now, never a burst
+                        at = self._next_look(now)
+                nap = asyncio.create_task(self.clock.sleep((at - now).total_seconds()))
+                done, _ = await asyncio.wait({*pending, nap}, return_when=asyncio.FIRST_COMPLETED)
+                nap.cancel()
+                for task in done & pending:
+                    pending.discard(task)
                     if (verdict := task.result()) is not None:
                         return verdict
-                if self.seen_at is not None:
-                    return None
             return None
         finally:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+    def _next_look(self, at: datetime) -> datetime:
+        """The instant of the watch's next find after `at`: every EARLY_LOOK_S until one
+        interval before T, FIND_FANOUT an interval until DENSE_TICKS intervals past it
+        (shifted by the phase), then one an interval; slower when the lane granted less."""
+        x = (at - self.release).total_seconds()
+        interval = self.interval * self.grant.stretch
+        dense = interval / FIND_FANOUT
+        start = -interval + self.phase * dense
+        if x < start - 1e-9:
+            nxt = min(x + max(EARLY_LOOK_S, interval), start)
+        elif x < DENSE_TICKS * interval:
+            nxt = start + (math.floor((x - start) / dense + 1e-9) + 1) * dense
+        else:
+            nxt = x + interval
+        return self.release + timedelta(seconds=nxt)
+
+    def _wanted_rps(self) -> float:
+        """The lane's rate this snipe asks for: its densest finds, and a book request."""
+        return FIND_FANOUT / self.interval + 1
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -401,6 +470,7 @@ class Sniper:
         ]
         self.gone.clear()  # a find is fresh news: what it lists is open now
         self.open = rank(found, plan.want, plan.preferred)
+        self.fresh = True
 
     def _predict(self, answers: Sequence[FindResponse]) -> list[OpenSlot]:
         """The target day's slots as predicted from other days' tokens, best first."""
@@ -479,8 +549,31 @@ class Sniper:
         self.marks.setdefault(name, (at - self.release).total_seconds() * 1000)
 
     def timeline(self) -> dict[str, float]:
-        """When each phase began, in ms relative to the release instant (negative: before)."""
+        """When each phase began, in ms relative to the release instant (negative: before),
+        and how the snipe was paced (`pacing`)."""
         return {f"{k}_ms": round(v, 1) for k, v in self.marks.items()} | {
             "requests": float(self.steps.requests),
             "ticks": float(self.ticks),
+            **self.pacing(),
         }
+
+    def pacing(self) -> dict[str, float]:
+        """The interval asked for and the one kept around T (FIND_FANOUT times the mean gap
+        between the watch's finds there), the lane's rate granted, the budget waits."""
+        interval = self.interval * self.grant.stretch
+        dense = [
+            (t - self.release).total_seconds()
+            for t in self.looks
+            if -interval <= (t - self.release).total_seconds() <= DENSE_TICKS * interval
+        ]
+        kept = (dense[-1] - dense[0]) / (len(dense) - 1) * FIND_FANOUT if dense[1:] else interval
+        return {
+            "interval_ms": round(self.interval * 1000, 1),
+            "effective_interval_ms": round(kept * 1000, 1),
+            "lane_rps": round(self.grant.rps, 2),
+            "budget_wait_ms": round(self.resy.budget_wait_s * 1000, 1),
+        }
+
+    def pacing_warning(self) -> str | None:
+        """Why the snipe could not keep its interval, if it could not (None: it did)."""
+        return pacing_warning(self.snipe_id, self.pacing(), self.grant, self.lane.rate)
