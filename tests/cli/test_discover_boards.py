@@ -161,6 +161,8 @@ def test_patterns_show_the_metrics_and_the_hour_chart(cli: Any, seeded: tuple[st
         (["hot", "--minutes", "0"], "'--minutes': Input should be greater than"),
         (["hot", "--min-rarity", "2"], "'--min-rarity': Input should be less than"),
         (["feed", "--after", "21:00", "--before", "18:00"], "later than --before"),
+        (["just-opened", "--venue", "%"], "no letters or digits"),  # even with no drops
+        (["calendar", "--venue", "!!"], "no letters or digits"),
     ],
 )
 def test_bad_input_is_exit_2_with_a_clear_message(

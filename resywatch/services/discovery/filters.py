@@ -3,7 +3,7 @@ window, party size, time of day, hotspots only, venue name."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, time
 
 from sqlalchemy.sql.elements import ColumnElement
@@ -31,8 +31,12 @@ class BoardFilter:
     before: time | None = None
     hotspots_only: bool = False
     venue: str | None = None
+    # The venue filter normalised, checked when the filter is made (not at the first row).
+    venue_key: str | None = field(default=None, init=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.venue is not None:
+            object.__setattr__(self, "venue_key", name_filter(self.venue))
         if self.dates and (self.date_from or self.date_until):
             raise InvalidInput("give --date or --from/--until, not both")
         if self.date_from and self.date_until and self.date_from > self.date_until:
@@ -68,8 +72,7 @@ class BoardFilter:
             start, bucket_rules.Bucket(event.slot_date, self.anchor), self.window_hours
         ):
             return False
-        wanted = name_filter(self.venue) if self.venue is not None else None
-        return not wanted or wanted in normalize_name(event.venue_name)
+        return not self.venue_key or self.venue_key in normalize_name(event.venue_name)
 
     def keeps_bucket(self, bucket: DiscoveryBucket) -> bool:
         if self.dates and bucket.slot_date not in self.dates:
