@@ -139,3 +139,6 @@ def test_calendar_counts_open_venues_and_drops_per_date(db: Database, world: Dro
         (NEXT, 0, 0, 0),  # its one drop has closed
     ]
     assert board.calendar_days(BoardFilter(dates=(NEXT, DAY)), DAY, 14) == [DAY, NEXT]
+    assert board.calendar_days(BoardFilter(date_until=NEXT), DAY, 14) == [DAY, NEXT]
+    with pytest.raises(InvalidInput, match="before today"):
+        board.calendar_days(BoardFilter(date_until=DAY), NEXT, 14)

@@ -233,6 +233,8 @@ def calendar_days(where: BoardFilter, today: date, window_days: int) -> list[dat
         return sorted(set(where.dates))
     first = where.date_from or today
     last = where.date_until or max(first, today + timedelta(days=window_days - 1))
+    if last < first:  # only --until, and it is before today
+        raise InvalidInput(f"--until {last} is before today ({first}): give --from as well")
     if (last - first).days > 366:
         raise InvalidInput(f"--from {first} to --until {last} is more than a year of calendar")
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
