@@ -64,6 +64,8 @@ def test_a_drop_found_by_a_pass_is_on_every_board(
     shown = run_json(cli, "venue", "show", str(slot.venue.id), env=env)
     assert shown["metrics"]["venue_id"] == slot.venue.id
     assert shown["metrics"]["drops_per_week"] == 7  # one drop in (at least) one day
+    text = cli("venue", "show", str(slot.venue.id), env=env).stdout
+    assert "rarity:" in text and "drops by local hour:" in text
 
     slot.change(-1)  # it closes: off the boards, into the history
     assert run_json(cli, "discover", "scan", env=env)["drops_closed"] == 1
