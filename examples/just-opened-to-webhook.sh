@@ -7,13 +7,15 @@ webhook=${1:?usage: just-opened-to-webhook.sh WEBHOOK_URL [MINUTES]}
 minutes=${2:-5}
 read -r -d '' to_message <<'PY' || true
 import json, sys
-drops = json.load(sys.stdin)["drops"]
+days = json.load(sys.stdin)["just_opened"]  # one entry per venue per date
 lines = []
-for d in drops:
-    flame = "🔥 " if d["is_hotspot"] else ""
-    party = "/".join(str(p) for p in d["party_sizes"])
-    lines.append(f'{flame}{d["venue_name"]}: {d["slot_date"]} {d["starts_at"][11:16]} '
-                 f'for {party} {d["url"] or ""}'.rstrip())
+for day in days:
+    for v in day["venues"]:
+        flame = "🔥 " if v["is_hotspot"] else ""
+        party = "/".join(str(p) for p in v["party_sizes"])
+        times = ", ".join(v["times"])
+        lines.append(f'{flame}{v["venue_name"]}: {day["date"]} {times} '
+                     f'for {party} {v["url"] or ""}'.rstrip())
 if lines:
     print(json.dumps({"text": "\n".join(lines)}))
 PY

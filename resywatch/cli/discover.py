@@ -10,9 +10,23 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from resywatch.cli import discover_boards
 from resywatch.cli.context import use
-from resywatch.cli.options import JsonFlag
-from resywatch.cli.params import parse_day, parse_hhmm, parse_since
+from resywatch.cli.options import (
+    AfterOption,
+    AnchorOption,
+    BeforeOption,
+    DatesOption,
+    DropFilterArgs,
+    FromOption,
+    HotspotsOption,
+    JsonFlag,
+    PartyFilterOption,
+    UntilOption,
+    VenueFilterOption,
+    board_filter,
+)
+from resywatch.cli.params import parse_since
 
 if TYPE_CHECKING:
     from resywatch.cli.output import Output
@@ -87,34 +101,6 @@ def scan(
         raise typer.Exit(1)
 
 
-@app.command("just-opened")
-def just_opened(
-    ctx: typer.Context,
-    minutes: Annotated[int, typer.Option(min=1, max=1440, help="How far back to look.")] = 10,
-    json_output: JsonFlag = False,
-) -> None:
-    """Drops of the last minutes that are still open: by date, hotspots first (one table
-    per date on a terminal; in a pipe, one table with a date column)."""
-    run = use(ctx, json_output=json_output)
-    from resywatch.services.discovery import feed
-
-    now = _now()
-    with run.database().read() as session:
-        drops = feed.just_opened(session, now, minutes)
-    if run.output.json_mode:
-        run.output.json({"minutes": minutes, "drops": drops})
-        return
-    if not drops:
-        run.output.note(f"nothing opened in the last {minutes} minutes that is still open")
-    elif not run.output.is_terminal:  # a pipe shows no titles: the date becomes a column
-        by_date = sorted(drops, key=lambda d: d.slot_date)  # stable: hotspots first per date
-        _drop_table(run.output, by_date, now, title=None, with_date=True)
-        return
-    for day in sorted({d.slot_date for d in drops}):
-        rows = [d for d in drops if d.slot_date == day]
-        _drop_table(run.output, rows, now, title=f"{day:%a %b} {day.day}", with_date=False)
-
-
 @app.command("feed")
 def feed_command(
     ctx: typer.Context,
@@ -122,14 +108,15 @@ def feed_command(
         str | None, typer.Option(help="Only drops opened since: 1h, 30m, 2d or an ISO time.")
     ] = None,
     open_only: Annotated[bool, typer.Option("--open", help="Only drops still open.")] = False,
-    venue: Annotated[str | None, typer.Option(help="Venue name contains this.")] = None,
-    party: Annotated[
-        int | None, typer.Option(min=1, max=20, help="Offered for this party.")
-    ] = None,
-    day: Annotated[str | None, typer.Option("--date", help="Slot date, YYYY-MM-DD.")] = None,
-    after: Annotated[str | None, typer.Option(help="Slot time at or after HH:MM.")] = None,
-    before: Annotated[str | None, typer.Option(help="Slot time at or before HH:MM.")] = None,
-    hotspots: Annotated[bool, typer.Option("--hotspots", help="Only hotspot venues.")] = False,
+    dates: DatesOption = None,
+    date_from: FromOption = None,
+    date_until: UntilOption = None,
+    anchor: AnchorOption = None,
+    party: PartyFilterOption = None,
+    after: AfterOption = None,
+    before: BeforeOption = None,
+    hotspots: HotspotsOption = False,
+    venue: VenueFilterOption = None,
     limit: Annotated[int, typer.Option(min=1, max=5000, help="At most this many.")] = 50,
     follow: Annotated[
         bool, typer.Option("--follow", help="Stream new drops as NDJSON until interrupted.")
@@ -144,18 +131,17 @@ def feed_command(
     Example: resywatch discover feed --since 1h --hotspots --after 18:00
     """
     run = use(ctx, json_output=json_output)
+    given = DropFilterArgs(
+        dates, date_from, date_until, anchor, party, after, before, hotspots, venue
+    )
+    where = board_filter(run.settings(), given)
     from resywatch.services.discovery import feed
 
     now = _now()
     filters = feed.FeedFilter(
         since=parse_since(since, now) if since else None,
         open_only=open_only,
-        venue=venue,
-        party_size=party,
-        day=parse_day(day) if day else None,
-        after=parse_hhmm(after, what="--after") if after else None,
-        before=parse_hhmm(before, what="--before") if before else None,
-        hotspots_only=hotspots,
+        where=where,
         limit=limit,
     )
     db = run.database()
@@ -231,12 +217,15 @@ def patterns(
     json_output: JsonFlag = False,
 ) -> None:
     """Each venue's release habits learned from observed drops: days ahead, local time,
-    how long drops last, drops per day, with sample counts and a confidence."""
+    how long drops last, drops per day, with sample counts and a confidence; its metrics
+    (drops per week, median open time, rarity, trend) and a chart of drops by local hour."""
     run = use(ctx, json_output=json_output)
     from resywatch.services.discovery.patterns import patterns as learn
 
     with run.database().read() as session:
-        found = learn(session, default_timezone=run.settings().timezone, venue=venue)
+        found = learn(
+            session, default_timezone=run.settings().timezone, venue=venue, metrics_at=_now()
+        )
     if run.output.json_mode:
         run.output.json({"venues": found})
         return
@@ -252,15 +241,18 @@ def patterns(
                 ("  releases", f"{release} ({p.release_share:.0%} of drops)"),
                 ("  confidence", f"{p.confidence:.2f} from {p.samples} drops"),
                 ("  drops per day", p.drops_per_day),
-                (
-                    "  median open",
-                    f"{p.median_duration_s / 60:.1f} min ({p.closed_samples} closed)"
-                    if p.median_duration_s is not None
-                    else "-",
-                ),
-                ("  by local hour", _sparkline(p.hourly)),
+                *discover_boards.metric_fields(p.metrics, indent="  "),
+                ("  by local hour", "drops opened in each hour:"),
             ]
         )
+        discover_boards.hour_chart(run.output, p.hourly, indent="    ")
+
+
+# The boards live in their own module; they are commands of this group all the same.
+app.command("just-opened")(discover_boards.just_opened)
+app.command("top")(discover_boards.top)
+app.command("hot")(discover_boards.hot)
+app.command("calendar")(discover_boards.calendar)
 
 
 def _drop_table(
@@ -285,12 +277,6 @@ def _drop_table(
             )
         )
     output.table(columns, rows, title=title)
-
-
-def _sparkline(counts: list[int]) -> str:
-    bars = " ▁▂▃▄▅▆▇█"
-    top = max(counts) or 1
-    return "".join(bars[round(c / top * (len(bars) - 1))] for c in counts) + "  (00h → 23h)"
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from resywatch.cli import discover_boards
 from resywatch.cli.context import use
 from resywatch.cli.options import JsonFlag
 from resywatch.cli.params import parse_day, parse_hhmm, parse_window
@@ -124,8 +125,11 @@ def venue_show(
     days: Annotated[int, typer.Option(min=1, max=60, help="Calendar days to show.")] = 14,
     json_output: JsonFlag = False,
 ) -> None:
-    """A venue's id, neighbourhood, booking horizon, the next days' calendar and its learned
-    release pattern. Example: resywatch venue show "Don Angie" """
+    """A venue's id, neighbourhood, booking horizon, the next days' calendar, its learned
+    release pattern and drop metrics (drops per week, median open time, rarity, trend).
+
+    Example: resywatch venue show "Don Angie"
+    """
     run = use(ctx, json_output=json_output)
     from resywatch.services import venues
 
@@ -150,8 +154,12 @@ def venue_show(
                 else "not learned yet",
             ),
             ("page", report.url),
+            *discover_boards.metric_fields(report.metrics),
         ]
     )
+    if pattern is not None and any(pattern.hourly):
+        run.output.line("drops by local hour:")
+        discover_boards.hour_chart(run.output, pattern.hourly)
     run.output.table(
         ["date", "day", f"party of {party}"],
         [(d.date, f"{d.date:%a}", d.status) for d in report.calendar],

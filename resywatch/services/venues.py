@@ -30,6 +30,7 @@ from resywatch.resy.models import (
 )
 from resywatch.services.curated import HotspotMatcher, name_filter, normalize_name
 from resywatch.services.discovery import buckets as bucket_rules
+from resywatch.services.discovery.metrics import VenueMetrics, venue_metrics
 from resywatch.services.discovery.patterns import ReleasePattern, patterns
 from resywatch.services.vocabulary import local_today
 
@@ -409,6 +410,7 @@ class VenueReport:
     last_calendar_day: date | None
     calendar: list[CalendarDay]
     pattern: ReleasePattern | None
+    metrics: VenueMetrics | None  # from the last 30 days of drops; None without any
 
 
 async def show_venue(rt: Runtime, text: str, *, party_size: int, days: int) -> VenueReport:
@@ -432,6 +434,7 @@ async def show_venue(rt: Runtime, text: str, *, party_size: int, days: int) -> V
         venue = row
     with db.read() as session:
         learned = patterns(session, default_timezone=settings.timezone, venue_id=venue.id)
+        rates = venue_metrics(session, now, [venue.id])
     return VenueReport(
         venue_id=venue.id,
         name=venue.name,
@@ -445,6 +448,7 @@ async def show_venue(rt: Runtime, text: str, *, party_size: int, days: int) -> V
         last_calendar_day=calendar.last_calendar_day,
         calendar=_calendar(calendar, today, days),
         pattern=learned[0] if learned else None,
+        metrics=rates.get(venue.id),
     )
 
 

@@ -53,7 +53,7 @@ def test_scan_then_read_the_feed_buckets_just_opened_and_patterns(
     assert run_json(cli, "discover", "feed", "--date", str(tomorrow), "--open", env=env)["drops"]
 
     opened = run_json(cli, "discover", "just-opened", "--minutes", "5", env=env)
-    assert [d["slot_date"] for d in opened["drops"]] == [str(tomorrow)]
+    assert [d["date"] for d in opened["just_opened"]] == [str(tomorrow)]
 
     buckets = run_json(cli, "discover", "buckets", env=env)["buckets"]
     assert len(buckets) == 4

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from resywatch.db.models import DiscoveryBucket, DropEvent, SlotSnapshot, Venue
+from resywatch.db.models import DiscoveryBucket, DropEvent, Venue
 from resywatch.resy.client import venue_page_url
-from resywatch.services.curated import name_filter, normalize_name
+from resywatch.services.discovery.filters import BoardFilter
 
 STALE_AFTER = timedelta(hours=4)  # the seed's rule: a bucket older than this is not trusted
 
@@ -39,69 +39,34 @@ class Drop:
 class FeedFilter:
     since: datetime | None = None
     open_only: bool = False
-    venue: str | None = None
-    party_size: int | None = None
-    day: date | None = None
-    after: time | None = None
-    before: time | None = None
-    hotspots_only: bool = False
+    where: BoardFilter | None = None  # dates, anchor, party, time of day, hotspots, venue
     limit: int = 50
     after_id: int | None = None  # for --follow: only events newer than this one
 
 
 def feed(session: Session, filters: FeedFilter, now: datetime) -> list[Drop]:
     """Drop events, newest first, filtered."""
+    where = filters.where or BoardFilter()
     query = select(DropEvent, Venue).join(Venue, col(Venue.id) == DropEvent.venue_id, isouter=True)
+    query = query.where(*where.day_conditions())
     if filters.since is not None:
         query = query.where(col(DropEvent.opened_at) >= filters.since)
     if filters.open_only:
         query = query.where(col(DropEvent.closed_at).is_(None))
-    if filters.day is not None:
-        query = query.where(DropEvent.slot_date == filters.day)
-    if filters.hotspots_only:
+    if where.hotspots_only:
         query = query.where(col(DropEvent.is_hotspot))
     if filters.after_id is not None:
         query = query.where(col(DropEvent.id) > filters.after_id)
     query = query.order_by(col(DropEvent.opened_at).desc(), col(DropEvent.id).desc())
-    wanted_venue = name_filter(filters.venue) if filters.venue is not None else None
     drops: list[Drop] = []
-    # Party, time-of-day and name filters are applied here: the JSON columns and the
-    # normalised name are not indexable portably, and the SQL filters above bound the rows.
+    # Party, time-of-day, anchor and name filters are applied here: the JSON columns and
+    # the normalised name are not indexable portably, and the SQL filters above bound the rows.
     for event, venue in session.exec(query):
-        if filters.party_size is not None and filters.party_size not in event.party_sizes:
-            continue
-        if filters.after is not None and event.starts_at.time() < filters.after:
-            continue
-        if filters.before is not None and event.starts_at.time() > filters.before:
-            continue
-        if wanted_venue and wanted_venue not in normalize_name(event.venue_name):
-            continue
-        drops.append(to_drop(event, venue, now))
-        if len(drops) >= filters.limit:
-            break
+        if where.keeps(event):
+            drops.append(to_drop(event, venue, now))
+            if len(drops) >= filters.limit:
+                break
     return drops
-
-
-def just_opened(session: Session, now: datetime, minutes: int) -> list[Drop]:
-    """Drops opened in the last `minutes` whose slot a fresh bucket still sees open:
-    hotspots first, then by date and time."""
-    fresh = now - STALE_AFTER
-    still_open = (
-        select(SlotSnapshot.slot_id)
-        .join(DiscoveryBucket, col(DiscoveryBucket.id) == SlotSnapshot.bucket_id)
-        .where(col(SlotSnapshot.in_previous), col(DiscoveryBucket.last_scan_at) >= fresh)
-    )
-    query = (
-        select(DropEvent, Venue)
-        .join(Venue, col(Venue.id) == DropEvent.venue_id, isouter=True)
-        .where(
-            col(DropEvent.opened_at) >= now - timedelta(minutes=minutes),
-            col(DropEvent.closed_at).is_(None),
-            col(DropEvent.slot_id).in_(still_open),
-        )
-    )
-    drops = [to_drop(event, venue, now) for event, venue in session.exec(query)]
-    return sorted(drops, key=lambda d: (not d.is_hotspot, d.starts_at, d.venue_name))
 
 
 @dataclass(frozen=True)

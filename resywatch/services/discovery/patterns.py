@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from resywatch.db.models import DropEvent, Venue
 from resywatch.services.curated import name_filter, normalize_name
+from resywatch.services.discovery.metrics import VenueMetrics, venue_metrics
 
 ROUND_TO_MINUTES = 15  # release times are compared on a quarter-hour grid
 FULL_CONFIDENCE_SAMPLES = 10
@@ -39,6 +40,7 @@ class ReleasePattern:
     first_seen: datetime
     last_seen: datetime
     hourly: list[int]  # drops opened in each local hour, 0..23
+    metrics: VenueMetrics | None = None  # rate, open time, rarity, trend (when asked for)
 
 
 def patterns(
@@ -47,9 +49,10 @@ def patterns(
     default_timezone: str,
     venue: str | None = None,
     venue_id: int | None = None,
+    metrics_at: datetime | None = None,
 ) -> list[ReleasePattern]:
     """One pattern per venue with drops (optionally only the venues matching `venue`),
-    most drops first."""
+    most drops first; with `metrics_at` (now), each with its venue metrics."""
     query = select(DropEvent, Venue).join(Venue, col(Venue.id) == DropEvent.venue_id, isouter=True)
     if venue_id is not None:
         query = query.where(DropEvent.venue_id == venue_id)
@@ -63,6 +66,9 @@ def patterns(
         _pattern(events, (row.time_zone if row else None) or default_timezone)
         for row, events in grouped.values()
     ]
+    if metrics_at is not None:
+        rates = venue_metrics(session, metrics_at, [p.venue_id for p in found])
+        found = [replace(p, metrics=rates.get(p.venue_id)) for p in found]
     return sorted(found, key=lambda p: (-p.samples, p.venue_name))
 
 
