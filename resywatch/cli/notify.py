@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,7 +16,9 @@ from resywatch.cli.watch import DateOption, PartyOption, UntilOption, WindowOpti
 
 if TYPE_CHECKING:
     from resywatch.cli.output import Output
+    from resywatch.services.hard_to_get import BulkRequests
     from resywatch.services.notify_requests import RequestView
+    from resywatch.services.vocabulary import Want
 
 app = typer.Typer(
     help="Notify requests and notification delivery.", no_args_is_help=True, rich_markup_mode=None
@@ -27,9 +30,6 @@ app.add_typer(channels_app, name="channels")
 @app.command()
 def add(
     ctx: typer.Context,
-    venue: Annotated[
-        str, typer.Option("--venue", help="Venue name, id or resy.com venue page URL.")
-    ],
     day: DateOption,
     party: PartyOption,
     until: UntilOption = None,
@@ -44,19 +44,44 @@ def add(
     ] = False,
     title: Annotated[
         str | None,
-        typer.Option(help="A label for the request (default: party - date(s) - window)."),
+        typer.Option(
+            help="A label for the request (default: party - date(s) - window); with "
+            "--hard-to-get, the prefix of each request's title."
+        ),
     ] = None,
+    venue: Annotated[
+        str | None, typer.Option("--venue", help="Venue name, id or resy.com venue page URL.")
+    ] = None,
+    hard_to_get: Annotated[
+        bool,
+        typer.Option(
+            "--hard-to-get",
+            help="One request per venue of `venue hard-to-get` instead of --venue; running "
+            "it again files no request twice.",
+        ),
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Tell me once when the venue has a table on the date (or range), then stop.
 
     Example: resywatch notify add --venue Carbone --date 2026-12-04 --party 2
     --window 19:00-21:00 --title "Anniversary"
+
+    Every hard-to-get venue at once: notify add --hard-to-get --date D --party 2
     """
     run = use(ctx, json_output=json_output)
+    from resywatch.errors import InvalidInput
     from resywatch.services import notify_requests
 
+    if (venue is None) == (not hard_to_get):
+        raise InvalidInput("give --venue, or --hard-to-get for every venue of the curated list")
     want = _want(day, until, party, window, [])
+    if hard_to_get:
+        if auto_book:  # one table is wanted; a booking at each of them is not
+            raise InvalidInput("--auto-book books one venue: it does not go with --hard-to-get")
+        _add_hard_to_get(run.output, run.with_runtime, want, title)
+        return
+    assert venue is not None
     request = run.with_runtime(
         lambda rt: notify_requests.add_request(rt, venue, want, auto_book=auto_book, title=title)
     )
@@ -66,6 +91,25 @@ def add(
         run.output.note(
             f"notify request {request.id} added for {request.venue_name} ({request.title})"
         )
+
+
+def _add_hard_to_get(
+    output: Output, with_runtime: Callable[..., BulkRequests], want: Want, title: str | None
+) -> None:
+    from resywatch.services.hard_to_get import notify_all
+
+    done = with_runtime(lambda rt: notify_all(rt, want, prefix=title))
+    if output.json_mode:
+        output.json(done)
+        return
+    if done.created:
+        _requests_table(output, done.created, datetime.now(UTC))
+    output.note(
+        f"{len(done.created)} notify requests added, {len(done.already_pending)} already "
+        f"pending, {len(done.skipped)} venues not found on Resy"
+    )
+    for skipped in done.skipped:
+        output.warn(f"{skipped.name}: {skipped.reason}")
 
 
 @app.command("list")

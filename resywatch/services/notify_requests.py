@@ -115,7 +115,7 @@ async def add_request(
     with rt.db.write() as session:
         session.add(request)
         session.flush()
-        return _view(request)
+        return request_view(request)
 
 
 def list_requests(
@@ -127,7 +127,7 @@ def list_requests(
             query = query.where(NotifyRequest.status == RequestStatus.PENDING)
         if unread_only:
             query = query.where(_unread())
-        return [_view(r) for r in session.exec(query)]
+        return [request_view(r) for r in session.exec(query)]
 
 
 def rename_request(db: Database, request_id: int, title: str) -> RequestView:
@@ -136,7 +136,7 @@ def rename_request(db: Database, request_id: int, title: str) -> RequestView:
     with db.write() as session:
         request = _load(session, request_id)
         request.title = label
-        return _view(request)
+        return request_view(request)
 
 
 def mark_read(db: Database, now: datetime, *, request_id: int | None = None) -> list[int]:
@@ -172,7 +172,7 @@ def remove_request(db: Database, request_id: int) -> RequestView:
     """Delete the request and its hit message if not yet delivered."""
     with db.write() as session:
         request = _load(session, request_id)
-        view = _view(request)
+        view = request_view(request)
         retire_pending(session, keys=[outbox.notify_key(request_id)])
         session.delete(request)
     return view
@@ -291,7 +291,7 @@ def _load(session: Session, request_id: int) -> NotifyRequest:
     return request
 
 
-def _view(request: NotifyRequest) -> RequestView:
+def request_view(request: NotifyRequest) -> RequestView:
     assert request.id is not None
     return RequestView(
         id=request.id,
