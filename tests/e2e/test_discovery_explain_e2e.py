@@ -76,7 +76,10 @@ def test_explain_tells_baseline_just_opened_and_closed_apart(
 
     missing = cli("discover", "explain", "0" * 32, "--json", env=env, expect=3)
     assert json.loads(missing.stdout)["error"]["code"] == "not_found"
-    for bad in (["explain"], ["explain", "xyz"], ["explain", "--venue", "1"],
-                ["buckets", "--show", "soon"]):  # fmt: skip
+    venue = ["explain", "--venue", str(opened.venue.id)]
+    for bad in (["explain"], ["explain", "xyz"], venue, ["buckets", "--show", "soon"],
+                [*venue, "--date", "2026-13-01", "--time", "19:00"],
+                [*venue, "--date", str(tomorrow), "--time", "25:00"],
+                ["explain", opened.slot_id, "--venue", "1"]):  # fmt: skip
         cli("discover", *bad, "--json", env=env, expect=2)
     cli("discover", "buckets", "--show", "2020-01-01_19:00", env=env, expect=3)
