@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, func, text
 from sqlmodel import col, select
 
 from resywatch.data import load_hard_to_get, load_hard_to_get_source
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from resywatch.runtime import Runtime
 
 DEFAULT_PREFIX = "Hard to get"
+FILING_LOCK = 0x7277_4854_4721  # "rwHTG!": the advisory lock key of `notify_all`
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,11 @@ async def notify_all(rt: Runtime, want: Want, *, prefix: str | None = None) -> B
         found.append((listed.name, venue.id, venue.name))
     date_from = max(want.date_from, today)
     with rt.db.write() as session:
+        if rt.db.backend == "postgresql":
+            # Two filings at once would each find no pending request and both file: one at
+            # a time. A transaction-scoped lock (fine behind PgBouncer); SQLite's write
+            # transactions are serial already (BEGIN IMMEDIATE).
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FILING_LOCK})
         for curated, venue_id, venue_name in found:
             same = session.exec(
                 select(NotifyRequest).where(

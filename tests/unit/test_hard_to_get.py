@@ -97,3 +97,25 @@ def test_bad_input_writes_nothing(db: Database) -> None:
             asyncio.run(notify_all(rt, want, prefix=prefix))
     with db.read() as session:
         assert session.exec(select(NotifyRequest)).all() == []
+
+
+def test_filings_at_the_same_moment_file_each_venue_once(db: Database) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with db.write() as session:
+        for n, name in enumerate(LISTED, start=1):
+            session.add(Venue(id=n, name=name))
+    want = Want(DAY, DAY, 2)
+
+    def file() -> int:
+        own = Database(db.url.render_as_string(hide_password=False))  # as another process
+        try:
+            return len(asyncio.run(notify_all(runtime(own), want)).created)
+        finally:
+            own.dispose()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        created = list(pool.map(lambda _: file(), range(4)))
+    assert sum(created) == len(LISTED)
+    with db.read() as session:
+        assert len(session.exec(select(NotifyRequest)).all()) == len(LISTED)
