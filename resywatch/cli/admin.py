@@ -36,15 +36,20 @@ def migrate(ctx: typer.Context, json_output: JsonFlag = False) -> None:
 
 @app.command("db-info")
 def db_info(ctx: typer.Context, json_output: JsonFlag = False) -> None:
-    """Show the database backend, URL (password hidden), schema revisions and row counts."""
+    """Show the database backend, URL (password hidden), schema revisions, row counts and
+    the state of discovery: next scan, the job's heartbeat, buckets, fast checks, hints."""
     run = use(ctx, json_output=json_output)
     from resywatch.services import admin
 
-    info = admin.db_info(run.database(require_current=False))
+    now = datetime.now(UTC)
+    db = run.database(require_current=False)
+    info = admin.with_discovery(db, admin.db_info(db), run.settings(), now)
     if run.output.json_mode:
         run.output.json(info)
         return
-    run.output.fields(
+    out = run.output
+    beat, buckets = info.job_heartbeat, info.bucket_summary
+    out.fields(
         [
             ("backend", info.backend),
             ("url", info.url),
@@ -53,8 +58,27 @@ def db_info(ctx: typer.Context, json_output: JsonFlag = False) -> None:
             ("up to date", info.up_to_date),
         ]
     )
+    out.fields(  # a block of its own: the schema lines above keep their alignment
+        [
+            ("next scan", out.when(info.next_scan_at, now)),
+            ("discovery job", f"{beat.last_status}, started {out.when(beat.last_started_at, now)}"
+             if beat else "never run"),
+            *[(name.replace("_", " "), value) for name, value in info.fast_checks.items()],
+        ]
+    )  # fmt: skip
+    if buckets is not None:
+        out.table(
+            ["buckets", "baselined", "stale", "failing", "last scan", "slots", "venues",
+             "open drops"],
+            [(buckets.total, buckets.baselined, len(buckets.stale), len(buckets.failing),
+              out.when(buckets.last_scan_at, now), buckets.slots_in_last_scans,
+              buckets.venues_in_last_scans, buckets.open_drops)],
+            title="Discovery buckets",
+        )  # fmt: skip
     if info.row_counts:
-        run.output.table(["table", "rows"], sorted(info.row_counts.items()))
+        out.table(["table", "rows"], sorted(info.row_counts.items()), title="Rows")
+    for hint in info.hints:
+        out.note(f"hint: {hint}")
 
 
 @app.command()

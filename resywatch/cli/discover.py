@@ -26,7 +26,7 @@ from resywatch.cli.options import (
     VenueFilterOption,
     board_filter,
 )
-from resywatch.cli.params import parse_since
+from resywatch.cli.params import parse_day, parse_hhmm, parse_since
 
 if TYPE_CHECKING:
     from resywatch.cli.output import Output
@@ -182,12 +182,28 @@ def _follow(output: Output, db: Database, filters: FeedFilter, seconds: float | 
 
 
 @app.command()
-def buckets(ctx: typer.Context, json_output: JsonFlag = False) -> None:
-    """Each bucket's date, anchor, baseline size, last scan, last error and staleness."""
+def buckets(
+    ctx: typer.Context,
+    show: Annotated[
+        str | None,
+        typer.Option(
+            "--show", metavar="BUCKET", help="List this bucket's baseline and last-scan slots."
+        ),
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Each bucket's date, anchor, baseline size, last scan, last error and staleness; with
+    --show DATE_HH:MM, one bucket's slots: in its baseline (B), in its last scan (P).
+
+    Example: resywatch discover buckets --show 2026-12-01_19:00
+    """
     run = use(ctx, json_output=json_output)
     from resywatch.services.discovery import feed
 
     now = _now()
+    if show is not None:
+        _show_bucket(run.output, run.database(), show, now)
+        return
     with run.database().read() as session:
         states = feed.bucket_states(session, now)
     if run.output.json_mode:
@@ -208,6 +224,101 @@ def buckets(ctx: typer.Context, json_output: JsonFlag = False) -> None:
             for s in states
         ],
     )
+
+
+def _show_bucket(output: Output, db: Database, bucket_id: str, now: datetime) -> None:
+    from resywatch.services.discovery.explain import bucket_contents
+
+    with db.read() as session:
+        found = bucket_contents(session, bucket_id, now)
+    if output.json_mode:
+        output.json(found)
+        return
+    state = found.bucket
+    output.fields(
+        [
+            ("bucket", state.id),
+            ("baselined", state.baselined),
+            ("last scan", output.when(state.last_scan_at, now)),
+            ("stale", state.stale),
+            ("in baseline (B)", len(found.baseline)),
+            ("in last scan (P)", len(found.last_scan)),
+        ]
+    )
+    slots = {s.slot_id: s for s in [*found.baseline, *found.last_scan]}.values()
+    output.table(
+        ["slot", "venue", "time", "offered", "baseline", "last scan", "first seen"],
+        [
+            (s.slot_id, s.venue_name or s.venue_id, f"{s.starts_at:%H:%M}", s.offered,
+             s.in_baseline, s.in_last_scan, output.when(s.first_seen_at, now))
+            for s in sorted(slots, key=lambda s: (s.starts_at, s.venue_id))
+        ],
+        title=f"Slots of {state.id}",
+    )  # fmt: skip
+
+
+@app.command()
+def explain(
+    ctx: typer.Context,
+    slot: Annotated[
+        str | None,
+        typer.Argument(help="The slot id (32 hex digits).", metavar="[SLOT_ID]"),
+    ] = None,
+    venue: Annotated[
+        str | None, typer.Option(help="Venue name or Resy id (with --date, --time).")
+    ] = None,
+    day: Annotated[str | None, typer.Option("--date", help="Slot date, YYYY-MM-DD.")] = None,
+    at: Annotated[
+        str | None, typer.Option("--time", help="Slot time, HH:MM (venue-local).")
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Why a slot is or is not in the feed: first seen in which scan, in a baseline or not,
+    which buckets hold it, when its drop opened, closed or reopened.
+
+    Example: resywatch discover explain --venue "Don Angie" --date 2026-12-04 --time 19:30
+    """
+    run = use(ctx, json_output=json_output)
+    from resywatch.errors import InvalidInput
+    from resywatch.services.discovery import explain as why
+
+    parts = (venue, day, at)
+    if (slot is None) == all(p is None for p in parts) or (
+        slot is None and any(p is None for p in parts)
+    ):
+        raise InvalidInput("give a SLOT_ID, or all of --venue, --date and --time")
+    now = _now()
+    with run.database().read() as session:
+        if slot is not None:
+            found = why.explain(session, run.settings(), now, why.parse_slot_id(slot))
+        else:
+            assert venue is not None and day is not None and at is not None
+            when_day, when_at = parse_day(day), parse_hhmm(at, what="--time")
+            slot_id, known, starts = why.slot_of(session, venue, when_day, when_at)
+            found = why.explain(
+                session, run.settings(), now, slot_id, venue=known, starts_at=starts
+            )
+    if run.output.json_mode:
+        run.output.json(found)
+        return
+    run.output.fields(
+        [
+            ("slot", found.slot_id),
+            ("venue", f"{found.venue_name} ({found.venue_id})" if found.venue_id else "-"),
+            ("starts", f"{found.starts_at:%Y-%m-%d %H:%M}" if found.starts_at else "-"),
+            ("in the feed", found.in_feed),
+            ("verdict", found.verdict),
+            ("first seen", run.output.when(found.first_seen_at, now)
+             + (f" by {found.first_seen_by}" if found.first_seen_by else "")
+             + (" (baseline scan)" if found.first_seen_in_baseline else "")),
+            ("buckets covering it", ", ".join(found.covering_buckets) or "none"),
+        ]
+    )  # fmt: skip
+    run.output.line(found.reason)
+    if found.history:
+        run.output.table(
+            ["when", "what"], [line.split("  ", 1) for line in found.history], title="History"
+        )
 
 
 @app.command()

@@ -9,6 +9,7 @@ import typer
 
 from resywatch.cli import discover_boards
 from resywatch.cli.context import use
+from resywatch.cli.hard_to_get import hard_to_get
 from resywatch.cli.options import JsonFlag
 from resywatch.cli.params import parse_day, parse_hhmm, parse_window
 from resywatch.errors import InvalidInput
@@ -18,6 +19,8 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
+
+app.command("hard-to-get")(hard_to_get)
 
 PartyOption = Annotated[int, typer.Option("--party", min=1, max=20, help="Party size.")]
 

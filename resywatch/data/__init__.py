@@ -70,6 +70,21 @@ def _hard_to_get() -> tuple[HardToGet, ...]:
     return tuple(result)
 
 
+@dataclass(frozen=True, slots=True)
+class ListSource:
+    """Where a curated list comes from, as its file says."""
+
+    source: str
+    as_of: str
+
+
+@cache
+def _hard_to_get_source() -> ListSource:
+    filename = "hard_to_get.json"
+    data = _read_json(filename)
+    return ListSource(_text(data, "source", filename), _text(data, "as_of", filename))
+
+
 @cache
 def _hotspot_names() -> tuple[str, ...]:
     filename = "hotspots.json"
@@ -84,9 +99,22 @@ def load_hard_to_get() -> list[HardToGet]:
     return list(_hard_to_get())
 
 
+def load_hard_to_get_source() -> ListSource:
+    """The hard-to-get list's source and date."""
+    return _hard_to_get_source()
+
+
 def load_hotspot_names() -> list[str]:
     """The curated hotspot names, in file order (a fresh list; the parse is cached)."""
     return list(_hotspot_names())
 
 
-__all__ = ["LIST_NAMES", "HardToGet", "ListName", "load_hard_to_get", "load_hotspot_names"]
+__all__ = [
+    "LIST_NAMES",
+    "HardToGet",
+    "ListName",
+    "ListSource",
+    "load_hard_to_get",
+    "load_hard_to_get_source",
+    "load_hotspot_names",
+]

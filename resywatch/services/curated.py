@@ -170,6 +170,11 @@ class HotspotMatcher:
         """Hotspots ∪ hard-to-get, from the packaged data (built once)."""
         return _default_matcher()
 
+    @classmethod
+    def hard_to_get(cls) -> HotspotMatcher:
+        """Only the hard-to-get venues, from the packaged data (built once)."""
+        return _hard_to_get_matcher()
+
     @property
     def names(self) -> list[str]:
         """The canonical curated names, one per normalised name, in input order."""
@@ -205,3 +210,8 @@ class HotspotMatcher:
 def _default_matcher() -> HotspotMatcher:
     hard = [venue.name for venue in load_hard_to_get()]
     return HotspotMatcher([*load_hotspot_names(), *hard])
+
+
+@cache
+def _hard_to_get_matcher() -> HotspotMatcher:
+    return HotspotMatcher(venue.name for venue in load_hard_to_get())

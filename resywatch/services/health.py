@@ -131,7 +131,7 @@ async def health(rt: Runtime, *, jobs: Sequence[JobSchedule]) -> HealthReport:
         status=max(c.status for c in checks),
         checks=checks,
         next_scan_at=discovery.next_run_at if discovery else None,
-        fast_checks=_fast_checks(discovery, states, settings, now),
+        fast_checks=fast_checks(discovery, states, settings, now),
         bucket_health=[_bucket_health(state, settings) for state in states],
     )
 
@@ -192,7 +192,7 @@ def _bookings_check(failed: int) -> Check:
     )
 
 
-def _fast_checks(
+def fast_checks(
     discovery: JobHeartbeat | None, states: list[BucketState], settings: Settings, now: datetime
 ) -> dict[str, bool]:
     """The seed's two yes/no answers (in `--json`): the discovery job is alive, the feed

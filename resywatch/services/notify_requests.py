@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy import ColumnElement, and_, update
 from sqlmodel import Session, col, select
 
 from resywatch.db.engine import Database
@@ -34,11 +35,15 @@ if TYPE_CHECKING:
     from resywatch.services.booking.outcomes import BookingResult
 
 
+MAX_TITLE = 255
+
+
 @dataclass(frozen=True)
 class RequestView:
     id: int
     venue_id: int
     venue_name: str
+    title: str | None
     date_from: date
     date_to: date
     party_size: int
@@ -49,6 +54,8 @@ class RequestView:
     satisfied_at: datetime | None
     created_at: datetime
     auto_book: bool = False
+    read_at: datetime | None = None
+    unread: bool = False  # satisfied, and what it found not marked read yet
 
 
 @dataclass(frozen=True)
@@ -60,12 +67,35 @@ class RequestCheck:
     booking: BookingResult | None = None  # with --auto-book: the try a hit triggered
 
 
+def check_title(title: str) -> str:
+    """A title as typed, trimmed; InvalidInput (exit 2) when empty, too long or multi-line."""
+    text = title.strip()
+    if not text:
+        raise InvalidInput("a title needs some text")
+    if len(text) > MAX_TITLE:
+        raise InvalidInput(f"a title is at most {MAX_TITLE} characters ({len(text)} given)")
+    if not text.isprintable():
+        raise InvalidInput(f"title {text!r} has a line break or control character")
+    return text
+
+
+def default_title(want: Want) -> str:
+    """The seed's default title: party - date(s) - window (or "any")."""
+    days = (
+        str(want.date_from)
+        if want.date_from == want.date_to
+        else (f"{want.date_from}..{want.date_to}")
+    )
+    return f"{want.party_size} - {days} - {window_text(want.time_from, want.time_to) or 'any'}"
+
+
 async def add_request(
-    rt: Runtime, venue: str, want: Want, *, auto_book: bool = False
+    rt: Runtime, venue: str, want: Want, *, auto_book: bool = False, title: str | None = None
 ) -> RequestView:
     now = rt.clock.now()
     today = local_today(now, rt.settings.timezone)
     validate_want(want, today)
+    label = check_title(title) if title is not None else None
     try:
         found = await venue_service.resolve_venue(rt, venue)
     except NotFound as exc:
@@ -73,6 +103,7 @@ async def add_request(
     request = NotifyRequest(
         venue_id=found.id,
         venue_name=found.name,
+        title=label or default_title(want),
         date_from=max(want.date_from, today),
         date_to=want.date_to,
         party_size=want.party_size,
@@ -84,22 +115,64 @@ async def add_request(
     with rt.db.write() as session:
         session.add(request)
         session.flush()
-        return _view(request)
+        return request_view(request)
 
 
-def list_requests(db: Database, *, open_only: bool = False) -> list[RequestView]:
+def list_requests(
+    db: Database, *, open_only: bool = False, unread_only: bool = False
+) -> list[RequestView]:
     with db.read() as session:
         query = select(NotifyRequest).order_by(col(NotifyRequest.id).desc())
         if open_only:
             query = query.where(NotifyRequest.status == RequestStatus.PENDING)
-        return [_view(r) for r in session.exec(query)]
+        if unread_only:
+            query = query.where(_unread())
+        return [request_view(r) for r in session.exec(query)]
+
+
+def rename_request(db: Database, request_id: int, title: str) -> RequestView:
+    """Give the request a new title (the seed's PATCH of a notify request)."""
+    label = check_title(title)
+    with db.write() as session:
+        request = _load(session, request_id)
+        request.title = label
+        return request_view(request)
+
+
+def mark_read(db: Database, now: datetime, *, request_id: int | None = None) -> list[int]:
+    """Mark a satisfied request's result read (or, with no id, every unread one); returns
+    the ids marked now. A request read before keeps its first read time."""
+    with db.write() as session:
+        if request_id is not None:
+            request = _load(session, request_id)
+            if request.status != RequestStatus.SATISFIED:
+                raise InvalidInput(
+                    f"notify request {request_id} has found nothing yet ({request.status}): "
+                    "there is no result to mark read"
+                )
+            if request.read_at is not None:
+                return []
+            request.read_at = now
+            return [request_id]
+        ids = list(session.exec(select(NotifyRequest.id).where(_unread())))
+        if ids:
+            session.execute(
+                update(NotifyRequest).where(col(NotifyRequest.id).in_(ids)).values(read_at=now)
+            )
+        return sorted(i for i in ids if i is not None)
+
+
+def _unread() -> ColumnElement[bool]:
+    return and_(
+        col(NotifyRequest.status) == RequestStatus.SATISFIED, col(NotifyRequest.read_at).is_(None)
+    )
 
 
 def remove_request(db: Database, request_id: int) -> RequestView:
     """Delete the request and its hit message if not yet delivered."""
     with db.write() as session:
         request = _load(session, request_id)
-        view = _view(request)
+        view = request_view(request)
         retire_pending(session, keys=[outbox.notify_key(request_id)])
         session.delete(request)
     return view
@@ -178,8 +251,15 @@ class MyWatches:
     notifications: list[dict[str, object]]
 
 
-def my_watches(db: Database, *, notifications: int = 20, active_only: bool = False) -> MyWatches:
-    """With `active_only`, only what is still checked: pending requests, watches not ended."""
+def my_watches(
+    db: Database, *, notifications: int = 20, active_only: bool = False, unread_only: bool = False
+) -> MyWatches:
+    """With `active_only`, only what is still checked: pending requests, watches not ended.
+    With `unread_only`, only the requests whose found result is not read yet."""
+    if unread_only:
+        if active_only:  # pending requests have found nothing to read
+            raise InvalidInput("--unread lists satisfied requests, --active pending ones: use one")
+        return MyWatches([], list_requests(db, unread_only=True), [])
     with db.read() as session:
         latest = session.exec(
             select(Notification)
@@ -211,12 +291,13 @@ def _load(session: Session, request_id: int) -> NotifyRequest:
     return request
 
 
-def _view(request: NotifyRequest) -> RequestView:
+def request_view(request: NotifyRequest) -> RequestView:
     assert request.id is not None
     return RequestView(
         id=request.id,
         venue_id=request.venue_id,
         venue_name=request.venue_name,
+        title=request.title,
         date_from=request.date_from,
         date_to=request.date_to,
         party_size=request.party_size,
@@ -227,4 +308,6 @@ def _view(request: NotifyRequest) -> RequestView:
         satisfied_at=request.satisfied_at,
         created_at=request.created_at,
         auto_book=request.auto_book,
+        read_at=request.read_at,
+        unread=request.status == RequestStatus.SATISFIED and request.read_at is None,
     )

@@ -52,6 +52,8 @@ BAD_IDS = [
     (["book", "schedule", "cancel", "٣"], "٣"),
     (["notify", "remove", BEYOND_64_BITS], BEYOND_64_BITS),
     (["notify", "check", "²"], "²"),
+    (["notify", "rename", BEYOND_64_BITS, "A title"], BEYOND_64_BITS),
+    (["notify", "read", "+1"], "+1"),
     (["watch", "show", BEYOND_64_BITS], BEYOND_64_BITS),
     (["watch", "remove", "²"], "²"),
     (["watch", "pause", "1_000"], "1_000"),
@@ -89,6 +91,8 @@ ABSENT_IDS = [
     ["watch", "check", "4294967296"],
     ["notify", "remove", "2147483648"],
     ["notify", "check", "9223372036854775807"],
+    ["notify", "rename", "2147483648", "A title"],
+    ["notify", "read", "9223372036854775807"],
     ["book", "schedule", "cancel", "9223372036854775807"],
     ["book", "now", "--venue", "3000000000", "--date", DAY, "--party", "2"],
 ]
@@ -134,11 +138,12 @@ def test_a_duration_beyond_the_calendar_is_exit_2_naming_it(
     [
         ["discover", "feed", "--venue", "%"],
         ["discover", "patterns", "--venue", "_"],
+        ["discover", "explain", "--venue", "%", "--date", DAY, "--time", "19:00"],
         ["book", "now", "--venue", "%", "--date", DAY, "--party", "2"],
         ["notify", "add", "--venue", "%%", "--date", DAY, "--party", "2"],
         ["venue", "show", " ! "],
     ],
-    ids=["feed", "patterns", "book now", "notify add", "venue show"],
+    ids=["feed", "patterns", "explain", "book now", "notify add", "venue show"],
 )
 def test_a_venue_filter_with_nothing_to_match_is_exit_2(
     cli: Any, database_url: str, argv: list[str]

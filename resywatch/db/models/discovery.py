@@ -92,6 +92,10 @@ class DropEvent(SQLModel, table=True):
     opened_at: datetime = Field(default_factory=utcnow, index=True)
     closed_at: datetime | None = None
     duration_s: int | None = None
+    # A close and a reopen within the quiet period re-open this event (a flicker, not news):
+    # how often, and the last time, so `discover explain` can tell.
+    reopen_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    reopened_at: datetime | None = None
 
 
 class Venue(SQLModel, table=True):

@@ -79,6 +79,7 @@ class NotifyRequest(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     venue_id: int
     venue_name: str
+    title: str | None = Field(default=None, max_length=255)  # the user's label
     date_from: date
     date_to: date
     party_size: int
@@ -89,4 +90,5 @@ class NotifyRequest(SQLModel, table=True):
     result: dict[str, object] | None = Field(default=None, sa_type=JSON)
     last_checked_at: datetime | None = None
     satisfied_at: datetime | None = None
+    read_at: datetime | None = None  # when its found result was marked read
     created_at: datetime = Field(default_factory=utcnow)

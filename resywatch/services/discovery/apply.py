@@ -245,6 +245,8 @@ def _open_drops(
             continue
         if (flickered := recently_closed.get(seen.slot_id)) is not None:
             flickered.closed_at, flickered.duration_s = None, None  # a flicker, not news
+            flickered.reopen_count += 1
+            flickered.reopened_at = now
             outcome.reopened += 1
             continue
         event = DropEvent(

@@ -19,6 +19,7 @@ class Drop:
     """A drop event as the feed shows it."""
 
     id: int
+    slot_id: str  # what `discover explain` takes
     venue_id: int
     venue_name: str
     neighborhood: str | None
@@ -117,6 +118,7 @@ def to_drop(event: DropEvent, venue: Venue | None, now: datetime) -> Drop:
     open_for = (event.closed_at or now) - event.opened_at
     return Drop(
         id=event.id,
+        slot_id=event.slot_id,
         venue_id=event.venue_id,
         venue_name=event.venue_name,
         neighborhood=venue.neighborhood if venue else None,
