@@ -12,7 +12,8 @@ arrival time of the successful `/3/book` minus the release instant. Target: resy
 at most half the baseline's.
 
 Prints one JSON object as its last line. Usage: python bench/snipe.py [--rounds 24]
-[--latency-ms 50] [--interval 0.2]
+[--latency-ms 50] [--interval 0.2]; `--contested N [--drops 8] [--with-discovery]` races
+rival bookers for single tables instead (bench/contested.py).
 """
 
 from __future__ import annotations
@@ -202,7 +203,20 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--interval", type=float, default=0.2, help="poll interval, s")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--contested", type=int, metavar="N", help="N drops at one instant")
+    parser.add_argument("--drops", type=int, default=8, help="with --contested: at least")
+    parser.add_argument("--with-discovery", action="store_true", help="with --contested")
     args = parser.parse_args()
+    if args.contested is not None:
+        if not 1 <= args.contested <= 20 or args.drops < 1:
+            parser.error("--contested between 1 and 20, --drops at least 1")
+        from contested import contested
+
+        figures = contested(
+            args.contested, args.drops, args.latency_ms, args.seed, args.with_discovery
+        )
+        print(json.dumps({"benchmark": "snipe-contested"} | figures))
+        return
     if args.rounds < 20:
         parser.error("at least 20 rounds")
 

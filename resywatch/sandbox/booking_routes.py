@@ -123,6 +123,7 @@ async def book(request: Request, call: Call) -> Response:
     claims = parse_book_token(call.state.auth.signing_key, raw_token)
     if claims is None or claims.uid != call.uid:
         raise ApiError(400, "Invalid book token")
+    call.note(venue_id=claims.venue_id)
     if claims.expires <= call.now:
         raise ApiError(412, "Book token has expired")
     venue = call.venue(claims.venue_id)

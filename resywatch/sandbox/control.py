@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -80,11 +80,15 @@ class ResetBody(_Body):
 
 
 class SlotBody(_Body):
+    """Add (`delta`) or set (`tables`: as many as at the release, before anyone takes one)
+    the free tables of one slot."""
+
     venue_id: int
     day: date
     time: str
     seating: str
-    delta: int
+    delta: int = 0
+    tables: int | None = Field(default=None, ge=0)
 
 
 def _control(
@@ -207,6 +211,8 @@ async def control_slots(request: Request, state: SandboxState) -> Any:
     index = state.world.slot_index(venue, body.time, body.seating)
     if index is None:
         raise ApiError(404, f"No {body.seating!r} slot at {body.time} at venue {venue.id}")
+    if body.tables is not None:
+        state.world.set_tables(venue, body.day, index, body.tables)
     state.world.adjust(venue, body.day, index, body.delta)
     snap = state.world.snapshot(venue, body.day, state.clock.now())
     return {

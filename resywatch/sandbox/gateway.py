@@ -149,21 +149,21 @@ class ResyRoute:
     async def __call__(self, request: Request) -> Response:
         state = self.state
         entry = state.traffic.start(request.method, self.path, state.clock.now())
-        response = await self._respond(request, entry["params"])
+        response = await self._respond(request, entry)
         # Imperva fronts all of api.resy.com: its header comes on ordinary answers too (a 200
         # from /3/auth/password, Resy's JSON 403), not only on its own challenge pages.
         response.headers.setdefault("x-cdn", "Imperva")
         state.traffic.finish(entry, response.status_code)
         return response
 
-    async def _respond(self, request: Request, params: dict[str, Any]) -> Response:
+    async def _respond(self, request: Request, entry: dict[str, Any]) -> Response:
         found = self.state.faults.rule_for(self.path)
         if found is None:
-            return await self._authorized(request, params)
+            return await self._authorized(request, entry)
         key, rule = found
         if rule.latency_ms:
             await asyncio.sleep(rule.latency_ms / 1000)
-        response = self._fault(request, key, rule) or await self._authorized(request, params)
+        response = self._fault(request, key, rule) or await self._authorized(request, entry)
         return _drip(response, rule) if rule.drip_chunk_bytes else response
 
     def _fault(self, request: Request, key: str, rule: FaultRule) -> Response | None:
@@ -176,13 +176,14 @@ class ResyRoute:
             return Response("Internal Server Error", 500, media_type="text/plain")
         return None
 
-    async def _authorized(self, request: Request, params: dict[str, Any]) -> Response:
+    async def _authorized(self, request: Request, entry: dict[str, Any]) -> Response:
+        """The API's answer; the request log names the diner of a user route (`uid`)."""
         state = self.state
         if self.auth != "none" and not _api_key_ok(request, state.config.api_key):
             return Response(UNAUTHORIZED, 419, media_type=JSON_TYPE)
         uid = 0
         if self.auth == "user":
-            uid = self._user(request) or 0
+            uid = entry["uid"] = self._user(request) or 0
             if not uid:
                 return self._auth_failure(request)
         elif self.auth == "key" and self._token_sent(request) and not self._user(request):
@@ -192,7 +193,8 @@ class ResyRoute:
             return self._auth_failure(request, redirect=True)
         try:
             return await self.handler(
-                request, Call(state, self.payloads, self.index, state.clock.now(), uid, params)
+                request,
+                Call(state, self.payloads, self.index, state.clock.now(), uid, entry["params"]),
             )
         except ApiError as exc:
             return json_response(exc.body, exc.status)

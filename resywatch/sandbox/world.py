@@ -463,6 +463,13 @@ class World:
             state.delta[slot_index] += delta
             state.version += 1
 
+    def set_tables(self, venue: Venue, day: date, slot_index: int, tables: int) -> None:
+        """Give one slot `tables` free tables at its release (a contested drop: 1)."""
+        with self._lock:
+            state = self._day(venue, day)
+            state.delta[slot_index] = tables - len(state.delays[slot_index])
+            state.version += 1
+
     def _evict_before(self, ordinal: int) -> None:
         """Forget venue-days before ``ordinal``: nothing in them can be booked any more."""
         for key in [k for k in self._days if k[1] < ordinal]:

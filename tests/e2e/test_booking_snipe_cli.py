@@ -105,3 +105,22 @@ def test_snipe_timing_mistakes_are_refused_and_nothing_is_saved(
     assert json.loads(cli("book", "schedule", "list", "--all", "--json", env=env).stdout) == {
         "snipes": []
     }
+
+
+def test_a_snipe_that_cannot_keep_its_interval_warns_and_says_so_in_json_and_attempts(
+    cli: Any, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    venue, day = unreleased(sandbox)
+    instant = wall.time() + 3
+    sandbox.state.force_release(venue, day, instant)
+    narrow = env | {"RESYWATCH_RESY_SNIPE_MAX_RPS": "2"}  # it wants 11 a second around T
+    args = snipe_args(venue.id, day, "--at", iso(instant), "--lead", "1s", "--json")
+    run = cli("book", "snipe", *args, env=narrow)
+    result = json.loads(run.stdout)
+    assert result["outcome"] == "booked"
+    (warning,) = result["warnings"]
+    assert "could not keep its 200 ms interval" in warning and "granted it 2/s" in warning
+    assert f"warning: {warning}" in " ".join(run.stderr.split())
+    assert result["latency_ms"]["lane_rps"] == 2.0
+    table = cli("book", "attempts", env=env).stdout
+    assert "req, every" in table and "(asked 200)" in table

@@ -224,3 +224,11 @@ def test_the_lane_setting_is_read() -> None:
     settings = load_settings(environ={"RESYWATCH_RESY_SNIPE_MAX_RPS": "12.5"})
     assert settings.resy_snipe_max_rps == 12.5
     assert load_settings(environ={}).resy_snipe_max_rps == 50.0
+
+
+def test_snipes_taken_together_get_even_phases_per_instant() -> None:
+    from resywatch.services.booking.runs import _phases
+
+    nine, ten = datetime(2026, 12, 1, 9, tzinfo=UTC), datetime(2026, 12, 1, 10, tzinfo=UTC)
+    rows = [SimpleNamespace(release_at=at) for at in (nine, ten, nine, nine, nine)]
+    assert _phases(rows) == [0.0, 0.0, 0.25, 0.5, 0.75]  # type: ignore[arg-type]
