@@ -1,7 +1,8 @@
 """Contested drops (`bench/snipe.py --contested N`): N venues release a day at one instant on
-one sandbox; at each, one slot (a time and a seating) has a single table, wanted by resywatch
-and by a rival booker on another account. The sandbox gives the table to the first valid book
-request it processes.
+one sandbox; at each, one slot (a time and a seating) is wanted by resywatch and by a rival
+booker on another account. The winner is the side whose valid book request the sandbox
+processes first: the one that gets the last table. (The slot has two tables, so that the
+loser's book request is sent too and both sides' timings are measured, not inferred.)
 
 The rival runs the open-source bots' loop (RESY_API.md §10): from a second before the
 instant, `/4/find`; when the slot shows, `/3/details` then `/3/book`; else sleep the interval
@@ -169,10 +170,11 @@ def rivals_process(
 
 
 def spec(target: Target, instant: float) -> schedule.SnipeSpec:
-    at = datetime.strptime(target.time, "%H:%M").time()
+    at = datetime.strptime(target.time, "%H:%M")
+    just_then = (at.time(), (at + timedelta(minutes=1)).time())  # the contested slot only
     return schedule.SnipeSpec(
         BookingRequest(
-            venue=str(target.venue_id), day=target.day, party_size=PARTY, window=(at, at),
+            venue=str(target.venue_id), day=target.day, party_size=PARTY, window=just_then,
             seating_types=[target.seating],
         ),
         schedule.Release(at=datetime.fromtimestamp(instant, UTC)),
@@ -276,7 +278,7 @@ def contested(n: int, drops: int, latency_ms: float, seed: int, discovery: bool)
                 httpx.post(
                     f"{base_url}/__sandbox/slots",
                     json={"venue_id": target.venue_id, "day": target.day.isoformat(),
-                          "time": target.time, "seating": target.seating, "tables": 1},
+                          "time": target.time, "seating": target.seating, "tables": 2},
                     timeout=5,
                 ).raise_for_status()  # fmt: skip
                 httpx.post(

@@ -75,7 +75,7 @@ FIND_EVERY = 5
 FIND_FANOUT = 2
 DENSE_TICKS = 5
 #: Before that, one find this often (at most): a drop may come early, rarely by much.
-EARLY_LOOK_S = 1.5
+EARLY_LOOK_S = 3.0
 #: Book requests are sent blind (before the drop is seen) up to this long past T at most;
 #: later, a late drop is caught by finds (Resy needn't see minutes of unanswerable books).
 SPECULATE_S = 15.0
