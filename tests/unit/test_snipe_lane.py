@@ -184,9 +184,10 @@ def grid(sniper: sniping.Sniper, from_s: float, count: int) -> list[float]:
 
 def test_the_grid_is_densest_around_the_instant() -> None:
     fanout, dense_ticks = sniping.FIND_FANOUT, sniping.DENSE_TICKS
-    looks = grid(sniper_at(0.0), -3.0, 20)
+    looks = grid(sniper_at(0.0), -10.0, 20)
     early = sniping.EARLY_LOOK_S
-    assert looks[:2] == [round(-3.0 + early, 3), -0.2]  # early looks, then snap to the dense
+    assert looks[:2] == [round(-10.0 + early, 3), round(-10.0 + 2 * early, 3)]  # early looks
+    assert -0.2 in looks and -0.2 - early < max(x for x in looks if x < -0.2)  # snap to dense
     dense = [x for x in looks if -0.2 <= x < dense_ticks * 0.2]
     assert dense == [round(-0.2 + k * 0.2 / fanout, 3) for k in range(len(dense))]
     assert len(dense) == (dense_ticks + 1) * fanout
