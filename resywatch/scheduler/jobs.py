@@ -60,6 +60,8 @@ class Job:
     # The counts of a pass that say it did some of the job's work: `health` warns when the
     # passes report ok with all of these at 0 while work stays due.
     work: tuple[str, ...] = ()
+    # Woken at once by committed notifications (delivery), not only by its timer.
+    wakes_on_outbox: bool = False
 
     def next_run_at(self, started: datetime, settings: Settings) -> datetime:
         """When the pass after one started at `started` is due: a shared job's next cycle
@@ -168,6 +170,7 @@ JOBS: dict[str, Job] = {
             _delivery,
             _seconds("jobs_delivery_interval_s"),
             work=("sent", "failed", "retried"),
+            wakes_on_outbox=True,
         ),
         Job("snipes", _snipes, _seconds("jobs_snipes_interval_s"), work=("snipes",)),
         Job("retention", _retention, _seconds("jobs_retention_interval_s")),
