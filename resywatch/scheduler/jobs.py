@@ -62,6 +62,9 @@ class Job:
     work: tuple[str, ...] = ()
     # Woken at once by committed notifications (delivery), not only by its timer.
     wakes_on_outbox: bool = False
+    # A shared job's cycle cut into this many parts, some of its work being due at each
+    # (discovery's hot buckets): the supervisor then runs a pass at every part.
+    parts: Callable[[Settings], int] | None = None
 
     def next_run_at(self, started: datetime, settings: Settings) -> datetime:
         """When the pass after one started at `started` is due: a shared job's next cycle
@@ -71,6 +74,18 @@ class Job:
             return started + interval
         seconds = interval.total_seconds()
         return datetime.fromtimestamp((started.timestamp() // seconds + 1) * seconds, UTC)
+
+    def next_pass_at(self, now: datetime, settings: Settings) -> datetime:
+        """When the supervisor runs this job next: the next part of a shared job's cycle
+        when it has parts, else `next_run_at`."""
+        parts = self.parts(settings) if self.parts else 1
+        if not self.shared or parts <= 1:
+            return self.next_run_at(now, settings)
+        seconds = self.interval(settings).total_seconds()
+        cycle = now.timestamp() // seconds * seconds
+        part = (now.timestamp() - cycle) // (seconds / parts) + 1
+        later = cycle + seconds if part >= parts else cycle + part * seconds / parts
+        return datetime.fromtimestamp(later, UTC)
 
 
 CLAIMED = "claimed"  # the count a shared job's pass reports for the work it took
@@ -162,7 +177,14 @@ def _seconds(field: str) -> Callable[[Settings], timedelta]:
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
-        Job("discovery", _discovery, _seconds("discovery_interval_s"), True, (CLAIMED,)),
+        Job(
+            "discovery",
+            _discovery,
+            _seconds("discovery_interval_s"),
+            True,
+            (CLAIMED,),
+            parts=lambda settings: settings.discovery_hot_factor,
+        ),
         Job("watches", _watches, _seconds("jobs_watches_interval_s"), work=("checked",)),
         Job("notify", _notify, _seconds("jobs_notify_interval_s"), work=("checked",)),
         Job(

@@ -132,10 +132,10 @@ class Supervisor:
             backoff = min(interval * 2.0**failures, max(MAX_BACKOFF.total_seconds(), interval))
             return backoff * (1 + jitter)
         now = self.ctx.clock.now()
-        if job.shared:  # its next cycle: always ahead
-            return (
-                job.next_run_at(now, self.ctx.settings) - now
-            ).total_seconds() + interval * jitter
+        if job.shared:  # its next cycle (or part of one, for hot buckets): always ahead
+            parts = job.parts(self.ctx.settings) if job.parts else 1
+            ahead = job.next_pass_at(now, self.ctx.settings) - now
+            return ahead.total_seconds() + interval / max(parts, 1) * jitter
         # Whichever worker ran the job last set its next run for all of them. Never spin: a
         # job another worker is running stays due until that pass finishes.
         beat = lease.heartbeats(self.ctx.db).get(job.name)
