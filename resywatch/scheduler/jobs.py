@@ -63,7 +63,8 @@ class Job:
     # Woken at once by committed notifications (delivery), not only by its timer.
     wakes_on_outbox: bool = False
     # A shared job's cycle cut into this many parts, some of its work being due at each
-    # (discovery's hot buckets): the supervisor then runs a pass at every part.
+    # (discovery's hot buckets): while its passes report such work (a HOT count above 0),
+    # the supervisor runs a pass at every part, else once a cycle.
     parts: Callable[[Settings], int] | None = None
 
     def next_run_at(self, started: datetime, settings: Settings) -> datetime:
@@ -89,6 +90,7 @@ class Job:
 
 
 CLAIMED = "claimed"  # the count a shared job's pass reports for the work it took
+HOT = "hot"  # the count of its work due at every part of the cycle
 
 
 async def _discovery(ctx: JobContext) -> dict[str, int]:
@@ -103,6 +105,7 @@ async def _discovery(ctx: JobContext) -> dict[str, int]:
         "drops_closed": summary.drops_closed,
         "stale": summary.buckets_stale,
         "requests": summary.requests,
+        HOT: summary.buckets_hot,
     }
 
 

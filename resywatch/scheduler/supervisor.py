@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from resywatch.db.models import JobStatus
 from resywatch.db.signals import listen_outbox
 from resywatch.scheduler import lease
-from resywatch.scheduler.jobs import Job, JobContext
+from resywatch.scheduler.jobs import HOT, Job, JobContext
 from resywatch.scheduler.runner import PassResult, run_job
 from resywatch.scheduler.wake import Wake
 
@@ -123,19 +123,23 @@ class Supervisor:
                 self._stop.set()
             failures = failures + 1 if result.failed else 0
             # A failing job keeps its backoff: a ring does not cut it short.
-            woken = await self._sleep(self._delay(job, failures, began), None if failures else wake)
+            delay = self._delay(job, failures, began, hot=result.counts.get(HOT, 0) > 0)
+            woken = await self._sleep(delay, None if failures else wake)
 
-    def _delay(self, job: Job, failures: int, began: datetime) -> float:
+    def _delay(self, job: Job, failures: int, began: datetime, *, hot: bool = False) -> float:
         interval = job.interval(self.ctx.settings).total_seconds()
         jitter = random.uniform(0, JITTER)
         if failures:
             backoff = min(interval * 2.0**failures, max(MAX_BACKOFF.total_seconds(), interval))
             return backoff * (1 + jitter)
         now = self.ctx.clock.now()
-        if job.shared:  # its next cycle (or part of one, for hot buckets): always ahead
-            parts = job.parts(self.ctx.settings) if job.parts else 1
-            ahead = job.next_pass_at(now, self.ctx.settings) - now
-            return ahead.total_seconds() + interval / max(parts, 1) * jitter
+        if job.shared and hot and job.parts:  # its hot work is due at the next part
+            step = interval / max(job.parts(self.ctx.settings), 1)
+            return (job.next_pass_at(now, self.ctx.settings) - now).total_seconds() + step * jitter
+        if job.shared:  # its next cycle: always ahead
+            return (
+                job.next_run_at(now, self.ctx.settings) - now
+            ).total_seconds() + interval * jitter
         # Whichever worker ran the job last set its next run for all of them. Never spin: a
         # job another worker is running stays due until that pass finishes.
         beat = lease.heartbeats(self.ctx.db).get(job.name)

@@ -16,7 +16,8 @@ from resywatch.db.engine import Database
 from resywatch.db.leases import WorkerId
 from resywatch.resy.models import SearchHit
 from resywatch.runtime import Runtime
-from resywatch.scheduler.jobs import JOBS
+from resywatch.scheduler.jobs import CLAIMED, HOT, JOBS, JobContext
+from resywatch.scheduler.supervisor import JITTER, Supervisor
 from resywatch.services.discovery import claims, hot
 from resywatch.services.discovery.feed import bucket_states
 from resywatch.services.discovery.scan import PassSummary, run_pass
@@ -74,6 +75,11 @@ def test_the_supervisor_runs_discovery_at_every_part_of_its_cycle() -> None:
     )
     off = settings_with(RESYWATCH_DISCOVERY_HOT_FACTOR="1")
     assert job.next_pass_at(at, off) == job.next_run_at(at, off) == NOW + timedelta(seconds=30)
+    # Only while its passes report hot buckets: a quiet window costs no extra passes.
+    ctx = JobContext(None, None, settings_with(), ManualClock(at))  # type: ignore[arg-type]
+    supervisor = Supervisor(ctx, [job], "test:1", lambda result: None)
+    assert 5 <= supervisor._delay(job, 0, at, hot=True) <= 5 + 10 * JITTER
+    assert 25 <= supervisor._delay(job, 0, at, hot=False) <= 25 + 30 * JITTER
 
 
 def test_a_near_bucket_with_a_recent_drop_is_scanned_at_every_part(db: Database) -> None:
@@ -90,12 +96,15 @@ def test_a_near_bucket_with_a_recent_drop_is_scanned_at_every_part(db: Database)
     calls = len(resy.calls)
     third = scan_at(db, resy, settings, NOW + timedelta(seconds=40))
     assert (third.buckets_claimed, third.drops_opened) == (1, 0)  # still in P: no drop
+    assert third.buckets_hot == 1  # the job reports it (HOT): the supervisor comes back
     assert {day for day, _ in resy.calls[calls:]} == {TOMORROW}
 
     resy.offers[TOMORROW].add("20:30")
     fourth = scan_at(db, resy, settings, NOW + timedelta(seconds=50))
     assert (fourth.buckets_claimed, fourth.drops_opened) == (1, 1)  # exactly the new slot
-    assert scan_at(db, resy, settings, NOW + timedelta(seconds=55)).buckets_claimed == 0
+    ctx = JobContext(db, resy, settings, ManualClock(NOW + timedelta(seconds=55)))  # type: ignore[arg-type]
+    counts = asyncio.run(JOBS["discovery"].run(ctx))  # the job, as the supervisor runs it
+    assert (counts[CLAIMED], counts[HOT]) == (0, 1)  # nothing due yet; one hot bucket
     assert scan_at(db, resy, settings, NOW + timedelta(seconds=60)).buckets_claimed == 6
 
     with db.read() as session:

@@ -34,6 +34,7 @@ class PassSummary:
     buckets_claimed: int = 0
     buckets_stale: int = 0  # scans refused because their lease was taken over
     buckets_pruned: int = 0
+    buckets_hot: int = 0  # due at every part of the cycle (recent drops)
     slots_seen: int = 0
     drops_opened: int = 0
     drops_reopened: int = 0
@@ -72,6 +73,7 @@ async def run_pass(
         on_bucket=on_bucket,
     )
     await work.run()
+    summary.buckets_hot = len(work.cycle.hot)
     summary.buckets_skipped = len(work.buckets) - summary.buckets_claimed
     summary.slots_seen = len(work.slots_seen)
     summary.requests = len(rt.resy.calls) - calls_before
