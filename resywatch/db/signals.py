@@ -136,7 +136,7 @@ async def listen_outbox(
                         if notice.payload != ignore:
                             on_notice()
                     await conn.execute("SELECT 1")  # raises if the connection died
-        except psycopg.Error:
+        except (psycopg.Error, OSError):
             if connected is not None:
                 connected.clear()
             reconnecting = True

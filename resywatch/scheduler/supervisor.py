@@ -71,10 +71,13 @@ class Supervisor:
                 await asyncio.wait(tasks, timeout=GRACE.total_seconds())  # let passes finish
         finally:
             self.ctx.stop.set()
-            for task in [*tasks, *([listener] if listener else [])]:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if listener is not None:  # only a hint: whatever ended it must not fail the stop
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
         return 130 if self._force.is_set() else 0

@@ -184,3 +184,10 @@ def test_a_cron_discovery_pass_delivers_its_drop_before_it_exits(
     assert passes[0]["counts"]["drops_opened"] == 1
     assert passes[1]["counts"]["sent"] == 1
     assert len(drops_received(sink)) == 1  # there already when the command returned
+
+    # Its bucket now has a recent drop: `discover buckets` shows it scanned 3 times as often.
+    states = json.loads(resywatch("discover", "buckets", "--json", env=env).stdout)["buckets"]
+    by_id = {state["id"]: state for state in states}
+    hot = by_id[f"{slot.day.isoformat()}_19:00"]
+    assert (hot["hot"], hot["recent_drops"], hot["interval_s"]) == (True, 1, 1 / 3)
+    assert {s["interval_s"] for s in states if s is not hot} == {1.0}
