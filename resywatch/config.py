@@ -184,6 +184,11 @@ class Settings(BaseModel):
     discovery_concurrency: Annotated[int, Field(ge=1, le=64)] = 8
     discovery_interval_s: Annotated[float, Field(ge=0.2, le=86_400)] = 30
     discovery_page_size: Annotated[int, Field(ge=1, le=100)] = 100  # venues per search page
+    # Where drops happen, look more often: a bucket of the next hot_days days in which a drop
+    # opened within hot_hours is due every interval_s / hot_factor (1: every bucket alike).
+    discovery_hot_factor: Annotated[int, Field(ge=1, le=10)] = 3
+    discovery_hot_hours: Annotated[float, Field(gt=0, le=168)] = 6.0
+    discovery_hot_days: Annotated[int, Field(ge=0, le=30)] = 2
     timezone: Annotated[str, AfterValidator(_check_timezone)] = "America/New_York"
     # How often each scheduled job runs (discovery's is discovery_interval_s), and how long
     # a job's lease lives without renewal before another pass may take the job over.

@@ -192,7 +192,8 @@ def buckets(
     ] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Each bucket's date, anchor, baseline size, last scan, last error and staleness; with
+    """Each bucket's date, anchor, baseline size, last scan, how often it is scanned (more
+    often while hot: drops opened in it lately), last error and staleness; with
     --show DATE_HH:MM, one bucket's slots: in its baseline (B), in its last scan (P).
 
     Example: resywatch discover buckets --show 2026-12-01_19:00
@@ -205,18 +206,19 @@ def buckets(
         _show_bucket(run.output, run.database(), show, now)
         return
     with run.database().read() as session:
-        states = feed.bucket_states(session, now)
+        states = feed.bucket_states(session, now, run.settings())
     if run.output.json_mode:
         run.output.json({"buckets": states})
         return
     run.output.table(
-        ["bucket", "baseline", "slots", "last scan", "failures", "stale", "last error"],
+        ["bucket", "baseline", "slots", "last scan", "every", "failures", "stale", "last error"],
         [
             (
                 s.id,
                 s.baseline_size if s.baselined else "-",
                 s.slot_count,
                 run.output.when(s.last_scan_at, now),
+                f"{s.interval_s:g}s" + (f" (hot: {s.recent_drops} drops)" if s.hot else ""),
                 s.consecutive_failures,
                 s.stale,
                 s.last_error,

@@ -39,7 +39,9 @@ def run(
     """One pass of a job, or of every due job, for cron. When the job is already running
     (another cron pass, a supervisor), the pass is skipped: exit 0, status "skipped".
     Discovery passes share the work instead: each scans the buckets not yet scanned in
-    the current cycle that no other pass holds, and is skipped when none is left.
+    the current cycle that no other pass holds, and is skipped when none is left. A pass
+    that wrote notifications (a drop, a watch hit) is followed by a delivery pass, so they
+    are sent before the command exits.
 
     Example crontab line: * * * * * resywatch run due --repeat 2 --every 30s
     Exit codes: 0 ok or skipped, 1 a pass failed.
@@ -90,7 +92,8 @@ def run_forever(
     ] = None,
 ) -> None:
     """Run every job on its interval until SIGTERM or SIGINT: discovery, watches, notify
-    checks, delivery, snipes and retention. The first signal lets running passes finish
+    checks, delivery, snipes and retention. Delivery also runs as soon as notifications are
+    committed (on PostgreSQL, by any worker). The first signal lets running passes finish
     (exit 0 within 8 s); a second one stops at once. One log line per pass on stderr.
     """
     out = use(ctx, json_output=False)

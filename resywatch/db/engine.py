@@ -19,6 +19,7 @@ from sqlalchemy.engine import URL, Connection, Engine, create_engine, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
+from resywatch.db.signals import OutboxSignal
 from resywatch.redact import redact_url
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -43,6 +44,8 @@ class Database:
             self._write_engine = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         else:
             _tune_postgres(self.engine)
+        # Who hears that notifications were committed (delivery, to send them at once).
+        self.outbox = OutboxSignal(notify=self.backend == "postgresql")
 
     @property
     def backend(self) -> str:
@@ -64,12 +67,16 @@ class Database:
     def write(self) -> Iterator[Session]:
         """A session whose transaction commits when the block ends and rolls back on error."""
         with Session(self._write_engine, expire_on_commit=False) as session:
+            self.outbox.watch(session)
             try:
                 yield session
+                self.outbox.before_commit(session)
                 session.commit()
             except BaseException:
                 session.rollback()
+                self.outbox.rolled_back(session)
                 raise
+        self.outbox.after_commit(session)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -60,6 +60,12 @@ class Job:
     # The counts of a pass that say it did some of the job's work: `health` warns when the
     # passes report ok with all of these at 0 while work stays due.
     work: tuple[str, ...] = ()
+    # Woken at once by committed notifications (delivery), not only by its timer.
+    wakes_on_outbox: bool = False
+    # A shared job's cycle cut into this many parts, some of its work being due at each
+    # (discovery's hot buckets): while its passes report such work (a HOT count above 0),
+    # the supervisor runs a pass at every part, else once a cycle.
+    parts: Callable[[Settings], int] | None = None
 
     def next_run_at(self, started: datetime, settings: Settings) -> datetime:
         """When the pass after one started at `started` is due: a shared job's next cycle
@@ -70,8 +76,21 @@ class Job:
         seconds = interval.total_seconds()
         return datetime.fromtimestamp((started.timestamp() // seconds + 1) * seconds, UTC)
 
+    def next_pass_at(self, now: datetime, settings: Settings) -> datetime:
+        """When the supervisor runs this job next: the next part of a shared job's cycle
+        when it has parts, else `next_run_at`."""
+        parts = self.parts(settings) if self.parts else 1
+        if not self.shared or parts <= 1:
+            return self.next_run_at(now, settings)
+        seconds = self.interval(settings).total_seconds()
+        cycle = now.timestamp() // seconds * seconds
+        part = (now.timestamp() - cycle) // (seconds / parts) + 1
+        later = cycle + seconds if part >= parts else cycle + part * seconds / parts
+        return datetime.fromtimestamp(later, UTC)
+
 
 CLAIMED = "claimed"  # the count a shared job's pass reports for the work it took
+HOT = "hot"  # the count of its work due at every part of the cycle
 
 
 async def _discovery(ctx: JobContext) -> dict[str, int]:
@@ -86,6 +105,7 @@ async def _discovery(ctx: JobContext) -> dict[str, int]:
         "drops_closed": summary.drops_closed,
         "stale": summary.buckets_stale,
         "requests": summary.requests,
+        HOT: summary.buckets_hot,
     }
 
 
@@ -160,7 +180,14 @@ def _seconds(field: str) -> Callable[[Settings], timedelta]:
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
-        Job("discovery", _discovery, _seconds("discovery_interval_s"), True, (CLAIMED,)),
+        Job(
+            "discovery",
+            _discovery,
+            _seconds("discovery_interval_s"),
+            True,
+            (CLAIMED,),
+            parts=lambda settings: settings.discovery_hot_factor,
+        ),
         Job("watches", _watches, _seconds("jobs_watches_interval_s"), work=("checked",)),
         Job("notify", _notify, _seconds("jobs_notify_interval_s"), work=("checked",)),
         Job(
@@ -168,6 +195,7 @@ JOBS: dict[str, Job] = {
             _delivery,
             _seconds("jobs_delivery_interval_s"),
             work=("sent", "failed", "retried"),
+            wakes_on_outbox=True,
         ),
         Job("snipes", _snipes, _seconds("jobs_snipes_interval_s"), work=("snipes",)),
         Job("retention", _retention, _seconds("jobs_retention_interval_s")),

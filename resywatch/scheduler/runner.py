@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -123,12 +124,28 @@ def due_jobs(ctx: JobContext, names: Iterable[str] | None = None) -> list[Job]:
     ]
 
 
-async def run_due(ctx: JobContext, *, owner: str, lock_timeout: float = 0.0) -> list[PassResult]:
-    """One pass of every due job, one after another (what a crontab line every minute runs)."""
-    return [
-        await run_job(job, ctx, owner=owner, lock_timeout=lock_timeout, due_only=True)
-        for job in due_jobs(ctx)
-    ]
+async def run_due(
+    ctx: JobContext,
+    *,
+    owner: str,
+    lock_timeout: float = 0.0,
+    written: threading.Event | None = None,
+) -> list[PassResult]:
+    """One pass of every due job, one after another (what a crontab line every minute runs).
+    `written` is cleared as a job woken by notifications (delivery) starts: it then has
+    what was committed so far."""
+    results = []
+    for job in due_jobs(ctx):
+        if written is not None and job.wakes_on_outbox:
+            written.clear()
+        results.append(
+            await run_job(job, ctx, owner=owner, lock_timeout=lock_timeout, due_only=True)
+        )
+    return results
+
+
+# How long the delivery after a cron pass waits for another worker's delivery pass to end.
+DELIVER_WAIT_S = 5.0
 
 
 async def run_passes(
@@ -142,13 +159,25 @@ async def run_passes(
 ) -> list[PassResult]:
     """`repeat` passes of `job` (None: of every due job), `every` apart: the loop of
     `resywatch run JOB|due --repeat N --every 30s`, which lets a crontab line that fires
-    once a minute run a job every 30 s."""
+    once a minute run a job every 30 s.
+
+    A pass that committed notifications is followed by a delivery pass (the delivery job,
+    with its lease and the rows' own leases and keys), so a cron entry tells the user
+    before it exits instead of leaving it to the next delivery run."""
     results: list[PassResult] = []
+    deliver = next(j for j in JOBS.values() if j.wakes_on_outbox)
     for number in range(repeat):
         if number:
             await asyncio.sleep(every.total_seconds())
-        if job is None:
-            results += await run_due(ctx, owner=owner, lock_timeout=lock_timeout)
-        else:
-            results.append(await run_job(job, ctx, owner=owner, lock_timeout=lock_timeout))
+        written = threading.Event()
+        with ctx.db.outbox.listening(written.set):
+            if job is None:
+                results += await run_due(
+                    ctx, owner=owner, lock_timeout=lock_timeout, written=written
+                )
+            else:
+                results.append(await run_job(job, ctx, owner=owner, lock_timeout=lock_timeout))
+        if written.is_set() and job is not deliver and not ctx.stop.is_set():
+            wait = max(lock_timeout, DELIVER_WAIT_S)
+            results.append(await run_job(deliver, ctx, owner=owner, lock_timeout=wait))
     return results

@@ -11,6 +11,11 @@ so the process is gone within 8 s); a second signal cancels everything at once. 
 runs in a thread cannot be cancelled, so the stop also sets `JobContext.stop`, which such
 work watches (delivery abandons a send under way, unrecorded, and releases its rows). Leases
 are released either way, so no job is left marked as running.
+
+Delivery does not only wait for its timer: a commit of notifications in this process rings
+its `Wake`, and on PostgreSQL so does a NOTIFY from another worker's commit (this worker
+LISTENs when it runs delivery). A woken pass runs at once, due or not; rings coalesce, and
+one that comes during a pass makes one more pass after it. The timer stays the safety net.
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from resywatch.db.models import JobStatus
+from resywatch.db.signals import listen_outbox
 from resywatch.scheduler import lease
-from resywatch.scheduler.jobs import Job, JobContext
+from resywatch.scheduler.jobs import HOT, Job, JobContext
 from resywatch.scheduler.runner import PassResult, run_job
+from resywatch.scheduler.wake import Wake
 
 GRACE = timedelta(seconds=6)  # leaves time to release leases inside docker's 10 s
 MAX_BACKOFF = timedelta(minutes=10)
@@ -40,6 +47,8 @@ class Supervisor:
     owner: str
     on_pass: Callable[[PassResult], None]
     max_passes: int | None = None  # for tests and benchmarks: stop after this many passes
+    # Rung when notifications are committed (None: the supervisor makes its own, on its loop).
+    wake: Wake | None = None
     passes: int = 0
     signals: int = 0
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -49,23 +58,41 @@ class Supervisor:
     async def run(self) -> int:
         """Run until stopped; the exit code (0 after a clean stop, 130 when forced)."""
         loop = asyncio.get_running_loop()
+        if self.wake is None:
+            self.wake = Wake(loop)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal)
         tasks = self._tasks = [asyncio.create_task(self._loop(job)) for job in self.jobs]
+        listener = self._listen()
         try:
-            await self._stop.wait()
-            self.ctx.stop.set()  # reaches the passes' threads too (delivery's sends)
-            await asyncio.wait(tasks, timeout=GRACE.total_seconds())  # let passes finish
+            with self.ctx.db.outbox.listening(self.wake.ring):
+                await self._stop.wait()
+                self.ctx.stop.set()  # reaches the passes' threads too (delivery's sends)
+                await asyncio.wait(tasks, timeout=GRACE.total_seconds())  # let passes finish
         finally:
             self.ctx.stop.set()
             for task in tasks:
                 task.cancel()
-            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if listener is not None:  # only a hint: whatever ended it must not fail the stop
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
         return 130 if self._force.is_set() else 0
+
+    def _listen(self) -> asyncio.Task[None] | None:
+        """On PostgreSQL, a worker running a job that wakes on notifications LISTENs for
+        other workers' commits too (SQLite has no such signal between processes)."""
+        if self.ctx.db.backend != "postgresql" or self.wake is None:
+            return None
+        if not any(job.wakes_on_outbox for job in self.jobs):
+            return None
+        signal = self.ctx.db.outbox
+        return asyncio.create_task(
+            listen_outbox(self.ctx.db.url, self.wake.ring, ignore=signal.source)
+        )
 
     def stop(self) -> None:
         self._stop.set()
@@ -81,10 +108,15 @@ class Supervisor:
 
     async def _loop(self, job: Job) -> None:
         failures = 0
+        woken = False
+        wake = self.wake if job.wakes_on_outbox else None
         while not self._stop.is_set():
             began = self.ctx.clock.now()
+            if wake is not None:
+                wake.clear()  # rings from here on make one more pass after this one
             try:
-                result = await run_job(job, self.ctx, owner=self.owner, due_only=True)
+                # Woken: notifications are waiting, so run now, due or not.
+                result = await run_job(job, self.ctx, owner=self.owner, due_only=not woken)
             except asyncio.CancelledError:  # stopped mid-pass; run_job released the lease
                 self.on_pass(PassResult(job.name, JobStatus.INTERRUPTED))
                 raise
@@ -93,15 +125,20 @@ class Supervisor:
             if self.max_passes is not None and self.passes >= self.max_passes:
                 self._stop.set()
             failures = failures + 1 if result.failed else 0
-            await self._sleep(self._delay(job, failures, began))
+            # A failing job keeps its backoff: a ring does not cut it short.
+            delay = self._delay(job, failures, began, hot=result.counts.get(HOT, 0) > 0)
+            woken = await self._sleep(delay, None if failures else wake)
 
-    def _delay(self, job: Job, failures: int, began: datetime) -> float:
+    def _delay(self, job: Job, failures: int, began: datetime, *, hot: bool = False) -> float:
         interval = job.interval(self.ctx.settings).total_seconds()
         jitter = random.uniform(0, JITTER)
         if failures:
             backoff = min(interval * 2.0**failures, max(MAX_BACKOFF.total_seconds(), interval))
             return backoff * (1 + jitter)
         now = self.ctx.clock.now()
+        if job.shared and hot and job.parts:  # its hot work is due at the next part
+            step = interval / max(job.parts(self.ctx.settings), 1)
+            return (job.next_pass_at(now, self.ctx.settings) - now).total_seconds() + step * jitter
         if job.shared:  # its next cycle: always ahead
             return (
                 job.next_run_at(now, self.ctx.settings) - now
@@ -112,7 +149,16 @@ class Supervisor:
         due = beat.next_run_at if beat and beat.next_run_at else now
         return max((due - now).total_seconds(), min(1.0, interval)) + interval * jitter
 
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep, but wake up at once when asked to stop."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+    async def _sleep(self, seconds: float, wake: Wake | None = None) -> bool:
+        """Sleep, but wake up at once when asked to stop or when `wake` rings (then
+        True)."""
+        waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._stop.wait())]
+        if wake is not None:
+            waits.append(asyncio.ensure_future(wake.wait()))
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+        return wake is not None and wake.rung and not self._stop.is_set()

@@ -12,7 +12,7 @@ TTL. The mechanics are `resywatch.db.leases`; the cycle rules are the buckets' o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -37,11 +37,27 @@ class BucketLease:
     cycle: datetime  # recorded as the bucket's last_cycle_start when its scan is applied
 
 
-def cycle_of(now: datetime, interval_s: float) -> datetime:
+@dataclass(frozen=True)
+class Cycle:
+    """The cycle a pass is in (its start), the buckets due at every part of a cycle (the
+    hot ones), and the part the pass is in."""
+
+    start: datetime
+    hot: Collection[str] = ()
+    part: datetime | None = None
+
+
+def cycle_of(now: datetime, interval_s: float, parts: int = 1) -> datetime:
     """When the discovery cycle `now` falls in started: cycles start every interval, on the
     clock. Its start, not its number, is what a bucket records: a number counts in units
-    of the interval, so after the interval changes it would compare old units with new."""
-    return datetime.fromtimestamp(now.timestamp() // interval_s * interval_s, UTC)
+    of the interval, so after the interval changes it would compare old units with new.
+    With `parts` > 1, the start of the part of that cycle `now` falls in: the parts cut each
+    cycle evenly from its start, so a cycle's start is always a part's start too."""
+    start = now.timestamp() // interval_s * interval_s
+    if parts > 1:
+        step = interval_s / parts
+        start += min((now.timestamp() - start) // step, parts - 1) * step
+    return datetime.fromtimestamp(start, UTC)
 
 
 def claim(
@@ -52,7 +68,7 @@ def claim(
     now: datetime,
     ttl: timedelta,
     limit: int,
-    cycle: datetime,
+    cycle: datetime | Cycle,
     due_only: bool,
     stamp: datetime | None = None,
     dead: Sequence[str] = (),
@@ -62,13 +78,19 @@ def claim(
     `cycle` (the pass's). The leases record `stamp` (the cycle now, which is later than the
     pass's when the pass overran it), so a pass that starts in that later cycle does not
     rescan what this one scanned moments ago. Leases of the `dead` owners (`dead_holders`,
-    read once per pass) are free too."""
+    read once per pass) are free too. A `Cycle`'s hot buckets are due again once the part
+    of the cycle the pass is in is later than their last scan's."""
     if not candidates or limit <= 0:
         return []
+    cycle = cycle if isinstance(cycle, Cycle) else Cycle(cycle)
     b = _BUCKET.c
     claimable = and_(b.id.in_(candidates), leases.free(_COLUMNS, now, dead))
     if due_only:
-        claimable = and_(claimable, or_(b.last_cycle_start.is_(None), b.last_cycle_start < cycle))
+        due = or_(b.last_cycle_start.is_(None), b.last_cycle_start < cycle.start)
+        if cycle.hot and cycle.part is not None:
+            hot = b.id.in_(sorted(cycle.hot))
+            due = or_(due, and_(hot, b.last_cycle_start < cycle.part))
+        claimable = and_(claimable, due)
     with db.write() as session:
         taken = leases.claim(
             session,
@@ -82,7 +104,7 @@ def claim(
             limit=limit,
         )
     return [
-        BucketLease(lease.key, lease.epoch or 0, owner, max(cycle, stamp or cycle))
+        BucketLease(lease.key, lease.epoch or 0, owner, max(cycle.start, stamp or cycle.start))
         for lease in taken
     ]
 

@@ -7,8 +7,10 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
+from resywatch.config import Settings
 from resywatch.db.models import DiscoveryBucket, DropEvent, Venue
 from resywatch.resy.client import venue_page_url
+from resywatch.services.discovery import hot
 from resywatch.services.discovery.filters import BoardFilter
 
 STALE_AFTER = timedelta(hours=4)  # the seed's rule: a bucket older than this is not trusted
@@ -84,12 +86,22 @@ class BucketState:
     consecutive_failures: int
     age_s: float | None
     stale: bool
+    # How often the bucket is scanned now: the interval, or its part while the bucket is
+    # hot (drops opened in it lately: `recent_drops`). None when no settings were given.
+    interval_s: float | None = None
+    hot: bool = False
+    recent_drops: int = 0
 
 
-def bucket_states(session: Session, now: datetime) -> list[BucketState]:
-    rows = session.exec(
-        select(DiscoveryBucket).order_by(col(DiscoveryBucket.slot_date), DiscoveryBucket.anchor)
+def bucket_states(
+    session: Session, now: datetime, settings: Settings | None = None
+) -> list[BucketState]:
+    rows = list(
+        session.exec(
+            select(DiscoveryBucket).order_by(col(DiscoveryBucket.slot_date), DiscoveryBucket.anchor)
+        )
     )
+    drops = hot.recent_drops(session, [r.id for r in rows], settings, now) if settings else {}
     return [
         BucketState(
             id=row.id,
@@ -104,6 +116,9 @@ def bucket_states(session: Session, now: datetime) -> list[BucketState]:
             consecutive_failures=row.consecutive_failures,
             age_s=(now - row.last_scan_at).total_seconds() if row.last_scan_at else None,
             stale=row.last_scan_at is None or now - row.last_scan_at > STALE_AFTER,
+            interval_s=hot.interval_s(settings, hot=row.id in drops) if settings else None,
+            hot=row.id in drops,
+            recent_drops=drops.get(row.id, 0),
         )
         for row in rows
     ]

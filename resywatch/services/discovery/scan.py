@@ -19,7 +19,7 @@ from resywatch.redact import redact_text
 from resywatch.runtime import Runtime
 from resywatch.services.curated import HotspotMatcher
 from resywatch.services.discovery import buckets as bucket_rules
-from resywatch.services.discovery import claims
+from resywatch.services.discovery import claims, hot
 from resywatch.services.discovery.apply import LOST, BucketOutcome, apply_scan, sync_window
 from resywatch.services.discovery.buckets import Bucket
 from resywatch.services.discovery.fetch import BucketScan, fetch_bucket
@@ -34,6 +34,7 @@ class PassSummary:
     buckets_claimed: int = 0
     buckets_stale: int = 0  # scans refused because their lease was taken over
     buckets_pruned: int = 0
+    buckets_hot: int = 0  # due at every part of the cycle (recent drops)
     slots_seen: int = 0
     drops_opened: int = 0
     drops_reopened: int = 0
@@ -72,6 +73,7 @@ async def run_pass(
         on_bucket=on_bucket,
     )
     await work.run()
+    summary.buckets_hot = len(work.cycle.hot)
     summary.buckets_skipped = len(work.buckets) - summary.buckets_claimed
     summary.slots_seen = len(work.slots_seen)
     summary.requests = len(rt.resy.calls) - calls_before
@@ -100,7 +102,14 @@ class _Pass:
         self.due_only, self.rebaseline, self.on_bucket = due_only, rebaseline, on_bucket
         self.buckets = {b.id: b for b in chosen}
         self.pending = list(self.buckets)  # not claimed yet, as far as this worker knows
-        self.cycle = claims.cycle_of(started, settings.discovery_interval_s)
+        # Buckets with recent drops are due again at each part of the cycle.
+        self.parts = settings.discovery_hot_factor
+        with rt.db.read() as session:
+            self.cycle = claims.Cycle(
+                claims.cycle_of(started, settings.discovery_interval_s),
+                set(hot.recent_drops(session, chosen, settings, started)),
+                claims.cycle_of(started, settings.discovery_interval_s, self.parts),
+            )
         self.ttl = timedelta(seconds=settings.jobs_lease_ttl_s)
         self.key = bucket_rules.search_key(settings)
         self.slots_seen: set[str] = set()
@@ -141,7 +150,7 @@ class _Pass:
             limit=room,
             cycle=self.cycle,
             due_only=self.due_only,
-            stamp=claims.cycle_of(now, settings.discovery_interval_s),
+            stamp=claims.cycle_of(now, settings.discovery_interval_s, self.parts),
             dead=self.dead,
         )
         taken = {lease.bucket_id for lease in leases}
