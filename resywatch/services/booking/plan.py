@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 DEFAULT_PREFERRED = time(19, 0)
 #: `--time 19:00` alone accepts slots this close to it.
 TIME_SLACK = timedelta(minutes=30)
+#: The most times one `--time` list ranks.
+MAX_TIMES = 12
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class BookingPlan:
     venue_name: str
     want: Want
     preferred: time | None = None  # candidates closest to it first
+    #: `--time 19:30,19:00`: exactly these first, in this order, then by `preferred`.
+    times: tuple[time, ...] = ()
     payment_method_id: int | None = None  # None: the user's default card
     max_total: float = 0.0
     max_cancel_fee: float = 50.0
@@ -51,17 +55,22 @@ def want_for(
     day: date,
     party_size: int,
     *,
-    at: time | None = None,
+    at: time | Sequence[time] | None = None,
     window: tuple[time, time] | None = None,
     seating_types: Sequence[str] = (),
 ) -> tuple[Want, time | None]:
-    """The slots to accept and the preferred time: `--time` alone accepts +-30 min around
-    it; a window alone prefers its middle; both: the window, closest to the time first."""
-    if window is None and at is not None:
-        start = datetime.combine(day, at)
-        low, high = (start - TIME_SLACK).time(), (start + TIME_SLACK).time()
-        window = (low if low < at else time(0, 0), high if high > at else time(23, 59))
-    preferred = at
+    """The slots to accept and the preferred time. `--time` alone accepts +-30 min around
+    it (a list: from 30 min before its earliest to 30 min after its latest time); a window
+    alone prefers its middle; both: the window, closest to the (first) time first."""
+    times = [at] if isinstance(at, time) else list(at or ())
+    if window is None and times:
+        low = datetime.combine(day, min(times)) - TIME_SLACK
+        high = datetime.combine(day, max(times)) + TIME_SLACK
+        window = (
+            low.time() if low.date() == day else time(0, 0),
+            high.time() if high.date() == day else time(23, 59),
+        )
+    preferred = times[0] if times else None
     if preferred is None and window is not None:
         first, last = (datetime.combine(day, t) for t in window)
         preferred = (first + (last - first) / 2).time()
@@ -76,25 +85,40 @@ def want_for(
     return want, preferred
 
 
-def check_time_in_window(at: time | None, window: tuple[time, time] | None) -> None:
-    if at is not None and window is not None and not window[0] <= at <= window[1]:
-        raise InvalidInput(
-            f"--time {at:%H:%M} is outside --window {window[0]:%H:%M}-{window[1]:%H:%M}"
-        )
+def check_times(times: Sequence[time], window: tuple[time, time] | None) -> None:
+    """A `--time` list that can be honoured (exit 2): no repeats, at most MAX_TIMES, each
+    inside `--window` when one is given."""
+    if len(times) > MAX_TIMES:
+        raise InvalidInput(f"--time lists {len(times)} times: at most {MAX_TIMES}")
+    seen: set[time] = set()
+    for at in times:
+        if at in seen:
+            raise InvalidInput(f"--time lists {at:%H:%M} twice")
+        seen.add(at)
+        if window is not None and not window[0] <= at <= window[1]:
+            raise InvalidInput(
+                f"--time {at:%H:%M} is outside --window {window[0]:%H:%M}-{window[1]:%H:%M}"
+            )
 
 
-def rank(slots: Sequence[OpenSlot], want: Want, preferred: time | None) -> list[OpenSlot]:
-    """Best first: earliest day, then closest to the preferred time, then the seating types
-    in the order given (unlisted ones after), then the earlier time."""
+def rank(
+    slots: Sequence[OpenSlot], want: Want, preferred: time | None, times: Sequence[time] = ()
+) -> list[OpenSlot]:
+    """Best first: earliest day, then the `times` listed in their order (a ranked `--time`
+    list), then the others closest to the preferred time, then the seating types in the
+    order given (unlisted ones after), then the earlier time. One listed time ranks as its
+    nearness alone did: it is the closest to itself."""
     target = preferred or DEFAULT_PREFERRED
     order = {s.casefold(): i for i, s in enumerate(want.seating_types)}
+    listed = {t.replace(second=0, microsecond=0): i for i, t in enumerate(times)}
 
-    def key(slot: OpenSlot) -> tuple[date, float, int, datetime]:
+    def key(slot: OpenSlot) -> tuple[date, int, float, int, datetime]:
+        start = slot.starts_at.time().replace(second=0, microsecond=0)
         distance = abs(
             (slot.starts_at - datetime.combine(slot.starts_at.date(), target)).total_seconds()
         )
         seating = order.get((slot.seating_type or "").casefold(), len(order))
-        return slot.day, distance, seating, slot.starts_at
+        return slot.day, listed.get(start, len(listed)), distance, seating, slot.starts_at
 
     return sorted(slots, key=key)
 
@@ -122,7 +146,7 @@ class BookingRequest:
     venue: str
     day: date
     party_size: int
-    at: time | None = None
+    times: tuple[time, ...] = ()  # `--time`: one preferred time, or a ranked list
     window: tuple[time, time] | None = None
     seating_types: tuple[str, ...] = ()
     payment_method_id: int | None = None
@@ -132,11 +156,11 @@ class BookingRequest:
 
     def want(self, today: date) -> tuple[Want, time | None]:
         """The slots to accept and the preferred time, checked (exit 2, nothing written)."""
-        check_time_in_window(self.at, self.window)
+        check_times(self.times, self.window)
         want, preferred = want_for(
             self.day,
             self.party_size,
-            at=self.at,
+            at=self.times,
             window=self.window,
             seating_types=self.seating_types,
         )
@@ -152,6 +176,7 @@ class BookingRequest:
             venue_name=venue.name,
             want=want,
             preferred=preferred,
+            times=self.times,
             payment_method_id=self.payment_method_id,
             max_total=settings.book_max_total if self.max_total is None else self.max_total,
             max_cancel_fee=(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, and_, col, or_, select
@@ -19,6 +19,7 @@ from resywatch.db.models import ScheduledSnipe, SnipeStatus
 from resywatch.db.models.booking import Outcome
 from resywatch.errors import ResywatchError
 from resywatch.services import outbox
+from resywatch.services.booking import series
 from resywatch.services.booking.attempts import finish_attempt, result_of, start_attempt
 from resywatch.services.booking.outcomes import BookingResult, Verdict
 from resywatch.services.booking.plan import BookingPlan, want_for
@@ -193,6 +194,7 @@ def _mark_missed(db: Database, now: datetime) -> list[SnipeRun]:
             )
             row.status, row.updated_at, row.finished_at = SnipeStatus.MISSED, now, now
             session.add(outbox.snipe_missed(row, row.message))
+            series.follow_up(session, row, now)  # a missed occurrence does not end its series
             runs.append(SnipeRun(row.id, SnipeStatus.MISSED, None))
     return runs
 
@@ -238,6 +240,7 @@ def _plan_of(row: ScheduledSnipe) -> BookingPlan:
             seating_types=row.seating_types,
         )[0],
         preferred=row.preferred_time,
+        times=tuple(time.fromisoformat(t) for t in row.preferred_times or ()),
         payment_method_id=row.payment_method_id,
         max_total=row.max_total,
         max_cancel_fee=row.max_cancel_fee,
@@ -272,6 +275,8 @@ def _finish(
         if snipe.status == SnipeStatus.RUNNING:
             snipe.status = status
         snipe.outcome, snipe.finished_at = result.outcome.value, now
+        if snipe.status == SnipeStatus.DONE:  # booked or not; a cancelled one has no next
+            series.follow_up(session, snipe, now)
 
     finish_attempt(rt.db, attempt_id, result, notify=True, now=now, then=close)
     return result
