@@ -347,7 +347,8 @@ def cancel_snipe(db: Database, snipe_id: int, now: datetime) -> SnipeView:
                 or row
             )
         if row.status not in _UNFINISHED:
-            raise InvalidInput(f"snipe {snipe_id} is already {row.status}")
+            stopped = ", and no day of its series is to come" if row.series_id else ""
+            raise InvalidInput(f"snipe {snipe_id} is already {row.status}{stopped}")
         row.status, row.updated_at, row.finished_at = SnipeStatus.CANCELLED, now, now
         row.message = "cancelled"
         return view(row)
