@@ -28,9 +28,9 @@ from resywatch.services.booking.attempts import finish_attempt, list_attempts, s
 from resywatch.services.booking.book import claim_key
 from resywatch.services.booking.booker import Booker, Steps
 from resywatch.services.booking.outcomes import EXIT_CODES, BookingResult, Verdict
-from resywatch.services.booking.plan import BookingPlan, check_times, rank, want_for
+from resywatch.services.booking.plan import BookingPlan, rank, want_for
 from resywatch.services.booking.quote import Quote, over_ceiling
-from resywatch.services.vocabulary import OpenSlot
+from resywatch.services.vocabulary import OpenSlot, check_times
 
 DAY = date(2026, 12, 4)
 

@@ -4,6 +4,7 @@ added once when one ends, is missed, or never when the series is cancelled."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -15,8 +16,8 @@ from resywatch.db.engine import Database
 from resywatch.db.models import ScheduledSnipe
 from resywatch.errors import InvalidInput
 from resywatch.services.booking import runs, schedule, series
-from resywatch.services.booking.plan import BookingRequest, check_times, rank, want_for
-from resywatch.services.vocabulary import OpenSlot
+from resywatch.services.booking.plan import BookingRequest, rank, want_for
+from resywatch.services.vocabulary import OpenSlot, Want, check_times, validate_want
 
 DAY = date(2026, 12, 4)  # a Friday
 
@@ -35,15 +36,15 @@ def order(slots: list[OpenSlot]) -> list[tuple[str, str | None]]:
 
 def test_the_first_listed_time_open_wins_then_the_rest_of_the_list_in_order() -> None:
     want, preferred = want_for(DAY, 2, at=[time(19, 30), time(19), time(20, 15)])
-    times = (time(19, 30), time(19), time(20, 15))
+    assert want.times == (time(19, 30), time(19), time(20, 15))
     found = [slot("19:00"), slot("20:15"), slot("19:15"), slot("19:30"), slot("19:45")]
-    ranked = rank(found, want, preferred, times)
+    ranked = rank(found, want, preferred)
     # Listed first, in the list's order; then the others by nearness to 19:30.
     assert order(ranked)[:3] == [("19:30", "Dining Room"), ("19:00", "Dining Room"),
                                  ("20:15", "Dining Room")]  # fmt: skip
     assert order(ranked)[3:] == [("19:15", "Dining Room"), ("19:45", "Dining Room")]
     # 19:30 gone: the second listed time beats the nearer unlisted 19:15 and 19:45.
-    assert order(rank(found[:3] + found[4:], want, preferred, times))[0] == ("19:00", "Dining Room")
+    assert order(rank(found[:3] + found[4:], want, preferred))[0] == ("19:00", "Dining Room")
 
 
 def test_unlisted_times_in_the_window_rank_after_every_listed_one_by_nearness_to_the_first() -> (
@@ -53,7 +54,7 @@ def test_unlisted_times_in_the_window_rank_after_every_listed_one_by_nearness_to
     want, preferred = want_for(DAY, 2, at=[time(20), time(18)], window=window)
     assert (want.time_from, want.time_to, preferred) == (time(18), time(22), time(20))
     found = [slot("21:30"), slot("20:15"), slot("18:00"), slot("19:30"), slot("18:15")]
-    ranked = rank(found, want, preferred, (time(20), time(18)))
+    ranked = rank(found, want, preferred)
     # 20:00 is not open; 18:00 is listed; then 15, 30, 90 and 105 minutes from 20:00.
     assert [f"{s.starts_at:%H:%M}" for s in ranked] == ["18:00", "20:15", "19:30", "21:30", "18:15"]
 
@@ -61,7 +62,7 @@ def test_unlisted_times_in_the_window_rank_after_every_listed_one_by_nearness_to
 def test_seating_types_break_ties_within_one_listed_time() -> None:
     want, preferred = want_for(DAY, 2, at=[time(19), time(20)], seating_types=["Bar", "Patio"])
     found = [slot("20:00", "Bar"), slot("19:00", "Dining Room"), slot("19:00", "Patio")]
-    ranked = rank(found, want, preferred, (time(19), time(20)))
+    ranked = rank(found, want, preferred)
     assert order(ranked) == [("19:00", "Patio"), ("19:00", "Dining Room"), ("20:00", "Bar")]
 
 
@@ -74,7 +75,8 @@ def test_one_time_ranks_and_accepts_exactly_as_before(at: time) -> None:
     want, preferred = window
     found = [slot(f"{h:02d}:{m:02d}", seat) for h in (18, 19, 23) for m in (0, 15, 30, 45)
              for seat in ("Bar", "Dining Room")]  # fmt: skip
-    assert rank(found, want, preferred, (at,)) == rank(found, want, preferred)
+    assert want.times == (at,)
+    assert rank(found, want, preferred) == rank(found, replace(want, times=()), preferred)
 
 
 def test_a_list_alone_accepts_half_an_hour_around_its_earliest_and_latest_times() -> None:
@@ -96,6 +98,9 @@ def test_a_list_is_checked_against_the_window_and_for_repeats() -> None:
     request = BookingRequest("7", DAY, 2, times=(time(19), time(22)), window=window)
     with pytest.raises(InvalidInput, match="outside --window"):
         request.want(DAY)
+    # Every want is checked alike: a watch's or a notify request's too.
+    with pytest.raises(InvalidInput, match="lists 19:00 twice"):
+        validate_want(Want(DAY, DAY, 2, times=(time(19), time(19))), DAY)
 
 
 def test_a_time_list_parses_in_order() -> None:

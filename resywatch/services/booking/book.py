@@ -96,7 +96,7 @@ async def _book_best(
     held = held_at(mine, plan.venue_id, plan.day)
     if held is not None:
         return already_booked(plan, held)
-    candidates = rank(bookable(found), plan.want, plan.preferred, plan.times)
+    candidates = rank(bookable(found), plan.want, plan.preferred)
     if not candidates:
         return Verdict(Outcome.NO_SLOT, no_slot_message(plan) + restricted_note(found))
     gone: list[OpenSlot] = []

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import TYPE_CHECKING
 
-from resywatch.errors import InvalidInput
 from resywatch.services.booking.outcomes import rate_limits_stop_the_booking
-from resywatch.services.vocabulary import OpenSlot, Want, local_today, validate_want
+from resywatch.services.vocabulary import (
+    OpenSlot,
+    Want,
+    local_today,
+    validate_want,
+    window_around,
+)
 
 if TYPE_CHECKING:
     from resywatch.config import Settings
@@ -25,10 +30,6 @@ if TYPE_CHECKING:
 
 #: The preferred time when none is given: dinner.
 DEFAULT_PREFERRED = time(19, 0)
-#: `--time 19:00` alone accepts slots this close to it.
-TIME_SLACK = timedelta(minutes=30)
-#: The most times one `--time` list ranks.
-MAX_TIMES = 12
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,7 @@ class BookingPlan:
     venue_id: int
     venue_name: str
     want: Want
-    preferred: time | None = None  # candidates closest to it first
-    #: `--time 19:30,19:00`: exactly these first, in this order, then by `preferred`.
-    times: tuple[time, ...] = ()
+    preferred: time | None = None  # candidates closest to it first (after `want.times`)
     payment_method_id: int | None = None  # None: the user's default card
     max_total: float = 0.0
     max_cancel_fee: float = 50.0
@@ -62,14 +61,9 @@ def want_for(
     """The slots to accept and the preferred time. `--time` alone accepts +-30 min around
     it (a list: from 30 min before its earliest to 30 min after its latest time); a window
     alone prefers its middle; both: the window, closest to the (first) time first."""
-    times = [at] if isinstance(at, time) else list(at or ())
+    times = (at,) if isinstance(at, time) else tuple(at or ())
     if window is None and times:
-        low = datetime.combine(day, min(times)) - TIME_SLACK
-        high = datetime.combine(day, max(times)) + TIME_SLACK
-        window = (
-            low.time() if low.date() == day else time(0, 0),
-            high.time() if high.date() == day else time(23, 59),
-        )
+        window = window_around(times)
     preferred = times[0] if times else None
     if preferred is None and window is not None:
         first, last = (datetime.combine(day, t) for t in window)
@@ -81,36 +75,19 @@ def want_for(
         time_from=window[0] if window else None,
         time_to=window[1] if window else None,
         seating_types=tuple(seating_types),
+        times=times,
     )
     return want, preferred
 
 
-def check_times(times: Sequence[time], window: tuple[time, time] | None) -> None:
-    """A `--time` list that can be honoured (exit 2): no repeats, at most MAX_TIMES, each
-    inside `--window` when one is given."""
-    if len(times) > MAX_TIMES:
-        raise InvalidInput(f"--time lists {len(times)} times: at most {MAX_TIMES}")
-    seen: set[time] = set()
-    for at in times:
-        if at in seen:
-            raise InvalidInput(f"--time lists {at:%H:%M} twice")
-        seen.add(at)
-        if window is not None and not window[0] <= at <= window[1]:
-            raise InvalidInput(
-                f"--time {at:%H:%M} is outside --window {window[0]:%H:%M}-{window[1]:%H:%M}"
-            )
-
-
-def rank(
-    slots: Sequence[OpenSlot], want: Want, preferred: time | None, times: Sequence[time] = ()
-) -> list[OpenSlot]:
-    """Best first: earliest day, then the `times` listed in their order (a ranked `--time`
+def rank(slots: Sequence[OpenSlot], want: Want, preferred: time | None) -> list[OpenSlot]:
+    """Best first: earliest day, then the wanted times in their order (a ranked `--time`
     list), then the others closest to the preferred time, then the seating types in the
     order given (unlisted ones after), then the earlier time. One listed time ranks as its
     nearness alone did: it is the closest to itself."""
     target = preferred or DEFAULT_PREFERRED
     order = {s.casefold(): i for i, s in enumerate(want.seating_types)}
-    listed = {t.replace(second=0, microsecond=0): i for i, t in enumerate(times)}
+    listed = {t.replace(second=0, microsecond=0): i for i, t in enumerate(want.times)}
 
     def key(slot: OpenSlot) -> tuple[date, int, float, int, datetime]:
         start = slot.starts_at.time().replace(second=0, microsecond=0)
@@ -156,7 +133,6 @@ class BookingRequest:
 
     def want(self, today: date) -> tuple[Want, time | None]:
         """The slots to accept and the preferred time, checked (exit 2, nothing written)."""
-        check_times(self.times, self.window)
         want, preferred = want_for(
             self.day,
             self.party_size,
@@ -176,7 +152,6 @@ class BookingRequest:
             venue_name=venue.name,
             want=want,
             preferred=preferred,
-            times=self.times,
             payment_method_id=self.payment_method_id,
             max_total=settings.book_max_total if self.max_total is None else self.max_total,
             max_cancel_fee=(

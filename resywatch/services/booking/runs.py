@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, and_, col, or_, select
@@ -32,6 +32,7 @@ from resywatch.services.booking.schedule import (
     view_of,
 )
 from resywatch.services.booking.sniper import Sniper
+from resywatch.services.vocabulary import stored_times
 
 if TYPE_CHECKING:
     from resywatch.config import Settings
@@ -235,12 +236,11 @@ def _plan_of(row: ScheduledSnipe) -> BookingPlan:
         venue_id=row.venue_id,
         venue_name=row.venue_name,
         want=want_for(
-            row.slot_date, row.party_size,
+            row.slot_date, row.party_size, at=stored_times(row.preferred_times),
             window=(row.time_from, row.time_to) if row.time_from and row.time_to else None,
             seating_types=row.seating_types,
         )[0],
         preferred=row.preferred_time,
-        times=tuple(time.fromisoformat(t) for t in row.preferred_times or ()),
         payment_method_id=row.payment_method_id,
         max_total=row.max_total,
         max_cancel_fee=row.max_cancel_fee,

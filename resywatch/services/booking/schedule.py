@@ -22,7 +22,7 @@ from resywatch.services.booking import series
 from resywatch.services.booking.outcomes import rate_limits_stop_the_booking
 from resywatch.services.booking.plan import BookingRequest, find_venue, today
 from resywatch.services.discovery.patterns import patterns
-from resywatch.services.vocabulary import local_moment, window_text
+from resywatch.services.vocabulary import local_moment, times_text, window_text
 
 if TYPE_CHECKING:
     from resywatch.config import Settings
@@ -166,7 +166,7 @@ async def schedule_snipe(rt: Runtime, spec: SnipeSpec, *, owner: str | None = No
         time_from=want.time_from,
         time_to=want.time_to,
         preferred_time=preferred,
-        preferred_times=[f"{t:%H:%M}" for t in plan.times] if len(plan.times) > 1 else None,
+        preferred_times=times_text(want.times),
         seating_types=list(want.seating_types),
         release_at=release_at,
         release_source=source,

@@ -400,7 +400,7 @@ class Sniper:
             if plan.want.matches(s) and s.restricted is None  # never book what we may not
         ]
         self.gone.clear()  # a find is fresh news: what it lists is open now
-        self.open = rank(found, plan.want, plan.preferred, plan.times)
+        self.open = rank(found, plan.want, plan.preferred)
 
     def _predict(self, answers: Sequence[FindResponse]) -> list[OpenSlot]:
         """The target day's slots as predicted from other days' tokens, best first."""
@@ -424,7 +424,7 @@ class Sniper:
                     slot_id=slot_id(plan.venue_id, starts),
                 )
                 predicted.setdefault(self._key(candidate), candidate)
-        return rank(list(predicted.values()), plan.want, plan.preferred, plan.times)
+        return rank(list(predicted.values()), plan.want, plan.preferred)
 
     def _target(self) -> OpenSlot | None:
         """The slot the ready book request is for: the best predicted one."""
