@@ -11,7 +11,14 @@ from resywatch.cli.context import use
 from resywatch.cli.notify_delivery import channels_app, deliver
 from resywatch.cli.options import JsonFlag
 from resywatch.cli.params import id_parser
-from resywatch.cli.watch import DateOption, PartyOption, UntilOption, WindowOption, _want
+from resywatch.cli.watch import (
+    DateOption,
+    PartyOption,
+    TimesOption,
+    UntilOption,
+    WindowOption,
+    _want,
+)
 
 app = typer.Typer(
     help="Notify requests and notification delivery.", no_args_is_help=True, rich_markup_mode=None
@@ -30,6 +37,7 @@ def add(
     party: PartyOption,
     until: UntilOption = None,
     window: WindowOption = None,
+    at: TimesOption = None,
     auto_book: Annotated[
         bool,
         typer.Option(
@@ -48,7 +56,7 @@ def add(
     run = use(ctx, json_output=json_output)
     from resywatch.services import notify_requests
 
-    want = _want(day, until, party, window, [])
+    want = _want(day, until, party, window, [], at)
     request = run.with_runtime(
         lambda rt: notify_requests.add_request(rt, venue, want, auto_book=auto_book)
     )

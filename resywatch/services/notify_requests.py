@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,8 @@ from resywatch.services.vocabulary import (
     Want,
     describe_slots,
     local_today,
+    stored_times,
+    times_text,
     validate_want,
     window_text,
 )
@@ -49,6 +51,7 @@ class RequestView:
     satisfied_at: datetime | None
     created_at: datetime
     auto_book: bool = False
+    preferred_times: list[str] = field(default_factory=list)  # ranked, for --auto-book
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ async def add_request(
         party_size=want.party_size,
         time_from=want.time_from,
         time_to=want.time_to,
+        preferred_times=times_text(want.times),
         auto_book=auto_book,
         created_at=now,
     )
@@ -136,6 +140,7 @@ async def _check_one(
         party_size=request.party_size,
         time_from=request.time_from,
         time_to=request.time_to,
+        times=stored_times(request.preferred_times),
     )
     slots, error = [], None
     if request.date_to >= today:
@@ -227,4 +232,5 @@ def _view(request: NotifyRequest) -> RequestView:
         satisfied_at=request.satisfied_at,
         created_at=request.created_at,
         auto_book=request.auto_book,
+        preferred_times=list(request.preferred_times or []),
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -74,6 +74,15 @@ class Want:
 def window_text(start: time | None, end: time | None) -> str | None:
     """A local window as people write it, `18:00-21:00`; None for any time."""
     return f"{start:%H:%M}-{end:%H:%M}" if start and end else None
+
+
+def with_times(want: Want, times: Sequence[time]) -> Want:
+    """`want` ranking `times` first (`--time`); with no window of its own, it accepts the
+    window around them (`--time` alone), as `book now` does."""
+    if times and want.time_from is None and want.time_to is None:
+        low, high = window_around(times)
+        return replace(want, times=tuple(times), time_from=low, time_to=high)
+    return replace(want, times=tuple(times))
 
 
 def window_around(times: Sequence[time]) -> tuple[time, time]:
