@@ -4,6 +4,7 @@ added once when one ends, is missed, or never when the series is cancelled."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -259,3 +260,33 @@ def test_cancelling_any_occurrence_id_stops_the_series(db: Database) -> None:
     assert schedule.list_snipes(db) == []
     with pytest.raises(InvalidInput, match="already missed, and no day of its series"):
         schedule.cancel_snipe(db, first, release + timedelta(days=30))
+
+
+def test_two_workers_ending_one_occurrence_at_once_add_one_next(db: Database) -> None:
+    """The second's existence check cannot see the first's uncommitted row: on PostgreSQL
+    its insert waits on the unique index and, once the first commits, loses in a savepoint
+    (its own work kept); on SQLite its write waits for the first and then sees the row."""
+    now = datetime(2026, 11, 20, 14, 5, tzinfo=UTC)
+    first = add_series(db, datetime(2026, 11, 20, 14, tzinfo=UTC))
+    added: list[ScheduledSnipe | None] = []
+
+    def second_worker() -> None:
+        with db.write() as session:
+            row = session.get(ScheduledSnipe, first)
+            assert row is not None
+            added.append(series.follow_up(session, row, now))
+            row.message = "the second worker's own write"
+
+    with db.write() as session:
+        row = session.get(ScheduledSnipe, first)
+        assert row is not None
+        assert series.follow_up(session, row, now) is not None
+        worker = threading.Thread(target=second_worker)
+        worker.start()
+        worker.join(timeout=1.0)  # it waits on this transaction
+        assert worker.is_alive()
+    worker.join(timeout=30)
+    assert added == [None]
+    rows = occurrences(db, first)
+    assert [r.slot_date for r in rows] == [DAY, DAY + timedelta(days=7)]
+    assert rows[0].message == "the second worker's own write"
