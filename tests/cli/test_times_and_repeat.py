@@ -20,6 +20,8 @@ COMMANDS = {
     "book now": ["book", "now", *BOOK],
     "book snipe": ["book", "snipe", *BOOK, "--lead-days", "14", "--release-time", "09:00"],
     "schedule add": ["book", "schedule", "add", *BOOK, "--at", f"{DAY} 09:00"],
+    "watch add": ["watch", "add", "venues", *BOOK, "--auto-book"],
+    "notify add": ["notify", "add", *BOOK, "--auto-book"],
 }
 BAD_TIMES = [
     (["--time", "19:75"], "'19:75' is not a time of day"),
@@ -50,7 +52,7 @@ def refused(cli: Any, database_url: str, argv: list[str]) -> str:
 
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize(("extra", "words"), BAD_TIMES, ids=[w for _, w in BAD_TIMES])
-def test_a_bad_time_list_is_exit_2_on_every_booking_command(
+def test_a_bad_time_list_is_exit_2_on_every_command_that_books(
     cli: Any, database_url: str, command: str, extra: list[str], words: str
 ) -> None:
     assert words in refused(cli, database_url, [*COMMANDS[command], *extra])
@@ -84,5 +86,8 @@ def test_the_help_says_how_a_time_list_ranks(cli: Any) -> None:
         text = " ".join(cli(*command, "--help").stdout.split())
         assert "ranked list 19:30,19:00,20:15" in text
         assert "the first listed time open wins" in text
+    for command in (["watch", "add", "venues"], ["notify", "add"]):
+        text = " ".join(cli(*command, "--help").stdout.split())
+        assert "ranked list 19:30,19:00" in text and "the first listed time open wins" in text
     text = " ".join(cli("book", "schedule", "add", "--help").stdout.split())
     assert "--repeat" in text and "weekly:DAYS" in text and "--days-ahead" in text
