@@ -98,9 +98,9 @@ def window_around(times: Sequence[time]) -> tuple[time, time]:
 
 
 def times_text(times: Sequence[time]) -> list[str] | None:
-    """A ranked list as stored (HH:MM, best first); None for one time or none, stored as
-    they always were (a one-item list ranks as its preferred time alone)."""
-    return [f"{t:%H:%M}" for t in times] if len(times) > 1 else None
+    """The wanted times as stored (HH:MM, best first; None for none). One time is kept
+    too: a watch or a notify request has no other place for it."""
+    return [f"{t:%H:%M}" for t in times] if times else None
 
 
 def stored_times(texts: Sequence[str] | None) -> tuple[time, ...]:

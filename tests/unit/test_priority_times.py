@@ -18,7 +18,14 @@ from resywatch.db.models import ScheduledSnipe
 from resywatch.errors import InvalidInput
 from resywatch.services.booking import runs, schedule, series
 from resywatch.services.booking.plan import BookingRequest, rank, want_for
-from resywatch.services.vocabulary import OpenSlot, Want, check_times, validate_want
+from resywatch.services.vocabulary import (
+    OpenSlot,
+    Want,
+    check_times,
+    stored_times,
+    times_text,
+    validate_want,
+)
 
 DAY = date(2026, 12, 4)  # a Friday
 
@@ -290,3 +297,18 @@ def test_two_workers_ending_one_occurrence_at_once_add_one_next(db: Database) ->
     rows = occurrences(db, first)
     assert [r.slot_date for r in rows] == [DAY, DAY + timedelta(days=7)]
     assert rows[0].message == "the second worker's own write"
+
+
+@pytest.mark.parametrize("times", [(), (time(20),), (time(19, 30), time(19), time(20, 15))])
+def test_the_wanted_times_are_stored_and_read_back_as_given(times: tuple[time, ...]) -> None:
+    assert stored_times(times_text(times)) == times
+
+
+def test_a_watch_keeps_its_one_time_for_auto_book() -> None:
+    """A watch's `--time 20:00 --window 18:00-21:00` has no other column for its time: read
+    back for a check's auto-book, it still ranks 20:00 first, not the window's middle."""
+    times = stored_times(times_text((time(20),)))
+    want = Want(DAY, DAY, 2, time(18), time(21), times=times)
+    _, preferred = want_for(DAY, 2, at=want.times, window=(time(18), time(21)))
+    found = [slot("19:30"), slot("20:00"), slot("18:00")]
+    assert order(rank(found, want, preferred))[0] == ("20:00", "Dining Room")

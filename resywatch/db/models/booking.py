@@ -100,7 +100,7 @@ class ScheduledSnipe(SQLModel, table=True):
     time_from: time | None = None  # local window; None = any time
     time_to: time | None = None
     preferred_time: time | None = None  # ranks the candidates: closest first
-    #: A ranked `--time` list (HH:MM, best first), ahead of nearness; None: one time or none.
+    #: The `--time` list (HH:MM, best first), ranked ahead of nearness; None: no --time.
     preferred_times: list[str] | None = Field(default=None, sa_type=JSON)
     seating_types: list[str] = Field(default_factory=list, sa_type=JSON)  # in preference order
     release_at: datetime  # the release instant, UTC

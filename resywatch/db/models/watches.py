@@ -40,7 +40,7 @@ class Watch(SQLModel, table=True):
     time_from: time | None = None  # local window; None = any time
     time_to: time | None = None
     seating_types: list[str] = Field(default_factory=list, sa_type=JSON)
-    #: A ranked `--time` list (HH:MM, best first) for --auto-book; None: one time or none.
+    #: The `--time` list (HH:MM, best first), what --auto-book books first; None: no --time.
     preferred_times: list[str] | None = Field(default=None, sa_type=JSON)
     interval_s: int = 300
     auto_book: bool = False

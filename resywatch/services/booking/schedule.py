@@ -85,7 +85,7 @@ class SnipeView:
     party_size: int
     window: str | None
     preferred_time: str | None
-    preferred_times: list[str]  # a ranked --time list, best first; [] for one time or none
+    preferred_times: list[str]  # the --time list, best first; [] for none
     seating_types: list[str]
     release_at: datetime
     release_source: str
