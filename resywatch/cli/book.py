@@ -10,7 +10,7 @@ import functools
 import inspect
 import sys
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, fields, replace
 from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_type_hints
 
@@ -24,6 +24,7 @@ from resywatch.cli.params import (
     parse_duration,
     parse_hhmm,
     parse_since,
+    parse_times,
     parse_window,
 )
 from resywatch.errors import InvalidInput
@@ -68,7 +69,12 @@ DateOption = Annotated[str, typer.Option("--date", help="Date of the reservation
 PartyOption = Annotated[int, typer.Option("--party", help="Party size (1-20).")]
 TimeOption = Annotated[
     str | None,
-    typer.Option("--time", help="Preferred time, HH:MM (alone: slots within 30 min of it)."),
+    typer.Option(
+        "--time",
+        help="Preferred time HH:MM, or a ranked list 19:30,19:00,20:15: the first listed time "
+        "open wins; other slots (within --window, or alone 30 min around the listed times) "
+        "come after every listed one, closest to the first listed time first.",
+    ),
 ]
 WindowOption = Annotated[
     str | None, typer.Option("--window", help="Only slots between, HH:MM-HH:MM (local).")
@@ -149,9 +155,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _times(at: str | None, window: str | None) -> tuple[time | None, tuple[time, time] | None]:
+def _times(at: str | None, window: str | None) -> tuple[tuple[time, ...], tuple[time, time] | None]:
     return (
-        parse_hhmm(at, what="--time") if at else None,
+        parse_times(at, what="--time") if at is not None else (),
         parse_window(window) if window else None,
     )
 
@@ -174,7 +180,8 @@ def now(
 ) -> None:
     """Book the best open slot now: find, check the quote, book, confirm.
 
-    Candidates are ranked by distance from the preferred time, then seating preference.
+    Candidates are ranked by the --time list (the first listed time open wins), then by
+    distance from the (first) preferred time, then seating preference.
     Nothing is booked if you already hold a table there that day or the quote is above the
     ceilings. On a terminal it asks before booking, unless --yes.
 
@@ -210,7 +217,7 @@ def _request(
         venue=venue,
         day=parse_day(day, what="--date"),
         party_size=party,
-        at=preferred,
+        times=preferred,
         window=span,
         seating_types=tuple(seating or []),
         payment_method_id=payment_method,
@@ -476,28 +483,61 @@ def _pace(figures: dict[str, float]) -> str | None:
     )
 
 
+RepeatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--repeat",
+        help="Repeat: daily, weekly (the weekday of --date) or weekly:DAYS (weekly:mon,fri), "
+        "naming the days to book; each is sniped --days-ahead days before, at its release "
+        "time. --date is the first day. A booked or missed day does not stop the series; "
+        "`book schedule cancel ID` does.",
+    ),
+]
+DaysAheadOption = Annotated[
+    int | None,
+    typer.Option(
+        "--days-ahead",
+        help="With --repeat: days ahead the venue releases a day (instead of --lead-days).",
+    ),
+]
+
+
 @schedule_app.command("add")
 @with_snipe_options
-def schedule_add(ctx: typer.Context, options: SnipeOptions, json_output: JsonFlag = False) -> None:
+def schedule_add(
+    ctx: typer.Context,
+    options: SnipeOptions,
+    repeat: RepeatOption = None,
+    days_ahead: DaysAheadOption = None,
+    json_output: JsonFlag = False,
+) -> None:
     """Save a snipe (same options as `book snipe`) for `resywatch run-forever`, or cron's
-    `resywatch run snipes`, to run at the release instant.
+    `resywatch run snipes`, to run at the release instant; with --repeat, a series.
 
     Example: resywatch book schedule add --venue Carbone --date 2026-12-04 --party 2
     --time 19:30 --at "2026-11-04 10:00"
+
+    Every Friday: resywatch book schedule add --venue Carbone --date 2026-12-04 --party 2
+    --time 19:30,19:00,20:00 --repeat weekly:fri --days-ahead 30 --release-time 10:00
     """
     run = use(ctx, json_output=json_output)
-    from resywatch.services.booking.schedule import schedule_snipe
+    from resywatch.services.booking.schedule import Recurrence, schedule_snipe
     from resywatch.services.vocabulary import local_moment
 
+    if (repeat is None) != (days_ahead is None):
+        raise InvalidInput("--repeat and --days-ahead go together: give both, or neither")
     spec = options.spec()
+    if repeat is not None and days_ahead is not None:
+        spec = replace(spec, recurrence=Recurrence(repeat, days_ahead))
     added = run.with_runtime(lambda rt: schedule_snipe(rt, spec))
     if run.output.json_mode:
         run.output.json(added)
     else:
         released = local_moment(added.release_at, run.settings().timezone)
+        repeats = f", repeats {added.repeat}" if added.repeat else ""
         run.output.note(
             f"snipe {added.id} scheduled: {added.venue_name} on {added.day} for "
-            f"{added.party_size}, released {released} ({added.release_source})"
+            f"{added.party_size}, released {released} ({added.release_source}){repeats}"
         )
 
 
@@ -509,7 +549,8 @@ def schedule_list(
     ] = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """Scheduled snipes, next release first."""
+    """Scheduled snipes, next release first (a series shows the occurrence to come: its
+    release is the series' next run)."""
     run = use(ctx, json_output=json_output)
     from resywatch.services.booking.schedule import list_snipes
     from resywatch.services.vocabulary import local_moment
@@ -523,13 +564,22 @@ def schedule_list(
         return
     zone = run.settings().timezone
     run.output.table(
-        ["id", "venue", "date", "party", "window", "released", "status", "outcome"],
+        ["id", "venue", "date", "party", "times", "released", "repeat", "status", "outcome"],
         [
-            (s.id, s.venue_name, s.day, s.party_size, s.window or s.preferred_time,
-             local_moment(s.release_at, zone), s.status, s.outcome)
+            (s.id, s.venue_name, s.day, s.party_size, _wanted_times(s),
+             local_moment(s.release_at, zone),
+             f"{s.repeat}, {s.days_ahead}d ahead" if s.repeat else None, s.status, s.outcome)
             for s in found
         ],
     )  # fmt: skip
+
+
+def _wanted_times(snipe: SnipeView) -> str | None:
+    """`19:30>19:00 in 18:00-21:00`: the ranked times, then the window."""
+    ranked = ">".join(snipe.preferred_times) or snipe.preferred_time
+    if ranked and snipe.window:
+        return f"{ranked} in {snipe.window}"
+    return ranked or snipe.window
 
 
 @schedule_app.command("cancel")
@@ -540,7 +590,8 @@ def schedule_cancel(
     ],
     json_output: JsonFlag = False,
 ) -> None:
-    """Cancel a scheduled snipe (a running one stops before it polls)."""
+    """Cancel a scheduled snipe (a running one stops before it polls). Any id of a
+    repeating snipe's occurrences stops the series."""
     run = use(ctx, json_output=json_output)
     from resywatch.services.booking.schedule import cancel_snipe
 
@@ -548,4 +599,5 @@ def schedule_cancel(
     if run.output.json_mode:
         run.output.json(cancelled)
     else:
-        run.output.note(f"snipe {snipe_id} cancelled")
+        series = f" (series {cancelled.series_id} stopped)" if cancelled.series_id else ""
+        run.output.note(f"snipe {cancelled.id} cancelled{series}")

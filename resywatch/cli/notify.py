@@ -12,7 +12,14 @@ from resywatch.cli.context import use
 from resywatch.cli.notify_delivery import channels_app, deliver
 from resywatch.cli.options import JsonFlag
 from resywatch.cli.params import id_parser
-from resywatch.cli.watch import DateOption, PartyOption, UntilOption, WindowOption, _want
+from resywatch.cli.watch import (
+    DateOption,
+    PartyOption,
+    TimesOption,
+    UntilOption,
+    WindowOption,
+    _want,
+)
 
 if TYPE_CHECKING:
     from resywatch.cli.output import Output
@@ -34,6 +41,7 @@ def add(
     party: PartyOption,
     until: UntilOption = None,
     window: WindowOption = None,
+    at: TimesOption = None,
     auto_book: Annotated[
         bool,
         typer.Option(
@@ -75,7 +83,7 @@ def add(
 
     if (venue is None) == (not hard_to_get):
         raise InvalidInput("give --venue, or --hard-to-get for every venue of the curated list")
-    want = _want(day, until, party, window, [])
+    want = _want(day, until, party, window, [], at)
     if hard_to_get:
         if auto_book:  # one table is wanted; a booking at each of them is not
             raise InvalidInput("--auto-book books one venue: it does not go with --hard-to-get")

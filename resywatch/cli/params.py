@@ -44,6 +44,21 @@ def parse_hhmm(text: str, *, what: str = "time") -> time:
     return time(int(match[1]), int(match[2]))
 
 
+def parse_times(text: str, *, what: str = "--time") -> tuple[time, ...]:
+    """`19:30,19:00,20:15` -> the times in the order given (best first). An empty item or a
+    time listed twice is refused, not skipped: the list is the user's ranking."""
+    items = text.split(",")
+    if any(not item.strip() for item in items):
+        raise InvalidInput(
+            f"{what} {text!r} has an empty item: list times as HH:MM,HH:MM (best first)"
+        )
+    times = tuple(parse_hhmm(item, what=what) for item in items)
+    for index, at in enumerate(times):
+        if at in times[:index]:
+            raise InvalidInput(f"{what} {text!r} lists {at:%H:%M} twice")
+    return times
+
+
 def parse_window(text: str) -> tuple[time, time]:
     """`18:00-21:00` -> (18:00, 21:00); the end must come after the start."""
     parts = text.split("-")

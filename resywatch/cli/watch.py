@@ -9,7 +9,7 @@ import typer
 
 from resywatch.cli.context import AppContext, use
 from resywatch.cli.options import JsonFlag
-from resywatch.cli.params import id_parser, parse_day, parse_duration, parse_window
+from resywatch.cli.params import id_parser, parse_day, parse_duration, parse_times, parse_window
 
 if TYPE_CHECKING:
     from resywatch.cli.output import Output
@@ -48,12 +48,30 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _want(day: str, until: str | None, party: int, window: str | None, types: list[str]) -> Want:
-    from resywatch.services.vocabulary import Want
+TimesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--time",
+        help="Time HH:MM or a ranked list 19:30,19:00: what --auto-book books first (the "
+        "first listed time open wins, then the others by nearness to it); alone, only "
+        "slots within 30 min of the listed times.",
+    ),
+]
+
+
+def _want(
+    day: str,
+    until: str | None,
+    party: int,
+    window: str | None,
+    types: list[str],
+    times: str | None = None,
+) -> Want:
+    from resywatch.services.vocabulary import Want, with_times
 
     start, end = parse_window(window) if window else (None, None)
     first = parse_day(day, what="--date")
-    return Want(
+    want = Want(
         date_from=first,
         date_to=parse_day(until, what="--until") if until else first,
         party_size=party,
@@ -61,6 +79,7 @@ def _want(day: str, until: str | None, party: int, window: str | None, types: li
         time_to=end,
         seating_types=tuple(types),
     )
+    return with_times(want, parse_times(times)) if times is not None else want
 
 
 @add_app.command("venues")
@@ -74,6 +93,7 @@ def add_venues(
     party: PartyOption,
     until: UntilOption = None,
     window: WindowOption = None,
+    at: TimesOption = None,
     seating: Annotated[
         list[str] | None, typer.Option("--type", help='Seating type, e.g. "Dining Room".')
     ] = None,
@@ -92,7 +112,7 @@ def add_venues(
 
     spec = watches.WatchSpec(
         kind=WatchKind.VENUES,
-        want=_want(day, until, party, window, seating or []),
+        want=_want(day, until, party, window, seating or [], at),
         interval=parse_duration(every, what="--every"),
         venues=tuple(venue),
         auto_book=auto_book,
@@ -187,6 +207,7 @@ def show(
                 ("dates", f"{watch.date_from} to {watch.date_to}"),
                 ("party", watch.party_size),
                 ("window", watch.window),
+                ("times", " > ".join(watch.preferred_times) or None),
                 ("seating", watch.seating_types),
                 ("every", f"{watch.interval_s // 60} min"),
                 ("last checked", run.output.when(watch.last_checked_at, now)),

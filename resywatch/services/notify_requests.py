@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,8 @@ from resywatch.services.vocabulary import (
     Want,
     describe_slots,
     local_today,
+    stored_times,
+    times_text,
     validate_want,
     window_text,
 )
@@ -56,6 +58,7 @@ class RequestView:
     auto_book: bool = False
     read_at: datetime | None = None
     unread: bool = False  # satisfied, and what it found not marked read yet
+    preferred_times: list[str] = field(default_factory=list)  # ranked, for --auto-book
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ async def add_request(
         party_size=want.party_size,
         time_from=want.time_from,
         time_to=want.time_to,
+        preferred_times=times_text(want.times),
         auto_book=auto_book,
         created_at=now,
     )
@@ -209,6 +213,7 @@ async def _check_one(
         party_size=request.party_size,
         time_from=request.time_from,
         time_to=request.time_to,
+        times=stored_times(request.preferred_times),
     )
     slots, error = [], None
     if request.date_to >= today:
@@ -310,4 +315,5 @@ def request_view(request: NotifyRequest) -> RequestView:
         auto_book=request.auto_book,
         read_at=request.read_at,
         unread=request.status == RequestStatus.SATISFIED and request.read_at is None,
+        preferred_times=list(request.preferred_times or []),
     )

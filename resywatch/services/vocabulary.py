@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -35,11 +35,17 @@ def local_moment(moment: datetime, timezone: str) -> str:
 MAX_PARTY = 20
 MAX_RANGE_DAYS = 60
 MAX_AHEAD_DAYS = 730  # Resy's booking horizons are weeks, a year at most
+#: `--time 19:00` alone accepts slots this close to it (a list: to its earliest and latest).
+TIME_SLACK = timedelta(minutes=30)
+#: The most times one `--time` list ranks.
+MAX_TIMES = 12
 
 
 @dataclass(frozen=True)
 class Want:
-    """Dates, party, local window and seating types someone is waiting for."""
+    """Dates, party, local window and seating types someone is waiting for, and the exact
+    times they rank first (`--time 19:30,19:00`): those rank a booking's candidates; the
+    window alone decides what matches."""
 
     date_from: date
     date_to: date
@@ -47,6 +53,7 @@ class Want:
     time_from: time | None = None
     time_to: time | None = None
     seating_types: tuple[str, ...] = ()
+    times: tuple[time, ...] = ()  # best first
 
     def days(self) -> list[date]:
         return [
@@ -69,6 +76,53 @@ def window_text(start: time | None, end: time | None) -> str | None:
     return f"{start:%H:%M}-{end:%H:%M}" if start and end else None
 
 
+def with_times(want: Want, times: Sequence[time]) -> Want:
+    """`want` ranking `times` first (`--time`); with no window of its own, it accepts the
+    window around them (`--time` alone), as `book now` does."""
+    if times and want.time_from is None and want.time_to is None:
+        low, high = window_around(times)
+        return replace(want, times=tuple(times), time_from=low, time_to=high)
+    return replace(want, times=tuple(times))
+
+
+def window_around(times: Sequence[time]) -> tuple[time, time]:
+    """The window `--time` alone accepts: TIME_SLACK before the earliest listed time to
+    TIME_SLACK after the latest, kept within the day."""
+    day = date(2000, 1, 1)  # any day: only the clipping at midnight needs one
+    low = datetime.combine(day, min(times)) - TIME_SLACK
+    high = datetime.combine(day, max(times)) + TIME_SLACK
+    return (
+        low.time() if low.date() == day else time(0, 0),
+        high.time() if high.date() == day else time(23, 59),
+    )
+
+
+def times_text(times: Sequence[time]) -> list[str] | None:
+    """The wanted times as stored (HH:MM, best first; None for none). One time is kept
+    too: a watch or a notify request has no other place for it."""
+    return [f"{t:%H:%M}" for t in times] if times else None
+
+
+def stored_times(texts: Sequence[str] | None) -> tuple[time, ...]:
+    return tuple(time.fromisoformat(t) for t in texts or ())
+
+
+def check_times(times: Sequence[time], window: tuple[time, time] | None) -> None:
+    """A `--time` list that can be honoured (exit 2): no repeats, at most MAX_TIMES, each
+    inside the window when there is one."""
+    if len(times) > MAX_TIMES:
+        raise InvalidInput(f"--time lists {len(times)} times: at most {MAX_TIMES}")
+    seen: set[time] = set()
+    for at in times:
+        if at in seen:
+            raise InvalidInput(f"--time lists {at:%H:%M} twice")
+        seen.add(at)
+        if window is not None and not window[0] <= at <= window[1]:
+            raise InvalidInput(
+                f"--time {at:%H:%M} is outside --window {window[0]:%H:%M}-{window[1]:%H:%M}"
+            )
+
+
 def validate_want(want: Want, today: date) -> Want:
     """Refuse what can never match (exit 2, nothing written); past days are dropped."""
     if not 1 <= want.party_size <= MAX_PARTY:
@@ -87,6 +141,8 @@ def validate_want(want: Want, today: date) -> Want:
         raise InvalidInput("a time window needs both a start and an end")
     if want.time_from and want.time_to and want.time_to <= want.time_from:
         raise InvalidInput(f"the window ends ({want.time_to:%H:%M}) before it starts")
+    window = (want.time_from, want.time_to) if want.time_from and want.time_to else None
+    check_times(want.times, window)
     return want
 
 

@@ -42,7 +42,15 @@ from resywatch.services.availability import open_slots
 from resywatch.services.curated import normalize_name
 from resywatch.services.outbox import FoundHit as FoundHit  # re-exported: `watch show`'s hits
 from resywatch.services.retire import retire_pending
-from resywatch.services.vocabulary import OpenSlot, Want, local_today, validate_want, window_text
+from resywatch.services.vocabulary import (
+    OpenSlot,
+    Want,
+    local_today,
+    stored_times,
+    times_text,
+    validate_want,
+    window_text,
+)
 
 if TYPE_CHECKING:
     from resywatch.runtime import Runtime
@@ -87,6 +95,7 @@ class WatchView:
     created_at: datetime
     auto_book: bool = False
     last_hit_at: datetime | None = None  # when its newest hit was found
+    preferred_times: list[str] = field(default_factory=list)  # ranked, for --auto-book
 
 
 @dataclass(frozen=True)
@@ -149,6 +158,7 @@ async def add_watch(rt: Runtime, spec: WatchSpec) -> WatchView:
         time_from=spec.want.time_from,
         time_to=spec.want.time_to,
         seating_types=list(spec.want.seating_types),
+        preferred_times=times_text(spec.want.times),
         interval_s=int(spec.interval.total_seconds()),
         auto_book=spec.auto_book,
         next_check_at=now,
@@ -263,6 +273,7 @@ async def _check_one(rt: Runtime, watch: Watch, now: datetime) -> CheckResult:
         time_from=watch.time_from,
         time_to=watch.time_to,
         seating_types=tuple(watch.seating_types),
+        times=stored_times(watch.preferred_times),
     )
     result = CheckResult(watch.id, watch.status)
     try:
@@ -446,4 +457,5 @@ def _view(session: Session, watch: Watch) -> WatchView:
         last_error=watch.last_error,
         created_at=watch.created_at,
         auto_book=watch.auto_book,
+        preferred_times=list(watch.preferred_times or []),
     )

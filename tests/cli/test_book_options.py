@@ -29,7 +29,7 @@ def test_snipe_and_schedule_add_share_one_option_set() -> None:
     shared = [f.name for f in fields(SnipeOptions)]
     snipe, add = options_of("book", "snipe"), options_of("book", "schedule", "add")
     assert [p.name for p in snipe] == [*shared, "speculate", "json_output"]
-    assert [p.name for p in add] == [*shared, "json_output"]
+    assert [p.name for p in add] == [*shared, "repeat", "days_ahead", "json_output"]
     assert [described(p) for p in snipe[: len(shared)]] == [
         described(p) for p in add[: len(shared)]
     ]

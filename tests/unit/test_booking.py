@@ -28,9 +28,9 @@ from resywatch.services.booking.attempts import finish_attempt, list_attempts, s
 from resywatch.services.booking.book import claim_key
 from resywatch.services.booking.booker import Booker, Steps
 from resywatch.services.booking.outcomes import EXIT_CODES, BookingResult, Verdict
-from resywatch.services.booking.plan import BookingPlan, check_time_in_window, rank, want_for
+from resywatch.services.booking.plan import BookingPlan, rank, want_for
 from resywatch.services.booking.quote import Quote, over_ceiling
-from resywatch.services.vocabulary import OpenSlot
+from resywatch.services.vocabulary import OpenSlot, check_times
 
 DAY = date(2026, 12, 4)
 
@@ -65,7 +65,7 @@ def test_a_window_alone_prefers_its_middle_and_both_keep_the_time() -> None:
     assert want_for(DAY, 2, window=(time(18), time(21)))[1] == time(19, 30)
     assert want_for(DAY, 2, at=time(20), window=(time(18), time(21)))[1] == time(20)
     with pytest.raises(InvalidInput, match="outside --window"):
-        check_time_in_window(time(22), (time(18), time(21)))
+        check_times((time(22),), (time(18), time(21)))
 
 
 def test_rank_by_distance_then_seating_preference_then_time() -> None:

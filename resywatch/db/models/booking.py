@@ -78,11 +78,17 @@ class ScheduledSnipe(SQLModel, table=True):
 
     A runner takes one with a lease (`claimed_by`, `claimed_until`) so that several workers
     never run the same snipe; a lease that outlives its runner lets another take over.
+
+    A recurring snipe (`--repeat`) is a series of rows, one per occurrence, sharing
+    `series_id` (the first occurrence's id); when one finishes, the next is added in the
+    same transaction, and the unique (series, day) pair keeps it to one next.
     """
 
     __tablename__ = "scheduled_snipe"
     __table_args__ = (
         Index("ix_scheduled_snipe_status_release", "status", "release_at"),
+        # A unique index, not a constraint: SQLite adds it without rebuilding the table.
+        Index("uq_scheduled_snipe_series_day", "series_id", "slot_date", unique=True),
         NEVER_REUSED,
     )
 
@@ -94,6 +100,8 @@ class ScheduledSnipe(SQLModel, table=True):
     time_from: time | None = None  # local window; None = any time
     time_to: time | None = None
     preferred_time: time | None = None  # ranks the candidates: closest first
+    #: The `--time` list (HH:MM, best first), ranked ahead of nearness; None: no --time.
+    preferred_times: list[str] | None = Field(default=None, sa_type=JSON)
     seating_types: list[str] = Field(default_factory=list, sa_type=JSON)  # in preference order
     release_at: datetime  # the release instant, UTC
     release_source: str = Field(max_length=16)  # at | config | pattern
@@ -116,6 +124,10 @@ class ScheduledSnipe(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+    repeat: str | None = Field(default=None, max_length=64)  # daily | weekly:mon,fri
+    days_ahead: int | None = None  # each occurrence's day is released this many days before
+    series_id: int | None = None  # the first occurrence's id; None: a one-off snipe
+    release_zone: str | None = Field(default=None, max_length=64)  # the venue's, for the next
 
 
 NOT_FAILED = frozenset({Outcome.BOOKED, Outcome.DRY_RUN, Outcome.PENDING, Outcome.DECLINED})

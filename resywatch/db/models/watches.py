@@ -40,6 +40,8 @@ class Watch(SQLModel, table=True):
     time_from: time | None = None  # local window; None = any time
     time_to: time | None = None
     seating_types: list[str] = Field(default_factory=list, sa_type=JSON)
+    #: The `--time` list (HH:MM, best first), what --auto-book books first; None: no --time.
+    preferred_times: list[str] | None = Field(default=None, sa_type=JSON)
     interval_s: int = 300
     auto_book: bool = False
     status: str = Field(default=WatchStatus.ACTIVE, max_length=16)
@@ -85,6 +87,7 @@ class NotifyRequest(SQLModel, table=True):
     party_size: int
     time_from: time | None = None
     time_to: time | None = None
+    preferred_times: list[str] | None = Field(default=None, sa_type=JSON)  # as a watch's
     auto_book: bool = False
     status: str = Field(default=RequestStatus.PENDING, max_length=16, index=True)
     result: dict[str, object] | None = Field(default=None, sa_type=JSON)

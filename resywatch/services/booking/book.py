@@ -138,10 +138,11 @@ async def auto_book(
     if not free:
         return None
     preferred = None
-    if want.time_from and want.time_to:
+    if want.time_from and want.time_to:  # the first listed time, else the window's middle
         _, preferred = want_for(
-            want.date_from, want.party_size, window=(want.time_from, want.time_to)
-        )
+            want.date_from, want.party_size, at=want.times,
+            window=(want.time_from, want.time_to),
+        )  # fmt: skip
     candidates = rank(free, want, preferred)
     now, steps = rt.clock.now(), Steps()
     top = _plan(candidates[0], want, preferred, rt.settings)

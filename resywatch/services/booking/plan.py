@@ -11,12 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import TYPE_CHECKING
 
-from resywatch.errors import InvalidInput
 from resywatch.services.booking.outcomes import rate_limits_stop_the_booking
-from resywatch.services.vocabulary import OpenSlot, Want, local_today, validate_want
+from resywatch.services.vocabulary import (
+    OpenSlot,
+    Want,
+    local_today,
+    validate_want,
+    window_around,
+)
 
 if TYPE_CHECKING:
     from resywatch.config import Settings
@@ -25,8 +30,6 @@ if TYPE_CHECKING:
 
 #: The preferred time when none is given: dinner.
 DEFAULT_PREFERRED = time(19, 0)
-#: `--time 19:00` alone accepts slots this close to it.
-TIME_SLACK = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class BookingPlan:
     venue_id: int
     venue_name: str
     want: Want
-    preferred: time | None = None  # candidates closest to it first
+    preferred: time | None = None  # candidates closest to it first (after `want.times`)
     payment_method_id: int | None = None  # None: the user's default card
     max_total: float = 0.0
     max_cancel_fee: float = 50.0
@@ -51,17 +54,17 @@ def want_for(
     day: date,
     party_size: int,
     *,
-    at: time | None = None,
+    at: time | Sequence[time] | None = None,
     window: tuple[time, time] | None = None,
     seating_types: Sequence[str] = (),
 ) -> tuple[Want, time | None]:
-    """The slots to accept and the preferred time: `--time` alone accepts +-30 min around
-    it; a window alone prefers its middle; both: the window, closest to the time first."""
-    if window is None and at is not None:
-        start = datetime.combine(day, at)
-        low, high = (start - TIME_SLACK).time(), (start + TIME_SLACK).time()
-        window = (low if low < at else time(0, 0), high if high > at else time(23, 59))
-    preferred = at
+    """The slots to accept and the preferred time. `--time` alone accepts +-30 min around
+    it (a list: from 30 min before its earliest to 30 min after its latest time); a window
+    alone prefers its middle; both: the window, closest to the (first) time first."""
+    times = (at,) if isinstance(at, time) else tuple(at or ())
+    if window is None and times:
+        window = window_around(times)
+    preferred = times[0] if times else None
     if preferred is None and window is not None:
         first, last = (datetime.combine(day, t) for t in window)
         preferred = (first + (last - first) / 2).time()
@@ -72,29 +75,27 @@ def want_for(
         time_from=window[0] if window else None,
         time_to=window[1] if window else None,
         seating_types=tuple(seating_types),
+        times=times,
     )
     return want, preferred
 
 
-def check_time_in_window(at: time | None, window: tuple[time, time] | None) -> None:
-    if at is not None and window is not None and not window[0] <= at <= window[1]:
-        raise InvalidInput(
-            f"--time {at:%H:%M} is outside --window {window[0]:%H:%M}-{window[1]:%H:%M}"
-        )
-
-
 def rank(slots: Sequence[OpenSlot], want: Want, preferred: time | None) -> list[OpenSlot]:
-    """Best first: earliest day, then closest to the preferred time, then the seating types
-    in the order given (unlisted ones after), then the earlier time."""
+    """Best first: earliest day, then the wanted times in their order (a ranked `--time`
+    list), then the others closest to the preferred time, then the seating types in the
+    order given (unlisted ones after), then the earlier time. One listed time ranks as its
+    nearness alone did: it is the closest to itself."""
     target = preferred or DEFAULT_PREFERRED
     order = {s.casefold(): i for i, s in enumerate(want.seating_types)}
+    listed = {t.replace(second=0, microsecond=0): i for i, t in enumerate(want.times)}
 
-    def key(slot: OpenSlot) -> tuple[date, float, int, datetime]:
+    def key(slot: OpenSlot) -> tuple[date, int, float, int, datetime]:
+        start = slot.starts_at.time().replace(second=0, microsecond=0)
         distance = abs(
             (slot.starts_at - datetime.combine(slot.starts_at.date(), target)).total_seconds()
         )
         seating = order.get((slot.seating_type or "").casefold(), len(order))
-        return slot.day, distance, seating, slot.starts_at
+        return slot.day, listed.get(start, len(listed)), distance, seating, slot.starts_at
 
     return sorted(slots, key=key)
 
@@ -122,7 +123,7 @@ class BookingRequest:
     venue: str
     day: date
     party_size: int
-    at: time | None = None
+    times: tuple[time, ...] = ()  # `--time`: one preferred time, or a ranked list
     window: tuple[time, time] | None = None
     seating_types: tuple[str, ...] = ()
     payment_method_id: int | None = None
@@ -132,11 +133,10 @@ class BookingRequest:
 
     def want(self, today: date) -> tuple[Want, time | None]:
         """The slots to accept and the preferred time, checked (exit 2, nothing written)."""
-        check_time_in_window(self.at, self.window)
         want, preferred = want_for(
             self.day,
             self.party_size,
-            at=self.at,
+            at=self.times,
             window=self.window,
             seating_types=self.seating_types,
         )

@@ -20,6 +20,7 @@ from resywatch.db.models import ScheduledSnipe, SnipeStatus
 from resywatch.db.models.booking import Outcome
 from resywatch.errors import ResywatchError
 from resywatch.services import outbox
+from resywatch.services.booking import series
 from resywatch.services.booking.attempts import finish_attempt, result_of, start_attempt
 from resywatch.services.booking.lane import SnipeLane
 from resywatch.services.booking.outcomes import BookingResult, Verdict
@@ -33,6 +34,7 @@ from resywatch.services.booking.schedule import (
     view_of,
 )
 from resywatch.services.booking.sniper import Sniper
+from resywatch.services.vocabulary import stored_times
 
 if TYPE_CHECKING:
     from resywatch.config import Settings
@@ -211,6 +213,7 @@ def _mark_missed(db: Database, now: datetime) -> list[SnipeRun]:
             )
             row.status, row.updated_at, row.finished_at = SnipeStatus.MISSED, now, now
             session.add(outbox.snipe_missed(row, row.message))
+            series.follow_up(session, row, now)  # a missed occurrence does not end its series
             runs.append(SnipeRun(row.id, SnipeStatus.MISSED, None))
     return runs
 
@@ -253,7 +256,7 @@ def _plan_of(row: ScheduledSnipe) -> BookingPlan:
         venue_id=row.venue_id,
         venue_name=row.venue_name,
         want=want_for(
-            row.slot_date, row.party_size,
+            row.slot_date, row.party_size, at=stored_times(row.preferred_times),
             window=(row.time_from, row.time_to) if row.time_from and row.time_to else None,
             seating_types=row.seating_types,
         )[0],
@@ -299,6 +302,8 @@ def _finish(
         if snipe.status == SnipeStatus.RUNNING:
             snipe.status = status
         snipe.outcome, snipe.finished_at = result.outcome.value, now
+        if snipe.status == SnipeStatus.DONE:  # booked or not; a cancelled one has no next
+            series.follow_up(session, snipe, now)
 
     finish_attempt(rt.db, attempt_id, result, notify=True, now=now, then=close)
     return result

@@ -18,10 +18,11 @@ from resywatch.db.models import ScheduledSnipe, SnipeStatus
 from resywatch.errors import InvalidInput, NotFound
 from resywatch.ids import may_name_a_row
 from resywatch.resy import errors as resy_errors
+from resywatch.services.booking import series
 from resywatch.services.booking.outcomes import rate_limits_stop_the_booking
 from resywatch.services.booking.plan import BookingRequest, find_venue, today
 from resywatch.services.discovery.patterns import patterns
-from resywatch.services.vocabulary import local_moment, window_text
+from resywatch.services.vocabulary import local_moment, times_text, window_text
 
 if TYPE_CHECKING:
     from resywatch.config import Settings
@@ -56,13 +57,23 @@ class Pacing:
 
 
 @dataclass(frozen=True)
+class Recurrence:
+    """`book schedule add --repeat RULE --days-ahead N`: the request's date is the first day;
+    each day the rule names is sniped N days before it, at the release time."""
+
+    repeat: str  # daily | weekly | weekly:mon,fri (checked with the first day)
+    days_ahead: int
+
+
+@dataclass(frozen=True)
 class SnipeSpec:
     """`book snipe` / `book schedule add`: what to book (the same request as `book now`),
-    when it is released, how to poll."""
+    when it is released, how to poll, and whether it repeats."""
 
     request: BookingRequest
     release: Release
     pacing: Pacing = field(default_factory=Pacing)
+    recurrence: Recurrence | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,7 @@ class SnipeView:
     party_size: int
     window: str | None
     preferred_time: str | None
+    preferred_times: list[str]  # the --time list, best first; [] for none
     seating_types: list[str]
     release_at: datetime
     release_source: str
@@ -89,6 +101,10 @@ class SnipeView:
     request_budget: int
     created_at: datetime
     finished_at: datetime | None
+    repeat: str | None  # daily | weekly:mon,fri; None for a one-off snipe
+    days_ahead: int | None
+    series_id: int | None  # the first occurrence's id
+    next_run: datetime | None  # the release instant it waits for, while scheduled or running
 
 
 def view(row: ScheduledSnipe) -> SnipeView:
@@ -101,6 +117,7 @@ def view(row: ScheduledSnipe) -> SnipeView:
         party_size=row.party_size,
         window=window_text(row.time_from, row.time_to),
         preferred_time=f"{row.preferred_time:%H:%M}" if row.preferred_time else None,
+        preferred_times=list(row.preferred_times or []),
         seating_types=list(row.seating_types),
         release_at=row.release_at,
         release_source=row.release_source,
@@ -116,7 +133,14 @@ def view(row: ScheduledSnipe) -> SnipeView:
         request_budget=row.request_budget,
         created_at=row.created_at,
         finished_at=row.finished_at,
+        repeat=row.repeat,
+        days_ahead=row.days_ahead,
+        series_id=row.series_id,
+        next_run=row.release_at if row.status in _UNFINISHED else None,
     )
+
+
+_UNFINISHED = (SnipeStatus.SCHEDULED, SnipeStatus.RUNNING)
 
 
 async def schedule_snipe(rt: Runtime, spec: SnipeSpec, *, owner: str | None = None) -> SnipeView:
@@ -127,8 +151,11 @@ async def schedule_snipe(rt: Runtime, spec: SnipeSpec, *, owner: str | None = No
     want, preferred = request.want(today(rt))
     _check_timing(spec, settings)
     venue = await find_venue(rt, request)
+    release = spec.release
+    if spec.recurrence is not None:
+        release = Release(lead_days=spec.recurrence.days_ahead, time_of_day=release.time_of_day)
     with rate_limits_stop_the_booking():
-        release_at, source = await _release_instant(rt, venue, spec.release, request.day)
+        release_at, source, zone = await _release_instant(rt, venue, release, request.day)
     plan = request.plan(venue, want, preferred, settings)
     pacing = spec.pacing
     row = ScheduledSnipe(
@@ -139,6 +166,7 @@ async def schedule_snipe(rt: Runtime, spec: SnipeSpec, *, owner: str | None = No
         time_from=want.time_from,
         time_to=want.time_to,
         preferred_time=preferred,
+        preferred_times=times_text(want.times),
         seating_types=list(want.seating_types),
         release_at=release_at,
         release_source=source,
@@ -154,6 +182,8 @@ async def schedule_snipe(rt: Runtime, spec: SnipeSpec, *, owner: str | None = No
         created_at=now,
         updated_at=now,
     )
+    if spec.recurrence is not None:
+        series.start(row, spec.recurrence.repeat, spec.recurrence.days_ahead, zone.key, now)
     if give_up_at(row) <= now:
         released = local_moment(release_at, settings.timezone)
         raise InvalidInput(
@@ -166,13 +196,18 @@ async def schedule_snipe(rt: Runtime, spec: SnipeSpec, *, owner: str | None = No
     with rt.db.write() as session:
         session.add(row)
         session.flush()
+        if spec.recurrence is not None:
+            row.series_id = row.id  # the series is named by its first occurrence
+            session.flush()
         return view(row)
 
 
 def _check_timing(spec: SnipeSpec, settings: Settings) -> None:
     """The release and the pacing make sense (exit 2), before anything is looked up."""
     release, day = spec.release, spec.request.day
-    if release.at is None and release.lead_days is None and not release.auto_lead:
+    if spec.recurrence is not None:
+        _check_recurrence(spec.recurrence, release, day)
+    elif release.at is None and release.lead_days is None and not release.auto_lead:
         raise InvalidInput("say when the day is released: --at 'YYYY-MM-DD HH:MM' or --lead-days")
     if release.lead_days is not None and not 0 <= release.lead_days <= 365:
         raise InvalidInput("--lead-days is a number of days (0-365) or auto")
@@ -180,6 +215,21 @@ def _check_timing(spec: SnipeSpec, settings: Settings) -> None:
     if release.at is not None and release.at.date() > day + timedelta(days=1):
         # Past the date in any zone; refused before the venue is looked up (and remembered).
         raise InvalidInput(f"--at {release.at} is after the reservation date {day}")
+
+
+def _check_recurrence(recurrence: Recurrence, release: Release, day: date) -> None:
+    if release.at is not None or release.lead_days is not None or release.auto_lead:
+        raise InvalidInput(
+            "a repeating snipe's days are released --days-ahead N days before them: "
+            "give --days-ahead, not --at or --lead-days"
+        )
+    series.check_days_ahead(recurrence.days_ahead)
+    rule = series.parse_repeat(recurrence.repeat, day)
+    if not rule.matches(day):
+        raise InvalidInput(
+            f"--date {day} is a {day:%A}, not a day --repeat {rule.text} snipes: "
+            "give the series' first day"
+        )
 
 
 # The bounds of the `[book]` settings, which the flags override: a snipe polls at most every
@@ -210,8 +260,9 @@ def _or(value: float | None, default: float) -> float:
 
 async def _release_instant(
     rt: Runtime, venue: Venue, release: Release, day: date
-) -> tuple[datetime, str]:
-    """The release instant (UTC) and where it came from: at | lead-days | config | pattern."""
+) -> tuple[datetime, str, ZoneInfo]:
+    """The release instant (UTC), where it came from (at | lead-days | config | pattern) and
+    the venue's zone."""
     resy, settings = rt.resy, rt.settings
     zone = await _zone(resy, venue, settings)
     if release.at is not None:
@@ -222,7 +273,7 @@ async def _release_instant(
             raise InvalidInput(f"--at {release.at} is out of range") from None
         if local.date() > day:
             raise InvalidInput(f"--at {release.at} is after the reservation date {day}")
-        return utc, "at"
+        return utc, "at", zone
     with rt.db.read() as session:
         learned = patterns(session, default_timezone=settings.timezone, venue_id=venue.id)
     pattern = learned[0] if learned else None
@@ -250,7 +301,7 @@ async def _release_instant(
         hours, minutes = (int(part) for part in pattern.release_time.split(":"))
         release_time, source = time(hours, minutes), "pattern"
     local = datetime.combine(day - timedelta(days=lead), release_time, tzinfo=zone)
-    return local.astimezone(UTC), source
+    return local.astimezone(UTC), source, zone
 
 
 async def _zone(resy: ResyClient, venue: Venue, settings: Settings) -> ZoneInfo:
@@ -270,8 +321,7 @@ def list_snipes(db: Database, *, include_finished: bool = False) -> list[SnipeVi
     with db.read() as session:
         query = select(ScheduledSnipe)
         if not include_finished:
-            unfinished = (SnipeStatus.SCHEDULED, SnipeStatus.RUNNING)
-            query = query.where(col(ScheduledSnipe.status).in_(unfinished))
+            query = query.where(col(ScheduledSnipe.status).in_(_UNFINISHED))
         rows = session.exec(
             query.order_by(col(ScheduledSnipe.release_at), col(ScheduledSnipe.id))
         ).all()
@@ -279,13 +329,26 @@ def list_snipes(db: Database, *, include_finished: bool = False) -> list[SnipeVi
 
 
 def cancel_snipe(db: Database, snipe_id: int, now: datetime) -> SnipeView:
-    """Cancel a snipe not yet finished; a runner that holds it stops before it polls."""
+    """Cancel a snipe not yet finished; a runner that holds it stops before it polls. Any
+    occurrence's id stops its series: the occurrence still to come is cancelled, and a
+    cancelled occurrence has no next."""
     with db.write() as session:
         row = session.get(ScheduledSnipe, snipe_id) if may_name_a_row(snipe_id) else None
         if row is None:
             raise NotFound(f"no scheduled snipe {snipe_id}")
-        if row.status not in (SnipeStatus.SCHEDULED, SnipeStatus.RUNNING):
-            raise InvalidInput(f"snipe {snipe_id} is already {row.status}")
+        if row.series_id is not None and row.status not in _UNFINISHED:
+            row = (
+                session.exec(
+                    select(ScheduledSnipe).where(
+                        col(ScheduledSnipe.series_id) == row.series_id,
+                        col(ScheduledSnipe.status).in_(_UNFINISHED),
+                    )
+                ).first()
+                or row
+            )
+        if row.status not in _UNFINISHED:
+            stopped = ", and no day of its series is to come" if row.series_id else ""
+            raise InvalidInput(f"snipe {snipe_id} is already {row.status}{stopped}")
         row.status, row.updated_at, row.finished_at = SnipeStatus.CANCELLED, now, now
         row.message = "cancelled"
         return view(row)
