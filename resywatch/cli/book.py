@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_type_hints
 import typer
 
 from resywatch.cli.context import use
-from resywatch.cli.options import JsonFlag
+from resywatch.cli.options import AccountOption, JsonFlag
 from resywatch.cli.params import (
     id_parser,
     parse_day,
@@ -170,6 +170,7 @@ def now(
     max_cancel_fee: MaxCancelOption = None,
     dry_run: DryRunOption = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before booking.")] = False,
+    account: AccountOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Book the best open slot now: find, check the quote, book, confirm.
@@ -186,6 +187,7 @@ def now(
     request = _request(
         venue, day, party, at, window, seating, payment_method, max_total, max_cancel_fee, dry_run
     )
+    run.choose_account(account)
     ask = None if yes or not (sys.stdin.isatty() and run.output.stderr.is_terminal) else _ask
     _report(run.output, run.with_runtime(lambda rt: book_now(rt, request, confirm=ask)))
 
@@ -279,6 +281,7 @@ class SnipeOptions:
     budget: BudgetOption = None
     dry_run: DryRunOption = False
     yes: UnattendedYesOption = False
+    account: AccountOption = None
 
     def spec(self) -> SnipeSpec:
         """The snipe asked for (exit 2 on a bad value, before anything is looked up)."""
@@ -368,6 +371,7 @@ def snipe(
     from resywatch.services.vocabulary import local_moment
 
     spec = options.spec()
+    run.choose_account(options.account)
     settings, output = run.settings(), run.output
     if speculate:
         settings = settings.model_copy(update={"book_speculate": True})
@@ -465,6 +469,7 @@ def schedule_add(ctx: typer.Context, options: SnipeOptions, json_output: JsonFla
     from resywatch.services.vocabulary import local_moment
 
     spec = options.spec()
+    run.choose_account(options.account)  # the snipe books as this account when it runs
     added = run.with_runtime(lambda rt: schedule_snipe(rt, spec))
     if run.output.json_mode:
         run.output.json(added)

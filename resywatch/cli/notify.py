@@ -9,7 +9,7 @@ import typer
 
 from resywatch.cli.context import use
 from resywatch.cli.notify_delivery import channels_app, deliver
-from resywatch.cli.options import JsonFlag
+from resywatch.cli.options import AccountOption, JsonFlag
 from resywatch.cli.params import id_parser
 from resywatch.cli.watch import DateOption, PartyOption, UntilOption, WindowOption, _want
 
@@ -38,6 +38,7 @@ def add(
             "request ends once booked.",
         ),
     ] = False,
+    account: AccountOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Tell me once when the venue has a table on the date (or range), then stop.
@@ -49,6 +50,7 @@ def add(
     from resywatch.services import notify_requests
 
     want = _want(day, until, party, window, [])
+    run.choose_account(account)  # the account --auto-book books for
     request = run.with_runtime(
         lambda rt: notify_requests.add_request(rt, venue, want, auto_book=auto_book)
     )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
+from resywatch.accounts import DEFAULT_ACCOUNT, stored_name
 from resywatch.db.engine import Database
 from resywatch.db.models import Notification, NotifyRequest, RequestStatus, Venue, WatchStatus
 from resywatch.errors import InvalidInput, NotFound, ResywatchError
@@ -49,6 +50,7 @@ class RequestView:
     satisfied_at: datetime | None
     created_at: datetime
     auto_book: bool = False
+    account: str = DEFAULT_ACCOUNT  # the Resy account it books for
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ async def add_request(
         time_from=want.time_from,
         time_to=want.time_to,
         auto_book=auto_book,
+        account=stored_name(rt.account),
         created_at=now,
     )
     with rt.db.write() as session:
@@ -150,7 +153,14 @@ async def _check_one(
         from resywatch.services.booking.book import auto_book
         from resywatch.services.booking.outcomes import SETTLED
 
-        booking = await auto_book(rt, source="notify", source_id=request.id, want=want, slots=slots)
+        try:
+            acting = rt.for_account(request.account)  # books as the account it was added for
+        except ResywatchError as exc:  # logged out since: said, and tried next check
+            acting, error = None, str(exc)
+        if acting is not None:
+            booking = await auto_book(
+                acting, source="notify", source_id=request.id, want=want, slots=slots
+            )
         if booking is None or booking.outcome not in SETTLED:
             slots = []
     with rt.db.write() as session:
@@ -227,4 +237,5 @@ def _view(request: NotifyRequest) -> RequestView:
         satisfied_at=request.satisfied_at,
         created_at=request.created_at,
         auto_book=request.auto_book,
+        account=request.account or DEFAULT_ACCOUNT,
     )

@@ -24,6 +24,7 @@ from sqlalchemy import delete, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from resywatch.accounts import DEFAULT_ACCOUNT, stored_name
 from resywatch.db.engine import Database
 from resywatch.db.models import (
     Notification,
@@ -87,6 +88,7 @@ class WatchView:
     created_at: datetime
     auto_book: bool = False
     last_hit_at: datetime | None = None  # when its newest hit was found
+    account: str = DEFAULT_ACCOUNT  # the Resy account it books for
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,7 @@ async def add_watch(rt: Runtime, spec: WatchSpec) -> WatchView:
         seating_types=list(spec.want.seating_types),
         interval_s=int(spec.interval.total_seconds()),
         auto_book=spec.auto_book,
+        account=stored_name(rt.account),
         next_check_at=now,
         created_at=now,
         updated_at=now,
@@ -298,8 +301,13 @@ async def _check_one(rt: Runtime, watch: Watch, now: datetime) -> CheckResult:
         # After the check's own transaction: no Resy call ever runs inside one.
         from resywatch.services.booking.book import auto_book
 
+        try:
+            acting = rt.for_account(watch.account)  # books as the account it was added for
+        except ResywatchError as exc:  # logged out since: said, and tried next check
+            result.error = str(exc)
+            return result
         result.booking = await auto_book(
-            rt, source="watch", source_id=watch.id, want=want, slots=slots,
+            acting, source="watch", source_id=watch.id, want=want, slots=slots,
             on_booked=_end_watch(watch.id, now),
         )  # fmt: skip
     return result
@@ -446,4 +454,5 @@ def _view(session: Session, watch: Watch) -> WatchView:
         last_error=watch.last_error,
         created_at=watch.created_at,
         auto_book=watch.auto_book,
+        account=watch.account or DEFAULT_ACCOUNT,
     )

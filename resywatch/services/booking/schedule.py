@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import col, select
 
+from resywatch.accounts import DEFAULT_ACCOUNT, stored_name
 from resywatch.db.models import ScheduledSnipe, SnipeStatus
 from resywatch.errors import InvalidInput, NotFound
 from resywatch.ids import may_name_a_row
@@ -89,6 +90,7 @@ class SnipeView:
     request_budget: int
     created_at: datetime
     finished_at: datetime | None
+    account: str = DEFAULT_ACCOUNT  # the Resy account it books for
 
 
 def view(row: ScheduledSnipe) -> SnipeView:
@@ -116,6 +118,7 @@ def view(row: ScheduledSnipe) -> SnipeView:
         request_budget=row.request_budget,
         created_at=row.created_at,
         finished_at=row.finished_at,
+        account=row.account or DEFAULT_ACCOUNT,
     )
 
 
@@ -151,6 +154,7 @@ async def schedule_snipe(rt: Runtime, spec: SnipeSpec, *, owner: str | None = No
         late_s=_or(pacing.late_s, settings.book_late_s),
         request_budget=pacing.request_budget or settings.book_request_budget,
         dry_run=plan.dry_run,
+        account=stored_name(rt.account),
         created_at=now,
         updated_at=now,
     )
