@@ -204,6 +204,10 @@ class ResyTransport:
         """The body of a successful answer, as bytes (parsed by the caller's model).
         `cookies` go with this request only; `on_answer` sees the answer's headers."""
         headers = self._auth_headers(user=user)
+        if cookies:
+            # A header, not httpx's per-request cookies (deprecated: they would also be
+            # ambiguous about the jar, which must never keep a refresh cookie).
+            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
         attempts = AsyncRetrying(
             stop=stop_after_attempt(1 + (self.retry.max_retries if retry else 0)),
             wait=self._wait,
@@ -219,7 +223,6 @@ class ResyTransport:
             json=json,
             data=data,
             headers=headers,
-            cookies=dict(cookies) if cookies else None,
         )
         async for attempt in attempts:
             with attempt:
