@@ -382,7 +382,17 @@ def _toml_key(field: str) -> str:
 
 
 _FILE_ONLY = {"accounts"}  # tables of the config file, no environment variable
-_SECTIONS = {"database", "resy", "discovery", "notify", "jobs", "retention", "health", "book"}
+_SECTIONS = {
+    "database",
+    "resy",
+    "discovery",
+    "notify",
+    "jobs",
+    "retention",
+    "health",
+    "book",
+    "auth",
+}
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
