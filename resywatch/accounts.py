@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from resywatch.config import (
     DEFAULT_ACCOUNT,
     AccountSecrets,
@@ -29,7 +31,7 @@ from resywatch.config import (
     read_config_file,
     set_config_values,
 )
-from resywatch.errors import ExitCode, InvalidInput, ResywatchError
+from resywatch.errors import ConfigError, ExitCode, InvalidInput, ResywatchError
 
 __all__ = ["DEFAULT_ACCOUNT", "AccountTokens", "TokenStore", "UnknownAccount"]
 
@@ -103,10 +105,13 @@ class TokenStore:
 
     def all(self) -> dict[str, AccountTokens]:
         values = read_config_file(self.path)
-        accounts = {
-            name: AccountSecrets.model_validate(table)
-            for name, table in values.get("accounts", {}).items()
-        }
+        try:
+            accounts = {
+                name: AccountSecrets.model_validate(table)
+                for name, table in values.get("accounts", {}).items()
+            }
+        except ValidationError:
+            raise ConfigError(f"config file {self.path}: invalid [accounts] table") from None
         return _table(
             self.environ.get(env_var("resy_auth_token")) or values.get("resy_auth_token"),
             self.environ.get(env_var("resy_refresh_token")) or values.get("resy_refresh_token"),
@@ -133,6 +138,19 @@ class TokenStore:
                 self.path, _section(name), {"auth_token": None, "refresh_token": None}
             )
         return had
+
+    def secrets(self) -> list[str]:
+        """Every token and refresh cookie held now (none if the file cannot be read)."""
+        try:
+            table = self.all()
+        except ResywatchError:
+            return []
+        return [
+            secret
+            for account in table.values()
+            for secret in (account.auth_token, account.refresh_token)
+            if secret
+        ]
 
     def environment_token(self) -> bool:
         """Whether RESYWATCH_RESY_AUTH_TOKEN gives the default account's token."""

@@ -31,6 +31,12 @@ class Runtime:
     # The account `resy` acts for: what new watches, requests and snipes remember.
     account: str = DEFAULT_ACCOUNT
 
+    def secrets(self) -> list[str]:
+        """Every secret to mask: the settings', the client's, and every account's tokens as
+        they are now (a token refreshed after the settings were read included)."""
+        stored = self.tokens.secrets() if self.tokens is not None else []
+        return [*self.settings.secrets(), *self.resy.secrets(), *stored]
+
     def for_account(self, name: str | None) -> Runtime:
         """This runtime acting for account `name` (None: `default`): the same client and
         budget, carrying that account's token as it is now. Unknown: UnknownAccount."""
@@ -38,5 +44,6 @@ class Runtime:
         table = self.tokens.all() if self.tokens is not None else tokens_in_settings(self.settings)
         token = pick(table, name).auth_token
         if token == self.resy.auth_token:
-            return replace(self, account=name)
+            # The same account (its caller's runtime, as handed), or another with this token.
+            return self if name == self.account else replace(self, account=name)
         return replace(self, resy=self.resy.with_token(token), account=name)

@@ -181,12 +181,7 @@ class AppContext:
 
         try:
             settings = self.settings()  # they may not have been needed yet
-            stored = [
-                secret
-                for account in self.tokens().all().values()
-                for secret in (account.auth_token, account.refresh_token)
-                if secret
-            ]
+            stored = self.tokens().secrets()
         except ResywatchError:
             return list(self._secrets)
         return [*settings.secrets(), *stored, *self._secrets]

@@ -42,6 +42,10 @@ class JobContext:
     # Every account's tokens, read fresh each pass (None: as the settings hold them).
     tokens: TokenStore | None = None
 
+    def secrets(self) -> list[str]:
+        """What a pass's error must never show (tokens refreshed since the start too)."""
+        return self.runtime().secrets()
+
     def runtime(self) -> Runtime:
         """What a service is handed first, read off this context (this process's worker)."""
         return Runtime(

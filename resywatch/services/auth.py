@@ -255,7 +255,7 @@ def _add_once(rt: Runtime, notice: Notification) -> bool:
 
 
 def _said(rt: Runtime, exc: Exception) -> str:
-    return redact_text(str(exc), rt.settings.secrets())
+    return redact_text(str(exc), rt.secrets())
 
 
 def _not_logged_in(name: str) -> str:

@@ -145,7 +145,7 @@ async def _check_one(
         try:
             slots = await open_slots(rt.resy, request.venue_id, want, today)
         except ResywatchError as exc:
-            error = redact_text(str(exc), rt.settings.secrets())
+            error = redact_text(str(exc), rt.secrets())
     booking = None
     if request.auto_book and slots:
         # Before the request's transaction (no Resy call runs inside one). It stays pending

@@ -279,7 +279,7 @@ async def _check_one(rt: Runtime, watch: Watch, now: datetime) -> CheckResult:
             slots = []
             names = await _names_by_day(rt, watch, want, today)
     except ResywatchError as exc:
-        result.error = redact_text(str(exc), settings.secrets())
+        result.error = redact_text(str(exc), rt.secrets())
     try:
         with db.write() as session:
             row = _load(session, watch.id)

@@ -115,6 +115,7 @@ def test_a_runtime_acts_for_an_account_on_the_same_client(tmp_path: Path) -> Non
             # A token refreshed on file is the one the next pass uses.
             store.save("friend", "fresher", None)
             assert rt.for_account("friend").resy.auth_token == "fresher"
+            assert "fresher" in rt.secrets()  # masked though the settings predate it
             with pytest.raises(UnknownAccount):
                 rt.for_account("stranger")
 
