@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from booking_support import unreleased
 from sandbox_tools import live_config
+from typer.testing import CliRunner
 
+from resywatch.cli.app import app
 from resywatch.config import default_config_path, read_config_file
 from resywatch.sandbox import SandboxConfig, SandboxHandle
 from resywatch.sandbox.config import DEMO_EMAIL, DEMO_PASSWORD
@@ -202,3 +204,8 @@ def test_the_sandbox_refresh_switch_and_cron_refresh(
     refused = json.loads(cli("run", "tokens", "--json", env=env).stdout)["passes"][0]
     assert refused["counts"]["not_refreshed"] == 1 and refused["counts"]["notified"] == 1
     assert read_config_file(default_config_path()) == after  # nothing lost
+    # `health` names the account whose token lapses unrefreshed (its exit code is the worst
+    # check's: the jobs that never ran may be worse).
+    report = json.loads(CliRunner().invoke(app, ["health", "--json"], env=env).stdout)
+    (accounts,) = [c for c in report["checks"] if c["name"] == "accounts"]
+    assert accounts["status"] == "WARN" and "default" in accounts["message"]
