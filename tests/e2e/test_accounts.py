@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from booking_support import unreleased
+from booking_support import bookable, soon, unreleased
 from sandbox_tools import live_config
 from typer.testing import CliRunner
 
@@ -209,3 +209,24 @@ def test_the_sandbox_refresh_switch_and_cron_refresh(
     report = json.loads(CliRunner().invoke(app, ["health", "--json"], env=env).stdout)
     (accounts,) = [c for c in report["checks"] if c["name"] == "accounts"]
     assert accounts["status"] == "WARN" and "default" in accounts["message"]
+
+
+@pytest.mark.parametrize("kind", ["notify", "watch"])
+def test_auto_book_books_as_the_account_it_was_added_for(
+    cli: Any, env: dict[str, str], sandbox: SandboxHandle, kind: str
+) -> None:
+    friend = sandbox.state.add_user(FRIEND_EMAIL, FRIEND_PASSWORD, "Friend")
+    login(cli, env, DEMO_EMAIL, DEMO_PASSWORD)
+    login(cli, env, FRIEND_EMAIL, FRIEND_PASSWORD, "--account", "friend")
+    target = bookable(sandbox, soon(env))
+    want = ["--venue", str(target.venue.id), "--date", str(target.day), "--party", "2",
+            "--window", "18:00-21:00", "--auto-book", "--account", "friend"]  # fmt: skip
+    add = ["notify", "add"] if kind == "notify" else ["watch", "add", "venues"]
+    added = json.loads(cli(*add, *want, "--json", env=env).stdout)
+    assert added["account"] == "friend"
+    # The check runs as the default account (as cron's would); the booking is the friend's.
+    cli(kind, "check", "--json", env=env)
+    world = sandbox.state.world
+    booked = [r.venue_id for r in world.user_reservations(friend.uid) if r.cancelled_at is None]
+    assert booked == [target.venue.id]
+    assert world.user_reservations(sandbox.state.user.uid) == []
