@@ -206,10 +206,15 @@ async def _refresh_one(
     expires_at = account.expires_at
     if expires_at is None:
         return RefreshResult(account.name, RefreshStatus.UNKNOWN, None)
-    if expires_at - rt.clock.now() > margin:
-        return RefreshResult(account.name, RefreshStatus.FRESH, expires_at)
+    left = expires_at - rt.clock.now()
     if not account.refresh_token:
-        return RefreshResult(account.name, RefreshStatus.NO_COOKIE, expires_at)
+        # Nothing to refresh with: said a week ahead, whatever the margin.
+        soon = left <= max(margin, EXPIRY_WARNING)
+        return RefreshResult(
+            account.name, RefreshStatus.NO_COOKIE if soon else RefreshStatus.FRESH, expires_at
+        )
+    if left > margin:
+        return RefreshResult(account.name, RefreshStatus.FRESH, expires_at)
     try:
         session = await rt.resy.refresh(account.refresh_token)
     except resy_errors.AuthError as exc:

@@ -8,11 +8,13 @@ import asyncio
 import base64
 import json
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import select
 
 from resywatch.accounts import (
     DEFAULT_ACCOUNT,
@@ -22,11 +24,15 @@ from resywatch.accounts import (
     pick,
     tokens_in_settings,
 )
+from resywatch.clock import ManualClock
 from resywatch.config import load_settings, read_config_file
+from resywatch.db.engine import Database
+from resywatch.db.models import Notification
 from resywatch.errors import ConfigError, InvalidInput
 from resywatch.resy import errors
 from resywatch.resy.client import ResyClient
 from resywatch.runtime import Runtime
+from resywatch.services import auth
 
 COOKIE = "production_refresh_token"
 
@@ -157,3 +163,28 @@ def test_the_config_file_keeps_refresh_cookies_under_resy_and_accounts(tmp_path:
     path = tmp_path / "config.toml"
     TokenStore(path, environ={}).save("default", "t", "c")
     assert read_config_file(path)["resy_refresh_token"] == "c"
+
+
+def test_a_token_with_no_refresh_cookie_is_told_a_week_ahead_whatever_the_margin(
+    db: Database, tmp_path: Path
+) -> None:
+    """A token from before refresh cookies (or the environment) cannot be refreshed: the
+    notice comes a week before it lapses even with a 3-day margin, and once."""
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    path = tmp_path / "config.toml"
+    store = TokenStore(path, environ={})
+    store.save("default", jwt(int((now + timedelta(days=6)).timestamp())), None)
+    settings = load_settings(config_path=path, environ={"RESYWATCH_AUTH_REFRESH_MARGIN_DAYS": "3"})
+
+    async def tokens_pass() -> list[auth.RefreshResult]:
+        async with ResyClient(base_url="http://127.0.0.1:9", api_key="k") as resy:  # unused
+            return await auth.refresh_tokens(
+                Runtime(settings, db, resy, ManualClock(now), tokens=store)
+            )
+
+    (first,) = asyncio.run(tokens_pass())
+    (again,) = asyncio.run(tokens_pass())
+    assert (first.status, first.notified, again.notified) == ("no_cookie", "expiring", None)
+    with db.read() as session:
+        (note,) = session.exec(select(Notification)).all()
+    assert note.kind == "account" and note.payload["account"] == "default"
