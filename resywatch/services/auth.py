@@ -8,7 +8,7 @@ through their channels a week before the token lapses and again when it lapses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -195,7 +195,7 @@ async def refresh_tokens(rt: Runtime) -> list[RefreshResult]:
         result = await _refresh_one(rt, rt.tokens, account, margin)
         notice = _lapse_notice(account.name, result, rt.clock.now())
         if notice is not None and _add_once(rt, notice):
-            result = RefreshResult(**{**vars(result), "notified": notice.payload["event"]})
+            result = replace(result, notified=str(notice.payload["event"]))
         results.append(result)
     return results
 
