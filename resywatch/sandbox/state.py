@@ -235,8 +235,10 @@ class SandboxState:
             )
 
     def refresh_user(self, token: str | None) -> int | None:
-        """The uid a refresh cookie stands for, or None if it is forged, expired or used
-        (Resy hands a new cookie with each refresh), or every refresh is refused."""
+        """The uid a refresh cookie stands for, or None if it is forged, expired or used, or
+        every refresh is refused. Resy hands a new cookie with each refresh (RESY_API.md §3);
+        whether the old one stays good is unseen: the sandbox takes the strict reading, so
+        a client that keeps the old cookie is caught."""
         parsed = parse_refresh_token(self.auth.signing_key, token or "")
         if self.auth.refuse_refresh or parsed is None or token in self.auth.used_refresh:
             return None
