@@ -50,6 +50,11 @@ MANHATTAN = (40.691, -74.030, 40.882, -73.910)
 
 BoundingBox = tuple[float, float, float, float]
 
+#: The account resywatch always had: `[resy] auth_token` / RESYWATCH_RESY_AUTH_TOKEN.
+DEFAULT_ACCOUNT = "default"
+#: Account names are TOML bare keys (`[accounts.NAME]`), short and unambiguous.
+ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
 _SUPPORTED_URL = re.compile(r"^(sqlite(\+pysqlite)?|postgresql(\+psycopg)?|postgres)://")
 
 
@@ -111,6 +116,32 @@ def _check_timezone(name: str) -> str:
     return name
 
 
+def check_account_name(name: str) -> str:
+    """An account name as given (lower-case letters, digits, `-` and `_`, up to 32)."""
+    if not ACCOUNT_NAME.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not an account name: use up to 32 lower-case letters, digits, - or _"
+        )
+    return name
+
+
+class AccountSecrets(BaseModel):
+    """One named account's credentials in the config file (`[accounts.NAME]`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    auth_token: SecretStr | None = None
+    refresh_token: SecretStr | None = None  # Resy's `production_refresh_token` cookie
+
+
+def _check_accounts(accounts: dict[str, AccountSecrets]) -> dict[str, AccountSecrets]:
+    for name in accounts:
+        check_account_name(name)
+        if name == DEFAULT_ACCOUNT:
+            raise ValueError("the default account is [resy] auth_token, not [accounts.default]")
+    return accounts
+
+
 def _check_database_url(url: str) -> str:
     if not _SUPPORTED_URL.match(url):
         raise ValueError(
@@ -155,7 +186,14 @@ class Settings(BaseModel):
     )
     resy_base_url: Annotated[str, Field(pattern=r"^https?://\S+$")] = DEFAULT_RESY_BASE_URL
     resy_api_key: SecretStr | None = SecretStr(DEFAULT_RESY_API_KEY)
-    resy_auth_token: SecretStr | None = None
+    resy_auth_token: SecretStr | None = None  # the `default` account's token
+    resy_refresh_token: SecretStr | None = None  # ... and its refresh cookie
+    # Accounts beyond `default`, from the config file's `[accounts.NAME]` tables (`auth
+    # login --account NAME` writes them), and the one commands act for unless told otherwise.
+    accounts: Annotated[dict[str, AccountSecrets], AfterValidator(_check_accounts)] = Field(
+        default_factory=dict, repr=False
+    )
+    account: Annotated[str, AfterValidator(check_account_name)] = DEFAULT_ACCOUNT
     resy_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0  # deadline per attempt
     resy_max_rps: Annotated[float, Field(gt=0, le=10_000)] = 5.0  # per host, all callers
     resy_max_retries: Annotated[int, Field(ge=0, le=10)] = 3  # for idempotent reads
@@ -197,6 +235,10 @@ class Settings(BaseModel):
     jobs_delivery_interval_s: Annotated[float, Field(ge=0.2, le=86_400)] = 10
     jobs_snipes_interval_s: Annotated[float, Field(ge=0.2, le=3600)] = 5
     jobs_retention_interval_s: Annotated[int, Field(ge=60, le=7 * 86_400)] = 86_400
+    jobs_tokens_interval_s: Annotated[float, Field(ge=0.2, le=86_400)] = 3600
+    # Tokens that lapse within this many days are refreshed (with the refresh cookie); a
+    # refresh refused this close to the lapse is told to the user at once.
+    auth_refresh_margin_days: Annotated[float, Field(gt=0, le=44)] = 7.0
     jobs_lease_ttl_s: Annotated[int, Field(ge=5, le=3600)] = 30
     # What retention keeps, in days.
     retention_drop_events_days: Annotated[int, Field(ge=1, le=3650)] = 30
@@ -245,7 +287,9 @@ class Settings(BaseModel):
     # unseen in any public client (findings 5 and 10), so they are opt-in.
     book_speculate: bool = False
 
-    @field_validator("database_url", "resy_api_key", "resy_auth_token", mode="before")
+    @field_validator(
+        "database_url", "resy_api_key", "resy_auth_token", "resy_refresh_token", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any, info: ValidationInfo) -> Any:
         if value != "":
@@ -270,7 +314,10 @@ class Settings(BaseModel):
     def secrets(self) -> list[str]:
         """Secret values to mask wherever text leaves the process: the Resy key and token,
         the database URL's password and the tokens in the notification URLs."""
-        secrets = [s.get_secret_value() for s in (self.resy_api_key, self.resy_auth_token) if s]
+        held = [self.resy_api_key, self.resy_auth_token, self.resy_refresh_token]
+        for account in self.accounts.values():
+            held += [account.auth_token, account.refresh_token]
+        secrets = [s.get_secret_value() for s in held if s]
         secrets += url_secrets(self.database_url)
         for url in self.notify_urls:
             secrets += notify_url_secrets(url)
@@ -309,6 +356,8 @@ def load_settings(
     for field, value in read_config_file(path).items():
         values[field], origins[field] = value, f"{path} {_toml_key(field)}"
     for field in Settings.model_fields:
+        if field in _FILE_ONLY:
+            continue
         if (raw := environ.get(env_var(field))) is not None:
             values[field], origins[field] = raw, env_var(field)
     for field, value in (flags or {}).items():
@@ -341,7 +390,18 @@ def _toml_key(field: str) -> str:
     return f"[{section}] {key}" if key and section in _SECTIONS else f"[general] {field}"
 
 
-_SECTIONS = {"database", "resy", "discovery", "notify", "jobs", "retention", "health", "book"}
+_FILE_ONLY = {"accounts"}  # tables of the config file, no environment variable
+_SECTIONS = {
+    "database",
+    "resy",
+    "discovery",
+    "notify",
+    "jobs",
+    "retention",
+    "health",
+    "book",
+    "auth",
+}
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -358,6 +418,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
     values: dict[str, Any] = {}
     for section, table in document.items():
+        if section == "accounts" and isinstance(table, dict):
+            values["accounts"] = table  # [accounts.NAME] tables, checked by Settings
+            continue
         if section not in _SECTIONS | {"general"} or not isinstance(table, dict):
             raise ConfigError(f"config file {path}: unknown section [{section}]")
         for key, value in table.items():
@@ -369,7 +432,13 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 
 def set_config_value(path: Path, section: str, key: str, value: str | None) -> None:
-    """Set `[section] key = "value"` in a TOML file (or remove the key, with None), keeping
+    """Set `[section] key = "value"` (see `set_config_values`)."""
+    set_config_values(path, section, {key: value})
+
+
+def set_config_values(path: Path, section: str, values: Mapping[str, str | None]) -> None:
+    """Set `[section] key = "value"` for each key in one write (a key is removed, with None,
+    and a section left empty is removed too), keeping
     every other line and comment. The file, and its directory (0700), are created when
     missing; a symlink is written through to its target. The file is replaced atomically
     (a temporary file in the same directory, then a rename) and left readable by its owner
@@ -380,7 +449,10 @@ def set_config_value(path: Path, section: str, key: str, value: str | None) -> N
         lines = target.read_text(encoding="utf-8").splitlines() if target.exists() else []
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigNotWritable(f"cannot read the config file {path}: {_reason(exc)}") from None
-    text = _with_value(lines, section, key, value)
+    for key, value in values.items():
+        lines = _with_value(lines, section, key, value)
+    lines = _without_empty_section(lines, section)
+    text = "\n".join(lines) + "\n" if lines else ""
     tomllib.loads(text)  # never write a file we could not read back
 
     check_config_writable(path)
@@ -422,8 +494,29 @@ def _reason(exc: BaseException) -> str:
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
-def _with_value(lines: list[str], section: str, key: str, value: str | None) -> str:
-    header = re.compile(r"^\s*\[([^\]]+)\]\s*(#.*)?$")
+_HEADER = re.compile(r"^\s*\[([^\]]+)\]\s*(#.*)?$")
+
+
+def _without_empty_section(lines: list[str], section: str) -> list[str]:
+    """The lines without `[section]` when nothing but blank lines follow it."""
+    header = _HEADER
+    start = next(
+        (i for i, row in enumerate(lines) if (m := header.match(row)) and m[1].strip() == section),
+        None,
+    )
+    if start is None:
+        return lines
+    end = next((i for i in range(start + 1, len(lines)) if header.match(lines[i])), len(lines))
+    if any(line.strip() for line in lines[start + 1 : end]):
+        return lines
+    kept = lines[:start] + lines[end:]
+    while kept and not kept[-1].strip():
+        kept.pop()
+    return kept
+
+
+def _with_value(lines: list[str], section: str, key: str, value: str | None) -> list[str]:
+    header = _HEADER
     assignment = re.compile(rf"^\s*{re.escape(key)}\s*=")
     start = next(
         (
@@ -446,4 +539,4 @@ def _with_value(lines: list[str], section: str, key: str, value: str | None) -> 
             lines[found] = new_line
         elif new_line is not None:
             lines.insert(start + 1, new_line)
-    return "\n".join(lines) + "\n"
+    return lines

@@ -25,7 +25,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "snipe_window",
-        sa.Column("snipe_id", sa.Integer(), nullable=False),
+        sa.Column("snipe_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("host", sa.String(length=255), nullable=False),
         sa.Column("opens_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("closes_at", sa.DateTime(timezone=True), nullable=False),

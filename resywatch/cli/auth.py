@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Annotated
 
 import typer
 
 from resywatch.cli.context import use
-from resywatch.cli.options import JsonFlag
+from resywatch.cli.options import AccountOption, JsonFlag
 from resywatch.errors import InvalidInput
 
 app = typer.Typer(help="Resy credentials.", no_args_is_help=True, rich_markup_mode=None)
@@ -25,9 +24,12 @@ def login(
         bool,
         typer.Option("--password-stdin", help="Read the password from standard input."),
     ] = False,
+    account: AccountOption = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Log in with email and password and keep the token in the config file (mode 0600).
+    """Log in with email and password and keep the token, and the refresh cookie Resy sets
+    beside it, in the config file (mode 0600) as the account's (`default`, or --account NAME:
+    one token per account). The `tokens` job of run-forever/cron refreshes it before it lapses.
 
     The config file (and its directory) is created when missing. The password is asked for
     on the terminal, or read from stdin with --password-stdin; it is never a flag. Without
@@ -35,6 +37,9 @@ def login(
     me@x.com --password-stdin
     """
     run = use(ctx, json_output=json_output)
+    from resywatch.accounts import account_name
+
+    name = account_name(account or run.settings().account)  # a new account is no error
     if email is None:
         if not sys.stdin.isatty():  # a prompt would read the piped password as the email
             also = "" if password_stdin else " and --password-stdin"
@@ -46,17 +51,24 @@ def login(
 
     from resywatch.services import auth
 
+    store = run.tokens()
     result = run.with_resy(
         lambda resy: auth.login(
-            resy=resy, email=email, password=password, config_file=run.config_file()
-        )
+            resy=resy, email=email, password=password, store=store, account=name
+        ),
+        auth_token=None,
     )
     if run.output.json_mode:
         run.output.json(result)
         return
     expiry = f", expires {result.expires_at:%Y-%m-%d}" if result.expires_at else ""
     who = result.account.name or result.account.email
-    run.output.note(f"logged in as {who}; token saved to {result.config_file}{expiry}")
+    run.output.note(
+        f"logged in as {who} (account {result.account_name}); token saved to "
+        f"{result.config_file}{expiry}"
+    )
+    if not result.refresh_kept:
+        run.output.warn("Resy set no refresh cookie: log in again before the token lapses")
     if result.expires_at and result.expires_at - datetime.now(result.expires_at.tzinfo) < (
         auth.EXPIRY_WARNING
     ):
@@ -64,27 +76,37 @@ def login(
 
 
 @app.command()
-def status(ctx: typer.Context, json_output: JsonFlag = False) -> None:
-    """Show who is logged in, when the token expires, and whether Resy accepts it.
+def status(
+    ctx: typer.Context, account: AccountOption = None, json_output: JsonFlag = False
+) -> None:
+    """Show who the account's token belongs to, when it expires, and whether Resy accepts
+    it; then every account with its token's expiry (`accounts` in --json).
 
-    Exit 0 when Resy accepts the token, 1 when it does not or there is none.
+    Exit 0 when Resy accepts the token, 1 when it does not or there is none, 2 for an
+    unknown account.
     """
     run = use(ctx, json_output=json_output)
     from datetime import UTC, datetime
 
     from resywatch.services import auth
 
-    result = run.with_resy(lambda resy: auth.status(resy=resy, now=datetime.now(UTC)))
+    name = run.choose_account(account)
+    tokens = run.tokens().all()
+    result = run.with_resy(
+        lambda resy: auth.status(resy=resy, now=datetime.now(UTC), tokens=tokens, account=name)
+    )
     if result.expiring_soon:
+        flag = "" if name == "default" else f" --account {name}"
         run.output.warn(
             f"the Resy token expires in {result.expires_in_days:.1f} days: "
-            "run `resywatch auth login`"
+            f"run `resywatch auth login{flag}`"
         )
     if run.output.json_mode:
         run.output.json(result)
         return
     run.output.fields(
         [
+            ("account", result.account_name),
             ("user", result.account.name),
             ("email", result.account.email),
             ("payment method", result.account.payment_method_id),
@@ -92,22 +114,32 @@ def status(ctx: typer.Context, json_output: JsonFlag = False) -> None:
             ("accepted by Resy", result.accepted),
         ]
     )
+    if len(result.accounts) > 1:
+        run.output.table(
+            ["account", "expires", "days left", "refreshable"],
+            [(a.name, a.expires_at, a.expires_in_days, a.refreshable) for a in result.accounts],
+            title="accounts",
+        )
 
 
 @app.command()
-def logout(ctx: typer.Context, json_output: JsonFlag = False) -> None:
-    """Remove the saved token from the config file."""
+def logout(
+    ctx: typer.Context, account: AccountOption = None, json_output: JsonFlag = False
+) -> None:
+    """Remove the account's saved token and refresh cookie from the config file."""
     run = use(ctx, json_output=json_output)
+    from resywatch.accounts import DEFAULT_ACCOUNT, account_name
     from resywatch.services import auth
 
-    config_file = run.config_file()
-    removed = auth.logout(config_file=config_file)
-    from resywatch.config import env_var
-
-    still_set = bool(os.environ.get(env_var("resy_auth_token")))
+    name = account_name(account or run.settings().account)
+    store = run.tokens()
+    removed = auth.logout(store=store, account=name)
+    config_file = store.path
+    still_set = name == DEFAULT_ACCOUNT and store.environment_token()
     if run.output.json_mode:
         run.output.json(
             {
+                "account": name,
                 "removed": removed,
                 "config_file": config_file,
                 "token_still_in_environment": still_set,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_type_hints
 import typer
 
 from resywatch.cli.context import use
-from resywatch.cli.options import JsonFlag
+from resywatch.cli.options import AccountOption, DaysAheadOption, JsonFlag, RepeatOption
 from resywatch.cli.params import (
     id_parser,
     parse_day,
@@ -176,6 +176,7 @@ def now(
     max_cancel_fee: MaxCancelOption = None,
     dry_run: DryRunOption = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before booking.")] = False,
+    account: AccountOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Book the best open slot now: find, check the quote, book, confirm.
@@ -193,6 +194,7 @@ def now(
     request = _request(
         venue, day, party, at, window, seating, payment_method, max_total, max_cancel_fee, dry_run
     )
+    run.choose_account(account)
     ask = None if yes or not (sys.stdin.isatty() and run.output.stderr.is_terminal) else _ask
     _report(run.output, run.with_runtime(lambda rt: book_now(rt, request, confirm=ask)))
 
@@ -288,6 +290,7 @@ class SnipeOptions:
     budget: BudgetOption = None
     dry_run: DryRunOption = False
     yes: UnattendedYesOption = False
+    account: AccountOption = None
 
     def spec(self) -> SnipeSpec:
         """The snipe asked for (exit 2 on a bad value, before anything is looked up)."""
@@ -377,6 +380,7 @@ def snipe(
     from resywatch.services.vocabulary import local_moment
 
     spec = options.spec()
+    run.choose_account(options.account)
     settings, output = run.settings(), run.output
     if speculate:
         settings = settings.model_copy(update={"book_speculate": True})
@@ -483,25 +487,6 @@ def _pace(figures: dict[str, float]) -> str | None:
     )
 
 
-RepeatOption = Annotated[
-    str | None,
-    typer.Option(
-        "--repeat",
-        help="Repeat: daily, weekly (the weekday of --date) or weekly:DAYS (weekly:mon,fri), "
-        "naming the days to book; each is sniped --days-ahead days before, at its release "
-        "time. --date is the first day. A booked or missed day does not stop the series; "
-        "`book schedule cancel ID` does.",
-    ),
-]
-DaysAheadOption = Annotated[
-    int | None,
-    typer.Option(
-        "--days-ahead",
-        help="With --repeat: days ahead the venue releases a day (instead of --lead-days).",
-    ),
-]
-
-
 @schedule_app.command("add")
 @with_snipe_options
 def schedule_add(
@@ -529,6 +514,7 @@ def schedule_add(
     spec = options.spec()
     if repeat is not None and days_ahead is not None:
         spec = replace(spec, recurrence=Recurrence(repeat, days_ahead))
+    run.choose_account(options.account)  # the snipe books as this account when it runs
     added = run.with_runtime(lambda rt: schedule_snipe(rt, spec))
     if run.output.json_mode:
         run.output.json(added)

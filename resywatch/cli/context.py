@@ -12,6 +12,7 @@ import typer
 from resywatch.cli.output import Output
 
 if TYPE_CHECKING:
+    from resywatch.accounts import TokenStore
     from resywatch.config import Settings
     from resywatch.db.engine import Database
     from resywatch.resy.client import ResyClient
@@ -34,6 +35,9 @@ class AppContext:
     _database: Database | None = None
     _resy_calls: list[ApiCall] = field(default_factory=list)
     _secrets: list[str] = field(default_factory=list, repr=False)  # beyond the settings'
+    # The account a command acts for, once it chose one (`choose_account`); until then the
+    # client carries the settings' token, as it always did.
+    _account: str | None = None
 
     @property
     def output(self) -> Output:
@@ -75,6 +79,23 @@ class AppContext:
 
         return config_file(self.config_path)
 
+    def tokens(self) -> TokenStore:
+        """Every account's tokens, from the config file in effect (and the environment)."""
+        from resywatch.accounts import TokenStore
+
+        return TokenStore(self.config_file())
+
+    def choose_account(self, name: str | None) -> str:
+        """The account this command acts for: `name` (--account), else RESYWATCH_ACCOUNT or
+        `[general] account`, else `default`. Checked now, before anything is written: a bad
+        or unknown name is exit 2."""
+        from resywatch.accounts import account_name, pick
+
+        chosen = account_name(name or self.settings().account)
+        pick(self.tokens().all(), chosen)  # UnknownAccount unless logged in (or default)
+        self._account = chosen
+        return chosen
+
     def with_resy(self, work: Callable[[ResyClient], Awaitable[T]], **options: Any) -> T:
         """Run `work` with a Resy client built from the settings (`options` override them),
         in one event loop. The client obeys the request budget, pause and breaker shared
@@ -85,6 +106,11 @@ class AppContext:
 
         if "gate" not in options:
             options["gate"] = self._shared_politeness()
+        if self._account is not None and "auth_token" not in options:
+            # The one place a command's client gets its account's token.
+            from resywatch.accounts import pick
+
+            options["auth_token"] = pick(self.tokens().all(), self._account).auth_token
 
         async def main() -> T:
             async with client_from_settings(self.settings(), **options) as resy:
@@ -107,7 +133,11 @@ class AppContext:
         from resywatch.runtime import Runtime
 
         settings, db = settings or self.settings(), self.database()
-        return self.with_resy(lambda resy: work(Runtime(settings, db, resy)), **options)
+        tokens, account = self.tokens(), self._account or "default"
+        return self.with_resy(
+            lambda resy: work(Runtime(settings, db, resy, tokens=tokens, account=account)),
+            **options,
+        )
 
     def _shared_politeness(self) -> HostGate | None:
         """The database's politeness gate; None when the database is not usable (`auth
@@ -151,9 +181,10 @@ class AppContext:
 
         try:
             settings = self.settings()  # they may not have been needed yet
+            stored = self.tokens().secrets()
         except ResywatchError:
             return list(self._secrets)
-        return [*settings.secrets(), *self._secrets]
+        return [*settings.secrets(), *stored, *self._secrets]
 
     def redact(self, text: str) -> str:
         from resywatch.redact import redact_text

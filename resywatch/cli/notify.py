@@ -10,7 +10,7 @@ import typer
 
 from resywatch.cli.context import use
 from resywatch.cli.notify_delivery import channels_app, deliver
-from resywatch.cli.options import JsonFlag
+from resywatch.cli.options import AccountOption, JsonFlag
 from resywatch.cli.params import id_parser
 from resywatch.cli.watch import (
     DateOption,
@@ -68,6 +68,7 @@ def add(
             "it again files no request twice.",
         ),
     ] = False,
+    account: AccountOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Tell me once when the venue has a table on the date (or range), then stop.
@@ -81,6 +82,7 @@ def add(
     from resywatch.errors import InvalidInput
     from resywatch.services import notify_requests
 
+    run.choose_account(account)  # the account --auto-book books for
     if (venue is None) == (not hard_to_get):
         raise InvalidInput("give --venue, or --hard-to-get for every venue of the curated list")
     want = _want(day, until, party, window, [], at)

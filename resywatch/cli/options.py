@@ -74,3 +74,33 @@ def board_filter(settings: Settings, given: DropFilterArgs) -> BoardFilter:
         hotspots_only=given.hotspots,
         venue=given.venue,
     )
+
+
+AccountOption = Annotated[
+    str | None,
+    typer.Option(
+        "--account",
+        help="The Resy account to act for (env RESYWATCH_ACCOUNT) [default: default].",
+        show_default=False,
+    ),
+]
+
+
+# `book schedule add`: a series of snipes.
+RepeatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--repeat",
+        help="Repeat: daily, weekly (the weekday of --date) or weekly:DAYS (weekly:mon,fri), "
+        "naming the days to book; each is sniped --days-ahead days before, at its release "
+        "time. --date is the first day. A booked or missed day does not stop the series; "
+        "`book schedule cancel ID` does.",
+    ),
+]
+DaysAheadOption = Annotated[
+    int | None,
+    typer.Option(
+        "--days-ahead",
+        help="With --repeat: days ahead the venue releases a day (instead of --lead-days).",
+    ),
+]

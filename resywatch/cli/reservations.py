@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from resywatch.cli.context import use
-from resywatch.cli.options import JsonFlag
+from resywatch.cli.options import AccountOption, JsonFlag
 from resywatch.cli.params import id_parser
 from resywatch.errors import InvalidInput
 
@@ -37,6 +37,7 @@ def list_(
     ctx: typer.Context,
     past: Annotated[bool, typer.Option("--past", help="Past reservations, newest first.")] = False,
     all_: Annotated[bool, typer.Option("--all", help="Upcoming, then past.")] = False,
+    account: AccountOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Upcoming reservations, soonest first: venue, date, time, party, seating, and what a
@@ -46,6 +47,7 @@ def list_(
         raise InvalidInput("--past and --all: choose one")
     from resywatch.services import reservations
 
+    run.choose_account(account)
     which = (
         reservations.Which.ALL
         if all_
@@ -79,11 +81,17 @@ def list_(
 
 
 @app.command()
-def show(ctx: typer.Context, reservation_id: ReservationId, json_output: JsonFlag = False) -> None:
+def show(
+    ctx: typer.Context,
+    reservation_id: ReservationId,
+    account: AccountOption = None,
+    json_output: JsonFlag = False,
+) -> None:
     """One reservation, upcoming or past (exit 3 when the account has none by that id)."""
     run = use(ctx, json_output=json_output)
     from resywatch.services import reservations
 
+    run.choose_account(account)
     found = run.with_runtime(lambda rt: reservations.show_reservation(rt, reservation_id))
     if run.output.json_mode:
         run.output.json(_document(found))
@@ -109,6 +117,7 @@ def cancel(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Do not ask; also cancel when it costs a fee.")
     ] = False,
+    account: AccountOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Cancel an upcoming reservation, confirmed through your reservations afterwards.
@@ -121,6 +130,7 @@ def cancel(
     run = use(ctx, json_output=json_output)
     from resywatch.services import reservations
 
+    run.choose_account(account)
     interactive = sys.stdin.isatty() and run.output.stderr.is_terminal
     ask = None if yes or not interactive else _ask
     result = run.with_runtime(

@@ -61,7 +61,9 @@ def run(
 
     async def passes(resy: ResyClient) -> list[PassResult]:
         return await runner.run_passes(
-            JobContext(db, resy, settings, SYSTEM_CLOCK, default_stream=stream),
+            JobContext(
+                db, resy, settings, SYSTEM_CLOCK, default_stream=stream, tokens=out.tokens()
+            ),
             None if job == "due" else JOBS[job],
             owner=this_process(),
             repeat=repeat,
@@ -92,9 +94,10 @@ def run_forever(
     ] = None,
 ) -> None:
     """Run every job on its interval until SIGTERM or SIGINT: discovery, watches, notify
-    checks, delivery, snipes and retention. Delivery also runs as soon as notifications are
-    committed (on PostgreSQL, by any worker). The first signal lets running passes finish
-    (exit 0 within 8 s); a second one stops at once. One log line per pass on stderr.
+    checks, delivery, snipes, retention and token refresh. Delivery also runs as soon as
+    notifications are committed (on PostgreSQL, by any worker). The first signal lets running
+    passes finish (exit 0 within 8 s); a second one stops at once. One log line per pass on
+    stderr.
     """
     out = use(ctx, json_output=False)
     from resywatch.clock import SYSTEM_CLOCK
@@ -114,9 +117,8 @@ def run_forever(
         sys.stderr.flush()
 
     async def supervise(resy: ResyClient) -> int:
-        supervisor = Supervisor(
-            JobContext(db, resy, settings, SYSTEM_CLOCK), chosen, this_process(), log, max_passes
-        )
+        context = JobContext(db, resy, settings, SYSTEM_CLOCK, tokens=out.tokens())
+        supervisor = Supervisor(context, chosen, this_process(), log, max_passes)
         return await supervisor.run()
 
     code = out.with_resy(supervise)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from resywatch.cli.context import use
 from resywatch.cli.options import JsonFlag
 from resywatch.errors import ResywatchError
+
+if TYPE_CHECKING:
+    from resywatch.config import Settings
 
 app = typer.Typer(
     help="A faithful fake Resy, for trying things with no account.",
@@ -46,6 +49,13 @@ def serve(
         bool,
         typer.Option(help="Enable the /__sandbox/ control routes (clock, faults, counters)."),
     ] = False,
+    refuse_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--refuse-refresh",
+            help="Refuse every refresh cookie at /3/auth/refresh (419): tokens then lapse.",
+        ),
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Serve the sandbox until interrupted.
@@ -57,25 +67,18 @@ def serve(
     resywatch sandbox serve --port 8765 --speed 60 --control
     """
     run = use(ctx, json_output=json_output)
-    from resywatch.config import DEFAULT_RESY_API_KEY
     from resywatch.sandbox.config import DEMO_API_KEY, SandboxConfig
     from resywatch.sandbox.server import serve as serve_sandbox
     from resywatch.sandbox.tokens import DEMO_AUTH_TOKEN
 
-    settings = run.settings()
-    configured = settings.resy_api_key.get_secret_value() if settings.resy_api_key else None
-    # Resy's public key is the client's default, not a choice: the sandbox keeps its own key
-    # unless one was configured, so a client that sends none of them is caught.
-    key = api_key or (configured if configured != DEFAULT_RESY_API_KEY else None)
-    token = auth_token or (
-        settings.resy_auth_token.get_secret_value() if settings.resy_auth_token else None
-    )
+    key, token = _credentials(run.settings(), api_key, auth_token)
     config = SandboxConfig(
         seed=seed,
         speed=speed,
         api_key=key or DEMO_API_KEY,
         auth_token=token or DEMO_AUTH_TOKEN,
         control_enabled=control,
+        refuse_refresh=refuse_refresh,
     )
     if not _is_loopback(host):
         run.output.warn(f"binding to {host}: the sandbox is reachable beyond this machine")
@@ -99,6 +102,22 @@ def serve(
         serve_sandbox(config, host=host, port=port, on_listening=listening)
     except OSError as exc:
         raise ResywatchError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _credentials(
+    settings: Settings, api_key: str | None, auth_token: str | None
+) -> tuple[str | None, str | None]:
+    """The key and token the sandbox accepts: the options, else the configured ones."""
+    from resywatch.config import DEFAULT_RESY_API_KEY
+
+    configured = settings.resy_api_key.get_secret_value() if settings.resy_api_key else None
+    # Resy's public key is the client's default, not a choice: the sandbox keeps its own key
+    # unless one was configured, so a client that sends none of them is caught.
+    key = api_key or (configured if configured != DEFAULT_RESY_API_KEY else None)
+    token = auth_token or (
+        settings.resy_auth_token.get_secret_value() if settings.resy_auth_token else None
+    )
+    return key, token
 
 
 def _is_loopback(host: str) -> bool:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from resywatch.cli.context import AppContext, use
-from resywatch.cli.options import JsonFlag
+from resywatch.cli.options import AccountOption, JsonFlag
 from resywatch.cli.params import id_parser, parse_day, parse_duration, parse_times, parse_window
 
 if TYPE_CHECKING:
@@ -99,6 +99,7 @@ def add_venues(
     ] = None,
     every: EveryOption = "5m",
     auto_book: AutoBookOption = False,
+    account: AccountOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Tell me when any of these venues has a table (with --auto-book, book the best one).
@@ -117,6 +118,7 @@ def add_venues(
         venues=tuple(venue),
         auto_book=auto_book,
     )
+    run.choose_account(account)  # the account --auto-book books for
     _added(run.output, _add(run, spec))
 
 

@@ -8,9 +8,12 @@ how an answer is read (models, typed errors) is `resy.responses`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, Literal
+
+import httpx
 
 from resywatch.redact import secret_forms
 from resywatch.resy import errors
@@ -25,12 +28,13 @@ from resywatch.resy.models import (
     SearchHit,
     SearchPage,
     SearchResponse,
+    TokenResponse,
     User,
     VenueConfigResponse,
     VenueResponse,
 )
-from resywatch.resy.responses import parse
-from resywatch.resy.transport import WEB_ORIGIN, ResyTransport, RetryPolicy
+from resywatch.resy.responses import REFRESH_PATH, parse
+from resywatch.resy.transport import REFRESH_COOKIE, WEB_ORIGIN, ResyTransport, RetryPolicy
 
 if TYPE_CHECKING:
     from resywatch.config import Settings
@@ -211,6 +215,59 @@ class ResyClient(ResyTransport):
             "POST", "/3/auth/password", data={"email": email, "password": password}
         )
         return parse(LoginResponse, body, "/3/auth/password")
+
+    async def login_session(self, email: str, password: str) -> Session:
+        """Log in as the web app does since 2024 (`POST /4/auth/password`, Cierge): a token,
+        and the refresh cookie Resy sets beside it (`production_refresh_token`, ~90 days)."""
+        self._passwords += secret_forms(password)
+        cookie = _CookieCatcher()
+        body = await self._call(
+            "POST",
+            "/4/auth/password",
+            data={"email": email, "password": password},
+            on_answer=cookie,
+        )
+        answer = parse(TokenResponse, body, "/4/auth/password")
+        self._passwords += [answer.token, *([cookie.value] if cookie.value else [])]
+        return Session(answer.token, cookie.value)
+
+    async def refresh(self, refresh_token: str) -> Session:
+        """A new token for a refresh cookie (`POST /3/auth/refresh`), and the new cookie.
+        Sent once: a lost answer may have used the cookie up; the next pass tries again."""
+        self._passwords += [refresh_token]
+        cookie = _CookieCatcher()
+        body = await self._call(
+            "POST",
+            REFRESH_PATH,
+            cookies={REFRESH_COOKIE: refresh_token},
+            retry=False,
+            on_answer=cookie,
+        )
+        answer = parse(TokenResponse, body, REFRESH_PATH)
+        self._passwords += [answer.token, *([cookie.value] if cookie.value else [])]
+        return Session(answer.token, cookie.value or refresh_token)
+
+
+@dataclass(frozen=True)
+class Session:
+    """What a login or a refresh gives: the token, and the refresh cookie (None if Resy set
+    none). Never printed: repr hides both."""
+
+    token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
+
+
+class _CookieCatcher:
+    """Reads the refresh cookie off an answer's Set-Cookie headers."""
+
+    value: str | None = None
+
+    def __call__(self, response: httpx.Response) -> None:
+        for header in response.headers.get_list("set-cookie"):
+            jar: SimpleCookie = SimpleCookie()
+            jar.load(header)
+            if REFRESH_COOKIE in jar and jar[REFRESH_COOKIE].value:
+                self.value = jar[REFRESH_COOKIE].value
 
 
 def _more_pages(page: SearchPage, seen: int, per_page: int) -> bool:

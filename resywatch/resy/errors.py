@@ -37,6 +37,12 @@ class AuthExpired(AuthError):
     code = "auth_expired"
 
 
+class RefreshRefused(AuthError):
+    """Resy refused the refresh cookie: log in again (`resywatch auth login`)."""
+
+    code = "refresh_refused"
+
+
 class LoginRefused(AuthError):
     """Resy refused the email and password of a login (419)."""
 

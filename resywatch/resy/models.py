@@ -451,6 +451,12 @@ class LoginResponse(User):
     token: str
 
 
+class TokenResponse(ResyModel):
+    """`/4/auth/password` and `/3/auth/refresh`: `{token}` (the cookie comes as a header)."""
+
+    token: str
+
+
 class ReservationConfig(ResyModel):
     type: str | None = None
 

@@ -31,6 +31,7 @@ def parse(model: type[Model], body: bytes, endpoint: str) -> Model:
 
 
 LOGIN_PATHS = frozenset({"/3/auth/password", "/4/auth/password"})
+REFRESH_PATH = "/3/auth/refresh"
 
 
 def error_for(
@@ -98,6 +99,11 @@ def _refusal(path: str, status: int, detail: str, *, user: bool) -> errors.AuthE
         return errors.LoginRefused(
             f"Resy refused the login ({status}): wrong email or password (or a stale "
             "`[resy] api_key`, if you set one)",
+            status=status,
+        )
+    if path == REFRESH_PATH:
+        return errors.RefreshRefused(
+            f"Resy refused to refresh the token ({detail}): run `resywatch auth login`",
             status=status,
         )
     if user:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import http.cookiejar
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,17 @@ WEB_ORIGIN = "https://resy.com"
 KEEPALIVE_S = 60.0
 
 
+REFRESH_COOKIE = "production_refresh_token"
+
+
+class _KeepNoRefreshCookie(http.cookiejar.DefaultCookiePolicy):
+    """The client's jar never keeps a refresh cookie: it belongs to one account, is kept
+    beside that account's token, and is sent only with that account's refresh."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return cookie.name != REFRESH_COOKIE and super().set_ok(cookie, request)
+
+
 @dataclass(frozen=True)
 class ApiCall:
     """One HTTP attempt, as written to `api_call_log`."""
@@ -60,6 +72,7 @@ class _Try:
     number: int  # 1 for the first try
     send: Callable[[], Awaitable[httpx.Response]]
     user: bool  # the request carries the user's token
+    on_answer: Callable[[httpx.Response], None] | None = None  # sees a successful answer
 
 
 @dataclass
@@ -145,6 +158,7 @@ class ResyTransport:
             # connection is still open at its instant without requests to keep it warm.
             limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S),
             follow_redirects=False,  # a redirect means "log in again", never follow it
+            cookies=http.cookiejar.CookieJar(policy=_KeepNoRefreshCookie()),
             headers={
                 "User-Agent": USER_AGENT,
                 "Origin": WEB_ORIGIN,
@@ -177,6 +191,13 @@ class ResyTransport:
     def host(self) -> str:
         return urlsplit(self.base_url).netloc
 
+    def with_token(self, auth_token: str | None) -> Self:
+        """This client for another account: the same connections, rate, budget, gate and
+        call log, with `auth_token` on user calls. Close only the original."""
+        twin = copy.copy(self)
+        twin.auth_token = auth_token
+        return twin
+
     def secrets(self) -> list[str]:
         """What this client sent and must never repeat: its key, its token, passwords."""
         return [s for s in (self.api_key, self.auth_token, *self._passwords) if s]
@@ -192,9 +213,16 @@ class ResyTransport:
         user: bool = False,
         retry: bool = True,
         counted: bool = True,
+        cookies: Mapping[str, str] | None = None,
+        on_answer: Callable[[httpx.Response], None] | None = None,
     ) -> bytes:
-        """The body of a successful answer, as bytes (parsed by the caller's model)."""
+        """The body of a successful answer, as bytes (parsed by the caller's model).
+        `cookies` go with this request only; `on_answer` sees the answer's headers."""
         headers = self._auth_headers(user=user)
+        if cookies:
+            # A header, not httpx's per-request cookies (deprecated: they would also be
+            # ambiguous about the jar, which must never keep a refresh cookie).
+            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
         attempts = AsyncRetrying(
             stop=stop_after_attempt(1 + (self.retry.max_retries if retry else 0)),
             wait=self._wait,
@@ -203,12 +231,19 @@ class ResyTransport:
             reraise=True,
         )
         send = functools.partial(
-            self._http.request, method, path, params=params, json=json, data=data, headers=headers
+            self._http.request,
+            method,
+            path,
+            params=params,
+            json=json,
+            data=data,
+            headers=headers,
         )
         async for attempt in attempts:
             with attempt:
                 number = attempt.retry_state.attempt_number
-                return await self._attempt(_Try(method, path, number, send, user), counted)
+                try_ = _Try(method, path, number, send, user, on_answer)
+                return await self._attempt(try_, counted)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _attempt(self, attempt: _Try, counted: bool = True) -> bytes:
@@ -261,6 +296,8 @@ class ResyTransport:
             self._record(attempt, status, started, exc.kind)
             raise
         self._record(attempt, status, started, None)
+        if attempt.on_answer is not None:
+            attempt.on_answer(response)
         return response.content
 
     def _auth_headers(self, *, user: bool) -> dict[str, str]:

@@ -7,12 +7,12 @@ from starlette.responses import Response
 
 from resywatch.sandbox.gateway import Call
 from resywatch.sandbox.http import ApiError, form_body, int_param, json_response
-from resywatch.sandbox.state import SandboxState
+from resywatch.sandbox.state import REFRESH_TOKEN_LIFETIME_S, SandboxState
 
 
 async def user(request: Request, call: Call) -> Response:
     active = [r for r in call.state.world.user_reservations(call.uid) if r.cancelled_at is None]
-    return json_response(call.payloads.user(call.state.user, len(active)))
+    return json_response(call.payloads.user(call.state.user_by_uid(call.uid), len(active)))
 
 
 async def reservations(request: Request, call: Call) -> Response:
@@ -41,36 +41,46 @@ async def reservations(request: Request, call: Call) -> Response:
     )
 
 
-async def _login(request: Request, call: Call) -> str:
+async def _login(request: Request, call: Call) -> int:
     form = await form_body(request)
     call.note(email=form.get("email"))
-    if not call.state.check_password(form.get("email", ""), form.get("password", "")):
+    uid = call.state.check_password(form.get("email", ""), form.get("password", ""))
+    if uid is None:
         raise ApiError(419, "Unauthorized")
-    return call.state.mint_token()
+    return uid
 
 
-def _refresh_cookie(state: SandboxState) -> dict[str, str]:
-    cookie = f"production_refresh_token={state.mint_refresh()}; Path=/; HttpOnly; SameSite=Lax"
+def _refresh_cookie(state: SandboxState, uid: int) -> dict[str, str]:
+    """Resy's refresh cookie (RESY_API.md §3: set by the login, ~90 days)."""
+    value = state.mint_refresh(uid)
+    cookie = (
+        f"production_refresh_token={value}; Path=/; Max-Age={REFRESH_TOKEN_LIFETIME_S}; "
+        "HttpOnly; SameSite=Lax"
+    )
     return {"set-cookie": cookie}
 
 
 async def auth_password_v3(request: Request, call: Call) -> Response:
-    token = await _login(request, call)
-    active = [
-        r for r in call.state.world.user_reservations(call.state.user.uid) if r.cancelled_at is None
-    ]
-    return json_response({**call.payloads.user(call.state.user, len(active)), "token": token})
+    uid = await _login(request, call)
+    user = call.state.user_by_uid(uid)
+    active = [r for r in call.state.world.user_reservations(uid) if r.cancelled_at is None]
+    token = call.state.mint_token(uid)
+    return json_response({**call.payloads.user(user, len(active)), "token": token})
 
 
 async def auth_password_v4(request: Request, call: Call) -> Response:
-    token = await _login(request, call)
-    return json_response({"token": token}, headers=_refresh_cookie(call.state))
+    uid = await _login(request, call)
+    return json_response(
+        {"token": call.state.mint_token(uid)}, headers=_refresh_cookie(call.state, uid)
+    )
 
 
 async def auth_refresh(request: Request, call: Call) -> Response:
-    if not call.state.refresh_valid(request.cookies.get("production_refresh_token")):
+    uid = call.state.refresh_user(request.cookies.get("production_refresh_token"))
+    if uid is None:
         raise ApiError(419, "Unauthorized")
-    return json_response({"token": call.state.mint_token()}, headers=_refresh_cookie(call.state))
+    token = call.state.mint_token(uid)
+    return json_response({"token": token}, headers=_refresh_cookie(call.state, uid))
 
 
 async def geoip(request: Request, call: Call) -> Response:

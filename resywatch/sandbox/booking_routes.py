@@ -106,7 +106,7 @@ async def details(request: Request, call: Call) -> Response:
     token = mint_book_token(call.state.auth.signing_key, claims)
     start = call.state.world.slot_start(venue, day, slot)
     body = call.payloads.details(
-        venue, slot, day, party, start, token, expires, call.state.user,
+        venue, slot, day, party, start, token, expires, call.state.user_by_uid(call.uid),
         fee_per_guest=call.state.variants.fee_per_guest,
     )  # fmt: skip
     if str(params.get("commit", "1")) == "0" or venue.id in call.state.variants.captcha_venue_ids:
@@ -135,7 +135,8 @@ async def book(request: Request, call: Call) -> Response:
             raise ApiError(400, "Invalid struct_payment_method") from exc
     if venue.cannot_take_payment and payment_method_id is not None:
         raise ApiError(403, BOOK_ERRORS[403])
-    if venue.payment_required and payment_method_id not in call.state.user.payment_method_ids:
+    user = call.state.user_by_uid(call.uid)
+    if venue.payment_required and payment_method_id not in user.payment_method_ids:
         raise ApiError(402, BOOK_ERRORS[402])
     world = call.state.world
     index = world.slot_index(venue, claims.time, claims.seating)

@@ -40,6 +40,8 @@ class SandboxConfig:
     email: str = DEMO_EMAIL
     password: str = DEMO_PASSWORD
     token_lifetime_s: float = DEFAULT_TOKEN_LIFETIME_S
+    #: `POST /3/auth/refresh` refuses every refresh cookie (419).
+    refuse_refresh: bool = False
     signing_key: bytes = field(default=DEMO_SIGNING_KEY, repr=False)
     #: Most recent requests kept for `/__sandbox/requests` (older entries are dropped).
     request_log_size: int = 50_000

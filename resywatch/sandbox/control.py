@@ -49,6 +49,13 @@ class AuthBody(_Body):
     redirect_on_failure: bool | None = None
     token_lifetime_s: float | None = None
     has_card: bool | None = None
+    refuse_refresh: bool | None = None
+
+
+class UserBody(_Body):
+    email: str
+    password: str
+    first_name: str = "Second"
 
 
 class VariantsBody(_Body):
@@ -177,6 +184,15 @@ async def control_auth(request: Request, state: SandboxState) -> Any:
     return state.configure_auth(**body.model_dump())
 
 
+async def control_users(request: Request, state: SandboxState) -> Any:
+    """Another diner who can log in (a second account), or the diners there are."""
+    if request.method == "POST":
+        body = await _model_body(request, UserBody)
+        user = state.add_user(body.email, body.password, body.first_name)
+        return {"uid": user.uid, "email": user.email}
+    return {"users": [{"uid": u.uid, "email": u.email} for u in state.users.values()]}
+
+
 async def control_variants(request: Request, state: SandboxState) -> Any:
     if request.method == "GET":
         return state.variants.describe()
@@ -239,6 +255,7 @@ CONTROL_ROUTES: tuple[
     ("/faults", control_faults, ("GET", "POST", "DELETE")),
     ("/release", control_release, ("GET", "POST")),
     ("/auth", control_auth, ("GET", "POST")),
+    ("/users", control_users, ("GET", "POST")),
     ("/world", control_world, ("GET", "POST")),
     ("/variants", control_variants, ("GET", "POST")),
     ("/venues", control_venues, ("GET",)),

@@ -6,6 +6,7 @@ going through `/__sandbox/` over HTTP; both paths are thread-safe.
 
 from __future__ import annotations
 
+import hmac
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -68,8 +69,12 @@ class AuthState:
     signing_key: bytes
     token_lifetime_s: float
     redirect_on_failure: bool = False
+    #: `POST /3/auth/refresh` refuses every refresh cookie (419), as Resy does for one it
+    #: revoked: clients must fall back to telling their user to log in again.
+    refuse_refresh: bool = False
     revoked: set[str] = field(default_factory=set)
     minted: set[str] = field(default_factory=set)
+    used_refresh: set[str] = field(default_factory=set)
     nonce: int = 0
 
 
@@ -151,7 +156,18 @@ class SandboxState:
         self.faults = FaultBook(config.seed)
         self.traffic = Traffic(config.request_log_size)
         self.user = DemoUser(email=config.email)
-        self.auth = AuthState(config.auth_token, config.signing_key, config.token_lifetime_s)
+        # Every diner who can log in: the demo user, and those `add_user` adds (a second
+        # account holds its own reservations).
+        self.users: dict[int, DemoUser] = {self.user.uid: self.user}
+        self._passwords: dict[str, tuple[str, int]] = {
+            config.email.lower(): (config.password, self.user.uid)
+        }
+        self.auth = AuthState(
+            config.auth_token,
+            config.signing_key,
+            config.token_lifetime_s,
+            refuse_refresh=config.refuse_refresh,
+        )
         self.variants = Variants()
         self._lock = threading.Lock()
 
@@ -166,25 +182,41 @@ class SandboxState:
             exp = unverified_exp(token)
             return self.user.uid if exp is None or exp > now else None
         claims = jwt_claims(token, self.auth.signing_key)
-        if claims is None or claims.get("gt") != "consumer" or claims.get("uid") != self.user.uid:
+        uid = claims.get("uid") if claims is not None else None
+        if claims is None or claims.get("gt") != "consumer" or uid not in self.users:
             return None
         exp = claims.get("exp")
-        return self.user.uid if isinstance(exp, int | float) and exp > now else None
+        return uid if isinstance(uid, int) and isinstance(exp, int | float) and exp > now else None
 
-    def check_password(self, email: str, password: str) -> bool:
-        return (
-            email.strip().lower() == self.config.email.lower() and password == self.config.password
-        )
+    def user_by_uid(self, uid: int | None) -> DemoUser:
+        return self.users.get(uid or self.user.uid, self.user)
 
-    def mint_token(self) -> str:
-        """A fresh auth token for the demo user, expiring per the sandbox clock."""
+    def add_user(self, email: str, password: str, first_name: str = "Second") -> DemoUser:
+        """Another diner who can log in (`/__sandbox/users`), with a card on file."""
+        with self._lock:
+            uid = DEMO_USER_ID + len(self.users)
+            user = DemoUser(uid=uid, guest_id=DEMO_GUEST_ID + uid, first_name=first_name)
+            user.email = email
+            self.users[uid] = user
+            self._passwords[email.strip().lower()] = (password, uid)
+        return user
+
+    def check_password(self, email: str, password: str) -> int | None:
+        """The uid these credentials log in as, or None."""
+        known = self._passwords.get(email.strip().lower())
+        return known[1] if known is not None and hmac.compare_digest(known[0], password) else None
+
+    def mint_token(self, uid: int | None = None) -> str:
+        """A fresh auth token for a user (the demo user by default), expiring per the
+        sandbox clock."""
         now = self.clock.now()
+        user = self.user_by_uid(uid)
         with self._lock:
             self.auth.nonce += 1
             token = mint_jwt(
                 self.auth.signing_key,
-                uid=self.user.uid,
-                guest_id=self.user.guest_id,
+                uid=user.uid,
+                guest_id=user.guest_id,
                 iat=int(now),
                 exp=int(now + self.auth.token_lifetime_s),
                 jti=self.auth.nonce,
@@ -192,19 +224,30 @@ class SandboxState:
             self.auth.minted.add(token)
         return token
 
-    def mint_refresh(self) -> str:
+    def mint_refresh(self, uid: int | None = None) -> str:
         with self._lock:
             self.auth.nonce += 1
             return mint_refresh_token(
                 self.auth.signing_key,
-                uid=self.user.uid,
+                uid=self.user_by_uid(uid).uid,
                 exp=int(self.clock.now() + REFRESH_TOKEN_LIFETIME_S),
                 nonce=self.auth.nonce,
             )
 
-    def refresh_valid(self, token: str | None) -> bool:
+    def refresh_user(self, token: str | None) -> int | None:
+        """The uid a refresh cookie stands for, or None if it is forged, expired or used, or
+        every refresh is refused. Resy hands a new cookie with each refresh (RESY_API.md §3);
+        whether the old one stays good is unseen: the sandbox takes the strict reading, so
+        a client that keeps the old cookie is caught."""
         parsed = parse_refresh_token(self.auth.signing_key, token or "")
-        return parsed is not None and parsed[0] == self.user.uid and parsed[1] > self.clock.now()
+        if self.auth.refuse_refresh or parsed is None or token in self.auth.used_refresh:
+            return None
+        uid, exp = parsed
+        if uid not in self.users or exp <= self.clock.now():
+            return None
+        with self._lock:
+            self.auth.used_refresh.add(token or "")
+        return uid
 
     def configure_auth(
         self,
@@ -213,8 +256,10 @@ class SandboxState:
         redirect_on_failure: bool | None = None,
         token_lifetime_s: float | None = None,
         has_card: bool | None = None,
+        refuse_refresh: bool | None = None,
     ) -> dict[str, Any]:
-        """Revoke every token issued so far (True) or restore them (False); 302 mode; card."""
+        """Revoke every token issued so far (True) or restore them (False); 302 mode; card;
+        refusing refresh cookies."""
         with self._lock:
             if expire_tokens is True:
                 self.auth.revoked |= self.auth.minted | {self.auth.config_token}
@@ -226,6 +271,8 @@ class SandboxState:
                 self.auth.token_lifetime_s = token_lifetime_s
             if has_card is not None:
                 self.user.has_card = has_card
+            if refuse_refresh is not None:
+                self.auth.refuse_refresh = refuse_refresh
             return self.describe_auth()
 
     def describe_auth(self) -> dict[str, Any]:
@@ -234,6 +281,8 @@ class SandboxState:
             "token_lifetime_s": self.auth.token_lifetime_s,
             "revoked_tokens": len(self.auth.revoked),
             "has_card": self.user.has_card,
+            "refuse_refresh": self.auth.refuse_refresh,
+            "users": len(self.users),
         }
 
     def configure_variants(self, **changes: Any) -> dict[str, Any]:

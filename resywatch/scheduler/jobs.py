@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, TYPE_CHECKING
 
+from resywatch.accounts import TokenStore
 from resywatch.clock import Clock
 from resywatch.config import Settings
 from resywatch.db.engine import Database
@@ -38,10 +39,18 @@ class JobContext:
     # Set when the process is stopping: work a job runs in a thread (which cancelling its
     # task cannot reach) watches it and returns early.
     stop: threading.Event = field(default_factory=threading.Event)
+    # Every account's tokens, read fresh each pass (None: as the settings hold them).
+    tokens: TokenStore | None = None
+
+    def secrets(self) -> list[str]:
+        """What a pass's error must never show (tokens refreshed since the start too)."""
+        return self.runtime().secrets()
 
     def runtime(self) -> Runtime:
         """What a service is handed first, read off this context (this process's worker)."""
-        return Runtime(self.settings, self.db, self.resy, self.clock, stop=self.stop)
+        return Runtime(
+            self.settings, self.db, self.resy, self.clock, stop=self.stop, tokens=self.tokens
+        )
 
 
 JobFunction = Callable[[JobContext], Awaitable[dict[str, int]]]
@@ -173,6 +182,22 @@ async def _retention(ctx: JobContext) -> dict[str, int]:
     return await asyncio.to_thread(prune, ctx.db, ctx.settings, ctx.clock.now(), stop=ctx.stop)
 
 
+async def _tokens(ctx: JobContext) -> dict[str, int]:
+    from resywatch.services.auth import RefreshStatus, refresh_tokens
+
+    results = await refresh_tokens(ctx.runtime())
+    return {
+        "accounts": len(results),
+        "refreshed": sum(1 for r in results if r.status == RefreshStatus.REFRESHED),
+        "not_refreshed": sum(
+            1
+            for r in results
+            if r.status in (RefreshStatus.REFUSED, RefreshStatus.NO_COOKIE, RefreshStatus.FAILED)
+        ),
+        "notified": sum(1 for r in results if r.notified),
+    }
+
+
 def _seconds(field: str) -> Callable[[Settings], timedelta]:
     return lambda settings: timedelta(seconds=getattr(settings, field))
 
@@ -199,6 +224,7 @@ JOBS: dict[str, Job] = {
         ),
         Job("snipes", _snipes, _seconds("jobs_snipes_interval_s"), work=("snipes",)),
         Job("retention", _retention, _seconds("jobs_retention_interval_s")),
+        Job("tokens", _tokens, _seconds("jobs_tokens_interval_s")),
     )
 }
 

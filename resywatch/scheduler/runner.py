@@ -73,9 +73,9 @@ async def run_job(
         result.status, result.error = JobStatus.INTERRUPTED, "stopped before the pass finished"
         raise
     except ResywatchError as exc:
-        result.error = redact_text(str(exc), ctx.settings.secrets())
+        result.error = redact_text(str(exc), ctx.secrets())
     except Exception as exc:  # one job's bug must not take the supervisor down
-        result.error = redact_text(f"{type(exc).__name__}: {exc}", ctx.settings.secrets())
+        result.error = redact_text(f"{type(exc).__name__}: {exc}", ctx.secrets())
     finally:
         if renewer is not None:
             renewer.cancel()

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import DateTime, func, or_
 from sqlmodel import Session, col, select
 
+from resywatch.accounts import tokens_in_settings
 from resywatch.config import Settings
 from resywatch.db.models import (
     BookingAttempt,
@@ -124,6 +125,7 @@ async def health(rt: Runtime, *, jobs: Sequence[JobSchedule]) -> HealthReport:
     # Resy is not asked while every worker is told to keep away (and health answers fast).
     checks.append(await _auth_check(resy, settings, now, held_back=_held_back(politeness, now)))
     checks.append(breaker)
+    checks.append(_accounts_check(rt, now))
     checks.append(_backlog_check(pending_since, failed_notes, settings, now))
     checks.append(_bookings_check(failed_books))
     discovery = beats.get("discovery")
@@ -452,6 +454,43 @@ async def _auth_check(
         days = (expires - now) / timedelta(days=1)
         return Check("resy_auth", Status.WARN, f"the Resy token expires in {days:.1f} days", days)
     return Check("resy_auth", Status.OK, "Resy accepts the token")
+
+
+RELOGIN = "run `resywatch auth login [--account NAME]`"
+
+
+def _accounts_check(rt: Runtime, now: datetime) -> Check:
+    """Every account's token, from its expiry: one that has lapsed is CRIT, one within the
+    refresh margin is WARN (the `tokens` job renews tokens before that: one still there
+    could not be refreshed). No Resy call: `resy_auth` asks Resy about the token in use."""
+    table = rt.tokens.all() if rt.tokens is not None else tokens_in_settings(rt.settings)
+    margin = timedelta(days=rt.settings.auth_refresh_margin_days)
+    lapsed, lapsing = [], []
+    for account in table.values():
+        expires = account.expires_at
+        if expires is None:
+            continue
+        if expires <= now:
+            lapsed.append(f"{account.name} (expired {expires:%Y-%m-%d})")
+        elif expires - now <= margin:
+            how = "refresh refused or failing" if account.refresh_token else "no refresh cookie"
+            days = (expires - now) / timedelta(days=1)
+            lapsing.append(f"{account.name} (expires in {days:.1f} days, {how})")
+    if lapsed:
+        return Check(
+            "accounts",
+            Status.CRIT,
+            f"login expired: {', '.join(lapsed + lapsing)}: {RELOGIN}",
+            float(len(lapsed)),
+        )
+    if lapsing:
+        return Check(
+            "accounts",
+            Status.WARN,
+            f"login not refreshed: {', '.join(lapsing)}: {RELOGIN}",
+            float(len(lapsing)),
+        )
+    return Check("accounts", Status.OK, f"{len(table)} accounts, none expiring unrefreshed")
 
 
 def _held_back(state: ResyHost | None, now: datetime) -> str | None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement, and_, update
 from sqlmodel import Session, col, select
 
+from resywatch.accounts import DEFAULT_ACCOUNT, stored_name
 from resywatch.db.engine import Database
 from resywatch.db.models import Notification, NotifyRequest, RequestStatus, Venue, WatchStatus
 from resywatch.errors import InvalidInput, NotFound, ResywatchError
@@ -59,6 +60,7 @@ class RequestView:
     read_at: datetime | None = None
     unread: bool = False  # satisfied, and what it found not marked read yet
     preferred_times: list[str] = field(default_factory=list)  # ranked, for --auto-book
+    account: str = DEFAULT_ACCOUNT  # the Resy account it books for
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ async def add_request(
         time_to=want.time_to,
         preferred_times=times_text(want.times),
         auto_book=auto_book,
+        account=stored_name(rt.account),
         created_at=now,
     )
     with rt.db.write() as session:
@@ -220,7 +223,7 @@ async def _check_one(
         try:
             slots = await open_slots(rt.resy, request.venue_id, want, today)
         except ResywatchError as exc:
-            error = redact_text(str(exc), rt.settings.secrets())
+            error = redact_text(str(exc), rt.secrets())
     booking = None
     if request.auto_book and slots:
         # Before the request's transaction (no Resy call runs inside one). It stays pending
@@ -228,7 +231,14 @@ async def _check_one(
         from resywatch.services.booking.book import auto_book
         from resywatch.services.booking.outcomes import SETTLED
 
-        booking = await auto_book(rt, source="notify", source_id=request.id, want=want, slots=slots)
+        try:
+            acting = rt.for_account(request.account)  # books as the account it was added for
+        except ResywatchError as exc:  # logged out since: said, and tried next check
+            acting, error = None, str(exc)
+        if acting is not None:
+            booking = await auto_book(
+                acting, source="notify", source_id=request.id, want=want, slots=slots
+            )
         if booking is None or booking.outcome not in SETTLED:
             slots = []
     with rt.db.write() as session:
@@ -316,4 +326,5 @@ def request_view(request: NotifyRequest) -> RequestView:
         read_at=request.read_at,
         unread=request.status == RequestStatus.SATISFIED and request.read_at is None,
         preferred_times=list(request.preferred_times or []),
+        account=request.account or DEFAULT_ACCOUNT,
     )

@@ -105,6 +105,15 @@ class SnipeMissedPayload(TypedDict):
     outcome: Literal["missed"]
 
 
+class TokenLapsingPayload(TypedDict):
+    """An account's token that could not be refreshed: a week before it lapses, then when
+    it has lapsed (one message each per token)."""
+
+    account: str
+    event: Literal["expiring", "expired"]
+    expires_at: str  # ISO-8601 UTC
+
+
 # --- dedupe keys ---------------------------------------------------------------------------
 
 
@@ -143,6 +152,11 @@ def booking_key(attempt_id: int | None) -> str:
 
 def snipe_missed_key(snipe_id: int | None) -> str:
     return f"snipe-missed:{snipe_id}"
+
+
+def token_key(account: str, event: str, expires_at: datetime) -> str:
+    """One per account, event and token (a new login's token has its own expiry)."""
+    return f"token-{event}:{account}:{int(expires_at.timestamp())}"
 
 
 def slot_key(slot: OpenSlot) -> str:
@@ -309,6 +323,27 @@ def snipe_missed(snipe: ScheduledSnipe, reason: str) -> Notification:
     )
 
 
+def token_lapsing(account: str, expires_at: datetime, now: datetime, *, why: str) -> Notification:
+    """An account's token lapses within a week, or has lapsed, and was not refreshed."""
+    event: Literal["expiring", "expired"] = "expired" if expires_at <= now else "expiring"
+    flag = "" if account == "default" else f" --account {account}"
+    when = f"{expires_at:%Y-%m-%d %H:%M} UTC"
+    title = (
+        f"Resy login of account {account!r} has expired"
+        if event == "expired"
+        else f"Resy login of account {account!r} expires {when}"
+    )
+    payload = TokenLapsingPayload(account=account, event=event, expires_at=expires_at.isoformat())
+    return Notification(
+        dedupe_key=token_key(account, event, expires_at),
+        kind=NotificationKind.ACCOUNT,
+        title=title,
+        body=f"{why}. Snipes, watches and reservations of this account need it: run "
+        f"`resywatch auth login{flag}`.",
+        payload=dict(payload),
+    )
+
+
 def test_message(now: datetime) -> Notification:
     """`notify test`: sent straight to the channels, never stored (a fresh key each time)."""
     return Notification(
@@ -381,6 +416,8 @@ def still_dedupes(row: Notification, today: date) -> bool:
     """Whether a delivered message must be kept because its key still stops a repeat: a
     watch's hit for a day not yet past. (A notify request's hit need not stay: the request
     is satisfied with it and never checked again.)"""
+    if row.kind == NotificationKind.ACCOUNT:
+        return True  # two a token at most: kept, or the notice would come again
     if row.kind != NotificationKind.WATCH_HIT:
         return False
     day = row.payload.get("day")

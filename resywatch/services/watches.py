@@ -24,6 +24,7 @@ from sqlalchemy import delete, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from resywatch.accounts import DEFAULT_ACCOUNT, stored_name
 from resywatch.db.engine import Database
 from resywatch.db.models import (
     Notification,
@@ -96,6 +97,7 @@ class WatchView:
     auto_book: bool = False
     last_hit_at: datetime | None = None  # when its newest hit was found
     preferred_times: list[str] = field(default_factory=list)  # ranked, for --auto-book
+    account: str = DEFAULT_ACCOUNT  # the Resy account it books for
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,7 @@ async def add_watch(rt: Runtime, spec: WatchSpec) -> WatchView:
         preferred_times=times_text(spec.want.times),
         interval_s=int(spec.interval.total_seconds()),
         auto_book=spec.auto_book,
+        account=stored_name(rt.account),
         next_check_at=now,
         created_at=now,
         updated_at=now,
@@ -287,7 +290,7 @@ async def _check_one(rt: Runtime, watch: Watch, now: datetime) -> CheckResult:
             slots = []
             names = await _names_by_day(rt, watch, want, today)
     except ResywatchError as exc:
-        result.error = redact_text(str(exc), settings.secrets())
+        result.error = redact_text(str(exc), rt.secrets())
     try:
         with db.write() as session:
             row = _load(session, watch.id)
@@ -309,8 +312,13 @@ async def _check_one(rt: Runtime, watch: Watch, now: datetime) -> CheckResult:
         # After the check's own transaction: no Resy call ever runs inside one.
         from resywatch.services.booking.book import auto_book
 
+        try:
+            acting = rt.for_account(watch.account)  # books as the account it was added for
+        except ResywatchError as exc:  # logged out since: said, and tried next check
+            result.error = str(exc)
+            return result
         result.booking = await auto_book(
-            rt, source="watch", source_id=watch.id, want=want, slots=slots,
+            acting, source="watch", source_id=watch.id, want=want, slots=slots,
             on_booked=_end_watch(watch.id, now),
         )  # fmt: skip
     return result
@@ -458,4 +466,5 @@ def _view(session: Session, watch: Watch) -> WatchView:
         created_at=watch.created_at,
         auto_book=watch.auto_book,
         preferred_times=list(watch.preferred_times or []),
+        account=watch.account or DEFAULT_ACCOUNT,
     )

@@ -21,6 +21,7 @@ from resywatch.sandbox import (
     TIME_FILTER_WINDOW_MIN,
     SandboxConfig,
     SandboxHandle,
+    SandboxState,
     run_in_thread,
 )
 from resywatch.sandbox.venues import MANHATTAN_BBOX, Venue
@@ -807,3 +808,41 @@ def test_details_checks_the_tokens_template_and_service(
         assert answer.status_code == (404 if checks else 200), guessed
     body = {"config_id": token, "day": day, "party_size": 2, "commit": 1}
     assert resy_http.post("/3/details", json=body).status_code == 200
+
+
+def test_refresh_cookies_are_per_diner_used_once_and_can_be_refused(
+    resy_http: httpx.Client,
+) -> None:
+    friend = control(resy_http, "users", {"email": "friend@x.test", "password": "pw-friend"})
+    login = resy_http.post(
+        "/4/auth/password", data={"email": "friend@x.test", "password": "pw-friend"}
+    )
+    cookie = _cookie(login)
+    resy_http.cookies.clear()  # each refresh below says which cookie it sends
+    sent = {"Cookie": f"production_refresh_token={cookie}"}
+    refreshed = resy_http.post("/3/auth/refresh", headers=sent)
+    assert refreshed.status_code == 200
+    claims = json.loads(_b64(refreshed.json()["token"].split(".")[1]))
+    assert claims["uid"] == friend["uid"]  # the diner the cookie was set for
+    assert "Max-Age=7776000" in refreshed.headers["set-cookie"]  # 90 days
+    resy_http.cookies.clear()
+    # Resy hands a new cookie with each refresh: the one used is spent.
+    assert resy_http.post("/3/auth/refresh", headers=sent).json() == UNAUTHORIZED
+    fresh = {"Cookie": f"production_refresh_token={_cookie(refreshed)}"}
+    resy_http.cookies.clear()
+    control(resy_http, "auth", {"refuse_refresh": True})
+    assert resy_http.post("/3/auth/refresh", headers=fresh).status_code == 419
+    control(resy_http, "auth", {"refuse_refresh": False})
+    # The fault book reaches the route too (a 419 as Resy's own JSON).
+    set_fault(resy_http, route="/3/auth/refresh", fail_next=1, fail_status=419, answer="resy")
+    assert resy_http.post("/3/auth/refresh", headers=fresh).status_code == 419
+    resy_http.cookies.clear()
+    assert resy_http.post("/3/auth/refresh", headers=fresh).status_code == 200
+
+
+def test_a_sandbox_set_to_refuse_refresh_refuses_every_cookie() -> None:
+    state = SandboxState(SandboxConfig(refuse_refresh=True))  # `sandbox serve --refuse-refresh`
+    cookie = state.mint_refresh()
+    assert state.refresh_user(cookie) is None
+    state.configure_auth(refuse_refresh=False)
+    assert state.refresh_user(cookie) == state.user.uid

@@ -133,3 +133,37 @@ def test_upgrading_to_0005_keeps_dependent_rows_and_never_reuses_a_named_id(
         assert new == 3  # not 1: `notify:2` still names the removed request 2
     finally:
         db.dispose()
+
+
+def test_upgrading_to_0006_leaves_old_rows_acting_for_the_default_account(
+    empty_database_url: str,
+) -> None:
+    from alembic import command
+    from sqlalchemy import text
+    from sqlmodel import select
+
+    from resywatch.db.models import NotifyRequest
+
+    db = Database(empty_database_url)
+    config = migrate.alembic_config()
+    try:
+        with db.write_connection() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0005")
+        with db.write_connection() as c:
+            c.execute(
+                text(
+                    "INSERT INTO notify_request (venue_id, venue_name, date_from, date_to,"
+                    " party_size, auto_book, status, created_at) VALUES (1, 'Lilia',"
+                    " '2026-12-01', '2026-12-01', 2, true, 'pending', '2026-11-30')"
+                )
+            )
+        migrate.upgrade(db)
+        with db.read() as session:
+            (row,) = session.exec(select(NotifyRequest)).all()
+        assert row.account is None  # NULL: the `default` account, as before
+        for table in ("watch", "notify_request", "scheduled_snipe"):
+            columns = {c["name"]: c for c in inspect(db.engine).get_columns(table)}
+            assert columns["account"]["nullable"], table
+    finally:
+        db.dispose()

@@ -421,7 +421,7 @@ def test_a_snipe_sees_each_slot_once_and_only_at_its_venue() -> None:
         deadline_s=60.0, late_s=120.0, request_budget=900,
     )  # fmt: skip
     rt = Runtime(load_settings(environ={}), None, None)  # type: ignore[arg-type]
-    lane = SimpleNamespace(client=lambda: None, rate=50.0)
+    lane = SimpleNamespace(client=lambda resy: None, rate=50.0)
     sniper = sniping.Sniper(rt, row, plan(), lane, 0.0)  # type: ignore[arg-type]
     sniper._look(answer)
     assert [s.token.split("/")[3] for s in sniper.open] == ["7"]

@@ -11,7 +11,7 @@ import json
 import re
 import types
 import typing
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,7 @@ def built() -> dict[str, Notification]:
         "notify_hit": outbox.notify_hit(request(), SLOTS, VENUE),
         "booking": outbox.booking_outcome(attempt, result),
         "booking (snipe missed)": outbox.snipe_missed(snipe(), "no runner"),
+        "account": outbox.token_lapsing("bob", NOW + timedelta(days=6), NOW, why="refused"),
         "test": outbox.test_message(NOW),
     }
 
@@ -404,7 +405,16 @@ def test_the_enums_store_the_same_strings_as_before(db: Database) -> None:
         run_status = session.execute(text("SELECT status FROM job_run")).scalar_one()
     assert [tuple(r) for r in stored] == [
         (kind, "pending")
-        for kind in ["drop", "watch_hit", "watch_hit", "notify_hit", "booking", "booking", "test"]
+        for kind in [
+            "drop",
+            "watch_hit",
+            "watch_hit",
+            "notify_hit",
+            "booking",
+            "booking",
+            "account",
+            "test",
+        ]
     ]
     assert tuple(watch_row) == ("venues", "active")
     assert (request_status, snipe_status, run_status) == ("pending", "scheduled", "running")

@@ -128,7 +128,7 @@ def test_a_snipes_requests_make_no_database_round_trip_but_failures_reach_the_br
         monkeypatch.setattr(
             lane.rt.db, name, lambda real=real, name=name: used.append(name) or real()
         )
-    client = lane.client()
+    client = lane.client(lane.rt.resy)
     for _ in range(12):
         asyncio.run(client.user())
     assert used == []  # not one transaction for 12 requests
@@ -137,7 +137,7 @@ def test_a_snipes_requests_make_no_database_round_trip_but_failures_reach_the_br
 
     failing = lane_for(30.0, answer=503)
     with pytest.raises(errors.ResyError):
-        asyncio.run(failing.client().user())
+        asyncio.run(failing.client(failing.rt.resy).user())
     [state] = host_states(failing.rt.db)
     assert state.consecutive_failures >= 1  # the breaker heard of it
 
@@ -146,7 +146,7 @@ def test_the_lane_limiter_paces_every_snipe_of_the_process_together(
     lane_for: Callable[..., SnipeLane], time_: VirtualTime
 ) -> None:
     lane = lane_for(5.0)
-    one, two = lane.client(), lane.client()
+    one, two = lane.client(lane.rt.resy), lane.client(lane.rt.resy)
 
     async def both() -> None:
         await asyncio.gather(*(c.user() for c in (one, two) for _ in range(6)))
@@ -166,7 +166,7 @@ def sniper_at(phase: float, stretch: float = 1.0, interval: float = 0.2) -> snip
         late_s=120.0, request_budget=900,
     )  # fmt: skip
     rt = Runtime(load_settings(environ={}), None, None)  # type: ignore[arg-type]
-    lane = SimpleNamespace(client=lambda: None, rate=50.0)
+    lane = SimpleNamespace(client=lambda resy: None, rate=50.0)
     plan = SimpleNamespace(payment_method_id=None)
     sniper = sniping.Sniper(rt, row, plan, lane, phase)  # type: ignore[arg-type]
     sniper.grant = Grant(10.0, 10.0 / stretch)

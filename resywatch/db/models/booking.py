@@ -114,6 +114,7 @@ class ScheduledSnipe(SQLModel, table=True):
     late_s: float
     request_budget: int
     dry_run: bool = False
+    account: str | None = Field(default=None, max_length=32)  # who books; None: default
     status: str = Field(default=SnipeStatus.SCHEDULED, max_length=16)
     runs: int = 0  # times a runner took it (a takeover after a crash makes it 2)
     claimed_by: str | None = Field(default=None, max_length=128)

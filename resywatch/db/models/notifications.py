@@ -24,6 +24,7 @@ class NotificationKind(StrEnum):
     WATCH_HIT = "watch_hit"  # a watch found slots, or a new venue
     NOTIFY_HIT = "notify_hit"  # a notify request was satisfied
     BOOKING = "booking"  # a booking try ended (book now, auto-book, snipe), or a snipe missed
+    ACCOUNT = "account"  # an account's token lapses soon, or lapsed, and was not refreshed
     TEST = "test"  # `notify test`: sent straight to the channels, never stored
 
 

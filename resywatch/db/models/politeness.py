@@ -37,7 +37,8 @@ class SnipeWindow(SQLModel, table=True):
 
     __tablename__ = "snipe_window"
 
-    snipe_id: int = Field(primary_key=True)
+    # The snipe's id, never generated here.
+    snipe_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     host: str = Field(max_length=255)
     opens_at: datetime
     closes_at: datetime = Field(index=True)

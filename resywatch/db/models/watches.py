@@ -44,6 +44,7 @@ class Watch(SQLModel, table=True):
     preferred_times: list[str] | None = Field(default=None, sa_type=JSON)
     interval_s: int = 300
     auto_book: bool = False
+    account: str | None = Field(default=None, max_length=32)  # who books; None: default
     status: str = Field(default=WatchStatus.ACTIVE, max_length=16)
     last_checked_at: datetime | None = None
     next_check_at: datetime | None = None
@@ -89,6 +90,7 @@ class NotifyRequest(SQLModel, table=True):
     time_to: time | None = None
     preferred_times: list[str] | None = Field(default=None, sa_type=JSON)  # as a watch's
     auto_book: bool = False
+    account: str | None = Field(default=None, max_length=32)  # who books; None: default
     status: str = Field(default=RequestStatus.PENDING, max_length=16, index=True)
     result: dict[str, object] | None = Field(default=None, sa_type=JSON)
     last_checked_at: datetime | None = None

@@ -82,10 +82,10 @@ class SnipeLane:
             rate, max(1, int(rate / 5)), clock=rt.resy.clock, sleep=rt.resy.sleep
         )
 
-    def client(self) -> ResyClient:
-        """A view of the runtime's client (its warm connections) whose requests go by the
-        lane; each snipe has its own, so that its budget waits are its own."""
-        return self.rt.resy.in_lane(self.limiter, LaneGate(self.rt.resy.gate))
+    def client(self, resy: ResyClient) -> ResyClient:
+        """A view of `resy` (its warm connections, its account's token) whose requests go by
+        the lane; each snipe has its own, so that its budget waits are its own."""
+        return resy.in_lane(self.limiter, LaneGate(resy.gate))
 
     def reserve(
         self, snipe_id: int, opens_at: datetime, closes_at: datetime, wanted: float

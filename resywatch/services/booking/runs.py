@@ -232,6 +232,14 @@ async def run_snipe(
     )  # fmt: skip
     if attempt_id is None:  # another runner took this very run over
         return SnipeRun(row.id, SnipeStatus.RUNNING, None)
+    try:
+        rt = rt.for_account(row.account)  # its account's token, as it is now
+    except ResywatchError as exc:  # the account was logged out since
+        failed = Verdict(Outcome.AUTH_EXPIRED, str(exc))
+        result = _finish(
+            rt, row, plan, Sniper(rt, row, plan, lane, phase), failed, attempt_id, SnipeStatus.DONE
+        )
+        return SnipeRun(row.id, SnipeStatus.DONE, result)
     sniper = Sniper(rt, row, plan, lane, phase)
     status = SnipeStatus.DONE
     try:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import col, select
 
+from resywatch.accounts import DEFAULT_ACCOUNT, stored_name
 from resywatch.db.models import ScheduledSnipe, SnipeStatus
 from resywatch.errors import InvalidInput, NotFound
 from resywatch.ids import may_name_a_row
@@ -105,6 +106,7 @@ class SnipeView:
     days_ahead: int | None
     series_id: int | None  # the first occurrence's id
     next_run: datetime | None  # the release instant it waits for, while scheduled or running
+    account: str = DEFAULT_ACCOUNT  # the Resy account it books for
 
 
 def view(row: ScheduledSnipe) -> SnipeView:
@@ -137,6 +139,7 @@ def view(row: ScheduledSnipe) -> SnipeView:
         days_ahead=row.days_ahead,
         series_id=row.series_id,
         next_run=row.release_at if row.status in _UNFINISHED else None,
+        account=row.account or DEFAULT_ACCOUNT,
     )
 
 
@@ -179,6 +182,7 @@ async def schedule_snipe(rt: Runtime, spec: SnipeSpec, *, owner: str | None = No
         late_s=_or(pacing.late_s, settings.book_late_s),
         request_budget=pacing.request_budget or settings.book_request_budget,
         dry_run=plan.dry_run,
+        account=stored_name(rt.account),
         created_at=now,
         updated_at=now,
     )

@@ -117,7 +117,7 @@ class Sniper:
         """`phase` (0 to 1) shifts the grid of finds by that share of its spacing: snipes that
         share an instant stagger their requests instead of sending them together."""
         self.rt, self.db, self.clock = rt, rt.db, rt.clock
-        self.resy = lane.client()
+        self.resy = lane.client(rt.resy)
         self.settings = rt.settings
         assert row.id is not None
         self.snipe_id: int = row.id
