@@ -199,9 +199,9 @@ class Settings(BaseModel):
     resy_max_retries: Annotated[int, Field(ge=0, le=10)] = 3  # for idempotent reads
     resy_burst: Annotated[int, Field(ge=1, le=1000)] = 5  # requests at once above max_rps
     # The snipe lane: every snipe's requests together, inside their release windows (when one
-    # is open, the other callers of the host wait). 50 keeps 4 snipes at the default interval
-    # (10 finds a second each around the instant) from ever waiting.
-    resy_snipe_max_rps: Annotated[float, Field(gt=0, le=10_000)] = 50.0
+    # is open, the other callers of the host wait). 70 keeps 4 snipes at the default interval
+    # (15 finds a second each around the instant, and a book request) from ever waiting.
+    resy_snipe_max_rps: Annotated[float, Field(gt=0, le=10_000)] = 70.0
     # The circuit breaker: this many transient failures in a row (5xx, timeouts, refused
     # connections, 429, firewall blocks) leave Resy alone for cooldown_s, then one trial call.
     resy_breaker_failures: Annotated[int, Field(ge=1, le=1000)] = 5

@@ -23,6 +23,7 @@ from resywatch.services.booking import runs as snipe_runs
 from resywatch.services.booking import schedule
 from resywatch.services.booking.attempts import list_attempts
 from resywatch.services.booking.plan import BookingRequest
+from resywatch.services.booking.sniper import FIND_FANOUT
 
 START = datetime(2026, 3, 2, 21, 0, tzinfo=UTC)
 
@@ -74,12 +75,12 @@ def four_at_once(
 def test_snipes_sharing_an_instant_all_book_each_on_its_part_of_the_lane(
     sandbox: SandboxHandle, database_url: str, db: Database
 ) -> None:
-    settings = settings_for(sandbox, database_url, 50.0)  # the default
+    settings = settings_for(sandbox, database_url, 70.0)  # the default
     runs = four_at_once(sandbox, db, settings)
     assert len(runs) == 4
     results = [r.result for r in runs]
     assert all(r is not None and r.outcome is Outcome.BOOKED for r in results), results
-    wanted = 2 / settings.book_poll_interval_s + 1
+    wanted = FIND_FANOUT / settings.book_poll_interval_s + 1
     assert [r.latency_ms["lane_rps"] for r in results if r] == [pytest.approx(wanted)] * 4
     with db.read() as session:
         assert session.exec(select(SnipeWindow)).all() == []  # every window settled
@@ -90,11 +91,12 @@ def test_snipes_sharing_an_instant_all_book_each_on_its_part_of_the_lane(
 def test_a_lane_too_small_slows_the_late_comers_who_book_and_say_so(
     sandbox: SandboxHandle, database_url: str, db: Database
 ) -> None:
-    settings = settings_for(sandbox, database_url, 12.0)  # room for one snipe at full pace
+    wanted = FIND_FANOUT / 0.2 + 1
+    settings = settings_for(sandbox, database_url, wanted + 1)  # one snipe at full pace
     runs = four_at_once(sandbox, db, settings)
     results = [r.result for r in runs if r.result is not None]
     assert [r.outcome for r in results] == [Outcome.BOOKED] * 4
-    slowed = [r for r in results if r.latency_ms["lane_rps"] < 11]
+    slowed = [r for r in results if r.latency_ms["lane_rps"] < wanted]
     assert len(slowed) == 3
     for result in slowed:
         (warning,) = result.warnings

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -187,19 +188,21 @@ def test_the_grid_is_densest_around_the_instant() -> None:
     looks = grid(sniper_at(0.0), -10.0, 20)
     early = sniping.EARLY_LOOK_S
     assert looks[:2] == [round(-10.0 + early, 3), round(-10.0 + 2 * early, 3)]  # early looks
-    assert -0.2 in looks and -0.2 - early < max(x for x in looks if x < -0.2)  # snap to dense
-    dense = [x for x in looks if -0.2 <= x < dense_ticks * 0.2]
-    assert dense == [round(-0.2 + k * 0.2 / fanout, 3) for k in range(len(dense))]
-    assert len(dense) == (dense_ticks + 1) * fanout
+    start = -0.1  # half an interval before the instant
+    assert start in looks and start - early < max(x for x in looks if x < start)  # snapped
+    dense = [x for x in looks if start <= x < dense_ticks * 0.2]
+    assert dense == [round(start + k * 0.2 / fanout, 3) for k in range(len(dense))]
+    assert len(dense) == math.ceil((dense_ticks * 0.2 - start) / (0.2 / fanout) - 1e-9)
     after = [x for x in looks if x >= dense_ticks * 0.2]
     assert [round(b - a, 3) for a, b in itertools.pairwise(after)] == [0.2] * (len(after) - 1)
 
 
 def test_snipes_sharing_an_instant_stagger_and_a_slowed_one_stretches() -> None:
+    assert grid(sniper_at(0.0), -0.5, 4) == [-0.1, -0.033, 0.033, 0.1]
     half = grid(sniper_at(0.5), -0.5, 4)
-    assert half == [-0.15, -0.05, 0.05, 0.15]  # between phase 0's looks
+    assert half == [-0.067, 0.0, 0.067, 0.133]  # between phase 0's looks
     slowed = grid(sniper_at(0.0, stretch=2.0), -0.5, 3)
-    assert slowed == [-0.4, -0.2, 0.0]  # half the rate the lane could not give
+    assert slowed == [-0.2, -0.067, 0.067]  # half the rate the lane could not give
 
 
 def test_a_snipe_that_could_not_keep_its_interval_says_why() -> None:
@@ -224,7 +227,7 @@ def test_the_window_reaches_from_the_lead_to_past_the_instant() -> None:
 def test_the_lane_setting_is_read() -> None:
     settings = load_settings(environ={"RESYWATCH_RESY_SNIPE_MAX_RPS": "12.5"})
     assert settings.resy_snipe_max_rps == 12.5
-    assert load_settings(environ={}).resy_snipe_max_rps == 50.0
+    assert load_settings(environ={}).resy_snipe_max_rps == 70.0
 
 
 def test_snipes_taken_together_get_even_phases_per_instant() -> None:

@@ -12,12 +12,12 @@ How one runs:
 - Until T - lead_s: sleep. Idle connections are kept a minute, so the one made while
   preparing is still open (and warm) at T; a cheap request keeps it so over longer waits.
 - From T - lead_s until the drop is seen, finds on a grid densest where drops happen: one
-  every EARLY_LOOK_S until one interval before T (a drop may come early), then FIND_FANOUT
-  every interval until DENSE_TICKS intervals past T, then one every interval. Snipes of one
-  process that share an instant stagger their grids (`phase`), and each find is a request of
-  its own (reads, safe to overlap). Once the drop is seen, the best open slot is booked with
-  the token made ready before T when the prediction was right (a find -> details -> book
-  loop needs a poll and a round trip more), else its token is fetched first.
+  every EARLY_LOOK_S until half an interval before T (a drop may come early), then
+  FIND_FANOUT every interval until DENSE_TICKS intervals past T, then one every interval.
+  Snipes of one process that share an instant stagger their grids (`phase`), and each find
+  is a request of its own (reads, safe to overlap). Once the drop is seen, the best open
+  slot is booked with the token made ready before T when the prediction was right (a find ->
+  details -> book loop needs a poll and a round trip more), else its token is fetched first.
 - Every request of the snipe draws on the snipe lane (`lane.py`): a budget of its own,
   reserved when the snipe prepares, with no database round trip on the way to the book
   request; the pacing it kept (effective interval, budget waits) is reported.
@@ -71,8 +71,10 @@ T = TypeVar("T")
 
 #: Every FIND_EVERY-th tick also looks (a find) beside the ready book request.
 FIND_EVERY = 5
-#: Finds per interval around T (from one interval before to DENSE_TICKS past it).
-FIND_FANOUT = 2
+#: Finds per interval around T (from half an interval before to DENSE_TICKS past it): 3 keeps
+#: a rival on the same interval that polls at a lucky moment from booking first (bench/snipe.py
+#: --contested: 2 lost about 1 drop in 20, 3 about 1 in 100) at 1.3x its requests.
+FIND_FANOUT = 3
 DENSE_TICKS = 5
 #: Before that, one find this often (at most): a drop may come early, rarely by much.
 EARLY_LOOK_S = 3.0
@@ -349,17 +351,18 @@ class Sniper:
             await asyncio.gather(*pending, return_exceptions=True)
 
     def _next_look(self, at: datetime) -> datetime:
-        """The instant of the watch's next find after `at`: every EARLY_LOOK_S until one
+        """The instant of the watch's next find after `at`: every EARLY_LOOK_S until half an
         interval before T, FIND_FANOUT an interval until DENSE_TICKS intervals past it
         (shifted by the phase), then one an interval; slower when the lane granted less."""
-        x = (at - self.release).total_seconds()
+        # `at` is a datetime: its rounding to microseconds must never make a look twice.
+        x = (at - self.release).total_seconds() + 1e-5
         interval = self.interval * self.grant.stretch
         dense = interval / FIND_FANOUT
-        start = -interval + self.phase * dense
-        if x < start - 1e-9:
+        start = -interval / 2 + self.phase * dense
+        if x < start:
             nxt = min(x + max(EARLY_LOOK_S, interval), start)
         elif x < DENSE_TICKS * interval:
-            nxt = start + (math.floor((x - start) / dense + 1e-9) + 1) * dense
+            nxt = start + (math.floor((x - start) / dense) + 1) * dense
         else:
             nxt = x + interval
         return self.release + timedelta(seconds=nxt)
@@ -564,7 +567,7 @@ class Sniper:
         dense = [
             (t - self.release).total_seconds()
             for t in self.looks
-            if -interval <= (t - self.release).total_seconds() <= DENSE_TICKS * interval
+            if -interval / 2 <= (t - self.release).total_seconds() <= DENSE_TICKS * interval
         ]
         kept = (dense[-1] - dense[0]) / (len(dense) - 1) * FIND_FANOUT if dense[1:] else interval
         return {
