@@ -128,6 +128,9 @@ async def health(rt: Runtime, *, jobs: Sequence[JobSchedule]) -> HealthReport:
     checks.append(_accounts_check(rt, now))
     checks.append(_backlog_check(pending_since, failed_notes, settings, now))
     checks.append(_bookings_check(failed_books))
+    with db.read() as session:
+        if (pace := _discovery_pace_check(session, settings)) is not None:
+            checks.append(pace)
     discovery = beats.get("discovery")
     return HealthReport(
         status=max(c.status for c in checks),
@@ -135,6 +138,48 @@ async def health(rt: Runtime, *, jobs: Sequence[JobSchedule]) -> HealthReport:
         next_scan_at=discovery.next_run_at if discovery else None,
         fast_checks=fast_checks(discovery, states, settings, now),
         bucket_health=[_bucket_health(state, settings) for state in states],
+    )
+
+
+#: Passes the discovery pace check judges (the newest that scanned buckets).
+PACE_PASSES = 3
+
+
+def _discovery_pace_check(session: Session, settings: Settings) -> Check | None:
+    """WARN when discovery's passes take longer than its interval: every bucket is then
+    scanned every other cycle or later, and nothing else would say so. None while they keep
+    it (or before PACE_PASSES passes scanned buckets)."""
+    runs = session.exec(
+        select(JobRun)
+        .where(
+            col(JobRun.job_name) == "discovery",
+            col(JobRun.status) == JobStatus.OK,
+            col(JobRun.finished_at).is_not(None),
+        )
+        .order_by(col(JobRun.started_at).desc())
+        .limit(PACE_PASSES * 4)
+    ).all()
+    scanning = [r for r in runs if r.counts.get("buckets", 0) > 0][:PACE_PASSES]
+    if len(scanning) < PACE_PASSES:
+        return None
+    took = sorted(
+        (_aware(r.finished_at) - _aware(r.started_at)).total_seconds()
+        for r in scanning
+        if r.finished_at
+    )
+    typical = took[len(took) // 2]
+    interval = settings.discovery_interval_s
+    requests = sorted(r.counts.get("requests", 0) for r in scanning)[len(scanning) // 2]
+    if typical <= interval:
+        return None
+    return Check(
+        "discovery-pace",
+        Status.WARN,
+        f"a discovery pass takes {typical:.0f} s, longer than its {interval:g} s interval "
+        f"({requests} requests at resy.max_rps {settings.resy_max_rps:g}): buckets are "
+        "scanned a cycle late; raise resy.max_rps or discovery.interval_s, or scan fewer days "
+        "or party sizes",
+        typical,
     )
 
 

@@ -254,3 +254,29 @@ def test_health_judges_the_jobs_its_caller_passes_in(db: Database) -> None:
     assert set(checks) == {"job:custom", "job:fresh"}
     assert checks["job:custom"].status is Status.CRIT  # 10 min since, every 1 min
     assert checks["job:fresh"].status is Status.WARN  # has never run
+
+
+@pytest.mark.parametrize(("took_s", "warned"), [(45.0, True), (20.0, False)])
+def test_discovery_passes_longer_than_the_interval_warn(
+    db: Database, took_s: float, warned: bool
+) -> None:
+    interval = settings().discovery_interval_s
+    with db.write() as session:
+        for n in range(3):
+            started = NOW - timedelta(seconds=60 * (n + 1))
+            session.add(
+                JobRun(
+                    job_name="discovery",
+                    started_at=started,
+                    finished_at=started + timedelta(seconds=took_s),
+                    status="ok",
+                    counts={"buckets": 14, "requests": 168},
+                )
+            )
+    pace = report(db).get("discovery-pace")
+    if not warned:
+        assert pace is None  # a discovery that keeps its interval adds no line
+        return
+    assert pace is not None and pace.status is Status.WARN
+    assert f"takes 45 s, longer than its {interval:g} s interval" in pace.message
+    assert "168 requests at resy.max_rps 5" in pace.message
