@@ -227,6 +227,9 @@ class Settings(BaseModel):
     discovery_hot_factor: Annotated[int, Field(ge=1, le=10)] = 3
     discovery_hot_hours: Annotated[float, Field(gt=0, le=168)] = 6.0
     discovery_hot_days: Annotated[int, Field(ge=0, le=30)] = 2
+    # Release-aware discovery: a venue whose release habit (`discover patterns`) is this
+    # sure is looked at around its predicted instant (the releases job); above 1: never.
+    discovery_release_confidence: Annotated[float, Field(ge=0, le=1.01)] = 0.6
     timezone: Annotated[str, AfterValidator(_check_timezone)] = "America/New_York"
     # How often each scheduled job runs (discovery's is discovery_interval_s), and how long
     # a job's lease lives without renewal before another pass may take the job over.
@@ -236,6 +239,7 @@ class Settings(BaseModel):
     jobs_snipes_interval_s: Annotated[float, Field(ge=0.2, le=3600)] = 5
     jobs_retention_interval_s: Annotated[int, Field(ge=60, le=7 * 86_400)] = 86_400
     jobs_tokens_interval_s: Annotated[float, Field(ge=0.2, le=86_400)] = 3600
+    jobs_releases_interval_s: Annotated[float, Field(ge=0.2, le=3600)] = 60
     # Tokens that lapse within this many days are refreshed (with the refresh cookie); a
     # refresh refused this close to the lapse is told to the user at once.
     auth_refresh_margin_days: Annotated[float, Field(gt=0, le=44)] = 7.0

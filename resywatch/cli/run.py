@@ -94,10 +94,10 @@ def run_forever(
     ] = None,
 ) -> None:
     """Run every job on its interval until SIGTERM or SIGINT: discovery, watches, notify
-    checks, delivery, snipes, retention and token refresh. Delivery also runs as soon as
-    notifications are committed (on PostgreSQL, by any worker). The first signal lets running
-    passes finish (exit 0 within 8 s); a second one stops at once. One log line per pass on
-    stderr.
+    checks, delivery, snipes, release watches, retention and token refresh. Delivery also
+    runs as soon as notifications are committed (on PostgreSQL, by any worker). The first
+    signal lets running passes finish (exit 0 within 8 s); a second one stops at once. One
+    log line per pass on stderr.
     """
     out = use(ctx, json_output=False)
     from resywatch.clock import SYSTEM_CLOCK

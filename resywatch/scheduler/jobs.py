@@ -174,6 +174,16 @@ async def _snipes(ctx: JobContext) -> dict[str, int]:
     return snipe_counts(await run_due_snipes(ctx.runtime()))
 
 
+async def _releases(ctx: JobContext) -> dict[str, int]:
+    from resywatch.services.discovery import releases
+
+    rt = ctx.runtime()  # the pass waits for the releases of the interval ahead
+    horizon = ctx.settings.jobs_releases_interval_s + releases.BEFORE_S
+    with rt.db.read() as session:
+        due = releases.upcoming(session, rt, rt.clock.now() + timedelta(seconds=horizon))
+    return await releases.watch_releases(rt, due)
+
+
 async def _retention(ctx: JobContext) -> dict[str, int]:
     from resywatch.services.retention import prune
 
@@ -225,6 +235,7 @@ JOBS: dict[str, Job] = {
         Job("snipes", _snipes, _seconds("jobs_snipes_interval_s"), work=("snipes",)),
         Job("retention", _retention, _seconds("jobs_retention_interval_s")),
         Job("tokens", _tokens, _seconds("jobs_tokens_interval_s")),
+        Job("releases", _releases, _seconds("jobs_releases_interval_s")),
     )
 }
 

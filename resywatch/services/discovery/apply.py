@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, update
@@ -35,7 +35,7 @@ from resywatch.redact import redact_text
 from resywatch.services import outbox
 from resywatch.services.curated import HotspotMatcher, normalize_name
 from resywatch.services.discovery import claims
-from resywatch.services.discovery.buckets import Bucket
+from resywatch.services.discovery.buckets import Bucket, in_window
 from resywatch.services.discovery.fetch import BucketScan, SeenSlot
 from resywatch.services.venues import SeenVenue, upsert_venues_in
 
@@ -125,6 +125,53 @@ def apply_scan(
         bucket.consecutive_failures = 0
         bucket.slot_count = len(scan.slots)
     outcome.slots = len(scan.slots)
+    return outcome
+
+
+def apply_release(
+    db: Database,
+    day: date,
+    seen: dict[str, SeenSlot],
+    matcher: HotspotMatcher,
+    now: datetime,
+    *,
+    settings: Settings,
+) -> BucketOutcome:
+    """Record one venue's slots on `day`, seen by a look at its release (`releases.py`), in
+    the day's baselined buckets: C − (P ∪ B) restricted to these slots. They join P, so the
+    next scan of the bucket finds them there (no second drop) and closes them when gone; a
+    bucket not baselined yet takes them as its baseline at its first scan."""
+    outcome = BucketOutcome("release", ok=True)
+    columns = _SNAPSHOT.c
+    with db.write() as session:
+        buckets = session.exec(
+            select(DiscoveryBucket).where(
+                col(DiscoveryBucket.slot_date) == day,
+                col(DiscoveryBucket.baselined_at).is_not(None),
+            )
+        ).all()
+        for bucket in buckets:
+            rules = Bucket(bucket.slot_date, time.fromisoformat(bucket.anchor))
+            inside = {
+                k: s for k, s in seen.items()
+                if in_window(s.starts_at, rules, settings.discovery_window_hours)
+            }  # fmt: skip
+            known = set(
+                session.execute(
+                    select(columns.slot_id).where(
+                        columns.bucket_id == bucket.id, columns.slot_id.in_(inside)
+                    )
+                ).scalars()
+            )
+            opened = [inside[k] for k in sorted(inside.keys() - known)]
+            if not opened:
+                continue
+            session.execute(
+                insert(_SNAPSHOT),
+                [_snapshot_row(bucket.id, s, now, in_baseline=False) for s in opened],
+            )
+            _open_drops(session, bucket, opened, matcher, now, outcome, settings)
+            outcome.slots += len(opened)
     return outcome
 
 
