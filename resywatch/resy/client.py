@@ -22,14 +22,12 @@ from resywatch.resy.models import (
     LoginResponse,
     Reservation,
     ReservationsResponse,
-    SearchHit,
-    SearchPage,
-    SearchResponse,
     User,
     VenueConfigResponse,
     VenueResponse,
 )
 from resywatch.resy.responses import parse
+from resywatch.resy.search_page import SearchHit, SearchPage, parse_search_page
 from resywatch.resy.transport import WEB_ORIGIN, ResyTransport, RetryPolicy
 
 if TYPE_CHECKING:
@@ -160,13 +158,7 @@ class ResyClient(ResyTransport):
         if bounding_box is not None:
             payload["geo"] = {"bounding_box": list(bounding_box)}
         body = await self._call("POST", "/3/venuesearch/search", json=payload)
-        found = parse(SearchResponse, body, "/3/venuesearch/search")
-        return SearchPage(
-            hits=found.search.hits,
-            page=page,
-            total_pages=found.total_pages,
-            total_hits=found.total_hits,
-        )
+        return parse_search_page(body, page)
 
     async def search_all(
         self, *, max_pages: int = 10, per_page: int = 100, **query: Any

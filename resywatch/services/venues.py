@@ -22,12 +22,12 @@ from resywatch.resy import errors as resy_errors
 from resywatch.resy.client import venue_page_url
 from resywatch.resy.models import (
     CalendarResponse,
-    SearchHit,
     VenueResponse,
     slot_restricted,
     slot_seating,
     slot_start,
 )
+from resywatch.resy.search_page import SearchHit
 from resywatch.services.curated import HotspotMatcher, name_filter, normalize_name
 from resywatch.services.discovery import buckets as bucket_rules
 from resywatch.services.discovery.metrics import VenueMetrics, venue_metrics

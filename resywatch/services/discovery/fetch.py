@@ -10,7 +10,8 @@ from datetime import datetime
 from resywatch.config import Settings
 from resywatch.errors import ResywatchError
 from resywatch.resy.client import ResyClient
-from resywatch.resy.models import SearchHit, slot_seating, slot_start
+from resywatch.resy.models import slot_seating, slot_start
+from resywatch.resy.search_page import SearchHit
 from resywatch.services.discovery import buckets as bucket_rules
 from resywatch.services.discovery.buckets import Bucket
 from resywatch.services.venues import SeenVenue
