@@ -78,11 +78,11 @@ async def fetch_bucket(resy: ResyClient, bucket: Bucket, settings: Settings) -> 
                 raise result
             scan.error = f"party {party}: {result}"
             continue
-        _merge(scan, result, party, settings.discovery_window_hours)
+        merge_hits(scan, result, party, settings.discovery_window_hours)
     return scan
 
 
-def _merge(scan: BucketScan, hits: list[SearchHit], party: int, window_hours: int) -> None:
+def merge_hits(scan: BucketScan, hits: list[SearchHit], party: int, window_hours: int) -> None:
     """Fold one party size's hits into the bucket's slots. A slot shows up once per party
     size and seating type, so its id and start are worked out once per (venue, start)."""
     for hit in hits:
