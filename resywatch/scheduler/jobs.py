@@ -15,11 +15,12 @@ from typing import IO, TYPE_CHECKING
 
 from resywatch.clock import Clock
 from resywatch.config import Settings
-from resywatch.db.engine import Database
-from resywatch.resy.client import ResyClient
-from resywatch.runtime import Runtime
 
 if TYPE_CHECKING:
+    # Types only: `run due` reads the job names to find nothing due, without the client.
+    from resywatch.db.engine import Database
+    from resywatch.resy.client import ResyClient
+    from resywatch.runtime import Runtime
     from resywatch.services.health import JobSchedule
 
 
@@ -41,6 +42,8 @@ class JobContext:
 
     def runtime(self) -> Runtime:
         """What a service is handed first, read off this context (this process's worker)."""
+        from resywatch.runtime import Runtime
+
         return Runtime(self.settings, self.db, self.resy, self.clock, stop=self.stop)
 
 
