@@ -28,12 +28,11 @@ from resywatch.resy.models import (
 )
 from resywatch.resy.responses import parse
 from resywatch.resy.search_page import SearchHit, SearchPage, parse_search_page
-from resywatch.resy.transport import WEB_ORIGIN, ResyTransport, RetryPolicy
+from resywatch.resy.transport import ResyTransport, RetryPolicy
 
 if TYPE_CHECKING:
     from resywatch.config import Settings
 
-VENUE_PAGE = WEB_ORIGIN + "/cities/{city}/venues/{slug}?date={day}&seats={party}"
 BoundingBox = tuple[float, float, float, float]
 
 
@@ -231,10 +230,3 @@ def client_from_settings(settings: Settings, **options: Any) -> ResyClient:
         "retry": RetryPolicy(max_retries=settings.resy_max_retries),
     }
     return ResyClient(**(described | options))
-
-
-def venue_page_url(city_slug: str | None, venue_slug: str, day: date, party_size: int) -> str:
-    """The venue's booking page on resy.com for a date and party size."""
-    return VENUE_PAGE.format(
-        city=city_slug or "new-york-ny", slug=venue_slug, day=day.isoformat(), party=party_size
-    )

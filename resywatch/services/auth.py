@@ -7,11 +7,14 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from resywatch.config import check_config_writable, read_config_file, set_config_value
 from resywatch.errors import ResywatchError
-from resywatch.resy.client import ResyClient
 from resywatch.resy.errors import AuthExpired
+
+if TYPE_CHECKING:
+    from resywatch.resy.client import ResyClient
 
 EXPIRY_WARNING = timedelta(days=7)
 

@@ -2,7 +2,9 @@
 
 Nagios semantics: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the database cannot be read or
 is not migrated). Every check is one line; the worst decides the exit code. Resy is asked
-once, with a short deadline, so the answer comes within 2 s even when Resy is down.
+once, with a short deadline, so the answer comes within 2 s even when Resy is down; and not
+at all when it accepted the token in the last few minutes (`recent_token_check`), so a
+monitor asking every minute costs Resy one call in ten and the box no HTTP stack.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from resywatch.config import Settings
 from resywatch.db.models import (
+    ApiCallLog,
     BookingAttempt,
     DiscoveryBucket,
     JobHeartbeat,
@@ -38,13 +41,18 @@ from resywatch.db.models.booking import failed_attempt
 from resywatch.errors import DatabaseNotReady, DatabaseUnavailable
 from resywatch.redact import redact_text
 from resywatch.resy import errors as resy_errors
-from resywatch.resy.client import ResyClient
 from resywatch.services.auth import EXPIRY_WARNING, token_expiry
 from resywatch.services.discovery.feed import BucketState, bucket_states
 from resywatch.services.politeness import LAST_ERROR_CHARS, host_states
 
 if TYPE_CHECKING:
+    from resywatch.db.engine import Database
+    from resywatch.resy.client import ResyClient
     from resywatch.runtime import Runtime
+
+# How long Resy's acceptance of the token is taken as still true (`health --live` asks now).
+TOKEN_CHECK_REUSE = timedelta(minutes=10)
+LOGIN_ENDPOINTS = ("/3/auth/password", "/4/auth/password")
 
 FAILURES_LOOKBACK = timedelta(hours=24)
 # Work due for this many of its job's intervals, with every pass since reporting ok and
@@ -104,9 +112,31 @@ def database_unknown(error: DatabaseNotReady | DatabaseUnavailable) -> HealthRep
     return HealthReport(Status.UNKNOWN, [Check("database", Status.UNKNOWN, str(error))])
 
 
-async def health(rt: Runtime, *, jobs: Sequence[JobSchedule]) -> HealthReport:
-    """Every check, from the database's view of `jobs` plus one call to Resy."""
-    db, resy, settings, now = rt.db, rt.resy, rt.settings, rt.clock.now()
+async def health(
+    rt: Runtime, *, jobs: Sequence[JobSchedule], token_checked_at: datetime | None = None
+) -> HealthReport:
+    """Every check, from the database's view of `jobs` plus one call to Resy (none when
+    `token_checked_at` says when Resy last accepted the token)."""
+    return await judge(
+        rt.settings,
+        rt.db,
+        rt.clock.now(),
+        jobs=jobs,
+        resy=rt.resy,
+        token_checked_at=token_checked_at,
+    )
+
+
+async def judge(
+    settings: Settings,
+    db: Database,
+    now: datetime,
+    *,
+    jobs: Sequence[JobSchedule],
+    resy: ResyClient | None,
+    token_checked_at: datetime | None = None,
+) -> HealthReport:
+    """`health` from its parts: without a client (`resy` None) Resy is not asked."""
     checks = [Check("database", Status.OK, f"{db.backend} reachable and at the current schema")]
     with db.read() as session:
         beats = {row.job_name: row for row in session.exec(select(JobHeartbeat))}
@@ -122,7 +152,8 @@ async def health(rt: Runtime, *, jobs: Sequence[JobSchedule]) -> HealthReport:
     politeness = next((h for h in host_states(db) if h.host == host), None)
     breaker = _breaker_check(politeness, settings, now)
     # Resy is not asked while every worker is told to keep away (and health answers fast).
-    checks.append(await _auth_check(resy, settings, now, held_back=_held_back(politeness, now)))
+    held_back = _held_back(politeness, now)
+    checks.append(await _auth_check(resy, settings, now, held_back, token_checked_at))
     checks.append(breaker)
     checks.append(_backlog_check(pending_since, failed_notes, settings, now))
     checks.append(_bookings_check(failed_books))
@@ -424,8 +455,36 @@ def _bucket_checks(states: list[BucketState], settings: Settings, now: datetime)
     return [bucket, feed]
 
 
+def recent_token_check(
+    db: Database, now: datetime, within: timedelta = TOKEN_CHECK_REUSE
+) -> datetime | None:
+    """When Resy last accepted the token (a 2xx answer to `/2/user` in the last `within`),
+    or None. A login since then may have changed the token: then None, and health asks."""
+    with db.read() as session:
+        accepted = session.exec(
+            select(func.max(col(ApiCallLog.at), type_=_TIMESTAMP)).where(
+                ApiCallLog.endpoint == "/2/user",
+                col(ApiCallLog.status) >= 200,
+                col(ApiCallLog.status) < 300,
+                ApiCallLog.at >= now - within,
+            )
+        ).one()
+        login = session.exec(
+            select(func.max(col(ApiCallLog.at), type_=_TIMESTAMP)).where(
+                col(ApiCallLog.endpoint).in_(LOGIN_ENDPOINTS)
+            )
+        ).one()
+    if accepted is None or (login is not None and _aware(login) >= _aware(accepted)):
+        return None
+    return _aware(accepted)
+
+
 async def _auth_check(
-    resy: ResyClient, settings: Settings, now: datetime, *, held_back: str | None = None
+    resy: ResyClient | None,
+    settings: Settings,
+    now: datetime,
+    held_back: str | None = None,
+    checked_at: datetime | None = None,
 ) -> Check:
     token = settings.resy_auth_token.get_secret_value() if settings.resy_auth_token else None
     if not token:
@@ -439,7 +498,7 @@ async def _auth_check(
         )
     if held_back:
         return Check("resy_auth", Status.WARN, f"cannot check the token with Resy: {held_back}")
-    if resy is not None:
+    if checked_at is None and resy is not None:
         try:
             await resy.user()
         except resy_errors.AuthError:
@@ -451,6 +510,13 @@ async def _auth_check(
     if expires is not None and expires - now < EXPIRY_WARNING:
         days = (expires - now) / timedelta(days=1)
         return Check("resy_auth", Status.WARN, f"the Resy token expires in {days:.1f} days", days)
+    if checked_at is not None:
+        ago = max(0.0, (now - checked_at).total_seconds())
+        return Check(
+            "resy_auth",
+            Status.OK,
+            f"Resy accepted the token {ago:.0f} s ago (`health --live` asks it now)",
+        )
     return Check("resy_auth", Status.OK, "Resy accepts the token")
 
 

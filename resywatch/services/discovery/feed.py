@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from sqlmodel import Session, col, select
 
 from resywatch.db.models import DiscoveryBucket, DropEvent, Venue
-from resywatch.resy.client import venue_page_url
+from resywatch.resy.pages import venue_page_url
 from resywatch.services.discovery.filters import BoardFilter
 
 STALE_AFTER = timedelta(hours=4)  # the seed's rule: a bucket older than this is not trusted
