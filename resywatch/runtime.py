@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from resywatch.accounts import DEFAULT_ACCOUNT, TokenStore, account_name, pick, tokens_in_settings
 from resywatch.clock import SYSTEM_CLOCK, Clock
 from resywatch.config import Settings
 from resywatch.db.engine import Database
 from resywatch.db.leases import WorkerId, this_worker
-from resywatch.resy.client import ResyClient
+
+if TYPE_CHECKING:  # the HTTP stack is imported by whoever builds the client
+    from resywatch.resy.client import ResyClient
 
 
 @dataclass(frozen=True)

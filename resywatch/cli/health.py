@@ -10,7 +10,8 @@ from resywatch.cli.context import use
 from resywatch.cli.options import JsonFlag
 
 if TYPE_CHECKING:
-    from resywatch.services.health import HealthReport
+    from resywatch.cli.context import AppContext
+    from resywatch.services.health import HealthReport, JobSchedule
 
 HEALTH_RESY_TIMEOUT_S = 1.0  # one quick question to Resy: health answers within 2 s
 
@@ -20,27 +21,31 @@ def health(
     prometheus: Annotated[
         bool, typer.Option("--prometheus", help="Prometheus text format (textfile collector).")
     ] = False,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Ask Resy whether it accepts the token now, even if it did in the last 10 min.",
+        ),
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Check the database, every job's heartbeat, the discovery buckets, the feed, Resy
     credentials, the notification backlog and recent booking failures.
 
-    One line per check and a summary. Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the
-    database is unreachable or not migrated), as Nagios-style monitors expect.
+    Resy is asked about the token at most once in 10 minutes (the check says when it last
+    answered); --live asks it now. One line per check and a summary. Exit 0 OK, 1 WARNING,
+    2 CRITICAL, 3 UNKNOWN (the database is unreachable or not migrated), as Nagios-style
+    monitors expect.
     """
     run = use(ctx, json_output=json_output)
     from resywatch.errors import DatabaseNotReady, DatabaseUnavailable
-    from resywatch.resy.transport import RetryPolicy
     from resywatch.scheduler.jobs import health_schedules
     from resywatch.services import health as checks
 
     jobs = health_schedules(run.settings())
     try:
-        report = run.with_runtime(
-            lambda rt: checks.health(rt, jobs=jobs),
-            timeout_s=HEALTH_RESY_TIMEOUT_S,
-            retry=RetryPolicy(max_retries=0),
-        )
+        report = _report(run, jobs, live=live)
     except (DatabaseNotReady, DatabaseUnavailable) as exc:
         report = checks.database_unknown(exc)
     if prometheus:
@@ -57,6 +62,39 @@ def health(
         )
     if report.status:
         raise typer.Exit(int(report.status))
+
+
+def _report(run: AppContext, jobs: list[JobSchedule], *, live: bool) -> HealthReport:
+    """The report, asking Resy only when it must: logged in, and no acceptance of the token
+    recorded in the last minutes (or --live). Without a question, no client is built."""
+    import asyncio
+
+    from resywatch.clock import SYSTEM_CLOCK
+    from resywatch.services import health as checks
+
+    settings, db, now = run.settings(), run.database(), SYSTEM_CLOCK.now()
+    checked = None if live else checks.recent_token_check(db, now)
+    if checked is not None or settings.resy_auth_token is None:
+        report: HealthReport = asyncio.run(
+            checks.judge(
+                settings,
+                db,
+                now,
+                jobs=jobs,
+                resy=None,
+                token_checked_at=checked,
+                accounts=run.tokens().all(),
+            )
+        )
+        return report
+    from resywatch.resy.transport import RetryPolicy
+
+    asked: HealthReport = run.with_runtime(
+        lambda rt: checks.health(rt, jobs=jobs),
+        timeout_s=HEALTH_RESY_TIMEOUT_S,
+        retry=RetryPolicy(max_retries=0),
+    )
+    return asked
 
 
 def _document(report: HealthReport) -> dict[str, object]:

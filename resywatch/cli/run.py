@@ -15,6 +15,7 @@ from resywatch.cli.params import parse_duration
 from resywatch.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from resywatch.cli.context import AppContext
     from resywatch.resy.client import ResyClient
     from resywatch.scheduler.runner import PassResult
 
@@ -48,14 +49,22 @@ def run(
     """
     out = use(ctx, json_output=json_output)
     from resywatch.clock import SYSTEM_CLOCK
-    from resywatch.db.leases import this_process
-    from resywatch.scheduler import runner
+    from resywatch.scheduler import due
     from resywatch.scheduler.jobs import JOBS, JobContext
 
     if job != "due" and job not in JOBS:
         raise InvalidInput(f"unknown job {job!r}: choose from due, {', '.join(JOBS)}")
     pause = parse_duration(every, what="--every")
     settings, db = out.settings(), out.database()
+    last_pass = SYSTEM_CLOCK.now() + pause * (repeat - 1)
+    if job == "due" and not due.due_names(due.next_runs(db), JOBS, last_pass):
+        # No job comes due before the last pass would start (passes only push their next
+        # run later): answer now, without the client, the services or the table models.
+        _report(out, [])
+        return
+    from resywatch.db.leases import this_process
+    from resywatch.scheduler import runner
+
     # With --json, stdout holds one document: unconfigured notifications go to stderr.
     stream = sys.stderr if out.output.json_mode else None
 
@@ -71,7 +80,10 @@ def run(
             lock_timeout=lock_timeout,
         )
 
-    results = out.with_resy(passes)
+    _report(out, out.with_resy(passes))
+
+
+def _report(out: AppContext, results: list[PassResult]) -> None:
     if out.output.json_mode:
         out.output.json({"passes": results})
     else:

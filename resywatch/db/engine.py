@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Insert, Result, Table, event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, create_engine, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
@@ -117,8 +116,13 @@ class Database:
 def insert_unless_present(session: Session, table: Table) -> Insert:
     """INSERT ... ON CONFLICT DO NOTHING: when several workers insert the same new row at
     once, one does and the others move on (a plain INSERT would fail their transaction)."""
+    # Each dialect's module on first use: a SQLite box never loads PostgreSQL's.
     if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(table).on_conflict_do_nothing()
 
 

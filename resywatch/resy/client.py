@@ -25,21 +25,18 @@ from resywatch.resy.models import (
     LoginResponse,
     Reservation,
     ReservationsResponse,
-    SearchHit,
-    SearchPage,
-    SearchResponse,
     TokenResponse,
     User,
     VenueConfigResponse,
     VenueResponse,
 )
 from resywatch.resy.responses import REFRESH_PATH, parse
-from resywatch.resy.transport import REFRESH_COOKIE, WEB_ORIGIN, ResyTransport, RetryPolicy
+from resywatch.resy.search_page import SearchHit, SearchPage, parse_search_page
+from resywatch.resy.transport import REFRESH_COOKIE, ResyTransport, RetryPolicy
 
 if TYPE_CHECKING:
     from resywatch.config import Settings
 
-VENUE_PAGE = WEB_ORIGIN + "/cities/{city}/venues/{slug}?date={day}&seats={party}"
 BoundingBox = tuple[float, float, float, float]
 
 
@@ -164,13 +161,7 @@ class ResyClient(ResyTransport):
         if bounding_box is not None:
             payload["geo"] = {"bounding_box": list(bounding_box)}
         body = await self._call("POST", "/3/venuesearch/search", json=payload)
-        found = parse(SearchResponse, body, "/3/venuesearch/search")
-        return SearchPage(
-            hits=found.search.hits,
-            page=page,
-            total_pages=found.total_pages,
-            total_hits=found.total_hits,
-        )
+        return parse_search_page(body, page)
 
     async def search_all(
         self, *, max_pages: int = 10, per_page: int = 100, **query: Any
@@ -296,10 +287,3 @@ def client_from_settings(settings: Settings, **options: Any) -> ResyClient:
         "retry": RetryPolicy(max_retries=settings.resy_max_retries),
     }
     return ResyClient(**(described | options))
-
-
-def venue_page_url(city_slug: str | None, venue_slug: str, day: date, party_size: int) -> str:
-    """The venue's booking page on resy.com for a date and party size."""
-    return VENUE_PAGE.format(
-        city=city_slug or "new-york-ny", slug=venue_slug, day=day.isoformat(), party=party_size
-    )

@@ -28,6 +28,7 @@ from tenacity.wait import wait_random_exponential
 
 from resywatch.resy import errors
 from resywatch.resy.gate import HostGate
+from resywatch.resy.pages import WEB_ORIGIN
 from resywatch.resy.responses import error_for
 
 # Resy answers 500 to clients without a browser User-Agent (RESY_API.md §2).
@@ -35,7 +36,6 @@ USER_AGENT = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 )
-WEB_ORIGIN = "https://resy.com"
 KEEPALIVE_S = 60.0
 
 

@@ -16,11 +16,12 @@ from typing import IO, TYPE_CHECKING
 from resywatch.accounts import TokenStore
 from resywatch.clock import Clock
 from resywatch.config import Settings
-from resywatch.db.engine import Database
-from resywatch.resy.client import ResyClient
-from resywatch.runtime import Runtime
 
 if TYPE_CHECKING:
+    # Types only: `run due` reads the job names to find nothing due, without the client.
+    from resywatch.db.engine import Database
+    from resywatch.resy.client import ResyClient
+    from resywatch.runtime import Runtime
     from resywatch.services.health import JobSchedule
 
 
@@ -48,6 +49,8 @@ class JobContext:
 
     def runtime(self) -> Runtime:
         """What a service is handed first, read off this context (this process's worker)."""
+        from resywatch.runtime import Runtime
+
         return Runtime(
             self.settings, self.db, self.resy, self.clock, stop=self.stop, tokens=self.tokens
         )

@@ -20,7 +20,8 @@ from datetime import timedelta
 from resywatch.db.models import JobRun, JobStatus
 from resywatch.errors import ResywatchError
 from resywatch.redact import redact_text
-from resywatch.scheduler import lease
+from resywatch.scheduler import due, lease
+from resywatch.scheduler.due import DUE_SLACK
 from resywatch.scheduler.jobs import CLAIMED, JOBS, Job, JobContext
 
 
@@ -107,21 +108,10 @@ async def _keep_renewing(ctx: JobContext, held: lease.Lease, ttl: timedelta) -> 
         lease.renew(ctx.db, held, ctx.clock.now())
 
 
-DUE_SLACK = timedelta(seconds=1)  # cron and `--every` wake up a little early or late
-
-
 def due_jobs(ctx: JobContext, names: Iterable[str] | None = None) -> list[Job]:
     """The jobs whose next run has come (or that never ran)."""
-    beats = lease.heartbeats(ctx.db)
-    now = ctx.clock.now() + DUE_SLACK
-    chosen = [JOBS[n] for n in names] if names else list(JOBS.values())
-    return [
-        job
-        for job in chosen
-        if (beat := beats.get(job.name)) is None
-        or beat.next_run_at is None
-        or beat.next_run_at <= now
-    ]
+    chosen = list(names) if names else list(JOBS)
+    return [JOBS[name] for name in due.due_names(due.next_runs(ctx.db), chosen, ctx.clock.now())]
 
 
 async def run_due(

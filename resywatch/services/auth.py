@@ -29,10 +29,10 @@ from resywatch.db.models import Notification
 from resywatch.errors import ResywatchError
 from resywatch.redact import redact_text
 from resywatch.resy import errors as resy_errors
-from resywatch.resy.client import ResyClient
 from resywatch.resy.errors import AuthExpired
 
 if TYPE_CHECKING:
+    from resywatch.resy.client import ResyClient
     from resywatch.runtime import Runtime
 
 __all__ = ["EXPIRY_WARNING", "NotLoggedIn", "token_expiry"]

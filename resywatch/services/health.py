@@ -2,57 +2,54 @@
 
 Nagios semantics: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the database cannot be read or
 is not migrated). Every check is one line; the worst decides the exit code. Resy is asked
-once, with a short deadline, so the answer comes within 2 s even when Resy is down.
+once, with a short deadline, so the answer comes within 2 s even when Resy is down; and not
+at all when it accepted the token in the last few minutes (`recent_token_check`), so a
+monitor asking every minute costs Resy one call in ten and the box no HTTP stack.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from sqlalchemy import DateTime, func, or_
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from resywatch.accounts import tokens_in_settings
+from resywatch.accounts import AccountTokens, tokens_in_settings
 from resywatch.config import Settings
 from resywatch.db.models import (
+    ApiCallLog,
     BookingAttempt,
-    DiscoveryBucket,
     JobHeartbeat,
     JobRun,
     JobStatus,
     Notification,
     NotificationStatus,
-    NotifyRequest,
-    RequestStatus,
     ResyHost,
-    ScheduledSnipe,
-    SnipeStatus,
-    Watch,
-    WatchStatus,
 )
 from resywatch.db.models.booking import failed_attempt
 from resywatch.errors import DatabaseNotReady, DatabaseUnavailable
 from resywatch.redact import redact_text
 from resywatch.resy import errors as resy_errors
-from resywatch.resy.client import ResyClient
 from resywatch.services.auth import EXPIRY_WARNING, token_expiry
 from resywatch.services.discovery.feed import BucketState, bucket_states
+from resywatch.services.health_idle import TIMESTAMP, aware, idle_jobs
 from resywatch.services.politeness import LAST_ERROR_CHARS, host_states
 
 if TYPE_CHECKING:
+    from resywatch.db.engine import Database
+    from resywatch.resy.client import ResyClient
     from resywatch.runtime import Runtime
 
+# How long Resy's acceptance of the token is taken as still true (`health --live` asks now).
+TOKEN_CHECK_REUSE = timedelta(minutes=10)
+LOGIN_ENDPOINTS = ("/3/auth/password", "/4/auth/password")
+
 FAILURES_LOOKBACK = timedelta(hours=24)
-# Work due for this many of its job's intervals, with every pass since reporting ok and
-# none of it done: the job is stuck while saying ok (one interval to pick the work up, one
-# more for a pass that was already under way).
-IDLE_INTERVALS = 2
-IDLE_RUNS_READ = 20  # the newest passes since the work became due that are looked at
 
 
 class Status(IntEnum):
@@ -105,13 +102,38 @@ def database_unknown(error: DatabaseNotReady | DatabaseUnavailable) -> HealthRep
     return HealthReport(Status.UNKNOWN, [Check("database", Status.UNKNOWN, str(error))])
 
 
-async def health(rt: Runtime, *, jobs: Sequence[JobSchedule]) -> HealthReport:
-    """Every check, from the database's view of `jobs` plus one call to Resy."""
-    db, resy, settings, now = rt.db, rt.resy, rt.settings, rt.clock.now()
+async def health(
+    rt: Runtime, *, jobs: Sequence[JobSchedule], token_checked_at: datetime | None = None
+) -> HealthReport:
+    """Every check, from the database's view of `jobs` plus one call to Resy (none when
+    `token_checked_at` says when Resy last accepted the token)."""
+    return await judge(
+        rt.settings,
+        rt.db,
+        rt.clock.now(),
+        jobs=jobs,
+        resy=rt.resy,
+        token_checked_at=token_checked_at,
+        accounts=rt.tokens.all() if rt.tokens is not None else None,
+    )
+
+
+async def judge(
+    settings: Settings,
+    db: Database,
+    now: datetime,
+    *,
+    jobs: Sequence[JobSchedule],
+    resy: ResyClient | None,
+    token_checked_at: datetime | None = None,
+    accounts: dict[str, AccountTokens] | None = None,
+) -> HealthReport:
+    """`health` from its parts: without a client (`resy` None) Resy is not asked; every
+    account's tokens from `accounts` (None: as the settings hold them)."""
     checks = [Check("database", Status.OK, f"{db.backend} reachable and at the current schema")]
     with db.read() as session:
         beats = {row.job_name: row for row in session.exec(select(JobHeartbeat))}
-        idle = _idle_jobs(session, jobs, settings, now)
+        idle = idle_jobs(session, jobs, settings, now)
     checks += _job_checks(jobs, beats, settings, now, idle)
     with db.read() as session:
         states = bucket_states(session, now)
@@ -123,9 +145,11 @@ async def health(rt: Runtime, *, jobs: Sequence[JobSchedule]) -> HealthReport:
     politeness = next((h for h in host_states(db) if h.host == host), None)
     breaker = _breaker_check(politeness, settings, now)
     # Resy is not asked while every worker is told to keep away (and health answers fast).
-    checks.append(await _auth_check(resy, settings, now, held_back=_held_back(politeness, now)))
+    held_back = _held_back(politeness, now)
+    checks.append(await _auth_check(resy, settings, now, held_back, token_checked_at))
     checks.append(breaker)
-    checks.append(_accounts_check(rt, now))
+    table = accounts if accounts is not None else tokens_in_settings(settings)
+    checks.append(_accounts_check(table, settings, now))
     checks.append(_backlog_check(pending_since, failed_notes, settings, now))
     checks.append(_bookings_check(failed_books))
     with db.read() as session:
@@ -163,7 +187,7 @@ def _discovery_pace_check(session: Session, settings: Settings) -> Check | None:
     if len(scanning) < PACE_PASSES:
         return None
     took = sorted(
-        (_aware(r.finished_at) - _aware(r.started_at)).total_seconds()
+        (aware(r.finished_at) - aware(r.started_at)).total_seconds()
         for r in scanning
         if r.finished_at
     )
@@ -181,17 +205,6 @@ def _discovery_pace_check(session: Session, settings: Settings) -> Check | None:
         "or party sizes",
         typical,
     )
-
-
-def _idle_jobs(
-    session: Session, jobs: Sequence[JobSchedule], settings: Settings, now: datetime
-) -> dict[str, str]:
-    """The jobs that look stuck while their passes say ok, with why (`_idle_reason`)."""
-    return {
-        job.name: reason
-        for job in jobs
-        if (reason := _idle_reason(session, job, settings, now)) is not None
-    }
 
 
 def _oldest_pending_notification(session: Session) -> datetime | None:
@@ -304,135 +317,6 @@ def _job_checks(
     return checks
 
 
-def _idle_reason(
-    session: Session, job: JobSchedule, settings: Settings, now: datetime
-) -> str | None:
-    """Why `job` looks stuck while its passes say ok: work has been due for longer than
-    its interval allows and every pass since did none of it. None when it is not."""
-    probe = _DUE_WORK.get(job.name)
-    if probe is None or not job.work:
-        return None
-    interval = job.interval
-    due = probe(session, settings, _Late(now, interval))
-    if due is None:
-        return None
-    what, since = due
-    runs = session.exec(
-        select(JobRun)
-        .where(col(JobRun.job_name) == job.name, col(JobRun.started_at) >= since)
-        .order_by(col(JobRun.started_at).desc())
-        .limit(IDLE_RUNS_READ)
-    ).all()
-    if not runs or any(r.status != JobStatus.OK or _work_done(r, job) for r in runs):
-        return None  # no pass yet (the heartbeat check speaks), a failure, or progress
-    return (
-        f"passes report ok but do nothing: {what} due since {since.astimezone(UTC):%H:%M:%S} UTC "
-        f"(every {interval.total_seconds():g} s), and the last {len(runs)} passes reported "
-        + ", ".join(f"{name}: 0" for name in job.work)
-    )
-
-
-def _work_done(run: JobRun, job: JobSchedule) -> bool:
-    return any(int(run.counts.get(name, 0)) > 0 for name in job.work)
-
-
-@dataclass(frozen=True)
-class _Late:
-    """Work counts as overdue once it has been due for IDLE_INTERVALS of its job's interval."""
-
-    now: datetime
-    interval: timedelta
-
-    @property
-    def due_before(self) -> datetime:
-        return self.now - IDLE_INTERVALS * self.interval
-
-
-# Per job: what is overdue and since when it has been due (None: nothing). Measured from
-# when the work was last done, not from the job's own bookkeeping (a bucket's cycle, a
-# watch's next check), so that a fault in that bookkeeping shows here.
-Overdue = tuple[str, datetime] | None
-
-
-def _overdue_buckets(session: Session, settings: Settings, late: _Late) -> Overdue:
-    b = DiscoveryBucket
-    last = func.coalesce(col(b.last_attempt_at), col(b.created_at))
-    not_held = or_(col(b.lease_until).is_(None), col(b.lease_until) < late.now)  # not in a scan
-    count, oldest = session.execute(
-        select(func.count(), func.min(last, type_=_TIMESTAMP)).where(
-            last < late.due_before - late.interval, not_held
-        )
-    ).one()
-    return (f"{count} buckets", _aware(oldest) + late.interval) if count else None
-
-
-def _overdue_watches(session: Session, settings: Settings, late: _Late) -> Overdue:
-    due = [
-        # Due one interval after its last check, but not before it was (re)activated: the
-        # passes while it was paused rightly checked nothing.
-        max(
-            _aware(w.last_checked_at or w.created_at) + timedelta(seconds=w.interval_s),
-            _aware(w.updated_at),
-        )
-        for w in session.exec(select(Watch).where(col(Watch.status) == WatchStatus.ACTIVE))
-    ]
-    overdue = [at for at in due if at < late.due_before]
-    return (f"{len(overdue)} watches", min(overdue)) if overdue else None
-
-
-def _overdue_requests(session: Session, settings: Settings, late: _Late) -> Overdue:
-    r = NotifyRequest
-    last = func.coalesce(col(r.last_checked_at), col(r.created_at))
-    count, oldest = session.execute(
-        select(func.count(), func.min(last, type_=_TIMESTAMP)).where(
-            col(r.status) == RequestStatus.PENDING, last < late.due_before - late.interval
-        )
-    ).one()
-    return (f"{count} notify requests", _aware(oldest) + late.interval) if count else None
-
-
-def _overdue_notifications(session: Session, settings: Settings, late: _Late) -> Overdue:
-    n = Notification
-    count, oldest = session.execute(
-        select(func.count(), func.min(col(n.next_attempt_at), type_=_TIMESTAMP)).where(
-            col(n.status) == NotificationStatus.PENDING,
-            col(n.next_attempt_at) < late.due_before,
-            or_(col(n.claimed_until).is_(None), col(n.claimed_until) < late.now),
-        )
-    ).one()
-    return (f"{count} notifications", _aware(oldest)) if count else None
-
-
-def _overdue_snipes(session: Session, settings: Settings, late: _Late) -> Overdue:
-    prepare = timedelta(seconds=settings.book_prepare_s)  # taken this long before release
-    due = [
-        max(_aware(s.release_at) - prepare, _aware(s.created_at))
-        for s in session.exec(
-            select(ScheduledSnipe).where(
-                col(ScheduledSnipe.status) == SnipeStatus.SCHEDULED,
-                col(ScheduledSnipe.release_at) < late.due_before + prepare,
-            )
-        )
-    ]
-    overdue = [at for at in due if at < late.due_before]
-    return (f"{len(overdue)} scheduled snipes", min(overdue)) if overdue else None
-
-
-_DUE_WORK: dict[str, Callable[[Session, Settings, _Late], Overdue]] = {
-    "discovery": _overdue_buckets,
-    "watches": _overdue_watches,
-    "notify": _overdue_requests,
-    "delivery": _overdue_notifications,
-    "snipes": _overdue_snipes,
-}
-_TIMESTAMP = DateTime(timezone=True)  # what an aggregate of timestamps reads back as
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite keeps no zone: its timestamps are UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _bucket_checks(states: list[BucketState], settings: Settings, now: datetime) -> list[Check]:
     warn, crit = settings.health_bucket_warn_s, settings.health_bucket_crit_s
     ages = [float("inf") if state.age_s is None else state.age_s for state in states]
@@ -471,8 +355,36 @@ def _bucket_checks(states: list[BucketState], settings: Settings, now: datetime)
     return [bucket, feed]
 
 
+def recent_token_check(
+    db: Database, now: datetime, within: timedelta = TOKEN_CHECK_REUSE
+) -> datetime | None:
+    """When Resy last accepted the token (a 2xx answer to `/2/user` in the last `within`),
+    or None. A login since then may have changed the token: then None, and health asks."""
+    with db.read() as session:
+        accepted = session.exec(
+            select(func.max(col(ApiCallLog.at), type_=TIMESTAMP)).where(
+                ApiCallLog.endpoint == "/2/user",
+                col(ApiCallLog.status) >= 200,
+                col(ApiCallLog.status) < 300,
+                ApiCallLog.at >= now - within,
+            )
+        ).one()
+        login = session.exec(
+            select(func.max(col(ApiCallLog.at), type_=TIMESTAMP)).where(
+                col(ApiCallLog.endpoint).in_(LOGIN_ENDPOINTS)
+            )
+        ).one()
+    if accepted is None or (login is not None and aware(login) >= aware(accepted)):
+        return None
+    return aware(accepted)
+
+
 async def _auth_check(
-    resy: ResyClient, settings: Settings, now: datetime, *, held_back: str | None = None
+    resy: ResyClient | None,
+    settings: Settings,
+    now: datetime,
+    held_back: str | None = None,
+    checked_at: datetime | None = None,
 ) -> Check:
     token = settings.resy_auth_token.get_secret_value() if settings.resy_auth_token else None
     if not token:
@@ -486,7 +398,7 @@ async def _auth_check(
         )
     if held_back:
         return Check("resy_auth", Status.WARN, f"cannot check the token with Resy: {held_back}")
-    if resy is not None:
+    if checked_at is None and resy is not None:
         try:
             await resy.user()
         except resy_errors.AuthError:
@@ -498,18 +410,24 @@ async def _auth_check(
     if expires is not None and expires - now < EXPIRY_WARNING:
         days = (expires - now) / timedelta(days=1)
         return Check("resy_auth", Status.WARN, f"the Resy token expires in {days:.1f} days", days)
+    if checked_at is not None:
+        ago = max(0.0, (now - checked_at).total_seconds())
+        return Check(
+            "resy_auth",
+            Status.OK,
+            f"Resy accepted the token {ago:.0f} s ago (`health --live` asks it now)",
+        )
     return Check("resy_auth", Status.OK, "Resy accepts the token")
 
 
 RELOGIN = "run `resywatch auth login [--account NAME]`"
 
 
-def _accounts_check(rt: Runtime, now: datetime) -> Check:
+def _accounts_check(table: dict[str, AccountTokens], settings: Settings, now: datetime) -> Check:
     """Every account's token, from its expiry: one that has lapsed is CRIT, one within the
     refresh margin is WARN (the `tokens` job renews tokens before that: one still there
     could not be refreshed). No Resy call: `resy_auth` asks Resy about the token in use."""
-    table = rt.tokens.all() if rt.tokens is not None else tokens_in_settings(rt.settings)
-    margin = timedelta(days=rt.settings.auth_refresh_margin_days)
+    margin = timedelta(days=settings.auth_refresh_margin_days)
     lapsed, lapsing = [], []
     for account in table.values():
         expires = account.expires_at

@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, and_
 from sqlmodel import Session, col, select
 
 from resywatch.db.models import Notification, NotificationKind, Outcome, Venue
-from resywatch.resy.client import venue_page_url
+from resywatch.resy.pages import venue_page_url
 from resywatch.services.curated import normalize_name
 from resywatch.services.vocabulary import OpenSlot, describe_slots
 

@@ -44,7 +44,6 @@ from resywatch.db.models import ResyHost, SnipeWindow
 from resywatch.errors import DatabaseUnavailable
 from resywatch.redact import redact_text
 from resywatch.resy import errors
-from resywatch.resy.transport import RetryPolicy
 
 _HOST = ResyHost.__table__  # type: ignore[attr-defined]
 MAX_PAUSE = timedelta(hours=6)  # urllib3's cap: no server keeps us away longer than this
@@ -67,6 +66,8 @@ class PolitenessPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PolitenessPolicy:
+        from resywatch.resy.transport import RetryPolicy  # the HTTP stack: only when asking
+
         return cls(
             rate=settings.resy_max_rps,
             burst=settings.resy_burst,

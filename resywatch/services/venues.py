@@ -19,15 +19,15 @@ from resywatch.db.models import Venue
 from resywatch.errors import InvalidInput, NotFound
 from resywatch.ids import is_id, may_name_a_row, parse_id
 from resywatch.resy import errors as resy_errors
-from resywatch.resy.client import venue_page_url
 from resywatch.resy.models import (
     CalendarResponse,
-    SearchHit,
     VenueResponse,
     slot_restricted,
     slot_seating,
     slot_start,
 )
+from resywatch.resy.pages import venue_page_url
+from resywatch.resy.search_page import SearchHit
 from resywatch.services.curated import HotspotMatcher, name_filter, normalize_name
 from resywatch.services.discovery import buckets as bucket_rules
 from resywatch.services.discovery.metrics import VenueMetrics, venue_metrics

@@ -9,10 +9,13 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from resywatch.errors import InvalidInput
-from resywatch.resy.models import Slot
+
+if TYPE_CHECKING:  # a type only: `health` reads slot ids without Resy's models
+    from resywatch.resy.models import Slot
 
 PROVIDER = "resy"
 

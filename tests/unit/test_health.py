@@ -238,7 +238,7 @@ def test_a_snipe_scheduled_just_now_for_a_past_release_is_not_yet_overdue(db: Da
 
 
 def test_every_job_that_reports_its_work_has_its_due_work_probed() -> None:
-    from resywatch.services.health import _DUE_WORK
+    from resywatch.services.health_idle import _DUE_WORK
 
     assert set(_DUE_WORK) == {job.name for job in JOBS.values() if job.work}
     assert set(DUE) == set(_DUE_WORK)  # and each is tested above

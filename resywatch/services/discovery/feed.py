@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from resywatch.config import Settings
 from resywatch.db.models import DiscoveryBucket, DropEvent, Venue
-from resywatch.resy.client import venue_page_url
+from resywatch.resy.pages import venue_page_url
 from resywatch.services.discovery import hot
 from resywatch.services.discovery.filters import BoardFilter
 

@@ -10,7 +10,8 @@ from datetime import datetime
 from resywatch.config import Settings
 from resywatch.errors import ResywatchError
 from resywatch.resy.client import ResyClient
-from resywatch.resy.models import SearchHit, slot_seating, slot_start
+from resywatch.resy.models import SlotRef, slot_seating, slot_start
+from resywatch.resy.search_page import SearchHit
 from resywatch.services.discovery import buckets as bucket_rules
 from resywatch.services.discovery.buckets import Bucket
 from resywatch.services.venues import SeenVenue
@@ -45,8 +46,9 @@ class BucketScan:
     slots: dict[str, SeenSlot] = field(default_factory=dict)
     venues: dict[int, SeenVenue] = field(default_factory=dict)
     error: str | None = None
-    # (venue id, Resy's start string) -> slot, so repeats across party sizes cost a lookup.
-    by_start: dict[tuple[int, str], SeenSlot] = field(default_factory=dict, repr=False)
+    # (venue id, Resy's start string) -> slot (None: outside the bucket's window), so
+    # repeats across party sizes and seating types cost one lookup.
+    by_start: dict[tuple[int, str], SeenSlot | None] = field(default_factory=dict, repr=False)
 
 
 async def fetch_bucket(resy: ResyClient, bucket: Bucket, settings: Settings) -> BucketScan:
@@ -77,28 +79,39 @@ async def fetch_bucket(resy: ResyClient, bucket: Bucket, settings: Settings) -> 
                 raise result
             scan.error = f"party {party}: {result}"
             continue
-        _merge(scan, result, party, settings.discovery_window_hours)
+        merge_hits(scan, result, party, settings.discovery_window_hours)
     return scan
 
 
-def _merge(scan: BucketScan, hits: list[SearchHit], party: int, window_hours: int) -> None:
+def merge_hits(scan: BucketScan, hits: list[SearchHit], party: int, window_hours: int) -> None:
     """Fold one party size's hits into the bucket's slots. A slot shows up once per party
     size and seating type, so its id and start are worked out once per (venue, start)."""
+    by_start = scan.by_start
     for hit in hits:
         for slot in hit.slots:
-            start = slot["date"]["start"]
-            seen = scan.by_start.get((hit.id, start))
-            if seen is None:
-                starts = slot_start(slot)
-                if not bucket_rules.in_window(starts, scan.bucket, window_hours):
-                    continue
-                if hit.id not in scan.venues:
-                    scan.venues[hit.id] = SeenVenue.from_hit(hit)
-                key = slot_id(hit.id, starts)
-                seen = scan.slots.get(key) or scan.slots.setdefault(
-                    key, SeenSlot(key, hit.id, hit.name, starts)
-                )
-                scan.by_start[(hit.id, start)] = seen
+            where = (hit.id, slot["date"]["start"])
+            if where in by_start:
+                seen = by_start[where]
+            else:
+                seen = by_start[where] = _first_sight(scan, hit, slot, window_hours)
+            if seen is None:  # outside the window
+                continue
             seen.party_sizes.add(party)
             if seating := slot_seating(slot):
                 seen.seating_types.add(seating)
+
+
+def _first_sight(
+    scan: BucketScan, hit: SearchHit, slot: SlotRef, window_hours: int
+) -> SeenSlot | None:
+    """The slot a (venue, start) seen for the first time in this scan is, or None when it
+    is outside the bucket's window."""
+    starts = slot_start(slot)
+    if not bucket_rules.in_window(starts, scan.bucket, window_hours):
+        return None
+    if hit.id not in scan.venues:
+        scan.venues[hit.id] = SeenVenue.from_hit(hit)
+    key = slot_id(hit.id, starts)
+    return scan.slots.get(key) or scan.slots.setdefault(
+        key, SeenSlot(key, hit.id, hit.name, starts)
+    )
