@@ -6,18 +6,21 @@ message (and with --json the error envelope, whose `code` is the outcome).
 
 from __future__ import annotations
 
-import functools
-import inspect
 import sys
-from collections.abc import Callable
-from dataclasses import MISSING, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_type_hints
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from resywatch.cli.context import use
-from resywatch.cli.options import AccountOption, DaysAheadOption, JsonFlag, RepeatOption
+from resywatch.cli.options import (
+    AccountOption,
+    DaysAheadOption,
+    JsonFlag,
+    RepeatOption,
+    with_option_set,
+)
 from resywatch.cli.params import (
     id_parser,
     parse_day,
@@ -322,31 +325,9 @@ class SnipeOptions:
         return SnipeSpec(request, release, pacing)
 
 
-def with_snipe_options(command: Callable[..., None]) -> Callable[..., None]:
-    """`command(ctx, options: SnipeOptions, ...own options)` as Typer sees it: the fields of
-    SnipeOptions become its options (after `ctx`), handed to it as one `options`."""
-    hints = get_type_hints(SnipeOptions, include_extras=True)
-    shared = [
-        inspect.Parameter(
-            f.name,
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            annotation=hints[f.name],
-            default=inspect.Parameter.empty if f.default is MISSING else f.default,
-        )
-        for f in fields(SnipeOptions)
-    ]
-    own = inspect.signature(command, eval_str=True)
-    ctx, *rest = (p for p in own.parameters.values() if p.name != "options")
-
-    @functools.wraps(command)
-    def with_options(**given: Any) -> None:
-        options = SnipeOptions(**{f.name: given.pop(f.name) for f in fields(SnipeOptions)})
-        command(options=options, **given)
-
-    signature = own.replace(parameters=[ctx, *shared, *rest])
-    with_options.__signature__ = signature  # type: ignore[attr-defined]
-    with_options.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
-    return with_options
+#: `command(ctx, options: SnipeOptions, ...own options)`: the fields of SnipeOptions as its
+#: options, handed to it as one `options`.
+with_snipe_options = with_option_set(SnipeOptions, "options")
 
 
 @app.command(epilog=EXIT_CODES_HELP)

@@ -13,18 +13,10 @@ import typer
 from resywatch.cli import discover_boards
 from resywatch.cli.context import use
 from resywatch.cli.options import (
-    AfterOption,
-    AnchorOption,
-    BeforeOption,
-    DatesOption,
     DropFilterArgs,
-    FromOption,
-    HotspotsOption,
     JsonFlag,
-    PartyFilterOption,
-    UntilOption,
-    VenueFilterOption,
     board_filter,
+    with_drop_filters,
 )
 from resywatch.cli.params import parse_day, parse_hhmm, parse_since
 
@@ -102,21 +94,14 @@ def scan(
 
 
 @app.command("feed")
+@with_drop_filters
 def feed_command(
     ctx: typer.Context,
+    given: DropFilterArgs,
     since: Annotated[
         str | None, typer.Option(help="Only drops opened since: 1h, 30m, 2d or an ISO time.")
     ] = None,
     open_only: Annotated[bool, typer.Option("--open", help="Only drops still open.")] = False,
-    dates: DatesOption = None,
-    date_from: FromOption = None,
-    date_until: UntilOption = None,
-    anchor: AnchorOption = None,
-    party: PartyFilterOption = None,
-    after: AfterOption = None,
-    before: BeforeOption = None,
-    hotspots: HotspotsOption = False,
-    venue: VenueFilterOption = None,
     limit: Annotated[int, typer.Option(min=1, max=5000, help="At most this many.")] = 50,
     follow: Annotated[
         bool, typer.Option("--follow", help="Stream new drops as NDJSON until interrupted.")
@@ -131,9 +116,6 @@ def feed_command(
     Example: resywatch discover feed --since 1h --hotspots --after 18:00
     """
     run = use(ctx, json_output=json_output)
-    given = DropFilterArgs(
-        dates, date_from, date_until, anchor, party, after, before, hotspots, venue
-    )
     where = board_filter(run.settings(), given)
     from resywatch.services.discovery import feed
 

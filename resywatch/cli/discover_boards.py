@@ -14,18 +14,12 @@ import typer
 
 from resywatch.cli.context import use
 from resywatch.cli.options import (
-    AfterOption,
-    AnchorOption,
-    BeforeOption,
-    DatesOption,
     DropFilterArgs,
-    FromOption,
     HotspotsOption,
     JsonFlag,
-    PartyFilterOption,
-    UntilOption,
     VenueFilterOption,
     board_filter,
+    with_drop_filters,
 )
 
 if TYPE_CHECKING:
@@ -42,22 +36,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@with_drop_filters
 def just_opened(
     ctx: typer.Context,
+    given: DropFilterArgs,
     minutes: MinutesOption = 10,
     still_open: Annotated[
         bool,
         typer.Option("--still-open", help="Also list the drops still open from before that."),
     ] = False,
-    dates: DatesOption = None,
-    date_from: FromOption = None,
-    date_until: UntilOption = None,
-    anchor: AnchorOption = None,
-    party: PartyFilterOption = None,
-    after: AfterOption = None,
-    before: BeforeOption = None,
-    hotspots: HotspotsOption = False,
-    venue: VenueFilterOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Drops of the last minutes still open: one entry per venue per date with its times,
@@ -67,9 +54,6 @@ def just_opened(
     Example: resywatch discover just-opened --minutes 30 --still-open --anchor 19:00
     """
     run = use(ctx, json_output=json_output)
-    given = DropFilterArgs(
-        dates, date_from, date_until, anchor, party, after, before, hotspots, venue
-    )
     where = board_filter(run.settings(), given)
     from resywatch.services.discovery import board
 
@@ -144,8 +128,10 @@ def top(
     )
 
 
+@with_drop_filters
 def hot(
     ctx: typer.Context,
+    given: DropFilterArgs,
     minutes: Annotated[
         int, typer.Option(min=1, max=1440, help="Opened in the last this many minutes.")
     ] = 60,
@@ -156,15 +142,6 @@ def hot(
         ),
     ] = 0.9,
     limit: Annotated[int, typer.Option(min=1, max=500, help="At most this many.")] = 50,
-    dates: DatesOption = None,
-    date_from: FromOption = None,
-    date_until: UntilOption = None,
-    anchor: AnchorOption = None,
-    party: PartyFilterOption = None,
-    after: AfterOption = None,
-    before: BeforeOption = None,
-    hotspots: HotspotsOption = False,
-    venue: VenueFilterOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Hot right now: what opened in the last minutes and is still open, at venues that
@@ -173,9 +150,6 @@ def hot(
     Example: resywatch discover hot --minutes 30 --party 2
     """
     run = use(ctx, json_output=json_output)
-    given = DropFilterArgs(
-        dates, date_from, date_until, anchor, party, after, before, hotspots, venue
-    )
     where = board_filter(run.settings(), given)
     from resywatch.services.discovery.metrics import hot as hot_entries
 
@@ -209,17 +183,10 @@ def hot(
     )
 
 
+@with_drop_filters
 def calendar(
     ctx: typer.Context,
-    dates: DatesOption = None,
-    date_from: FromOption = None,
-    date_until: UntilOption = None,
-    anchor: AnchorOption = None,
-    party: PartyFilterOption = None,
-    after: AfterOption = None,
-    before: BeforeOption = None,
-    hotspots: HotspotsOption = False,
-    venue: VenueFilterOption = None,
+    given: DropFilterArgs,
     json_output: JsonFlag = False,
 ) -> None:
     """Per date of the discovery window (or the dates given): how many venues and drops are
@@ -229,9 +196,6 @@ def calendar(
     """
     run = use(ctx, json_output=json_output)
     settings = run.settings()
-    given = DropFilterArgs(
-        dates, date_from, date_until, anchor, party, after, before, hotspots, venue
-    )
     where = board_filter(settings, given)
     from resywatch.services.discovery import board
     from resywatch.services.vocabulary import local_today

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, fields
+from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import typer
 
@@ -40,15 +43,53 @@ VenueFilterOption = Annotated[str | None, typer.Option(help="Venue name contains
 class DropFilterArgs:
     """The drop filters as typed on the command line, before they are parsed."""
 
-    dates: list[str] | None = None
-    date_from: str | None = None
-    date_until: str | None = None
-    anchor: str | None = None
-    party: int | None = None
-    after: str | None = None
-    before: str | None = None
-    hotspots: bool = False
-    venue: str | None = None
+    dates: DatesOption = None
+    date_from: FromOption = None
+    date_until: UntilOption = None
+    anchor: AnchorOption = None
+    party: PartyFilterOption = None
+    after: AfterOption = None
+    before: BeforeOption = None
+    hotspots: HotspotsOption = False
+    venue: VenueFilterOption = None
+
+
+def with_option_set(
+    options_type: type[Any], name: str
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A decorator giving `command(ctx, <name>: options_type, ...own options)`, as Typer sees
+    it, the fields of the dataclass `options_type` as its options (after `ctx`), handed to it
+    as one `<name>`: an option set written (and documented) once for several commands."""
+    hints = get_type_hints(options_type, include_extras=True)
+    shared = [
+        inspect.Parameter(
+            f.name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=hints[f.name],
+            default=inspect.Parameter.empty if f.default is MISSING else f.default,
+        )
+        for f in fields(options_type)
+    ]
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        own = inspect.signature(command, eval_str=True)
+        ctx, *rest = (p for p in own.parameters.values() if p.name != name)
+
+        @functools.wraps(command)
+        def with_options(**given: Any) -> None:
+            values = {f.name: given.pop(f.name) for f in fields(options_type)}
+            command(**{name: options_type(**values)}, **given)
+
+        signature = own.replace(parameters=[ctx, *shared, *rest])
+        with_options.__signature__ = signature  # type: ignore[attr-defined]
+        with_options.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+        return with_options
+
+    return decorate
+
+
+#: `command(ctx, given: DropFilterArgs, ...)`: the drop filters as its options.
+with_drop_filters = with_option_set(DropFilterArgs, "given")
 
 
 def board_filter(settings: Settings, given: DropFilterArgs) -> BoardFilter:
