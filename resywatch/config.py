@@ -282,7 +282,7 @@ class Settings(BaseModel):
     book_max_total: Annotated[float, Field(ge=0)] = 0.0
     book_max_cancel_fee: Annotated[float, Field(ge=0)] = 50.0
     book_prepare_s: Annotated[float, Field(ge=1, le=600)] = 30.0
-    book_lead_s: Annotated[float, Field(ge=0, le=300)] = 3.0
+    book_lead_s: Annotated[float, Field(ge=0, le=300)] = 0.1
     book_poll_interval_s: Annotated[float, Field(ge=0.01, le=60)] = 0.2
     book_late_s: Annotated[float, Field(ge=0, le=3600)] = 120.0
     book_deadline_s: Annotated[float, Field(gt=0, le=3600)] = 60.0

@@ -128,7 +128,12 @@ ReleaseTimeOption = Annotated[
     typer.Option("--release-time", help="Local release time HH:MM [default: learned pattern]."),
 ]
 LeadOption = Annotated[
-    str | None, typer.Option("--lead", help="Start polling this long before, e.g. 3s [3s].")
+    str | None,
+    typer.Option(
+        "--lead",
+        help="Poll densely from this long before the instant, as early as the drop may come, "
+        "e.g. 2s [0.1s] (one early look comes 3 s before in any case).",
+    ),
 ]
 IntervalOption = Annotated[
     str | None, typer.Option("--interval", help="Poll interval, e.g. 0.2s [0.2s].")

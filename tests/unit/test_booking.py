@@ -137,7 +137,7 @@ def test_settings_have_book_defaults_from_toml_and_environment(tmp_path: Path) -
     defaults = load_settings(environ={})
     assert (defaults.book_max_total, defaults.book_max_cancel_fee) == (0.0, 50.0)
     assert (defaults.book_lead_s, defaults.book_poll_interval_s, defaults.book_deadline_s) == (
-        3.0,
+        0.1,
         0.2,
         60.0,
     )

@@ -163,7 +163,7 @@ def test_the_lane_limiter_paces_every_snipe_of_the_process_together(
 def sniper_at(phase: float, stretch: float = 1.0, interval: float = 0.2) -> sniping.Sniper:
     release = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     row = SimpleNamespace(
-        id=1, release_at=release, lead_s=3.0, poll_interval_s=interval, deadline_s=60.0,
+        id=1, release_at=release, lead_s=0.1, poll_interval_s=interval, deadline_s=60.0,
         late_s=120.0, request_budget=900,
     )  # fmt: skip
     rt = Runtime(load_settings(environ={}), None, None)  # type: ignore[arg-type]
@@ -183,12 +183,22 @@ def grid(sniper: sniping.Sniper, from_s: float, count: int) -> list[float]:
     return out
 
 
+def test_a_longer_lead_makes_the_dense_part_longer() -> None:
+    sniper = sniper_at(0.0)
+    sniper.lead = timedelta(seconds=1.5)
+    looks = grid(sniper, -4.0, 80)
+    assert looks[0] == -1.5  # the early look is not needed: the dense part starts first
+    dense = [x for x in looks if x < 1.5]
+    assert len(dense) == 45 and dense[-1] == round(1.5 - 0.2 / sniping.FIND_FANOUT, 3)
+    assert looks[len(dense)] == 1.5 and looks[len(dense) + 1] == 1.7  # then one an interval
+
+
 def test_the_grid_is_densest_around_the_instant() -> None:
     fanout, dense_ticks = sniping.FIND_FANOUT, sniping.DENSE_TICKS
     looks = grid(sniper_at(0.0), -10.0, 20)
     early = sniping.EARLY_LOOK_S
     assert looks[:2] == [round(-10.0 + early, 3), round(-10.0 + 2 * early, 3)]  # early looks
-    start = -0.1  # half an interval before the instant
+    start = -0.1  # the lead
     assert start in looks and start - early < max(x for x in looks if x < start)  # snapped
     dense = [x for x in looks if start <= x < dense_ticks * 0.2]
     assert dense == [round(start + k * 0.2 / fanout, 3) for k in range(len(dense))]
@@ -202,7 +212,7 @@ def test_snipes_sharing_an_instant_stagger_and_a_slowed_one_stretches() -> None:
     half = grid(sniper_at(0.5), -0.5, 4)
     assert half == [-0.067, 0.0, 0.067, 0.133]  # between phase 0's looks
     slowed = grid(sniper_at(0.0, stretch=2.0), -0.5, 3)
-    assert slowed == [-0.2, -0.067, 0.067]  # half the rate the lane could not give
+    assert slowed == [-0.1, 0.033, 0.167]  # half the rate the lane could not give
 
 
 def test_a_snipe_that_could_not_keep_its_interval_says_why() -> None:

@@ -9,6 +9,7 @@ more between them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -179,3 +180,21 @@ async def plan_for(rt: Runtime, request: BookingRequest) -> BookingPlan:
 def today(rt: Runtime) -> date:
     """Today in the configured zone, on the runtime's clock."""
     return local_today(rt.clock.now(), rt.settings.timezone)
+
+
+_TOKEN = re.compile(
+    r"^rgs://resy/(?P<venue>\d+)/(?P<template>\d+)/(?P<service>\d+)/\d{4}-\d{2}-\d{2}/"
+    r"\d{4}-\d{2}-\d{2}/(?P<time>\d{2}:\d{2}:\d{2})/\d+/(?P<type>.+)$"
+)
+
+
+def predict_token(token: str, day: date, party_size: int) -> str | None:
+    """The config token of the same slot on another day and party size, if `token` has the
+    known `rgs://` form."""
+    found = _TOKEN.match(token)
+    if found is None:
+        return None
+    return (
+        f"rgs://resy/{found['venue']}/{found['template']}/{found['service']}/{day}/{day}/"
+        f"{found['time']}/{party_size}/{found['type']}"
+    )

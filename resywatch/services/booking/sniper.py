@@ -9,11 +9,13 @@ How one runs:
   deterministic), then fetch the book token and quote of the best predicted slot: a quote
   above the ceilings stops the snipe now rather than at T, and the token (good ~5 minutes)
   is refreshed while waiting.
-- Until T - lead_s: sleep. Idle connections are kept a minute, so the one made while
-  preparing is still open (and warm) at T; a cheap request keeps it so over longer waits.
-- From T - lead_s until the drop is seen, finds on a grid densest where drops happen: one
-  every EARLY_LOOK_S until half an interval before T (a drop may come early), then
-  FIND_FANOUT every interval until DENSE_TICKS intervals past T, then one every interval.
+- Until EARLY_LOOK_S (or lead_s, if longer) before T: sleep. Idle connections are kept a
+  minute, so the one made while preparing is still open (and warm) at T; a cheap request
+  keeps it so over longer waits.
+- Then, until the drop is seen, finds on a grid densest where the drop is expected: one
+  early look (a drop that came well ahead), then FIND_FANOUT every interval from lead_s
+  before T (how early the user expects it may come) until DENSE_TICKS intervals past T (or
+  lead_s, if longer), then one every interval.
   Snipes of one process that share an instant stagger their grids (`phase`), and each find
   is a request of its own (reads, safe to overlap). Once the drop is seen, the best open
   slot is booked with the token made ready before T when the prediction was right (a find ->
@@ -38,10 +40,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import re
 from collections.abc import Awaitable, Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from resywatch.db.models import ScheduledSnipe, SnipeStatus
@@ -51,7 +52,7 @@ from resywatch.resy.models import FindResponse
 from resywatch.services.booking.booker import TOKEN_MARGIN, Booker, Steps
 from resywatch.services.booking.lane import Grant, SnipeLane, pacing_warning, window_for
 from resywatch.services.booking.outcomes import Verdict
-from resywatch.services.booking.plan import rank, today
+from resywatch.services.booking.plan import predict_token, rank, today
 from resywatch.services.booking.quote import (
     Quote,
     already_booked,
@@ -71,12 +72,12 @@ T = TypeVar("T")
 
 #: Every FIND_EVERY-th tick also looks (a find) beside the ready book request.
 FIND_EVERY = 5
-#: Finds per interval around T (from half an interval before to DENSE_TICKS past it): 3 keeps
+#: Finds per interval around T (from lead_s before to DENSE_TICKS past it): 3 keeps
 #: a rival on the same interval that polls at a lucky moment from booking first (bench/snipe.py
 #: --contested: 2 lost about 1 drop in 20, 3 about 1 in 100) at 1.3x its requests.
 FIND_FANOUT = 3
 DENSE_TICKS = 5
-#: Before that, one find this often (at most): a drop may come early, rarely by much.
+#: Before that, one early look this long before T: a drop may come early, rarely by much.
 EARLY_LOOK_S = 3.0
 #: Book requests are sent blind (before the drop is seen) up to this long past T at most;
 #: later, a late drop is caught by finds (Resy needn't see minutes of unanswerable books).
@@ -91,23 +92,6 @@ REFERENCE_OFFSETS = (7, 1, 14, 2)
 MAX_REFUSALS = 3
 #: Open slots tried in one tick when the better ones turn out taken.
 MAX_TRIES_PER_TICK = 3
-
-_TOKEN = re.compile(
-    r"^rgs://resy/(?P<venue>\d+)/(?P<template>\d+)/(?P<service>\d+)/\d{4}-\d{2}-\d{2}/"
-    r"\d{4}-\d{2}-\d{2}/(?P<time>\d{2}:\d{2}:\d{2})/\d+/(?P<type>.+)$"
-)
-
-
-def predict_token(token: str, day: date, party_size: int) -> str | None:
-    """The config token of the same slot on another day and party size, if `token` has the
-    known `rgs://` form."""
-    found = _TOKEN.match(token)
-    if found is None:
-        return None
-    return (
-        f"rgs://resy/{found['venue']}/{found['template']}/{found['service']}/{day}/{day}/"
-        f"{found['time']}/{party_size}/{found['type']}"
-    )
 
 
 class Sniper:
@@ -144,6 +128,7 @@ class Sniper:
         self.refusals = 0
         self.speculate = self.settings.book_speculate
         self._finds_sent = 0  # finds overlap: an answer older than the last applied is stale
+        self._finds_when_seen = 0
         self._finds_applied = -1
         self.ticks = 0
         self.last_request: datetime | None = None
@@ -165,14 +150,16 @@ class Sniper:
 
     async def _run(self) -> Verdict:
         self.grant = self.lane.reserve(
-            self.snipe_id, *window_for(self.release, self.lead), self._wanted_rps()
+            self.snipe_id,
+            *window_for(self.release, self.release - self._first_look()),
+            self._wanted_rps(),
         )
         verdict = await self._prepare()
         self._mark("prepared", self.clock.now())
         if verdict is not None:
             return verdict
         if self.seen_at is None:
-            await self._wait_warm(self.release - self.lead)
+            await self._wait_warm(self._first_look())
             if self._cancelled():
                 return Verdict(Outcome.DECLINED, "cancelled before the release")
         self._mark("polling", self.clock.now())
@@ -303,8 +290,11 @@ class Sniper:
             and now < self.release + timedelta(seconds=SPECULATE_S)
         )
 
-    async def _find(self) -> Verdict | None:
-        """Look at the day (news in `seen_at` and `open`). A Verdict only to stop (auth)."""
+    async def _find(self, *, unless_seen: bool = False) -> Verdict | None:
+        """Look at the day (news in `seen_at` and `open`). A Verdict only to stop (auth).
+        `unless_seen`: a look of the watch that starts once another saw the drop is not sent."""
+        if unless_seen and self.seen_at is not None:
+            return None
         sent = self._finds_sent
         self._finds_sent += 1
         try:
@@ -333,7 +323,7 @@ class Sniper:
                     return self._give_up(budget=True)
                 if at <= now:
                     self.looks.append(now)
-                    pending.add(asyncio.create_task(self._find()))
+                    pending.add(asyncio.create_task(self._find(unless_seen=True)))
                     at = self._next_look(at)
                     if at <= now:  # behind (a slow loop): on from now, never a burst
                         at = self._next_look(now)
@@ -351,21 +341,32 @@ class Sniper:
             await asyncio.gather(*pending, return_exceptions=True)
 
     def _next_look(self, at: datetime) -> datetime:
-        """The instant of the watch's next find after `at`: every EARLY_LOOK_S until half an
-        interval before T, FIND_FANOUT an interval until DENSE_TICKS intervals past it
-        (shifted by the phase), then one an interval; slower when the lane granted less."""
+        """The instant of the watch's next find after `at`: the early look, FIND_FANOUT an
+        interval in the dense part (`_dense`, shifted by the phase), then one an interval;
+        slower when the lane granted less."""
         # `at` is a datetime: its rounding to microseconds must never make a look twice.
         x = (at - self.release).total_seconds() + 1e-5
         interval = self.interval * self.grant.stretch
         dense = interval / FIND_FANOUT
-        start = -interval / 2 + self.phase * dense
+        first, last = self._dense()
+        start = first + self.phase * dense
         if x < start:
             nxt = min(x + max(EARLY_LOOK_S, interval), start)
-        elif x < DENSE_TICKS * interval:
+        elif x < last:
             nxt = start + (math.floor((x - start) / dense) + 1) * dense
         else:
             nxt = x + interval
         return self.release + timedelta(seconds=nxt)
+
+    def _dense(self) -> tuple[float, float]:
+        """Where the finds are densest, in seconds from T: from lead_s before to DENSE_TICKS
+        intervals past it (or lead_s, if longer: the user expects the drop that far off)."""
+        lead = self.lead.total_seconds()
+        return -lead, max(DENSE_TICKS * self.interval * self.grant.stretch, lead)
+
+    def _first_look(self) -> datetime:
+        """When the watch begins: the early look, or the dense part if it starts earlier."""
+        return self.release - max(self.lead, timedelta(seconds=EARLY_LOOK_S))
 
     def _wanted_rps(self) -> float:
         """The lane's rate this snipe asks for: its densest finds, and a book request."""
@@ -455,6 +456,7 @@ class Sniper:
         if day_slots and self.seen_at is None:
             self.seen_at = self.clock.now()
             self._mark("seen", self.seen_at)
+            self._finds_when_seen = self._finds_sent
         entry = answer.entry_for(plan.venue_id)
         name = entry.venue.name if entry is not None else plan.venue_name
         found = [
@@ -557,6 +559,10 @@ class Sniper:
         return {f"{k}_ms": round(v, 1) for k, v in self.marks.items()} | {
             "requests": float(self.steps.requests),
             "ticks": float(self.ticks),
+            # 0: the slot was booked from the very find that saw the drop.
+            "finds_after_seen": float(self._finds_sent - self._finds_when_seen)
+            if self.seen_at is not None
+            else 0.0,
             **self.pacing(),
         }
 
@@ -564,10 +570,11 @@ class Sniper:
         """The interval asked for and the one kept around T (FIND_FANOUT times the mean gap
         between the watch's finds there), the lane's rate granted, the budget waits."""
         interval = self.interval * self.grant.stretch
+        first, last = self._dense()
         dense = [
             (t - self.release).total_seconds()
             for t in self.looks
-            if -interval / 2 <= (t - self.release).total_seconds() <= DENSE_TICKS * interval
+            if first - 1e-3 <= (t - self.release).total_seconds() <= last
         ]
         kept = (dense[-1] - dense[0]) / (len(dense) - 1) * FIND_FANOUT if dense[1:] else interval
         return {
