@@ -33,7 +33,7 @@ from resywatch.services import health as health_checks
 from resywatch.services.discovery import feed
 from resywatch.services.politeness import PolitenessPolicy, SharedPoliteness
 
-DEMO_CYCLE_S = 2.0
+DEMO_CYCLE_S = 5.0  # a pass of the demo city takes 1-3 s: it fits (health would warn if not)
 MIN_PASSES = 2  # after the baseline: fewer could show no drop at all on a loaded machine
 
 
@@ -80,7 +80,7 @@ def run_demo(
                     "resy_api_key": SecretStr(DEMO_API_KEY),
                     "resy_auth_token": SecretStr(DEMO_AUTH_TOKEN),
                     "resy_max_rps": 1000.0,
-                    # A cycle every 2 s: the fast world changes between passes.
+                    # A cycle every 5 s: the fast world changes between passes.
                     "discovery_interval_s": DEMO_CYCLE_S,
                     # Notifications go to a file beside the database, not into the view.
                     "notify_urls": [f"ndjson://{workdir / 'notifications.ndjson'}"],
