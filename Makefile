@@ -2,12 +2,11 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
-# pytest-xdist workers: 0 (one process) by default, because on 2 cores the reliability
-# suite's wall-clock tests fail beside 4 busy workers (measured: 7 of 1,329 on a quiet box).
-# `make test TEST_WORKERS=5` runs it in about 5 minutes where timing failures are tolerable:
-# three workers take the wall-clock tests one at a time, the rest run every other test at a
-# lower CPU priority (tests/conftest.py).
-TEST_WORKERS ?= 0
+# pytest-xdist workers, each with databases of its own: 2, one per core of CI's 2-core box.
+# The wall-clock tests run in lanes of their own (tests/conftest.py), one test at a time
+# each, and judge what a pass did by its own clock, not by the interpreter's start-up.
+# `make test TEST_WORKERS=0` runs the suite in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: check install lint format typecheck test reliability bench clean
 
