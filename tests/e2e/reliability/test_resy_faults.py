@@ -257,8 +257,10 @@ def test_a_silent_or_dripping_server_is_cut_at_the_deadline(
     latencies = attempt_latencies_ms(db)
     assert FAILURES <= len(latencies) <= FAILURES + IN_FLIGHT - 1
     assert max(latencies) <= (deadline + 0.5) * 1000  # the overall deadline, not per read
-    # The breaker stops the retries: the pass lasts about one deadline, not four.
-    assert took < 2 * deadline + 5
+    # The breaker stops the retries: the pass lasts about one deadline, not four. Timed by
+    # the pass itself (`duration_s`): the interpreter's start-up, seconds on a busy box
+    # running tests in parallel, is not part of the pass.
+    assert first["duration_s"] < 2 * deadline + 5
     assert health(env)["resy_breaker"]["status"] == "WARN"
 
     clear_faults(sandbox)
@@ -270,7 +272,8 @@ def test_a_silent_or_dripping_server_is_cut_at_the_deadline(
         deadline_s=deadline,
         attempts_cut=len(latencies),
         longest_attempt_ms=round(max(latencies)),
-        first_pass_s=round(took, 2),
+        first_pass_s=round(first["duration_s"], 2),
+        process_s=round(took, 2),
         passes_to_recover=passes,
         requests=requests,
         span_s=span,
@@ -383,6 +386,11 @@ def test_three_workers_stay_within_one_budget(
         for _ in range(3)
     ]
     try:
+        # The soak starts with the first request: the three interpreters' start-up takes
+        # seconds on a busy box (tests in parallel), and is no part of the budget's test.
+        deadline = time.monotonic() + 60
+        while not sandbox.state.traffic.requests() and time.monotonic() < deadline:
+            time.sleep(0.05)
         time.sleep(soak_s)
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
