@@ -73,9 +73,13 @@ def test_a_429_seen_by_one_client_pauses_another(sandbox: SandboxHandle, databas
         sandbox, "/faults", {"route": SEARCH, "fail_next": 1, "fail_status": 429, "retry_after": 2}
     )
     first_db, second_db = Database(database_url), Database(database_url)
+    let_go: list[float] = []
 
     async def scenario() -> None:
-        async with client(sandbox, first_db) as told, client(sandbox, second_db) as other:
+        async with (
+            client(sandbox, first_db, gate=RecordedPoliteness(first_db, let_go)) as told,
+            client(sandbox, second_db, gate=RecordedPoliteness(second_db, let_go)) as other,
+        ):
 
             async def other_worker() -> None:
                 while not any(h.paused_until for h in host_states(second_db)):
@@ -95,8 +99,11 @@ def test_a_429_seen_by_one_client_pauses_another(sandbox: SandboxHandle, databas
     assert len(after) == 7  # the retry and the other client's six searches
     assert min(after) >= 2.0 - 0.02, after  # nobody called during the pause
     assert min(after) < 2.5  # and the pause was not overdone
-    # After the pause the shared budget (20/s) spaces the seven requests out, no burst.
-    assert max(after) - min(after) >= 6 / 20 - 0.1  # a burst would take 2 intervals
+    # After the pause the shared budget (20/s) spaces the seven requests out, no burst: judged
+    # on the instants their admissions were decided (arrivals bunch on a busy event loop).
+    resumed = sorted(t for t in let_go if t > refused["at"] + 1.0)
+    assert len(resumed) == 7
+    assert resumed[-1] - resumed[0] >= 6 / 20 - 0.1  # a burst would take 2 intervals
 
 
 class RecordedPoliteness(SharedPoliteness):
