@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -86,7 +87,7 @@ def pick_targets(base_url: str, count: int, taken: set[int]) -> list[Target]:
                 continue
             if venue["payment_required"] or venue["cannot_take_payment"]:
                 continue
-            today = now.astimezone(_zone(venue["time_zone"])).date()
+            today = now.astimezone(ZoneInfo(venue["time_zone"])).date()
             day = today + timedelta(days=venue["lead_time_in_days"] + 1)
             if day.weekday() in venue["closed_weekdays"]:
                 continue
@@ -105,12 +106,6 @@ def pick_targets(base_url: str, count: int, taken: set[int]) -> list[Target]:
     if len(targets) < count:
         raise SystemExit(f"only {len(targets)} venue-days to contest, {count} wanted")
     return targets
-
-
-def _zone(name: str) -> Any:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)
 
 
 def _slots(found: dict[str, Any]) -> list[dict[str, Any]]:

@@ -22,7 +22,6 @@ from sqlmodel import Session, col, select
 
 from resywatch.db.models import DropEvent
 from resywatch.resy.errors import ResyError
-from resywatch.resy.models import FindResponse
 from resywatch.services.curated import HotspotMatcher
 from resywatch.services.discovery.apply import apply_release
 from resywatch.services.discovery.fetch import SeenSlot
@@ -134,10 +133,10 @@ async def _look(rt: Runtime, release: Release) -> dict[str, SeenSlot]:
     )
     seen: dict[str, SeenSlot] = {}
     for size, answer in zip(sizes, answers, strict=True):
-        if isinstance(answer, ResyError) or not isinstance(answer, FindResponse):
-            if isinstance(answer, BaseException) and not isinstance(answer, ResyError):
-                raise answer
+        if isinstance(answer, ResyError):
             continue  # this size is asked again next poll
+        if isinstance(answer, BaseException):
+            raise answer
         for slot in answer.slots_at(release.venue_id):
             if slot.starts_at.date() != release.day:
                 continue
