@@ -2,7 +2,10 @@
 
 1. Cycle wall time: a full pass over 28 buckets against the sandbox (its own process) with
    50 ms injected into every request, against the ideal (request waves x latency at the
-   configured concurrency) and against a sequential scan. Target: <= 1.25 x ideal.
+   configured concurrency) and against a sequential scan. Target: <= 1.25 x ideal. Beside
+   them, what the machine allows at that moment: the fetch floor (the same requests sent
+   by a bare HTTP/1.1 client on 8 kept-alive connections, bodies read and dropped: no HTTP
+   library, parsing or database) and the sandbox's own CPU time during the cycle.
 2. Requests per full cycle.
 3. Discovery CPU against the parse floor: the search pages of the steady cycle are kept,
    then read again the way discovery reads them (parse into the kept fields, merge into the
@@ -42,7 +45,9 @@ from resywatch.db.migrate import upgrade
 from resywatch.db.models import DropEvent, Notification, SlotSnapshot, Venue
 from resywatch.resy import client as resy_client
 from resywatch.resy.client import client_from_settings
+from resywatch.resy.pages import WEB_ORIGIN
 from resywatch.resy.search_page import parse_search_page
+from resywatch.resy.transport import USER_AGENT
 from resywatch.runtime import Runtime
 from resywatch.sandbox import DEMO_API_KEY
 from resywatch.services.curated import HotspotMatcher
@@ -68,6 +73,7 @@ def settings_for(base_url: str, concurrency: int) -> Settings:
 @dataclass
 class Page:
     body: bytes
+    asked: dict[str, Any]  # the request's JSON, as sent
     number: int
     party: int
     bucket: Bucket  # the default window (2 h) takes one search per bucket, at its anchor
@@ -92,7 +98,8 @@ class PageRecorder:
                 bucket = Bucket(
                     date.fromisoformat(where["day"]), dtime.fromisoformat(where["time_filter"])
                 )
-                self.pages.append(Page(body, asked["page"], where["party_size"], bucket))
+                page = Page(body, asked, asked["page"], where["party_size"], bucket)
+                self.pages.append(page)
             return body
 
         resy_client.ResyClient._call = recording  # type: ignore[method-assign]
@@ -152,6 +159,50 @@ def parse_figures(pages: list[Page], settings: Settings, cycle_cpu_s: float) -> 
     }
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU time of another process (Linux /proc)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fetch_floor(port: int, pages: list[Page], concurrency: int) -> tuple[float, float]:
+    """Wall and CPU time of sending the recorded requests again with a bare HTTP/1.1 client
+    (asyncio streams, one kept-alive connection per request in flight), each body read and
+    dropped: the cycle's floor on this machine with this sandbox, beside any client work."""
+    headers = (
+        f"Host: 127.0.0.1:{port}\r\nUser-Agent: {USER_AGENT}\r\nOrigin: {WEB_ORIGIN}\r\n"
+        f'Authorization: ResyAPI api_key="{DEMO_API_KEY}"\r\nContent-Type: application/json\r\n'
+    ).encode()
+    queue = [json.dumps(page.asked).encode() for page in pages]
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while queue:
+            body = queue.pop()
+            writer.write(
+                b"POST /3/venuesearch/search HTTP/1.1\r\n"
+                + headers
+                + b"Content-Length: %d\r\n\r\n" % len(body)
+                + body
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            await reader.readexactly(length)
+        writer.close()
+
+    async def main() -> None:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    started, cpu = time.perf_counter(), time.process_time()
+    asyncio.run(main())
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
 def fresh_sqlite() -> Database:
     db = Database(f"sqlite:///{tempfile.mkdtemp(prefix='rw-bench-')}/bench.db")
     upgrade(db)
@@ -171,8 +222,11 @@ def cycle_figures(latency_ms: float) -> dict[str, Any]:
         with PageRecorder() as recorder:
             baseline_s, _, first = timed_pass(concurrent, db)  # the baseline cycle
             recorder.on = True
+            sandbox_cpu = process_cpu_s(sandbox.pid)
             steady_s, steady_cpu_s, steady = timed_pass(concurrent, db)
+            sandbox_cpu_s = process_cpu_s(sandbox.pid) - sandbox_cpu
             recorder.on = False
+        floor_s, floor_cpu_s = fetch_floor(port, recorder.pages, concurrent.discovery_concurrency)
         sequential_s, _, _ = timed_pass(settings_for(base_url, concurrency=1), fresh_sqlite())
     finally:
         sandbox.terminate()
@@ -191,6 +245,12 @@ def cycle_figures(latency_ms: float) -> dict[str, Any]:
         "sequential_s": round(sequential_s, 3),
         "cycle_vs_ideal": round(steady_s / ideal_s, 3),
         "cycle_vs_sequential": round(steady_s / sequential_s, 3),
+        "cycle_client_cpu_s": round(steady_cpu_s, 3),
+        "cycle_sandbox_cpu_s": round(sandbox_cpu_s, 3),
+        "fetch_floor_s": round(floor_s, 3),
+        "fetch_floor_client_cpu_s": round(floor_cpu_s, 3),
+        "fetch_floor_vs_ideal": round(floor_s / ideal_s, 3),
+        "cycle_vs_fetch_floor": round(steady_s / floor_s, 3),
         "target_vs_ideal": 1.25,
         "met": steady_s / ideal_s <= 1.25,
         "errors": first.buckets_failed + steady.buckets_failed,

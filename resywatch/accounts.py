@@ -17,7 +17,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -152,6 +152,14 @@ class TokenStore:
             if secret
         ]
 
+    def changed_at(self) -> datetime | None:
+        """When the config file last changed (a login, a refresh, or a hand editing a token
+        in it); None when there is none."""
+        try:
+            return datetime.fromtimestamp(self.path.stat().st_mtime, UTC)
+        except OSError:
+            return None
+
     def environment_token(self) -> bool:
         """Whether RESYWATCH_RESY_AUTH_TOKEN gives the default account's token."""
         return bool(self.environ.get(env_var("resy_auth_token")))
@@ -179,6 +187,10 @@ def _table(
             secrets.refresh_token.get_secret_value() if secrets.refresh_token else None,
         )
     return table
+
+
+# A token this close to its expiry is warned about (`auth status`, health, the tokens job).
+EXPIRY_WARNING = timedelta(days=7)
 
 
 def token_expiry(token: str) -> datetime | None:

@@ -181,14 +181,14 @@ def buckets(
     Example: resywatch discover buckets --show 2026-12-01_19:00
     """
     run = use(ctx, json_output=json_output)
-    from resywatch.services.discovery import feed
+    from resywatch.services.discovery.states import bucket_states
 
     now = _now()
     if show is not None:
         _show_bucket(run.output, run.database(), show, now)
         return
     with run.database().read() as session:
-        states = feed.bucket_states(session, now, run.settings())
+        states = bucket_states(session, now, run.settings())
     if run.output.json_mode:
         run.output.json({"buckets": states})
         return

@@ -66,14 +66,18 @@ def health(
 
 def _report(run: AppContext, jobs: list[JobSchedule], *, live: bool) -> HealthReport:
     """The report, asking Resy only when it must: logged in, and no acceptance of the token
-    recorded in the last minutes (or --live). Without a question, no client is built."""
+    recorded in the last minutes since the config file last changed (or --live). Without a
+    question, no client is built."""
     import asyncio
 
     from resywatch.clock import SYSTEM_CLOCK
     from resywatch.services import health as checks
 
     settings, db, now = run.settings(), run.database(), SYSTEM_CLOCK.now()
-    checked = None if live else checks.recent_token_check(db, now)
+    tokens = run.tokens()
+    checked = (
+        None if live else checks.recent_token_check(db, now, tokens_changed_at=tokens.changed_at())
+    )
     if checked is not None or settings.resy_auth_token is None:
         report: HealthReport = asyncio.run(
             checks.judge(
@@ -83,7 +87,7 @@ def _report(run: AppContext, jobs: list[JobSchedule], *, live: bool) -> HealthRe
                 jobs=jobs,
                 resy=None,
                 token_checked_at=checked,
-                accounts=run.tokens().all(),
+                accounts=tokens.all(),
             )
         )
         return report

@@ -8,28 +8,24 @@ imports neither the table models, the services nor the HTTP client.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, String, column, select, table
+from sqlalchemy import select
+
+from resywatch.db.plain import job_heartbeat
 
 if TYPE_CHECKING:
     from resywatch.db.engine import Database
 
 DUE_SLACK = timedelta(seconds=1)  # cron and `--every` wake up a little early or late
 
-_HEARTBEAT = table(
-    "job_heartbeat",
-    column("job_name", String()),
-    column("next_run_at", DateTime(timezone=True)),
-)
-
 
 def next_runs(db: Database) -> dict[str, datetime | None]:
     """Each job's next run as its heartbeat says (UTC), by job name."""
     with db.read() as session:
-        rows = session.execute(select(_HEARTBEAT.c.job_name, _HEARTBEAT.c.next_run_at))
-        return {name: _utc(at) for name, at in rows}
+        rows = session.execute(select(job_heartbeat.c.job_name, job_heartbeat.c.next_run_at))
+        return {name: at for name, at in rows}
 
 
 def due_names(runs: dict[str, datetime | None], names: Iterable[str], at: datetime) -> list[str]:
@@ -37,10 +33,3 @@ def due_names(runs: dict[str, datetime | None], names: Iterable[str], at: dateti
     come, and those that never ran."""
     by = at + DUE_SLACK
     return [name for name in names if (next_run := runs.get(name)) is None or next_run <= by]
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """SQLite keeps no zone: its timestamps are UTC."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment

@@ -24,7 +24,7 @@ from resywatch.db.models.booking import failed_attempt
 from resywatch.redact import redact_text
 from resywatch.resy.transport import ApiCall
 from resywatch.services import outbox
-from resywatch.services.discovery.feed import BucketState, bucket_states
+from resywatch.services.discovery.states import BucketState, bucket_states
 from resywatch.services.health import fast_checks
 from resywatch.services.retire import retire_pending
 

@@ -18,6 +18,7 @@ from sqlmodel import select
 
 from resywatch.accounts import (
     DEFAULT_ACCOUNT,
+    EXPIRY_WARNING,
     AccountTokens,
     TokenStore,
     account_name,
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
     from resywatch.runtime import Runtime
 
 __all__ = ["EXPIRY_WARNING", "NotLoggedIn", "token_expiry"]
-
-EXPIRY_WARNING = timedelta(days=7)
 
 
 class NotLoggedIn(ResywatchError):

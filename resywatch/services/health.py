@@ -13,32 +13,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlalchemy import func, select
+from sqlmodel import Session
 
-from resywatch.accounts import AccountTokens, tokens_in_settings
+from resywatch.accounts import EXPIRY_WARNING, AccountTokens, token_expiry, tokens_in_settings
 from resywatch.config import Settings
-from resywatch.db.models import (
-    ApiCallLog,
-    BookingAttempt,
-    JobHeartbeat,
-    JobRun,
-    JobStatus,
-    Notification,
-    NotificationStatus,
-    ResyHost,
-)
-from resywatch.db.models.booking import failed_attempt
+from resywatch.db import plain
+from resywatch.db.plain import LAST_ERROR_CHARS, HostState, host_states
+from resywatch.db.statuses import JobStatus, NotificationStatus, failed_outcome
 from resywatch.errors import DatabaseNotReady, DatabaseUnavailable
 from resywatch.redact import redact_text
 from resywatch.resy import errors as resy_errors
-from resywatch.services.auth import EXPIRY_WARNING, token_expiry
-from resywatch.services.discovery.feed import BucketState, bucket_states
+from resywatch.services.discovery.states import BucketState, bucket_states
 from resywatch.services.health_idle import TIMESTAMP, aware, idle_jobs
-from resywatch.services.politeness import LAST_ERROR_CHARS, host_states
 
 if TYPE_CHECKING:
     from resywatch.db.engine import Database
@@ -68,6 +58,26 @@ class JobSchedule:
     interval: timedelta
     # The counts of a pass that say it did some of the job's work (see `_idle_reason`).
     work: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """A job's heartbeat as health reads it (`job_heartbeat`)."""
+
+    job_name: str
+    last_started_at: datetime | None
+    last_finished_at: datetime | None
+    last_status: str | None
+    last_error: str | None
+    next_run_at: datetime | None
+
+
+class Started(Protocol):
+    """What `fast_checks` reads of the discovery job's heartbeat (this module's, or the
+    table's row that `admin db-info` holds)."""
+
+    @property
+    def last_started_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -132,7 +142,8 @@ async def judge(
     account's tokens from `accounts` (None: as the settings hold them)."""
     checks = [Check("database", Status.OK, f"{db.backend} reachable and at the current schema")]
     with db.read() as session:
-        beats = {row.job_name: row for row in session.exec(select(JobHeartbeat))}
+        rows = session.execute(select(plain.job_heartbeat))
+        beats = {row.job_name: Heartbeat(**row._mapping) for row in rows}
         idle = idle_jobs(session, jobs, settings, now)
     checks += _job_checks(jobs, beats, settings, now, idle)
     with db.read() as session:
@@ -173,14 +184,11 @@ def _discovery_pace_check(session: Session, settings: Settings) -> Check | None:
     """WARN when discovery's passes take longer than its interval: every bucket is then
     scanned every other cycle or later, and nothing else would say so. None while they keep
     it (or before PACE_PASSES passes scanned buckets)."""
-    runs = session.exec(
-        select(JobRun)
-        .where(
-            col(JobRun.job_name) == "discovery",
-            col(JobRun.status) == JobStatus.OK,
-            col(JobRun.finished_at).is_not(None),
-        )
-        .order_by(col(JobRun.started_at).desc())
+    r = plain.job_run.c
+    runs = session.execute(
+        select(r.started_at, r.finished_at, r.counts)
+        .where(r.job_name == "discovery", r.status == JobStatus.OK, r.finished_at.is_not(None))
+        .order_by(r.started_at.desc())
         .limit(PACE_PASSES * 4)
     ).all()
     scanning = [r for r in runs if r.counts.get("buckets", 0) > 0][:PACE_PASSES]
@@ -208,20 +216,22 @@ def _discovery_pace_check(session: Session, settings: Settings) -> Check | None:
 
 
 def _oldest_pending_notification(session: Session) -> datetime | None:
-    return session.scalar(
-        select(func.min(Notification.created_at)).where(
-            col(Notification.status) == NotificationStatus.PENDING
+    n = plain.notification.c
+    oldest: datetime | None = session.scalar(
+        select(func.min(n.created_at, type_=TIMESTAMP)).where(
+            n.status == NotificationStatus.PENDING
         )
     )
+    return aware(oldest) if oldest else None
 
 
 def _failed_notifications(session: Session, now: datetime) -> int:
     """Notifications given up on within the lookback."""
+    n = plain.notification.c
     return (
         session.scalar(
             select(func.count()).where(
-                col(Notification.status) == NotificationStatus.FAILED,
-                col(Notification.created_at) >= now - FAILURES_LOOKBACK,
+                n.status == NotificationStatus.FAILED, n.created_at >= now - FAILURES_LOOKBACK
             )
         )
         or 0
@@ -230,11 +240,11 @@ def _failed_notifications(session: Session, now: datetime) -> int:
 
 def _failed_bookings(session: Session, now: datetime) -> int:
     """Booking attempts that failed within the lookback (one in flight has not failed)."""
+    b = plain.booking_attempt.c
     return (
         session.scalar(
             select(func.count()).where(
-                failed_attempt(),
-                col(BookingAttempt.created_at) >= now - FAILURES_LOOKBACK,
+                failed_outcome(b.outcome), b.created_at >= now - FAILURES_LOOKBACK
             )
         )
         or 0
@@ -253,7 +263,7 @@ def _bookings_check(failed: int) -> Check:
 
 
 def fast_checks(
-    discovery: JobHeartbeat | None, states: list[BucketState], settings: Settings, now: datetime
+    discovery: Started | None, states: list[BucketState], settings: Settings, now: datetime
 ) -> dict[str, bool]:
     """The seed's two yes/no answers (in `--json`): the discovery job is alive, the feed
     is updating."""
@@ -283,7 +293,7 @@ def _bucket_health(state: BucketState, settings: Settings) -> BucketHealth:
 
 def _job_checks(
     jobs: Sequence[JobSchedule],
-    beats: dict[str, JobHeartbeat],
+    beats: dict[str, Heartbeat],
     settings: Settings,
     now: datetime,
     idle: dict[str, str],
@@ -356,25 +366,33 @@ def _bucket_checks(states: list[BucketState], settings: Settings, now: datetime)
 
 
 def recent_token_check(
-    db: Database, now: datetime, within: timedelta = TOKEN_CHECK_REUSE
+    db: Database,
+    now: datetime,
+    within: timedelta = TOKEN_CHECK_REUSE,
+    *,
+    tokens_changed_at: datetime | None = None,
 ) -> datetime | None:
     """When Resy last accepted the token (a 2xx answer to `/2/user` in the last `within`),
-    or None. A login since then may have changed the token: then None, and health asks."""
+    or None. A login since then, or a change to the file that keeps the tokens
+    (`tokens_changed_at`: a refresh, a token edited by hand), may have changed the token:
+    then None, and health asks."""
+    log = plain.api_call_log.c
     with db.read() as session:
-        accepted = session.exec(
-            select(func.max(col(ApiCallLog.at), type_=TIMESTAMP)).where(
-                ApiCallLog.endpoint == "/2/user",
-                col(ApiCallLog.status) >= 200,
-                col(ApiCallLog.status) < 300,
-                ApiCallLog.at >= now - within,
+        accepted = session.scalar(
+            select(func.max(log.at, type_=TIMESTAMP)).where(
+                log.endpoint == "/2/user",
+                log.status >= 200,
+                log.status < 300,
+                log.at >= now - within,
             )
-        ).one()
-        login = session.exec(
-            select(func.max(col(ApiCallLog.at), type_=TIMESTAMP)).where(
-                col(ApiCallLog.endpoint).in_(LOGIN_ENDPOINTS)
-            )
-        ).one()
-    if accepted is None or (login is not None and aware(login) >= aware(accepted)):
+        )
+        login = session.scalar(
+            select(func.max(log.at, type_=TIMESTAMP)).where(log.endpoint.in_(LOGIN_ENDPOINTS))
+        )
+    if accepted is None:
+        return None
+    changes = (aware(login) if login else None, tokens_changed_at)
+    if any(changed is not None and changed >= aware(accepted) for changed in changes):
         return None
     return aware(accepted)
 
@@ -456,7 +474,7 @@ def _accounts_check(table: dict[str, AccountTokens], settings: Settings, now: da
     return Check("accounts", Status.OK, f"{len(table)} accounts, none expiring unrefreshed")
 
 
-def _held_back(state: ResyHost | None, now: datetime) -> str | None:
+def _held_back(state: HostState | None, now: datetime) -> str | None:
     """Why no worker may call Resy right now, if none may."""
     if state is None:
         return None
@@ -467,7 +485,7 @@ def _held_back(state: ResyHost | None, now: datetime) -> str | None:
     return None
 
 
-def _breaker_check(state: ResyHost | None, settings: Settings, now: datetime) -> Check:
+def _breaker_check(state: HostState | None, settings: Settings, now: datetime) -> Check:
     """The shared circuit breaker and Retry-After pause (`resy_host`)."""
     failures = state.consecutive_failures if state else 0
     reason = redact_text(

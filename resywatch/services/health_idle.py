@@ -10,21 +10,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, func, or_
-from sqlmodel import Session, col, select
+from sqlalchemy import DateTime, func, or_, select
+from sqlmodel import Session
 
 from resywatch.config import Settings
-from resywatch.db.models import (
-    DiscoveryBucket,
-    JobRun,
+from resywatch.db import plain
+from resywatch.db.statuses import (
     JobStatus,
-    Notification,
     NotificationStatus,
-    NotifyRequest,
     RequestStatus,
-    ScheduledSnipe,
     SnipeStatus,
-    Watch,
     WatchStatus,
 )
 
@@ -62,13 +57,16 @@ def _idle_reason(
     if due is None:
         return None
     what, since = due
-    runs = session.exec(
-        select(JobRun)
-        .where(col(JobRun.job_name) == job.name, col(JobRun.started_at) >= since)
-        .order_by(col(JobRun.started_at).desc())
+    r = plain.job_run.c
+    runs = session.execute(
+        select(r.status, r.counts)
+        .where(r.job_name == job.name, r.started_at >= since)
+        .order_by(r.started_at.desc())
         .limit(IDLE_RUNS_READ)
     ).all()
-    if not runs or any(r.status != JobStatus.OK or _work_done(r, job) for r in runs):
+    if not runs or any(
+        status != JobStatus.OK or _work_done(counts, job) for status, counts in runs
+    ):
         return None  # no pass yet (the heartbeat check speaks), a failure, or progress
     return (
         f"passes report ok but do nothing: {what} due since {since.astimezone(UTC):%H:%M:%S} UTC "
@@ -77,8 +75,8 @@ def _idle_reason(
     )
 
 
-def _work_done(run: JobRun, job: JobSchedule) -> bool:
-    return any(int(run.counts.get(name, 0)) > 0 for name in job.work)
+def _work_done(counts: dict[str, int], job: JobSchedule) -> bool:
+    return any(int(counts.get(name, 0)) > 0 for name in job.work)
 
 
 @dataclass(frozen=True)
@@ -100,9 +98,9 @@ Overdue = tuple[str, datetime] | None
 
 
 def _overdue_buckets(session: Session, settings: Settings, late: _Late) -> Overdue:
-    b = DiscoveryBucket
-    last = func.coalesce(col(b.last_attempt_at), col(b.created_at))
-    not_held = or_(col(b.lease_until).is_(None), col(b.lease_until) < late.now)  # not in a scan
+    b = plain.discovery_bucket.c
+    last = func.coalesce(b.last_attempt_at, b.created_at)
+    not_held = or_(b.lease_until.is_(None), b.lease_until < late.now)  # not in a scan
     count, oldest = session.execute(
         select(func.count(), func.min(last, type_=TIMESTAMP)).where(
             last < late.due_before - late.interval, not_held
@@ -112,6 +110,7 @@ def _overdue_buckets(session: Session, settings: Settings, late: _Late) -> Overd
 
 
 def _overdue_watches(session: Session, settings: Settings, late: _Late) -> Overdue:
+    watches = plain.watch
     due = [
         # Due one interval after its last check, but not before it was (re)activated: the
         # passes while it was paused rightly checked nothing.
@@ -119,30 +118,30 @@ def _overdue_watches(session: Session, settings: Settings, late: _Late) -> Overd
             aware(w.last_checked_at or w.created_at) + timedelta(seconds=w.interval_s),
             aware(w.updated_at),
         )
-        for w in session.exec(select(Watch).where(col(Watch.status) == WatchStatus.ACTIVE))
+        for w in session.execute(select(watches).where(watches.c.status == WatchStatus.ACTIVE))
     ]
     overdue = [at for at in due if at < late.due_before]
     return (f"{len(overdue)} watches", min(overdue)) if overdue else None
 
 
 def _overdue_requests(session: Session, settings: Settings, late: _Late) -> Overdue:
-    r = NotifyRequest
-    last = func.coalesce(col(r.last_checked_at), col(r.created_at))
+    r = plain.notify_request.c
+    last = func.coalesce(r.last_checked_at, r.created_at)
     count, oldest = session.execute(
         select(func.count(), func.min(last, type_=TIMESTAMP)).where(
-            col(r.status) == RequestStatus.PENDING, last < late.due_before - late.interval
+            r.status == RequestStatus.PENDING, last < late.due_before - late.interval
         )
     ).one()
     return (f"{count} notify requests", aware(oldest) + late.interval) if count else None
 
 
 def _overdue_notifications(session: Session, settings: Settings, late: _Late) -> Overdue:
-    n = Notification
+    n = plain.notification.c
     count, oldest = session.execute(
-        select(func.count(), func.min(col(n.next_attempt_at), type_=TIMESTAMP)).where(
-            col(n.status) == NotificationStatus.PENDING,
-            col(n.next_attempt_at) < late.due_before,
-            or_(col(n.claimed_until).is_(None), col(n.claimed_until) < late.now),
+        select(func.count(), func.min(n.next_attempt_at, type_=TIMESTAMP)).where(
+            n.status == NotificationStatus.PENDING,
+            n.next_attempt_at < late.due_before,
+            or_(n.claimed_until.is_(None), n.claimed_until < late.now),
         )
     ).one()
     return (f"{count} notifications", aware(oldest)) if count else None
@@ -150,12 +149,12 @@ def _overdue_notifications(session: Session, settings: Settings, late: _Late) ->
 
 def _overdue_snipes(session: Session, settings: Settings, late: _Late) -> Overdue:
     prepare = timedelta(seconds=settings.book_prepare_s)  # taken this long before release
+    s = plain.scheduled_snipe.c
     due = [
-        max(aware(s.release_at) - prepare, aware(s.created_at))
-        for s in session.exec(
-            select(ScheduledSnipe).where(
-                col(ScheduledSnipe.status) == SnipeStatus.SCHEDULED,
-                col(ScheduledSnipe.release_at) < late.due_before + prepare,
+        max(aware(release_at) - prepare, aware(created_at))
+        for release_at, created_at in session.execute(
+            select(s.release_at, s.created_at).where(
+                s.status == SnipeStatus.SCHEDULED, s.release_at < late.due_before + prepare
             )
         )
     ]

@@ -41,6 +41,8 @@ from resywatch.clock import SYSTEM_CLOCK, Clock
 from resywatch.config import Settings
 from resywatch.db.engine import Database, rows_changed
 from resywatch.db.models import ResyHost, SnipeWindow
+from resywatch.db.plain import LAST_ERROR_CHARS
+from resywatch.db.plain import host_states as host_states  # read without the table classes
 from resywatch.errors import DatabaseUnavailable
 from resywatch.redact import redact_text
 from resywatch.resy import errors
@@ -48,7 +50,6 @@ from resywatch.resy import errors
 _HOST = ResyHost.__table__  # type: ignore[attr-defined]
 MAX_PAUSE = timedelta(hours=6)  # urllib3's cap: no server keeps us away longer than this
 PROBE_MARGIN_S = 5.0  # the trial call's lease outlives its deadline by this much
-LAST_ERROR_CHARS = 500
 YIELD_RECHECK_S = 1.0  # a caller yielding to a snipe window looks again this often
 
 
@@ -270,9 +271,3 @@ def _open(row: ResyHost, trial: bool = False) -> errors.CircuitOpen:
         reason=row.last_error,
         rate_limiting=rate_limiting,
     )
-
-
-def host_states(db: Database) -> list[ResyHost]:
-    """Every host's shared state (for health and admin)."""
-    with db.read() as session:
-        return list(session.exec(orm_select(ResyHost).order_by(col(ResyHost.host))))

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -174,3 +175,61 @@ def test_health_with_a_recent_acceptance_imports_no_http_stack(
     assert '"resy_auth", "status": "OK"' in done.stdout
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()}
     assert not [m for m in imported if m.startswith(("httpx", "resywatch.resy.client"))]
+
+
+def health_with_config(database_url: str, config: Path) -> dict[str, Any]:
+    """`health --json`'s resy_auth check with the token kept in `config` (as a login or a
+    hand writes it), Resy unreachable."""
+    env = {
+        "RESYWATCH_DATABASE_URL": database_url,
+        "RESYWATCH_RESY_API_KEY": "k",
+        "RESYWATCH_RESY_BASE_URL": "http://127.0.0.1:9",
+    }
+    result = CliRunner().invoke(app, ["--config", str(config), "health", "--json"], env=env)
+    assert result.exit_code in (0, 1, 2), result.output
+    [check] = [c for c in json.loads(result.stdout)["checks"] if c["name"] == "resy_auth"]
+    return dict(check)
+
+
+def test_health_asks_resy_when_the_token_file_changed_since_the_acceptance(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """A token edited by hand (no login) is not covered by an acceptance of the old one."""
+    accepted = datetime.now(UTC) - timedelta(minutes=3)
+    record_call(db, "/2/user", 200, accepted)
+    config = tmp_path / "config.toml"
+    config.write_text('[resy]\nauth_token = "edited-by-hand"\n', encoding="utf-8")
+    asked = health_with_config(database_url, config)
+    assert asked["status"] == "WARN" and "connection" in asked["message"]
+    before = (accepted - timedelta(minutes=1)).timestamp()
+    os.utime(config, (before, before))  # the file as it was when Resy accepted its token
+    reused = health_with_config(database_url, config)
+    assert reused["status"] == "OK" and "accepted the token" in reused["message"]
+    now = datetime.now(UTC)
+    assert health.recent_token_check(db, now, tokens_changed_at=now) is None
+    assert health.recent_token_check(db, now, tokens_changed_at=accepted - timedelta(seconds=1))
+
+
+def test_health_with_a_recent_acceptance_defines_no_table_class(
+    db: Database, database_url: str
+) -> None:
+    """Its checks read with plain SQL (`db/plain.py`): the SQLModel tables cost more to
+    define than every query health makes."""
+    record_call(db, "/2/user", 200, datetime.now(UTC) - timedelta(minutes=1))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESYWATCH_")}
+    env |= {
+        "RESYWATCH_DATABASE_URL": database_url,
+        "RESYWATCH_RESY_API_KEY": "k",
+        "RESYWATCH_RESY_AUTH_TOKEN": "opaque-token",
+    }
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "resywatch", "health", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert '"resy_auth", "status": "OK"' in done.stdout
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()}
+    assert "resywatch.services.health" in imported
+    assert not [m for m in imported if m.startswith("resywatch.db.models")]

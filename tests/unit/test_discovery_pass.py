@@ -96,3 +96,35 @@ def test_the_discovery_job_runs_the_pass_on_its_contexts_clock(db: Database) -> 
     with db.read() as session:
         scanned = {aware(row.last_scan_at) for row in session.exec(select(DiscoveryBucket))}
     assert scanned == {NOW}
+
+
+def test_a_pass_collects_garbage_rarely_and_puts_the_threshold_back(db: Database) -> None:
+    """A pass keeps the objects it builds until it ends: the collector waits for
+    PASS_GC_THRESHOLD allocations, not the default 700, while any pass runs (two at once
+    share the hold), and the process's threshold is what it was once the last one ends."""
+    import gc
+
+    from resywatch.services.discovery.scan import PASS_GC_THRESHOLD
+
+    settings = load_settings(environ={"RESYWATCH_DISCOVERY_DAYS": "1"})
+    before = gc.get_threshold()
+    during: list[int] = []
+
+    def runtime(worker: WorkerId) -> Runtime:
+        return Runtime(settings, db, StubResy(db), ManualClock(NOW), worker=worker)  # type: ignore[arg-type]
+
+    async def two_passes() -> None:
+        second = WorkerId("elsewhere", 4243, "0ddba12")
+        await asyncio.gather(
+            run_pass(runtime(WORKER), on_bucket=lambda _: during.append(gc.get_threshold()[0])),
+            run_pass(runtime(second), on_bucket=lambda _: during.append(gc.get_threshold()[0])),
+        )
+        during.append(gc.get_threshold()[0])
+
+    gc.set_threshold(700, *before[1:])
+    try:
+        asyncio.run(two_passes())
+        assert during[:-1] and set(during[:-1]) == {PASS_GC_THRESHOLD}
+        assert during[-1] == 700 == gc.get_threshold()[0]
+    finally:
+        gc.set_threshold(*before)

@@ -3,37 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from enum import StrEnum
 
 from pydantic import NaiveDatetime
 from sqlalchemy import JSON, BigInteger, ColumnElement, Index
-from sqlmodel import Field, SQLModel, col
+from sqlmodel import Field, SQLModel
 
 from resywatch.db.base import NEVER_REUSED, utcnow
-
-
-class Outcome(StrEnum):
-    """How a booking try ended (`booking_attempt.outcome`). Each has its own message and
-    exit code (`services.booking.outcomes.EXIT_CODES`)."""
-
-    BOOKED = "booked"
-    DRY_RUN = "dry_run"
-    NO_SLOT = "no_slot"
-    SLOT_GONE = "slot_gone"  # 404 on book
-    CONFLICT = "conflict"  # 412 on book
-    ALREADY_BOOKED = "already_booked"  # the upcoming-reservations check
-    PAYMENT_REQUIRED = "payment_required"  # 402
-    PAYMENT_NOT_ACCEPTED = "payment_not_accepted"  # 403 from the venue
-    BLOCKED = "blocked"  # 403 from Resy's firewall
-    FEE_TOO_HIGH = "fee_too_high"
-    CAPTCHA = "captcha"  # the venue asks for a captcha (feature_recaptcha)
-    AUTH_EXPIRED = "auth_expired"  # 419
-    RATE_LIMITED = "rate_limited"  # 429
-    UNCONFIRMED = "unconfirmed"  # no clear answer and not (yet) in the reservations
-    DECLINED = "declined"  # the user said no at the prompt
-    CLAIMED = "claimed"  # another worker holds the claim: nothing sent
-    FAILED = "failed"
-    PENDING = "pending"  # the row while its try is under way
+from resywatch.db.statuses import Outcome as Outcome
+from resywatch.db.statuses import SnipeStatus as SnipeStatus
+from resywatch.db.statuses import failed_outcome
 
 
 class BookingAttempt(SQLModel, table=True):
@@ -61,16 +39,6 @@ class BookingAttempt(SQLModel, table=True):
     dry_run: bool = False
     created_at: datetime = Field(default_factory=utcnow, index=True)
     finished_at: datetime | None = None
-
-
-class SnipeStatus(StrEnum):
-    """`scheduled_snipe.status` (and how one run of a snipe ended)."""
-
-    SCHEDULED = "scheduled"
-    RUNNING = "running"  # a runner holds it (`claimed_by`, `claimed_until`)
-    DONE = "done"  # tried: its booking outcome is in `outcome`
-    MISSED = "missed"  # no runner in time, or its runner died
-    CANCELLED = "cancelled"
 
 
 class ScheduledSnipe(SQLModel, table=True):
@@ -131,11 +99,6 @@ class ScheduledSnipe(SQLModel, table=True):
     release_zone: str | None = Field(default=None, max_length=64)  # the venue's, for the next
 
 
-NOT_FAILED = frozenset({Outcome.BOOKED, Outcome.DRY_RUN, Outcome.PENDING, Outcome.DECLINED})
-
-
 def failed_attempt() -> ColumnElement[bool]:
-    """The one definition of a failed booking attempt: `health`, `admin booking-errors`
-    and `book attempts --failed` all use it. Beside the table, so `health` need not load
-    the booking service to ask."""
-    return col(BookingAttempt.outcome).not_in(sorted(o.value for o in NOT_FAILED))
+    """A failed booking attempt, on this table (`statuses.failed_outcome` defines it)."""
+    return failed_outcome(BookingAttempt.__table__.c.outcome)  # type: ignore[attr-defined]

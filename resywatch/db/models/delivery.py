@@ -7,20 +7,12 @@ skips every channel whose row says `sent` (or `failed`, a permanent refusal).
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from resywatch.db.base import NEVER_REUSED, utcnow
-
-
-class DeliveryStatus(StrEnum):
-    """`notification_delivery.status`: one notification on one channel."""
-
-    PENDING = "pending"  # will retry
-    SENT = "sent"
-    FAILED = "failed"  # refused for good, or out of attempts
+from resywatch.db.statuses import DeliveryStatus as DeliveryStatus
 
 
 class NotificationDelivery(SQLModel, table=True):

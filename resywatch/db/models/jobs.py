@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import JSON, Index
 from sqlmodel import Field, SQLModel
 
 from resywatch.db.base import NEVER_REUSED, utcnow
-
-
-class JobStatus(StrEnum):
-    """How a pass of a job went: `job_run.status`, `job_heartbeat.last_status`."""
-
-    RUNNING = "running"
-    OK = "ok"
-    FAILED = "failed"
-    SKIPPED = "skipped"  # another pass held the job, or had all its work in hand
-    INTERRUPTED = "interrupted"  # stopped before the pass finished
+from resywatch.db.statuses import JobStatus as JobStatus
 
 
 class JobHeartbeat(SQLModel, table=True):

@@ -8,33 +8,13 @@ the outcome; per-channel outcomes live in `notification_delivery`.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import JSON, Index
 from sqlmodel import Field, SQLModel
 
 from resywatch.db.base import NEVER_REUSED, utcnow
-
-
-class NotificationKind(StrEnum):
-    """What a notification is about (`notification.kind`; the webhook document's `kind`).
-    Every one is built in `services/outbox.py`."""
-
-    DROP = "drop"  # a slot nobody had seen opened (discovery)
-    WATCH_HIT = "watch_hit"  # a watch found slots, or a new venue
-    NOTIFY_HIT = "notify_hit"  # a notify request was satisfied
-    BOOKING = "booking"  # a booking try ended (book now, auto-book, snipe), or a snipe missed
-    ACCOUNT = "account"  # an account's token lapses soon, or lapsed, and was not refreshed
-    TEST = "test"  # `notify test`: sent straight to the channels, never stored
-
-
-class NotificationStatus(StrEnum):
-    """`notification.status`: `pending` until every channel has it (`sent`) or the relay
-    gives up (`failed`)."""
-
-    PENDING = "pending"
-    SENT = "sent"
-    FAILED = "failed"
+from resywatch.db.statuses import NotificationKind as NotificationKind
+from resywatch.db.statuses import NotificationStatus as NotificationStatus
 
 
 class Notification(SQLModel, table=True):

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from enum import StrEnum
 
 from sqlalchemy import JSON, Index
 from sqlmodel import Field, SQLModel
 
 from resywatch.db.base import NEVER_REUSED, utcnow
-
-
-class WatchKind(StrEnum):
-    VENUES = "venues"  # these venues have a slot
-    NEW_VENUES = "new-venues"  # a venue this search did not return last time
-
-
-class WatchStatus(StrEnum):
-    ACTIVE = "active"
-    PAUSED = "paused"
-    ENDED = "ended"  # its dates are past
+from resywatch.db.statuses import RequestStatus as RequestStatus
+from resywatch.db.statuses import WatchKind as WatchKind
+from resywatch.db.statuses import WatchStatus as WatchStatus
 
 
 class Watch(SQLModel, table=True):
@@ -63,14 +54,6 @@ class VenueSearchSnapshot(SQLModel, table=True):
     criteria_key: str = Field(max_length=64, unique=True)
     venue_names: list[str] = Field(default_factory=list, sa_type=JSON)
     updated_at: datetime = Field(default_factory=utcnow)
-
-
-class RequestStatus(StrEnum):
-    """`notify_request.status`: a request is checked until satisfied or its dates pass."""
-
-    PENDING = "pending"
-    SATISFIED = "satisfied"
-    EXPIRED = "expired"
 
 
 class NotifyRequest(SQLModel, table=True):

@@ -17,8 +17,9 @@ from sqlmodel import Session, col, select
 
 from resywatch.db.models import DiscoveryBucket, DropEvent, JobHeartbeat, SlotSnapshot, Venue
 from resywatch.errors import InvalidInput
-from resywatch.services.discovery.feed import STALE_AFTER, Drop, to_drop
+from resywatch.services.discovery.feed import Drop, to_drop
 from resywatch.services.discovery.filters import BoardFilter
+from resywatch.services.discovery.states import STALE_AFTER
 
 DISCOVERY_JOB = "discovery"  # the job whose heartbeat says when the next scan runs
 

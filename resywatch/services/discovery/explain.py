@@ -21,7 +21,7 @@ from resywatch.ids import is_id, may_name_a_row, parse_id
 from resywatch.services.curated import name_filter, normalize_name
 from resywatch.services.discovery import buckets as bucket_rules
 from resywatch.services.discovery.apply import QUIET_PERIOD
-from resywatch.services.discovery.feed import STALE_AFTER, BucketState, bucket_states
+from resywatch.services.discovery.states import STALE_AFTER, BucketState, bucket_states
 from resywatch.services.vocabulary import slot_id as make_slot_id
 
 _SLOT_ID = re.compile(r"[0-9a-f]{32}")

@@ -1,19 +1,21 @@
-"""Reading what discovery found: the drop feed, what just opened, and each bucket's state."""
+"""Reading what discovery found: the drop feed and what just opened (each bucket's state:
+`states.py`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlmodel import Session, col, select
 
-from resywatch.config import Settings
-from resywatch.db.models import DiscoveryBucket, DropEvent, Venue
+from resywatch.db.models import DropEvent, Venue
 from resywatch.resy.pages import venue_page_url
-from resywatch.services.discovery import hot
 from resywatch.services.discovery.filters import BoardFilter
 
-STALE_AFTER = timedelta(hours=4)  # the seed's rule: a bucket older than this is not trusted
+# Each bucket's state is read without the table classes (health): re-exported for callers here.
+from resywatch.services.discovery.states import STALE_AFTER as STALE_AFTER
+from resywatch.services.discovery.states import BucketState as BucketState
+from resywatch.services.discovery.states import bucket_states as bucket_states
 
 
 @dataclass(frozen=True)
@@ -70,58 +72,6 @@ def feed(session: Session, filters: FeedFilter, now: datetime) -> list[Drop]:
             if len(drops) >= filters.limit:
                 break
     return drops
-
-
-@dataclass(frozen=True)
-class BucketState:
-    id: str
-    date: date
-    anchor: str
-    baselined: bool
-    baseline_size: int
-    slot_count: int
-    last_scan_at: datetime | None
-    last_attempt_at: datetime | None
-    last_error: str | None
-    consecutive_failures: int
-    age_s: float | None
-    stale: bool
-    # How often the bucket is scanned now: the interval, or its part while the bucket is
-    # hot (drops opened in it lately: `recent_drops`). None when no settings were given.
-    interval_s: float | None = None
-    hot: bool = False
-    recent_drops: int = 0
-
-
-def bucket_states(
-    session: Session, now: datetime, settings: Settings | None = None
-) -> list[BucketState]:
-    rows = list(
-        session.exec(
-            select(DiscoveryBucket).order_by(col(DiscoveryBucket.slot_date), DiscoveryBucket.anchor)
-        )
-    )
-    drops = hot.recent_drops(session, [r.id for r in rows], settings, now) if settings else {}
-    return [
-        BucketState(
-            id=row.id,
-            date=row.slot_date,
-            anchor=row.anchor,
-            baselined=row.baselined_at is not None,
-            baseline_size=row.baseline_count,
-            slot_count=row.slot_count,
-            last_scan_at=row.last_scan_at,
-            last_attempt_at=row.last_attempt_at,
-            last_error=row.last_error,
-            consecutive_failures=row.consecutive_failures,
-            age_s=(now - row.last_scan_at).total_seconds() if row.last_scan_at else None,
-            stale=row.last_scan_at is None or now - row.last_scan_at > STALE_AFTER,
-            interval_s=hot.interval_s(settings, hot=row.id in drops) if settings else None,
-            hot=row.id in drops,
-            recent_drops=drops.get(row.id, 0),
-        )
-        for row in rows
-    ]
 
 
 def to_drop(event: DropEvent, venue: Venue | None, now: datetime) -> Drop:

@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlalchemy import func, select
+from sqlmodel import Session
 
 from resywatch.config import Settings
-from resywatch.db.models import DropEvent
+from resywatch.db.plain import drop_event
 from resywatch.services.discovery.buckets import Bucket, parse_bucket_id
 from resywatch.services.vocabulary import local_today
 
@@ -44,12 +44,13 @@ def recent_drops(
     if not near:
         return {}
     since = now - timedelta(hours=settings.discovery_hot_hours)
+    d = drop_event.c
     query = (
-        select(DropEvent.bucket_id, func.count())
-        .where(col(DropEvent.bucket_id).in_(near), col(DropEvent.opened_at) >= since)
-        .group_by(col(DropEvent.bucket_id))
+        select(d.bucket_id, func.count())
+        .where(d.bucket_id.in_(near), d.opened_at >= since)
+        .group_by(d.bucket_id)
     )
-    return {bucket_id: count for bucket_id, count in session.exec(query)}
+    return {bucket_id: count for bucket_id, count in session.execute(query)}
 
 
 def interval_s(settings: Settings, *, hot: bool) -> float:
