@@ -150,13 +150,17 @@ class Supervisor:
         return max((due - now).total_seconds(), min(1.0, interval)) + interval * jitter
 
     async def _sleep(self, seconds: float, wake: Wake | None = None) -> bool:
-        """Sleep, but wake up at once when asked to stop or when `wake` rings (then
-        True)."""
-        waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._stop.wait())]
+        """Sleep `seconds` of the jobs' clock (the delays are reckoned on it, so a sped-up
+        clock must also shorten the waits), but wake up at once when asked to stop or when
+        `wake` rings (then True)."""
+        waits: list[asyncio.Future[object]] = [
+            asyncio.ensure_future(self.ctx.clock.sleep(seconds)),
+            asyncio.ensure_future(self._stop.wait()),
+        ]
         if wake is not None:
             waits.append(asyncio.ensure_future(wake.wait()))
         try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiting in waits:
                 waiting.cancel()
