@@ -38,6 +38,7 @@ import json
 import os
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,7 @@ from sandbox_process import free_port, start_sandbox
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN
 
 RSS_TARGET_MB = 120.0
+CYCLE_S = 30  # the default discovery interval
 GROWTH_TOLERANCE_MB = 2.0
 RETENTION_DAYS = 1
 # Tables retention prunes: the timestamp it judges each by, and which rows it may delete
@@ -90,6 +92,11 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def file_mb(path: Path) -> float:
@@ -142,6 +149,8 @@ class Passes:
         self.retention: list[dict[str, Any]] = []
         self.last_at: datetime | None = None
         self.errors: dict[str, str] = {}
+        self.cycles: set[int] = set()  # the discovery cycles (30 s each) a pass scanned in
+        self.discovery_s: list[float] = []  # each full (not hot-only) pass's real duration
         self.lock = threading.Lock()
 
     def read(self, stream: Any) -> None:
@@ -155,6 +164,11 @@ class Passes:
                 job[entry["status"]] = job.get(entry["status"], 0) + 1
                 if entry["error"]:
                     self.errors.setdefault(entry["job"], entry["error"])
+                counts = entry["counts"] or {}
+                if entry["job"] == "discovery" and counts.get("buckets"):
+                    self.cycles.add(int(self.last_at.timestamp() // CYCLE_S))
+                    if counts["buckets"] > counts.get("hot", 0):
+                        self.discovery_s.append(entry["duration_s"])
                 if entry["job"] == "retention" and entry["status"] == "ok":
                     self.retention.append({"at": entry["at"], **entry["counts"]})
 
@@ -225,6 +239,7 @@ def main() -> None:
             )
             if "middle" not in checkpoints and hours >= args.hours / 2:
                 checkpoints["middle"] = row_counts(database)
+        cpu_s = cpu_seconds(process.pid)
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=60)
         reader.join(timeout=10)
@@ -235,7 +250,10 @@ def main() -> None:
         sandbox.wait(timeout=10)
         hook.shutdown()
     wall_s = time.monotonic() - started
-    print(json.dumps(report(args, passes, samples, checkpoints, database, code, wall_s)))
+    figures = report(args, passes, samples, checkpoints, database, code, wall_s)
+    figures["run_forever_cpu_s"] = round(cpu_s, 1)
+    figures["cpu_s_per_simulated_hour"] = round(cpu_s / args.hours, 1)
+    print(json.dumps(figures))
 
 
 def report(
@@ -283,7 +301,11 @@ def report(
         "speed": args.speed,
         "wall_s": round(wall_s, 1),
         "exit_code": exit_code,
-        "discovery_cycles_expected": int(hours * 3600 / 30),
+        "discovery_cycles": int(hours * 3600 / CYCLE_S),
+        "discovery_cycles_scanned": len(passes.cycles),
+        "discovery_full_pass_median_s": round(statistics.median(passes.discovery_s), 2)
+        if passes.discovery_s
+        else None,
         "passes": passes.by_job,
         "discovery_ok_passes": discovery.get("ok", 0),
         "first_errors": passes.errors,
