@@ -31,9 +31,10 @@ Also reported: the discovery cycles a pass actually scanned in (of hours x 120) 
 median real duration of a full pass, and run-forever's CPU seconds per simulated hour. At
 160x a 30 s cycle is 0.19 s of real time: every job's pass must fit in its share of one core
 for the run to be a day of all its cycles. On a 2-core box shared with other work it is not
-(Dec 2026: 65 of 3,240 cycles scanned, a full pass 7.8 s); lower --speed (--speed 20, about
-80 min for 27 h) to soak every cycle, or --hours for a shorter run (below 26.4 h the
-retention figures stay unmet: no second retention pass).
+(Dec 2026: 65 of 3,240 cycles scanned, a full pass 7.8 s; even at 20x only 62 of 120 an
+hour, run-forever using 160 CPU-s a simulated hour). Soaking every cycle of 27 h at today's
+discovery cost takes over an hour of one core: lower --speed (10: 2.7 h). --hours shortens
+the run, but below 26.4 h the database figures stay unmet (no second retention pass).
 
 Prints one JSON object as its last line. Usage:
     python bench/soak.py [--hours 27] [--speed 160] [--sample 2] [--full]
