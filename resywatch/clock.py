@@ -4,6 +4,8 @@ can stand in for the wall clock anywhere (discovery cycles, snipe ticks, lease e
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -44,6 +46,33 @@ class ManualClock:
     async def sleep(self, seconds: float) -> None:
         self.advance(max(0.0, seconds))
         await asyncio.sleep(0)
+
+
+class ScaledClock:
+    """The wall clock sped up `speed` times from the wall instant `origin` (at which it read
+    the wall time): for benchmarks and tests that live a day of cycles in minutes beside a
+    sandbox sped up alike (`run-forever --clock-speed`). It is measured on the wall clock
+    (not a monotonic one), so two processes given the same origin and speed agree."""
+
+    def __init__(
+        self,
+        speed: float,
+        origin: datetime | None = None,
+        *,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        if speed <= 0:
+            raise ValueError("a clock's speed must be above 0")
+        self.speed = speed
+        self._wall = wall
+        self._origin = wall() if origin is None else origin.timestamp()
+
+    def now(self) -> datetime:
+        elapsed = self._wall() - self._origin
+        return datetime.fromtimestamp(self._origin + elapsed * self.speed, UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
 
 
 SYSTEM_CLOCK = SystemClock()

@@ -16,6 +16,7 @@ from resywatch.errors import InvalidInput
 
 if TYPE_CHECKING:
     from resywatch.cli.context import AppContext
+    from resywatch.clock import Clock
     from resywatch.resy.client import ResyClient
     from resywatch.scheduler.runner import PassResult
 
@@ -104,6 +105,20 @@ def run_forever(
     max_passes: Annotated[
         int | None, typer.Option(min=1, help="Stop after this many passes (tests, benchmarks).")
     ] = None,
+    clock_speed: Annotated[
+        float | None,
+        typer.Option(
+            help="Tests and benchmarks: run the jobs' clock this many times faster than real "
+            "time (only against a Resy on this machine, such as the sandbox)."
+        ),
+    ] = None,
+    clock_origin: Annotated[
+        str | None,
+        typer.Option(
+            help="With --clock-speed: the wall instant (ISO-8601) it runs fast from "
+            "[default: now]; give a sandbox sped up alike the same one."
+        ),
+    ] = None,
 ) -> None:
     """Run every job on its interval until SIGTERM or SIGINT: discovery, watches, notify
     checks, delivery, snipes, release watches, retention and token refresh. Delivery also
@@ -120,37 +135,47 @@ def run_forever(
     unknown = [name for name in jobs or [] if name not in JOBS]
     if unknown:
         raise InvalidInput(f"unknown job {', '.join(unknown)}: choose from {', '.join(JOBS)}")
-    settings, db = out.settings(), out.database()
+    if clock_origin is not None and clock_speed is None:
+        raise InvalidInput("--clock-origin goes with --clock-speed")
+    settings = out.settings()
+    clock: Clock = SYSTEM_CLOCK
+    if clock_speed is not None:
+        from resywatch.scheduler.fast_clock import fast_clock
+
+        clock = fast_clock(settings.resy_base_url, clock_speed, clock_origin)
+    db = out.database()
     chosen = [JOBS[name] for name in jobs] if jobs else list(JOBS.values())
 
     def log(result: PassResult) -> None:
-        line = _json_log(result) if json_logs else _log_line(result)
+        # Stamped on the jobs' clock, so a sped-up run's log reads in its own time.
+        now = clock.now()
+        line = _json_log(result, now) if json_logs else _log_line(result, now)
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
 
     async def supervise(resy: ResyClient) -> int:
-        context = JobContext(db, resy, settings, SYSTEM_CLOCK, tokens=out.tokens())
+        context = JobContext(db, resy, settings, clock, tokens=out.tokens())
         supervisor = Supervisor(context, chosen, this_process(), log, max_passes)
         return await supervisor.run()
 
-    code = out.with_resy(supervise)
+    code = out.with_resy(supervise, stamp=clock.now)  # calls logged in the jobs' time
     if code:
         raise typer.Exit(code)
 
 
-def _log_line(result: PassResult) -> str:
+def _log_line(result: PassResult, now: datetime | None = None) -> str:
     counts = " ".join(f"{k}={v}" for k, v in result.counts.items())
     error = f" error={result.error!r}" if result.error else ""
     return (
-        f"{_now():%Y-%m-%dT%H:%M:%SZ} job={result.job} status={result.status} "
+        f"{now or _now():%Y-%m-%dT%H:%M:%SZ} job={result.job} status={result.status} "
         f"duration={result.duration_s:.2f}s {counts}{error}"
     ).rstrip()
 
 
-def _json_log(result: PassResult) -> str:
+def _json_log(result: PassResult, now: datetime) -> str:
     return json.dumps(
         {
-            "at": f"{_now():%Y-%m-%dT%H:%M:%S.%fZ}",
+            "at": f"{now:%Y-%m-%dT%H:%M:%S.%fZ}",
             "job": result.job,
             "status": result.status,
             "duration_s": result.duration_s,

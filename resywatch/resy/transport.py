@@ -63,6 +63,28 @@ class ApiCall:
     attempt: int
 
 
+class CallLog(list[ApiCall]):
+    """The calls not yet written to `api_call_log`, and how many were ever made (`made`):
+    a long-lived client (run-forever's) has its calls taken after every pass (`drain`), so
+    the list stays short while counts of requests made stay true across drains."""
+
+    made: int = 0
+
+    def append(self, call: ApiCall) -> None:
+        self.made += 1
+        super().append(call)
+
+    def drain(self) -> list[ApiCall]:
+        """The calls so far, removed from the log (in place: a client's twins share it)."""
+        taken = self[:]
+        del self[: len(taken)]
+        return taken
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class _Try:
     """One try of a call: the request to send, and what its record names."""
@@ -138,7 +160,9 @@ class ResyTransport:
     transport: httpx.AsyncBaseTransport | None = None
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     clock: Callable[[], float] = time.monotonic  # must advance with `sleep`
-    calls: list[ApiCall] = field(default_factory=list)
+    calls: CallLog = field(default_factory=CallLog)
+    # When each call is stamped as having been made: the jobs' clock (a sped-up one too).
+    stamp: Callable[[], datetime] = _utc_now
     # Politeness shared with every other client of the host (other workers, cron passes).
     gate: HostGate | None = None
     # Seconds this client's requests waited for their budget (its own limiter and the gate).
@@ -339,7 +363,7 @@ class ResyTransport:
         latency_ms = (time.perf_counter() - started) * 1000
         self.calls.append(
             ApiCall(
-                datetime.now(UTC),
+                self.stamp(),
                 attempt.method,
                 attempt.path,
                 status,

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from resywatch.db.models import JobRun, JobStatus
 from resywatch.errors import ResywatchError
 from resywatch.redact import redact_text
@@ -99,7 +101,21 @@ async def run_job(
                 # From the start, not the end: `run due --repeat 2 --every 30s` then keeps a
                 # 30 s job on its 30 s cadence however long a pass takes.
                 lease.release(ctx.db, held, run, next_run_at=job.next_run_at(began, ctx.settings))
+        _record_calls(ctx)
     return result
+
+
+def _record_calls(ctx: JobContext) -> None:
+    """Write the Resy calls made so far (by this pass and any running beside it) to
+    `api_call_log`, and forget them: a supervisor's client lives for months, so its calls
+    cannot wait for the process to end (they would pile up in memory and be lost to a kill).
+    A log that cannot be written is dropped: it is diagnostics, and must not stop the job."""
+    from resywatch.services import api_log
+
+    calls = ctx.resy.calls.drain()
+    if calls:
+        with contextlib.suppress(ResywatchError, SQLAlchemyError):
+            api_log.record_calls(ctx.db, calls)
 
 
 async def _keep_renewing(ctx: JobContext, held: lease.Lease, ttl: timedelta) -> None:

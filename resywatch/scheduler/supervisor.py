@@ -32,6 +32,7 @@ from resywatch.db.models import JobStatus
 from resywatch.db.signals import listen_outbox
 from resywatch.scheduler import lease
 from resywatch.scheduler.jobs import HOT, Job, JobContext
+from resywatch.scheduler.memory import Allocator
 from resywatch.scheduler.runner import PassResult, run_job
 from resywatch.scheduler.wake import Wake
 
@@ -49,6 +50,8 @@ class Supervisor:
     max_passes: int | None = None  # for tests and benchmarks: stop after this many passes
     # Rung when notifications are committed (None: the supervisor makes its own, on its loop).
     wake: Wake | None = None
+    # Keeps the resident size flat across months of passes (None: this process's malloc).
+    allocator: Allocator | None = None
     passes: int = 0
     signals: int = 0
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -60,6 +63,9 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         if self.wake is None:
             self.wake = Wake(loop)
+        if self.allocator is None:
+            self.allocator = Allocator.of_this_process()
+        self.allocator.limit_arenas()  # before the passes' worker threads allocate
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal)
         tasks = self._tasks = [asyncio.create_task(self._loop(job)) for job in self.jobs]
@@ -121,6 +127,8 @@ class Supervisor:
                 self.on_pass(PassResult(job.name, JobStatus.INTERRUPTED))
                 raise
             self.on_pass(result)
+            if self.allocator is not None:
+                self.allocator.release()  # what the pass freed goes back to the system
             self.passes += 1
             if self.max_passes is not None and self.passes >= self.max_passes:
                 self._stop.set()
@@ -150,13 +158,17 @@ class Supervisor:
         return max((due - now).total_seconds(), min(1.0, interval)) + interval * jitter
 
     async def _sleep(self, seconds: float, wake: Wake | None = None) -> bool:
-        """Sleep, but wake up at once when asked to stop or when `wake` rings (then
-        True)."""
-        waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._stop.wait())]
+        """Sleep `seconds` of the jobs' clock (the delays are reckoned on it, so a sped-up
+        clock must also shorten the waits), but wake up at once when asked to stop or when
+        `wake` rings (then True)."""
+        waits: list[asyncio.Future[object]] = [
+            asyncio.ensure_future(self.ctx.clock.sleep(seconds)),
+            asyncio.ensure_future(self._stop.wait()),
+        ]
         if wake is not None:
             waits.append(asyncio.ensure_future(wake.wait()))
         try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiting in waits:
                 waiting.cancel()

@@ -17,6 +17,7 @@ from resywatch.db.engine import Database
 from resywatch.db.leases import WorkerId
 from resywatch.db.models import DiscoveryBucket, Venue
 from resywatch.resy.models import SearchHit
+from resywatch.resy.transport import CallLog
 from resywatch.runtime import Runtime
 from resywatch.scheduler.jobs import CLAIMED, JOBS, JobContext
 from resywatch.services.discovery import buckets, claims
@@ -37,7 +38,7 @@ class StubResy:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.calls: list[Any] = []
+        self.calls: list[Any] = CallLog()  # counts what it holds, as the client's does
         self.holders: dict[str, tuple[str | None, datetime | None]] = {}
 
     async def search_all(self, *, day: date, time_filter: str, **_: Any) -> list[SearchHit]:

@@ -15,6 +15,7 @@ from resywatch.config import Settings, load_settings
 from resywatch.db.engine import Database
 from resywatch.db.leases import WorkerId
 from resywatch.resy.models import SearchHit
+from resywatch.resy.transport import CallLog
 from resywatch.runtime import Runtime
 from resywatch.scheduler.jobs import CLAIMED, HOT, JOBS, JobContext
 from resywatch.scheduler.supervisor import JITTER, Supervisor
@@ -31,7 +32,7 @@ class OffersResy:
     """One venue offering, each day, the evening times in `offers`."""
 
     def __init__(self) -> None:
-        self.calls: list[Any] = []
+        self.calls: list[Any] = CallLog()  # counts what it holds, as the client's does
         self.offers: dict[date, set[str]] = {}
 
     async def search_all(self, *, day: date, time_filter: str, **_: Any) -> list[SearchHit]:

@@ -7,17 +7,25 @@ import time
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
+import httpx
 import pytest
+from sqlmodel import select
 
 from resywatch.clock import ManualClock
 from resywatch.config import load_settings
 from resywatch.db.engine import Database
 from resywatch.db.models import ApiCallLog
 from resywatch.resy.client import ResyClient
+from resywatch.resy.transport import ApiCall, CallLog
 from resywatch.scheduler.jobs import JOBS, Job, JobContext
 from resywatch.scheduler.lease import heartbeats
 from resywatch.scheduler.runner import run_job, run_passes
 from resywatch.services import retention
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite keeps no zone: its timestamps are UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def clock_at_noon() -> ManualClock:
@@ -156,3 +164,51 @@ def test_retention_runs_off_the_loop_and_stops_between_batches(
     counts, longest_gap = asyncio.run(main())
     assert longest_gap < 1  # the other jobs (and signal handlers) kept running
     assert 0 < counts["api_calls"] < 200  # stopped between batches; the rest waits
+
+
+def test_a_pass_writes_the_resy_calls_it_made_to_the_log_and_keeps_none(db: Database) -> None:
+    """run-forever's client lives for months: its calls are written after every pass (in
+    the jobs' time), not held in memory until the process ends (a leak, lost to a kill)."""
+    clock = clock_at_noon()  # far from the wall clock: the stamps must be the clock's
+    answer = httpx.Response(200, json={"id": 1, "first_name": "Ada"})
+
+    async def two_calls(ctx: JobContext) -> dict[str, int]:
+        for _ in range(2):
+            await ctx.resy.user()
+        return {"calls": 2}
+
+    async def main() -> list[int]:
+        async with ResyClient(
+            base_url="http://127.0.0.1:1",
+            api_key="k",
+            auth_token="t",
+            transport=httpx.MockTransport(lambda request: answer),
+            stamp=clock.now,
+        ) as resy:
+            ctx = JobContext(db, resy, load_settings(environ={}), clock)
+            job = Job("caller", two_calls, lambda settings: timedelta(seconds=30))
+            held = []
+            for _ in range(3):
+                await run_job(job, ctx, owner="test:1")
+                held.append(len(resy.calls))
+                clock.advance(60)
+            assert resy.calls.made == 6  # still counted, for the passes' request counts
+            return held
+
+    assert asyncio.run(main()) == [0, 0, 0]
+    with db.read() as session:
+        stamps = sorted(aware(row.at) for row in session.exec(select(ApiCallLog)))
+    noon = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    assert stamps == [noon + timedelta(minutes=m) for m in (0, 0, 1, 1, 2, 2)]
+
+
+def test_a_drained_call_log_keeps_counting_what_was_made() -> None:
+    """A discovery pass counts its requests while other passes drain the shared log."""
+    log = CallLog()
+    call = ApiCall(datetime(2026, 12, 1, tzinfo=UTC), "GET", "/2/user", 200, 1.0, None, 1)
+    log.append(call)
+    before = log.made
+    log.append(call)
+    assert log.drain() == [call, call] and log == []
+    log.append(call)
+    assert log.made - before == 2 and len(log) == 1

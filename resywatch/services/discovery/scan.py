@@ -64,7 +64,8 @@ async def run_pass(
     wanted = bucket_rules.window(rt.settings, started)
     summary.buckets_pruned = sync_window(rt.db, wanted, started)
     chosen = _candidates(wanted, list(only))
-    calls_before = len(rt.resy.calls)
+    # Counted, not measured by the log's length: other jobs' passes drain the log meanwhile.
+    made_before = rt.resy.calls.made
     work = _Pass(
         rt,
         matcher or HotspotMatcher.default(),
@@ -80,7 +81,7 @@ async def run_pass(
     summary.buckets_hot = len(work.cycle.hot)
     summary.buckets_skipped = len(work.buckets) - summary.buckets_claimed
     summary.slots_seen = len(work.slots_seen)
-    summary.requests = len(rt.resy.calls) - calls_before
+    summary.requests = rt.resy.calls.made - made_before
     summary.duration_s = round((rt.clock.now() - started).total_seconds(), 3)
     return summary
 
