@@ -160,19 +160,29 @@ class RateLimiter:
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self._clock() + seconds)
 
-    async def acquire(self, priority: float = 0.0) -> None:
+    async def acquire(
+        self, priority: float = 0.0, then: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Take a token, by priority; `then` (the shared gate) is awaited before the next
+        waiter's turn, so the process's requests reach the gate one at a time, in order,
+        instead of racing each other for it."""
         async with self._turns.turn(priority):
-            while True:
-                now = self._clock()
-                if now < self._paused_until:
-                    await self._sleep(self._paused_until - now)
-                    continue
-                self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
-                self._updated = now
-                if self._tokens >= 1 - 1e-9:  # a float's rounding is no reason to sleep again
-                    self._tokens = max(0.0, self._tokens - 1)
-                    return
-                await self._sleep((1 - self._tokens) / self.rate)
+            await self._take()
+            if then is not None:
+                await then()
+
+    async def _take(self) -> None:
+        while True:
+            now = self._clock()
+            if now < self._paused_until:
+                await self._sleep(self._paused_until - now)
+                continue
+            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+            if self._tokens >= 1 - 1e-9:  # a float's rounding is no reason to sleep again
+                self._tokens = max(0.0, self._tokens - 1)
+                return
+            await self._sleep((1 - self._tokens) / self.rate)
 
 
 @dataclass
@@ -310,9 +320,11 @@ class ResyTransport:
     async def _attempt(self, attempt: _Try, counted: bool = True) -> bytes:
         async with self._in_flight.turn(self.priority):
             asked = self.clock()
-            await self.limiter.acquire(self.priority)
-            if self.gate is not None:  # shared budget, pause, breaker: CircuitOpen, no request
-                await self.gate.before_call(self.host)
+            # The shared budget, pause and breaker (CircuitOpen: no request) in turn.
+            gate = self.gate
+            await self.limiter.acquire(
+                self.priority, None if gate is None else lambda: gate.before_call(self.host)
+            )
             self.budget_wait_s += self.clock() - asked
             try:
                 body = await self._exchange(attempt)
