@@ -171,3 +171,43 @@ def test_a_release_look_asks_before_the_scans() -> None:
     rt = Runtime(load_settings(environ={}), None, Resy(), ManualClock(NOW))  # type: ignore[arg-type]
     assert asyncio.run(releases._look(rt, release)) == {}
     assert asked == [URGENT_PRIORITY, URGENT_PRIORITY]  # one find a party size
+
+
+def test_the_shared_gate_is_asked_one_request_at_a_time_in_priority_order() -> None:
+    """The gate (the database budget every process shares) sees this process's requests in
+    turn: never two at once racing for it (each retry a database write), and the urgent one
+    first among those waiting."""
+
+    class Gate:
+        def __init__(self) -> None:
+            self.inside = self.most = 0
+
+        async def before_call(self, host: str) -> None:
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+            await asyncio.sleep(0.01)  # a database round trip
+            self.inside -= 1
+
+        async def after_call(self, host: str, error: Any) -> None:
+            return None
+
+    gate, sent = Gate(), []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.params["venue_id"])
+        return httpx.Response(200, json={"results": {"venues": []}})
+
+    async def go() -> None:
+        resy = ResyClient(
+            base_url="https://resy.test", api_key="k", max_rps=1000.0, gate=gate,
+            transport=httpx.MockTransport(handler),
+        )  # fmt: skip
+        async with resy:
+            day = date(2026, 12, 3)
+            scans = [resy.ranked(rank).find(rank, day, 2) for rank in (1, 2, 3)]
+            look = resy.ranked(URGENT_PRIORITY).find(99, day, 2)
+            await asyncio.gather(*scans, look)
+
+    asyncio.run(go())
+    assert gate.most == 1
+    assert sent == ["1", "99", "2", "3"]  # the first went at once; then the urgent one
