@@ -10,14 +10,17 @@ database). Two kinds of drop are measured side by side in one run:
   days 1-10 ahead, are closed (every seating at that time), so no baseline holds them. Once
   the first cycle has baselined the window they are reopened one by one: each is a drop.
   The moments are stratified so that the median is precise enough to judge a 1.5 s margin.
-  After the baseline, each bucket's phase (when in the cycle its scan is applied) is read
-  from the database; drop i (of n, over k whole intervals) then opens (i + U)/n of an
-  interval before its bucket's next scan (U uniform in [0, 1)), in cycle i mod k
-  (shuffled). The waits for the next scan, uniform over the interval for a drop at a random
-  moment, are so sampled one per n-th of the interval: their median is within interval/n of
-  the true one (1.25 s at 24 drops, typically a third of that), where the median of 8
-  independent moments has a standard deviation near interval/(2 sqrt 8) = 5.3 s. Stratifying
-  the moment alone would not do: a bucket's scan comes anywhere in the first 20 s of a cycle.
+  Each bucket's phase (when in the cycle its scan is applied) is read from the database
+  after the first pass that follows the baseline (the baseline pass, writing every slot, is
+  slower); drop i (of n, over k whole intervals) then opens (i + U)/n of an interval before
+  its bucket's next scan (U uniform in [0, 1)), in cycle i mod k (shuffled). The waits for
+  the next scan, uniform over the interval for a drop at a random moment, are so sampled
+  one per n-th of the interval: their median is within interval/n of the true one (0.6 s
+  at the default 48 drops), where the median of 8 independent moments has a standard
+  deviation near interval/(2 sqrt 8) = 5.3 s. Stratifying the moment alone would not do: a
+  bucket's scan comes anywhere in the first 20 s of a cycle. The figures also split the
+  median delay into the wait for the scan that recorded the drop and the rest (commit,
+  delivery woken by it, the webhook's POST).
   A drop the scan misses (it opened after its page was read) waits a cycle more, as it would
   at a random moment.
 - **Learned releases.** `--releases` venues (quiet ones, in the area, whose next day is not
@@ -39,7 +42,7 @@ discovery passes' duration and requests, and health's discovery-pace check.
 Targets (issue 16): random drops p50 <= interval/2 + 1.5 s; learned releases p50 <= 2 s;
 the passes keep their interval (no discovery-pace warning).
 
-Prints one JSON object as its last line. Usage: python bench/latency.py [--drops 24]
+Prints one JSON object as its last line. Usage: python bench/latency.py [--drops 48]
 [--intervals 4] [--releases 3] [--seed 3] [--database-url URL]
 """
 
@@ -247,6 +250,21 @@ def scan_phases(db: Database, interval: float) -> dict[str, float]:
     return {r.id: aware(r.last_scan_at).timestamp() % interval for r in rows if r.last_scan_at}
 
 
+def steady_phases(db: Database, interval: float) -> dict[str, float]:
+    """The buckets' phases in a pass after the baseline (the baseline pass, which writes
+    every slot, is slower: its phases would be off by seconds)."""
+    baselined = time.time()
+    while True:
+        phases = scan_phases(db, interval)
+        with db.read() as session:
+            rows = session.exec(select(DiscoveryBucket)).all()
+        if rows and all(
+            r.last_scan_at and aware(r.last_scan_at).timestamp() > baselined for r in rows
+        ):
+            return phases
+        time.sleep(1.0)
+
+
 def moments(
     drops: list[Drop], phases: dict[str, float], cycles: int, interval: float, rng: random.Random
 ) -> list[tuple[float, Drop]]:
@@ -295,6 +313,27 @@ def heard(opened: dict[tuple[int, str], float]) -> dict[tuple[int, str], float]:
         if document.get("kind") == "drop" and key in opened and key not in found:
             found[key] = arrived - opened[key]
     return found
+
+
+def seen_and_sent(db: Database, opened: dict[tuple[int, str], float]) -> dict[str, float | None]:
+    """Where a random drop's time went (medians): from the reopening to the scan that
+    recorded it, and from that commit to the webhook."""
+    with db.read() as session:
+        events = session.exec(
+            select(DropEvent).where(col(DropEvent.venue_id).in_({v for v, _ in opened}))
+        ).all()
+    recorded = {
+        (e.venue_id, e.starts_at.strftime("%Y-%m-%dT%H:%M:%S")): aware(e.opened_at).timestamp()
+        for e in events
+    }
+    arrived = {key: opened[key] + delay for key, delay in heard(opened).items()}
+    seen = [recorded[k] - t for k, t in opened.items() if k in recorded]
+    sent = [arrived[k] - recorded[k] for k in arrived if k in recorded]
+    return {
+        "to_scan_s": round(statistics.median(seen), 2) if seen else None,
+        "scan_to_webhook_s": round(statistics.median(sent), 2) if sent else None,
+        "scan_to_webhook_max_s": round(max(sent), 2) if sent else None,
+    }
 
 
 def heard_releases(releases: list[Release], instant: float) -> dict[int, float]:
@@ -375,7 +414,7 @@ def environment(workdir: str, base_url: str, hook_port: int, url: str | None) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--drops", type=int, default=24)
+    parser.add_argument("--drops", type=int, default=48)
     parser.add_argument(
         "--intervals",
         type=int,
@@ -439,7 +478,7 @@ def main() -> None:
         if instant is not None:  # the random drops cover the wait for the release
             cycles = max(cycles, math.ceil((instant.timestamp() - time.time()) / interval))
         opened: dict[tuple[int, str], float] = {}
-        phases = scan_phases(db, interval)
+        phases = steady_phases(db, interval)
         for moment, drop in moments(drops, phases, cycles, interval, rng):
             time.sleep(max(0.0, moment - time.time()))
             set_open(base_url, drop, drop.seatings[0], 1)
@@ -454,6 +493,7 @@ def main() -> None:
         ):
             time.sleep(0.5)
         spent = passes(db, measured_from)
+        split = seen_and_sent(db, opened)
         counters = httpx.get(f"{base_url}/__sandbox/counters", timeout=10).json()
     finally:
         if supervisor is not None:
@@ -467,7 +507,7 @@ def main() -> None:
         hook.shutdown()
     elapsed = (datetime.now(UTC) - started).total_seconds()
     delays = list(heard(opened).values())
-    random_figures = figures(delays, len(opened))
+    random_figures = figures(delays, len(opened)) | {"medians": split}
     target = round(interval / 2 + 1.5, 2)
     release_figures = (
         figures(list(heard_releases(releases, instant.timestamp()).values()), len(releases))
