@@ -78,6 +78,8 @@ PARTY = 2
 EVENING = ("18:00", "20:00")  # inside the 19:00 anchor's window (+-2 h)
 BASELINE_TIMEOUT_S = 180.0
 TAIL_S = 60.0  # after the last drop, how long its webhook may take
+WAITS: dict[tuple[int, str], float] = {}  # each drop's planned wait for its bucket's scan
+REPLAN_S = 10.0  # a drop's moment is worked out again this long before it
 PREP_S = 75.0  # from the baselined window to a release: the releases job looks 62 s ahead
 HABIT_DAYS = 10  # past drops that teach a venue's habit (full confidence)
 ZONE = "America/New_York"
@@ -265,24 +267,63 @@ def steady_phases(db: Database, interval: float) -> dict[str, float]:
         time.sleep(1.0)
 
 
+@dataclass(frozen=True)
+class Planned:
+    """A drop's moment: `wait` seconds before its bucket's scan in the cycle from `cycle`."""
+
+    drop: Drop
+    cycle: float  # epoch second a cycle starts
+    wait: float
+    at: float  # the moment by the phases known when planned
+
+    def moment(self, phase: float, interval: float) -> float:
+        return self.cycle + (phase - self.wait) % interval
+
+
 def moments(
     drops: list[Drop], phases: dict[str, float], cycles: int, interval: float, rng: random.Random
-) -> list[tuple[float, Drop]]:
-    """(epoch second, drop), in time order, from the next cycle on: drop i opens (i + U)/n
-    of an interval before its bucket's scan, in cycle i mod `cycles` (shuffled). The waits
-    for the next scan are then spread evenly over the interval, whatever each bucket's place
-    in the pass (stratifying the moment alone would not do: a bucket's scan comes anywhere
-    in the first 20 s of a cycle)."""
+) -> list[Planned]:
+    """From the next cycle on, drop i opens (i + U)/n of an interval before its bucket's
+    scan, in cycle i mod `cycles` (shuffled): the waits for the next scan are spread evenly
+    over the interval, whatever each bucket's place in the pass (stratifying the moment
+    alone would not do: a bucket's scan comes anywhere in the first 20 s of a cycle)."""
     count = len(drops)
     order = [i % cycles for i in range(count)]
     rng.shuffle(order)
     first = math.ceil(time.time() / interval + 0.5) * interval  # a cycle start ahead
-    timed = []
+    planned = []
     for i, drop in enumerate(drops):
         wait = (i + rng.random()) / count * interval
-        phase = phases.get(f"{drop.day.isoformat()}_19:00", 0.0)
-        timed.append((first + order[i] * interval + (phase - wait) % interval, drop))
-    return sorted(timed, key=lambda t: t[0])
+        cycle = first + order[i] * interval
+        at = cycle + (phases.get(bucket_of(drop), 0.0) - wait) % interval
+        planned.append(Planned(drop, cycle, wait, at))
+    return sorted(planned, key=lambda p: p.at)
+
+
+def bucket_of(drop: Drop) -> str:
+    return f"{drop.day.isoformat()}_19:00"  # the evening is in the 19:00 anchor's window
+
+
+def open_at(
+    base_url: str,
+    db: Database,
+    plan: Planned,
+    interval: float,
+    opened: dict[tuple[int, str], float],
+) -> None:
+    """Reopen the drop's slot at its planned wait before its bucket's scan, by the bucket's
+    phase read again REPLAN_S before (passes drift by seconds over a run: a phase read once
+    at the start would skew every wait the same way)."""
+    time.sleep(max(0.0, plan.at - REPLAN_S - time.time()))
+    phase = scan_phases(db, interval).get(bucket_of(plan.drop))
+    moment = plan.at
+    if phase is not None:  # the same wait before the same scan (across a cycle's edge too)
+        moved = plan.moment(phase, interval)
+        moment = min((moved - interval, moved, moved + interval), key=lambda m: abs(m - plan.at))
+    time.sleep(max(0.0, moment - time.time()))
+    set_open(base_url, plan.drop, plan.drop.seatings[0], 1)
+    opened[(plan.drop.venue_id, plan.drop.starts_at)] = time.time()
+    WAITS[(plan.drop.venue_id, plan.drop.starts_at)] = plan.wait
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -328,9 +369,14 @@ def seen_and_sent(db: Database, opened: dict[tuple[int, str], float]) -> dict[st
     }
     arrived = {key: opened[key] + delay for key, delay in heard(opened).items()}
     seen = [recorded[k] - t for k, t in opened.items() if k in recorded]
+    # How far each scan came from the planned wait: about a page's worth of a scan, or a
+    # cycle more (missed), or less (a hot bucket's extra scan).
+    off = [recorded[k] - t - WAITS[k] for k, t in opened.items() if k in recorded and k in WAITS]
     sent = [arrived[k] - recorded[k] for k in arrived if k in recorded]
     return {
         "to_scan_s": round(statistics.median(seen), 2) if seen else None,
+        "planned_wait_s": round(statistics.median(WAITS.values()), 2) if WAITS else None,
+        "scan_minus_plan_s": sorted(round(x, 1) for x in off),
         "scan_to_webhook_s": round(statistics.median(sent), 2) if sent else None,
         "scan_to_webhook_max_s": round(max(sent), 2) if sent else None,
     }
@@ -479,10 +525,14 @@ def main() -> None:
             cycles = max(cycles, math.ceil((instant.timestamp() - time.time()) / interval))
         opened: dict[tuple[int, str], float] = {}
         phases = steady_phases(db, interval)
-        for moment, drop in moments(drops, phases, cycles, interval, rng):
-            time.sleep(max(0.0, moment - time.time()))
-            set_open(base_url, drop, drop.seatings[0], 1)
-            opened[(drop.venue_id, drop.starts_at)] = time.time()
+        openers = [
+            threading.Thread(target=open_at, args=(base_url, db, plan, interval, opened))
+            for plan in moments(drops, phases, cycles, interval, rng)
+        ]
+        for opener in openers:
+            opener.start()
+        for opener in openers:
+            opener.join()
         deadline = max(time.time(), instant.timestamp() if instant else 0.0) + TAIL_S
         while time.time() < deadline and (
             len(heard(opened)) < len(opened)
@@ -495,13 +545,14 @@ def main() -> None:
         spent = passes(db, measured_from)
         split = seen_and_sent(db, opened)
         counters = httpx.get(f"{base_url}/__sandbox/counters", timeout=10).json()
-    finally:
         if supervisor is not None:
             supervisor.terminate()
             supervisor.wait(timeout=30)
-    try:
         pace = pace_check(env)
     finally:
+        if supervisor is not None and supervisor.poll() is None:
+            supervisor.terminate()
+            supervisor.wait(timeout=30)
         sandbox.terminate()
         sandbox.wait(timeout=10)
         hook.shutdown()
