@@ -195,7 +195,13 @@ class Settings(BaseModel):
     )
     account: Annotated[str, AfterValidator(check_account_name)] = DEFAULT_ACCOUNT
     resy_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0  # deadline per attempt
-    resy_max_rps: Annotated[float, Field(gt=0, le=10_000)] = 5.0  # per host, all callers
+    # Requests a second to the host, every caller and worker together. 10 is the smallest
+    # whole rate at which a default cycle (28 buckets x 2 party sizes x 3 pages of a 290-venue
+    # Manhattan, the hot buckets' extra scans and a release watch: 222 requests) takes at most
+    # 80 % of the 30 s interval (`services/discovery/load.py`); at 5 a pass overran it and
+    # every bucket was scanned a cycle late. For scale (RESY_API.md section 7): paystub-service
+    # re-polls the same 28 buckets every 30 s, snipers poll at 4-20 a second.
+    resy_max_rps: Annotated[float, Field(gt=0, le=10_000)] = 10.0
     resy_max_retries: Annotated[int, Field(ge=0, le=10)] = 3  # for idempotent reads
     resy_burst: Annotated[int, Field(ge=1, le=1000)] = 5  # requests at once above max_rps
     # The snipe lane: every snipe's requests together, inside their release windows (when one

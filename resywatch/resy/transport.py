@@ -12,11 +12,14 @@ user's reservations instead. The endpoints themselves are in `resy.client`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import functools
+import heapq
 import http.cookiejar
+import itertools
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -40,6 +43,10 @@ KEEPALIVE_S = 60.0
 
 
 REFRESH_COOKIE = "production_refresh_token"
+#: Request priorities (lower first): a look at a predicted release goes before everything
+#: else of the process; a bucket scan's requests go by the order the scans were started in.
+URGENT_PRIORITY = -1.0
+DEFAULT_PRIORITY = 0.0
 
 
 class _KeepNoRefreshCookie(http.cookiejar.DefaultCookiePolicy):
@@ -106,8 +113,53 @@ class RetryPolicy:
     cap_s: float = 8.0  # no single wait is longer (a longer Retry-After is not waited out)
 
 
+class TakeTurns:
+    """A semaphore whose waiters go by priority (lower first), then in arrival order.
+
+    The client's requests queue twice (for a place in flight, then for the rate); in
+    arrival order, a bucket scan's later pages would wait behind every other bucket's first
+    pages, and a release watch's find behind a whole pass. By priority, the scan started
+    first finishes first (its drops are reported sooner) and the urgent look goes next.
+    """
+
+    def __init__(self, value: int) -> None:
+        self._free = value  # above 0 only while nobody waits
+        self._waiting: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+
+    async def acquire(self, priority: float = 0.0) -> None:
+        if self._free > 0:
+            self._free -= 1
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, next(self._arrivals), turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()  # handed the turn as it was cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self._waiting:
+            _, _, turn = heapq.heappop(self._waiting)
+            if not turn.done():  # else its waiter was cancelled
+                turn.set_result(None)
+                return
+        self._free += 1
+
+    @contextlib.asynccontextmanager
+    async def turn(self, priority: float = 0.0) -> AsyncIterator[None]:
+        await self.acquire(priority)
+        try:
+            yield
+        finally:
+            self.release()
+
+
 class RateLimiter:
     """A token bucket for one host: `rate` requests a second on average, `burst` at once.
+    Waiters take their tokens by priority (`TakeTurns`).
 
     `pause` holds every caller back (a 429's Retry-After applies to the whole host).
     """
@@ -125,24 +177,34 @@ class RateLimiter:
         self._tokens = float(burst)
         self._updated = clock()
         self._paused_until = 0.0
-        self._lock = asyncio.Lock()
+        self._turns = TakeTurns(1)
 
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self._clock() + seconds)
 
-    async def acquire(self) -> None:
-        async with self._lock:
-            while True:
-                now = self._clock()
-                if now < self._paused_until:
-                    await self._sleep(self._paused_until - now)
-                    continue
-                self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
-                self._updated = now
-                if self._tokens >= 1 - 1e-9:  # a float's rounding is no reason to sleep again
-                    self._tokens = max(0.0, self._tokens - 1)
-                    return
-                await self._sleep((1 - self._tokens) / self.rate)
+    async def acquire(
+        self, priority: float = 0.0, then: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Take a token, by priority; `then` (the shared gate) is awaited before the next
+        waiter's turn, so the process's requests reach the gate one at a time, in order,
+        instead of racing each other for it."""
+        async with self._turns.turn(priority):
+            await self._take()
+            if then is not None:
+                await then()
+
+    async def _take(self) -> None:
+        while True:
+            now = self._clock()
+            if now < self._paused_until:
+                await self._sleep(self._paused_until - now)
+                continue
+            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+            if self._tokens >= 1 - 1e-9:  # a float's rounding is no reason to sleep again
+                self._tokens = max(0.0, self._tokens - 1)
+                return
+            await self._sleep((1 - self._tokens) / self.rate)
 
 
 @dataclass
@@ -156,6 +218,8 @@ class ResyTransport:
     timeout_s: float = 10.0
     max_rps: float = 5.0
     max_in_flight: int = 8  # requests on the wire at once
+    # Lower goes first where requests queue (a view's: `ranked`); equal ones in order.
+    priority: float = DEFAULT_PRIORITY
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     transport: httpx.AsyncBaseTransport | None = None
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -173,7 +237,7 @@ class ResyTransport:
         self.limiter = RateLimiter(
             self.max_rps, max(1, int(self.max_rps)), clock=self.clock, sleep=self.sleep
         )
-        self._in_flight = asyncio.Semaphore(self.max_in_flight)
+        self._in_flight = TakeTurns(self.max_in_flight)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=self.transport,
@@ -208,7 +272,14 @@ class ResyTransport:
         of requests in flight holds them back. Closing the view is closing this client."""
         view = copy.copy(self)
         view.limiter, view.gate, view.budget_wait_s = limiter, gate, 0.0
-        view._in_flight = asyncio.Semaphore(self.max_in_flight)
+        view._in_flight = TakeTurns(self.max_in_flight)
+        return view
+
+    def ranked(self, priority: float) -> Self:
+        """This client, its requests queued at `priority` (lower first) among the others of
+        this process: the same connections, budget, gate and call log."""
+        view = copy.copy(self)
+        view.priority = priority
         return view
 
     @property
@@ -271,11 +342,13 @@ class ResyTransport:
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _attempt(self, attempt: _Try, counted: bool = True) -> bytes:
-        async with self._in_flight:
+        async with self._in_flight.turn(self.priority):
             asked = self.clock()
-            await self.limiter.acquire()
-            if self.gate is not None:  # shared budget, pause, breaker: CircuitOpen, no request
-                await self.gate.before_call(self.host)
+            # The shared budget, pause and breaker (CircuitOpen: no request) in turn.
+            gate = self.gate
+            await self.limiter.acquire(
+                self.priority, None if gate is None else lambda: gate.before_call(self.host)
+            )
             self.budget_wait_s += self.clock() - asked
             try:
                 body = await self._exchange(attempt)

@@ -41,6 +41,9 @@ class StubResy:
         self.calls: list[Any] = CallLog()  # counts what it holds, as the client's does
         self.holders: dict[str, tuple[str | None, datetime | None]] = {}
 
+    def ranked(self, priority: float) -> Any:
+        return self  # one caller at a time: nothing queues
+
     async def search_all(self, *, day: date, time_filter: str, **_: Any) -> list[SearchHit]:
         self.calls.append(day)
         with self.db.read() as session:

@@ -279,4 +279,4 @@ def test_discovery_passes_longer_than_the_interval_warn(
         return
     assert pace is not None and pace.status is Status.WARN
     assert f"takes 45 s, longer than its {interval:g} s interval" in pace.message
-    assert "168 requests at resy.max_rps 5" in pace.message
+    assert f"168 requests at resy.max_rps {settings().resy_max_rps:g}" in pace.message

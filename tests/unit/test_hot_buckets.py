@@ -35,6 +35,9 @@ class OffersResy:
         self.calls: list[Any] = CallLog()  # counts what it holds, as the client's does
         self.offers: dict[date, set[str]] = {}
 
+    def ranked(self, priority: float) -> Any:
+        return self  # one caller at a time: nothing queues
+
     async def search_all(self, *, day: date, time_filter: str, **_: Any) -> list[SearchHit]:
         self.calls.append((day, time_filter))
         slots = [

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 
 from resywatch.db.models import DropEvent
 from resywatch.resy.errors import ResyError
+from resywatch.resy.transport import URGENT_PRIORITY
 from resywatch.services.curated import HotspotMatcher
 from resywatch.services.discovery.apply import apply_release
 from resywatch.services.discovery.fetch import SeenSlot
@@ -127,8 +128,9 @@ async def watch_release(rt: Runtime, release: Release, matcher: HotspotMatcher) 
 async def _look(rt: Runtime, release: Release) -> dict[str, SeenSlot]:
     """The venue's slots on the day, merged across the discovery's party sizes."""
     sizes = sorted(set(rt.settings.discovery_party_sizes))
+    resy = rt.resy.ranked(URGENT_PRIORITY)  # ahead of the scans' queued pages
     answers = await asyncio.gather(
-        *(rt.resy.find(release.venue_id, release.day, size) for size in sizes),
+        *(resy.find(release.venue_id, release.day, size) for size in sizes),
         return_exceptions=True,
     )
     seen: dict[str, SeenSlot] = {}

@@ -154,6 +154,7 @@ class _Pass:
         self.slots_seen: set[str] = set()
         self.venues_recorded: set[int] = set()
         self.running: dict[asyncio.Task[BucketScan], claims.BucketLease] = {}
+        self.started = 0  # scans started: each one's requests go before the later ones'
         self.dead = claims.dead_holders(rt.db, started)  # killed workers of this machine
 
     async def run(self) -> None:
@@ -196,13 +197,17 @@ class _Pass:
         # Fewer than asked for: the rest is leased elsewhere or done this cycle.
         self.pending = [b for b in self.pending if b not in taken] if len(leases) == room else []
         for lease in leases:
-            task = asyncio.create_task(self._scan(self.buckets[lease.bucket_id]))
+            self.started += 1
+            task = asyncio.create_task(self._scan(self.buckets[lease.bucket_id], self.started))
             self.running[task] = lease
         self.summary.buckets_claimed += len(leases)
 
-    async def _scan(self, bucket: Bucket) -> BucketScan:
+    async def _scan(self, bucket: Bucket, rank: int) -> BucketScan:
+        """Scan one bucket, its requests queued behind those of the scans started before it:
+        a bucket's pages then go together, and its drops are applied (and delivered) as soon
+        as they can be, not when every scan in flight has had its later pages."""
         try:
-            return await fetch_bucket(self.rt.resy, bucket, self.rt.settings)
+            return await fetch_bucket(self.rt.resy.ranked(rank), bucket, self.rt.settings)
         except ResywatchError as exc:
             return BucketScan(bucket, error=str(exc))
 
