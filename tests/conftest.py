@@ -236,26 +236,26 @@ def cli() -> Any:
 # --- running in parallel (`make test`: pytest-xdist) ---------------------------------------
 
 #: Tests that judge what happened against the wall clock (deadlines, cycles, a drop instant,
-#: requests per second), in three lanes: each lane runs one test at a time on one xdist
-#: worker, and in parallel every other test runs at a lower CPU priority, so that a timed
-#: test competes with at most two others for the 2 cores. The reliability suite (several
-#: processes per test) has a lane of its own; the other two are about as long as each other.
-RELIABILITY_LANE = "timed-reliability"
-TIMED_LANES = {
-    "tests/e2e/test_delivery.py": "timed-a",
-    "tests/e2e/test_demo.py": "timed-a",
-    "tests/e2e/test_politeness_e2e.py": "timed-a",
-    "tests/e2e/test_sandbox.py": "timed-a",
-    "tests/e2e/test_resy_client_e2e.py": "timed-a",
-    "tests/unit/test_runner.py": "timed-a",
-    "tests/unit/test_db.py": "timed-a",
-    "tests/unit/test_channels.py": "timed-a",
-    "tests/e2e/test_scheduler.py": "timed-b",
-    "tests/e2e/test_health_admin.py": "timed-b",
-    "tests/e2e/test_booking_snipe.py": "timed-b",
-    "tests/e2e/test_real_resy_snipe.py": "timed-b",
-    "tests/e2e/test_booking_snipe_cli.py": "timed-b",
-    "tests/unit/test_politeness.py": "timed-b",
+#: requests per second) run one at a time on one xdist worker, at normal CPU priority, while
+#: every other test runs beside them at a lower priority: a timed test then has a core as in
+#: a run in one process, and the rest of the suite uses what is left. They are marked
+#: `timed`, so `pytest -m timed` (or `-m "not timed"`) runs them (or the rest) alone.
+TIMED_LANE = "timed"
+TIMED_FILES = {
+    "tests/e2e/test_delivery.py",
+    "tests/e2e/test_demo.py",
+    "tests/e2e/test_politeness_e2e.py",
+    "tests/e2e/test_sandbox.py",
+    "tests/e2e/test_resy_client_e2e.py",
+    "tests/unit/test_runner.py",
+    "tests/unit/test_db.py",
+    "tests/unit/test_channels.py",
+    "tests/e2e/test_scheduler.py",
+    "tests/e2e/test_health_admin.py",
+    "tests/e2e/test_booking_snipe.py",
+    "tests/e2e/test_real_resy_snipe.py",
+    "tests/e2e/test_booking_snipe_cli.py",
+    "tests/unit/test_politeness.py",
 }
 BACKGROUND_NICE = 10
 
@@ -275,19 +275,17 @@ def _run_order(item: pytest.Item) -> int:
     return 2 if path.startswith("tests/e2e/") else 3
 
 
-def _lane(item: pytest.Item) -> str | None:
-    if _run_order(item) == 0:
-        return RELIABILITY_LANE
-    return TIMED_LANES.get(_relative(item))
+def _timed(item: pytest.Item) -> bool:
+    return _run_order(item) == 0 or _relative(item) in TIMED_FILES
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # pytest-xdist (--dist loadgroup) hands out the lanes first, the longest first.
+    # pytest-xdist (--dist loadgroup) hands out the timed lane first: it is the longest.
     items.sort(key=_run_order)  # stable: each file keeps its order
     for item in items:
-        lane = _lane(item)
-        if lane is not None:
-            item.add_marker(pytest.mark.xdist_group(lane))
+        if _timed(item):
+            item.add_marker(pytest.mark.timed)
+            item.add_marker(pytest.mark.xdist_group(TIMED_LANE))
 
 
 def _may_renice() -> bool:
@@ -305,4 +303,4 @@ RENICE = _may_renice()
 def pytest_runtest_setup(item: pytest.Item) -> None:
     # Linux: the calling thread's; threads and processes the test starts inherit it.
     if RENICE:
-        os.setpriority(os.PRIO_PROCESS, 0, 0 if _lane(item) else BACKGROUND_NICE)
+        os.setpriority(os.PRIO_PROCESS, 0, 0 if _timed(item) else BACKGROUND_NICE)
