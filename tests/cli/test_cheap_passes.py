@@ -155,9 +155,9 @@ def test_health_asks_resy_when_no_recent_acceptance_stands(
     assert asked["status"] == "WARN" and "connection" in asked["message"]
 
 
-def test_health_with_a_recent_acceptance_imports_no_http_stack(
-    db: Database, database_url: str
-) -> None:
+def health_after_a_recent_acceptance(db: Database, database_url: str) -> set[str]:
+    """Run `health --json` in a process of its own a minute after Resy accepted the token;
+    the modules it imported."""
     record_call(db, "/2/user", 200, datetime.now(UTC) - timedelta(minutes=1))
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESYWATCH_")}
     env |= {
@@ -174,6 +174,13 @@ def test_health_with_a_recent_acceptance_imports_no_http_stack(
     )
     assert '"resy_auth", "status": "OK"' in done.stdout
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()}
+    return imported
+
+
+def test_health_with_a_recent_acceptance_imports_no_http_stack(
+    db: Database, database_url: str
+) -> None:
+    imported = health_after_a_recent_acceptance(db, database_url)
     assert not [m for m in imported if m.startswith(("httpx", "resywatch.resy.client"))]
 
 
@@ -215,21 +222,6 @@ def test_health_with_a_recent_acceptance_defines_no_table_class(
 ) -> None:
     """Its checks read with plain SQL (`db/plain.py`): the SQLModel tables cost more to
     define than every query health makes."""
-    record_call(db, "/2/user", 200, datetime.now(UTC) - timedelta(minutes=1))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESYWATCH_")}
-    env |= {
-        "RESYWATCH_DATABASE_URL": database_url,
-        "RESYWATCH_RESY_API_KEY": "k",
-        "RESYWATCH_RESY_AUTH_TOKEN": "opaque-token",
-    }
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "resywatch", "health", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
-    assert '"resy_auth", "status": "OK"' in done.stdout
-    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()}
+    imported = health_after_a_recent_acceptance(db, database_url)
     assert "resywatch.services.health" in imported
     assert not [m for m in imported if m.startswith("resywatch.db.models")]
