@@ -198,7 +198,7 @@ class Settings(BaseModel):
     # Requests a second to the host, every caller and worker together. 10 is the smallest
     # whole rate at which a default cycle (28 buckets x 2 party sizes x 3 pages of a 290-venue
     # Manhattan, the hot buckets' extra scans and a release watch: 222 requests) takes at most
-    # 80 % of the 30 s interval (`services/discovery/load.py`); at 5 a pass overran it and
+    # 80 % of the 30 s interval (tests/discovery_load.py); at 5 a pass overran it and
     # every bucket was scanned a cycle late. For scale (RESY_API.md section 7): paystub-service
     # re-polls the same 28 buckets every 30 s, snipers poll at 4-20 a second.
     resy_max_rps: Annotated[float, Field(gt=0, le=10_000)] = 10.0

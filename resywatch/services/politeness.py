@@ -42,7 +42,6 @@ from resywatch.config import Settings
 from resywatch.db.engine import Database, rows_changed
 from resywatch.db.models import ResyHost, SnipeWindow
 from resywatch.db.plain import LAST_ERROR_CHARS
-from resywatch.db.plain import host_states as host_states  # read without the table classes
 from resywatch.errors import DatabaseUnavailable
 from resywatch.redact import redact_text
 from resywatch.resy import errors

@@ -13,8 +13,8 @@ from sandbox_tools import live_config
 
 from resywatch.config import load_settings
 from resywatch.db.engine import Database
+from resywatch.db.plain import host_states
 from resywatch.sandbox import SandboxConfig, SandboxHandle
-from resywatch.services.politeness import host_states
 from resywatch.services.vocabulary import local_today
 
 

@@ -20,11 +20,12 @@ from sqlalchemy import update
 from resywatch.config import MANHATTAN
 from resywatch.db.engine import Database
 from resywatch.db.models import ResyHost
+from resywatch.db.plain import host_states
 from resywatch.resy import errors
 from resywatch.resy.client import ResyClient
 from resywatch.resy.transport import RetryPolicy
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
-from resywatch.services.politeness import PolitenessPolicy, SharedPoliteness, host_states
+from resywatch.services.politeness import PolitenessPolicy, SharedPoliteness
 from resywatch.services.vocabulary import local_today
 
 SEARCH = "/3/venuesearch/search"

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import discovery_load as load
 import pytest
 
 from resywatch.clock import ManualClock
@@ -19,7 +20,6 @@ from resywatch.resy.client import client_from_settings
 from resywatch.runtime import Runtime
 from resywatch.sandbox import DEMO_API_KEY, SandboxConfig, SandboxHandle, run_in_thread
 from resywatch.sandbox.search_index import geo_filter
-from resywatch.services.discovery import load
 from resywatch.services.discovery.scan import run_pass
 
 START = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)

@@ -20,8 +20,8 @@ from resywatch.runtime import Runtime
 from resywatch.scheduler.jobs import CLAIMED, HOT, JOBS, JobContext
 from resywatch.scheduler.supervisor import JITTER, Supervisor
 from resywatch.services.discovery import claims, hot
-from resywatch.services.discovery.feed import bucket_states
 from resywatch.services.discovery.scan import PassSummary, run_pass
+from resywatch.services.discovery.states import bucket_states
 
 NOW = datetime(2026, 12, 1, 15, tzinfo=UTC)  # 10:00 in New York; a cycle starts here
 TODAY, TOMORROW, AFTER = date(2026, 12, 1), date(2026, 12, 2), date(2026, 12, 3)

@@ -21,16 +21,12 @@ from sqlmodel import select
 from resywatch.config import Settings
 from resywatch.db.engine import Database
 from resywatch.db.models import ResyHost
+from resywatch.db.plain import host_states
 from resywatch.errors import DatabaseUnavailable
 from resywatch.resy import errors
 from resywatch.resy.client import ResyClient
 from resywatch.resy.transport import RetryPolicy
-from resywatch.services.politeness import (
-    MAX_PAUSE,
-    PolitenessPolicy,
-    SharedPoliteness,
-    host_states,
-)
+from resywatch.services.politeness import MAX_PAUSE, PolitenessPolicy, SharedPoliteness
 
 HOST = "resy.test"
 START = datetime(2026, 3, 2, 21, 0, tzinfo=UTC)

@@ -16,6 +16,7 @@ import pytest
 
 from resywatch.config import load_settings
 from resywatch.db.engine import Database
+from resywatch.db.plain import host_states
 from resywatch.resy import errors
 from resywatch.resy.client import ResyClient
 from resywatch.runtime import Runtime
@@ -27,7 +28,7 @@ from resywatch.services.booking.lane import (
     pacing_warning,
     window_for,
 )
-from resywatch.services.politeness import SharedPoliteness, host_states
+from resywatch.services.politeness import SharedPoliteness
 from tests.unit.test_politeness import HOST, SECRET, VirtualTime, policy
 
 

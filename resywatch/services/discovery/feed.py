@@ -12,11 +12,6 @@ from resywatch.db.models import DropEvent, Venue
 from resywatch.resy.pages import venue_page_url
 from resywatch.services.discovery.filters import BoardFilter
 
-# Each bucket's state is read without the table classes (health): re-exported for callers here.
-from resywatch.services.discovery.states import STALE_AFTER as STALE_AFTER
-from resywatch.services.discovery.states import BucketState as BucketState
-from resywatch.services.discovery.states import bucket_states as bucket_states
-
 
 @dataclass(frozen=True)
 class Drop:

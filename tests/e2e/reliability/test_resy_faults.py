@@ -32,8 +32,8 @@ from typer.testing import CliRunner
 from resywatch.cli.app import app
 from resywatch.db.engine import Database
 from resywatch.db.models import ApiCallLog, DiscoveryBucket, ResyHost
+from resywatch.db.plain import host_states
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxConfig, SandboxHandle
-from resywatch.services.politeness import host_states
 from resywatch.services.vocabulary import local_today
 
 SEARCH = "/3/venuesearch/search"

@@ -1,4 +1,6 @@
-"""How many Resy requests discovery needs a cycle, and the budget that keeps it on time.
+"""How many Resy requests discovery needs a cycle, and the budget that keeps it on time:
+the reckoning behind the default `resy.max_rps` (tests/unit/test_discovery_load.py holds
+it to a real pass and to the default).
 
 A bucket scan is one search per party size and time_filter, each read to its last page:
 real search hits include venues with no slots in among the rest (REAL_RESY_FINDINGS.md,
