@@ -191,6 +191,10 @@ def test_supervisor_and_overlapping_cron_passes_share_one_sqlite_file(
         RESYWATCH_RESY_MAX_RPS="1000",
         RESYWATCH_DISCOVERY_DAYS=str(DAYS),
         RESYWATCH_DISCOVERY_INTERVAL_S=str(CYCLE_S),
+        # Every bucket on the one interval: a bucket with a recent drop would otherwise be
+        # due three times a cycle (hot buckets), and "one scan per bucket per cycle at most"
+        # below is the bound that catches two processes scanning one bucket at once.
+        RESYWATCH_DISCOVERY_HOT_FACTOR="1",
         RESYWATCH_JOBS_WATCHES_INTERVAL_S=str(CYCLE_S),
         RESYWATCH_JOBS_NOTIFY_INTERVAL_S=str(CYCLE_S),
         RESYWATCH_JOBS_DELIVERY_INTERVAL_S=str(CYCLE_S),
