@@ -33,6 +33,7 @@ from resywatch.resy import errors
 from resywatch.resy.gate import HostGate
 from resywatch.resy.pages import WEB_ORIGIN
 from resywatch.resy.responses import error_for
+from resywatch.tls import tls_context
 
 # Resy answers 500 to clients without a browser User-Agent (RESY_API.md §2).
 USER_AGENT = (
@@ -241,6 +242,7 @@ class ResyTransport:
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=self.transport,
+            verify=tls_context(),
             timeout=httpx.Timeout(self.timeout_s),
             # Idle connections are kept a minute (httpx's default is 5 s), so that a snipe's
             # connection is still open at its instant without requests to keep it warm.

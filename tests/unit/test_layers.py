@@ -1,7 +1,7 @@
 """The import rules of ARCHITECTURE.md §1, read from every module's source (no import is
 run): `cli → scheduler → services → runtime → resy | db`, with the shared base (`config`,
-`accounts`, `errors`, `redact`, `ids`, `data`, `clock`) below them all; the sandbox beside `resy`,
-importing none of it; the demo (sandbox + scheduler + services) beside the CLI. Every
+`accounts`, `errors`, `redact`, `ids`, `data`, `clock`, `tls`) below them all; the sandbox
+beside `resy`, importing none of it; the demo (sandbox + scheduler + services) beside the CLI. Every
 import counts: at the top, inside a function, or under TYPE_CHECKING.
 """
 
@@ -15,7 +15,7 @@ import resywatch
 
 PACKAGE = "resywatch"
 # Small modules every layer may use; each imports only from this set ("": the package itself).
-BASE = frozenset({"", "config", "accounts", "errors", "redact", "ids", "data", "clock"})
+BASE = frozenset({"", "config", "accounts", "errors", "redact", "ids", "data", "clock", "tls"})
 # What each part of the package may import, besides itself and the base.
 ALLOWED: dict[str, frozenset[str]] = {
     "__main__": frozenset({"cli"}),

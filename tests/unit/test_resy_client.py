@@ -613,3 +613,26 @@ def test_rate_limiter_spaces_requests_and_honours_pauses() -> None:
     limiter.pause(10)
     asyncio.run(take(1))
     assert now[0] >= 12.0
+
+
+
+def test_clients_share_one_tls_context_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Loading the CA bundle costs ~30 ms, and every discovery or cron pass makes a client.
+    from resywatch.tls import tls_context
+
+    built: list[int] = []
+    real = httpx.create_ssl_context
+    monkeypatch.setattr(httpx, "create_ssl_context", lambda **kw: built.append(1) or real(**kw))
+    tls_context.cache_clear()
+
+    async def two_clients() -> None:
+        for _ in range(2):
+            async with ResyClient(base_url="https://api.resy.test", api_key="k") as client:
+                pool = client._http._transport._pool  # type: ignore[attr-defined]
+                assert pool._ssl_context is tls_context()
+
+    try:
+        asyncio.run(two_clients())
+    finally:
+        tls_context.cache_clear()
+    assert built == [1]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from resywatch import __version__
 from resywatch.errors import ConfigError
 from resywatch.services.channels.base import Channel, Message, SendError, send_error
+from resywatch.tls import tls_context
 
 if TYPE_CHECKING:
     import httpx
@@ -51,6 +52,7 @@ class WebhookChannel(Channel):
         if self._client is None:
             self._client = httpx.AsyncClient(
                 timeout=self.timeout_s,
+                verify=tls_context(),
                 auth=self.auth,
                 follow_redirects=False,
                 headers={"User-Agent": f"resywatch/{__version__}"},
