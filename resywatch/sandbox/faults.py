@@ -35,8 +35,14 @@ class FaultRule(BaseModel):
     - ``answer="resy"`` makes every failure Resy's own JSON error instead of the firewall's
       page (a 502 from Resy means malformed input; one from Imperva is a challenge).
     - ``retry_after`` (seconds) is sent on 429 (default 1) and 503, as seconds or an HTTP-date.
-    - ``latency_ms`` delays every answer; ``drip_chunk_bytes``/``drip_interval_ms`` trickle the
-      body out in chunks; ``require_browser_ua`` answers 500 to a missing or non-browser UA.
+    - ``latency_ms`` delays every answer. ``latency_model`` says where the route's own work
+      falls in that delay: ``first`` (default), the whole delay, then the work, so answers
+      to requests sent together are made one after another by the sandbox's one process;
+      ``fleet``, the request reaches the route half-way and the answer leaves ``latency_ms``
+      after it came, its work hidden in the way back (as Resy answers on many machines at
+      once: concurrent answers do not wait for each other unless the work outlasts it).
+    - ``drip_chunk_bytes``/``drip_interval_ms`` trickle the body out in chunks;
+      ``require_browser_ua`` answers 500 to a missing or non-browser UA.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -49,6 +55,7 @@ class FaultRule(BaseModel):
     retry_after: float | None = Field(default=None, ge=0)
     retry_after_format: Literal["seconds", "http-date"] = "seconds"
     latency_ms: float = Field(default=0.0, ge=0)
+    latency_model: Literal["first", "fleet"] = "first"
     drip_chunk_bytes: int = Field(default=0, ge=0)
     drip_interval_ms: float = Field(default=0.0, ge=0)
     require_browser_ua: bool = False

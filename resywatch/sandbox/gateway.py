@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -145,6 +146,9 @@ class ResyRoute:
     ):
         self.path, self.handler, self.auth = path, handler, auth
         self.state, self.payloads, self.index = state, payloads, index
+        # Injected latency is real time, whatever the sandbox clock's speed.
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self.monotonic: Callable[[], float] = time.monotonic
 
     async def __call__(self, request: Request) -> Response:
         state = self.state
@@ -161,9 +165,13 @@ class ResyRoute:
         if found is None:
             return await self._authorized(request, entry)
         key, rule = found
-        if rule.latency_ms:
-            await asyncio.sleep(rule.latency_ms / 1000)
+        delay = rule.latency_ms / 1000
+        answer_at = self.monotonic() + delay
+        if delay:
+            await self.sleep(delay / 2 if rule.latency_model == "fleet" else delay)
         response = self._fault(request, key, rule) or await self._authorized(request, entry)
+        if delay and rule.latency_model == "fleet":
+            await self.sleep(max(0.0, answer_at - self.monotonic()))
         return _drip(response, rule) if rule.drip_chunk_bytes else response
 
     def _fault(self, request: Request, key: str, rule: FaultRule) -> Response | None:

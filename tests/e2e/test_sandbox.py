@@ -688,6 +688,11 @@ def test_latency_and_drip_feed(resy_http: httpx.Client) -> None:
     started = time.perf_counter()
     assert resy_http.get("/3/geoip").content == expected
     assert time.perf_counter() - started >= 0.15
+    # Work made half-way still answers at the full delay, never sooner.
+    set_fault(resy_http, route="/3/geoip", latency_ms=150, latency_model="fleet")
+    started = time.perf_counter()
+    assert resy_http.get("/3/geoip").content == expected
+    assert time.perf_counter() - started >= 0.15
     set_fault(resy_http, route="/3/geoip", drip_chunk_bytes=16, drip_interval_ms=25)
     chunks: list[bytes] = []
     started = time.perf_counter()
