@@ -615,7 +615,6 @@ def test_rate_limiter_spaces_requests_and_honours_pauses() -> None:
     assert now[0] >= 12.0
 
 
-
 def test_clients_share_one_tls_context_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
     # Loading the CA bundle costs ~30 ms, and every discovery or cron pass makes a client.
     from resywatch.tls import tls_context
