@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -72,3 +73,19 @@ def test_slot_id_is_the_seeds_hash_without_party_size() -> None:
     starts = datetime(2026, 12, 1, 19, 30)
     expected = hashlib.sha256(b"resy|6194|2026-12-01 19:30:00").hexdigest()[:32]
     assert slot_id(6194, starts) == expected
+
+
+@pytest.mark.parametrize(
+    "starts",
+    [
+        datetime(2026, 12, 1, 0, 0),
+        datetime(2026, 12, 1, 19, 30, 5, 123456),  # seconds kept, microseconds dropped
+        datetime(2026, 3, 8, 2, 30, tzinfo=ZoneInfo("America/New_York")),  # no offset written
+        datetime(2026, 12, 1, 23, 59, 59, tzinfo=UTC),
+    ],
+)
+def test_slot_id_reads_the_start_as_the_seed_wrote_it(starts: datetime) -> None:
+    import hashlib
+
+    raw = f"resy|6194|{starts:%Y-%m-%d %H:%M:%S}".encode()
+    assert slot_id(6194, starts) == hashlib.sha256(raw).hexdigest()[:32]
