@@ -25,7 +25,8 @@ def _resy_id(value: Any) -> Any:
     return value
 
 
-def _local_time(value: Any) -> Any:
+def local_time(value: Any) -> Any:
+    """Resy's venue-local "YYYY-MM-DD HH:MM:SS" as a naive datetime (anything else as is)."""
     if isinstance(value, str):
         # fromisoformat reads Resy's "YYYY-MM-DD HH:MM:SS" ten times faster than strptime,
         # which matters with tens of thousands of slots a pass.
@@ -37,7 +38,7 @@ def _local_time(value: Any) -> Any:
 
 
 ResyId = Annotated[int, BeforeValidator(_resy_id)]
-LocalDateTime = Annotated[datetime, BeforeValidator(_local_time)]
+LocalDateTime = Annotated[datetime, BeforeValidator(local_time)]
 
 
 class ResyModel(BaseModel):
@@ -317,30 +318,13 @@ class ExclusiveRef(TypedDict):
 
 
 class SlotRef(TypedDict):
-    """A slot in search results: only what discovery and booking read. A search page holds
-    a thousand slots of a kilobyte each; reading them as full models would cost more CPU
-    than the network costs time."""
+    """A slot in search results as the reference reading keeps it (the client reads pages
+    into `search_page.SearchSlot`, the same fields)."""
 
     config: SlotConfigRef
     date: SlotDateRef
     is_global_dining_access: NotRequired[bool | None]
     exclusive: NotRequired[ExclusiveRef | None]
-
-
-def slot_restricted(slot: SlotRef) -> bool:
-    """Whether a search slot is one ordinary accounts cannot book (see `Slot.restricted`)."""
-    exclusive = slot.get("exclusive") or {}
-    return bool(slot.get("is_global_dining_access")) or exclusive.get("is_eligible") is False
-
-
-def slot_start(slot: SlotRef) -> datetime:
-    """A search slot's venue-local start."""
-    start: datetime = _local_time(slot["date"]["start"])
-    return start
-
-
-def slot_seating(slot: SlotRef) -> str | None:
-    return slot["config"].get("type")
 
 
 class GeoLoc(ResyModel):

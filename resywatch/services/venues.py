@@ -19,13 +19,7 @@ from resywatch.db.models import Venue
 from resywatch.errors import InvalidInput, NotFound
 from resywatch.ids import is_id, may_name_a_row, parse_id
 from resywatch.resy import errors as resy_errors
-from resywatch.resy.models import (
-    CalendarResponse,
-    VenueResponse,
-    slot_restricted,
-    slot_seating,
-    slot_start,
-)
+from resywatch.resy.models import CalendarResponse, VenueResponse
 from resywatch.resy.pages import venue_page_url
 from resywatch.resy.search_page import SearchHit
 from resywatch.services.curated import HotspotMatcher, name_filter, normalize_name
@@ -189,9 +183,9 @@ async def open_venues(rt: Runtime, query: SearchQuery) -> tuple[list[VenueTimes]
         if not _wanted(hit, query, matcher):
             continue
         slots = [
-            (starts, slot_seating(slot), slot_restricted(slot))
+            (starts, slot.seating, slot.restricted)
             for slot in hit.slots
-            if (starts := slot_start(slot)).date() == query.day
+            if (starts := slot.starts_at).date() == query.day
             and (query.window is None or query.window[0] <= starts.time() <= query.window[1])
         ]
         if not slots:

@@ -14,7 +14,7 @@ import pytest
 from resywatch.config import MANHATTAN
 from resywatch.resy import errors
 from resywatch.resy.client import ResyClient
-from resywatch.resy.models import SearchHit, SlotRef, slot_start
+from resywatch.resy.search_page import SearchHit, SearchSlot
 from resywatch.resy.transport import RetryPolicy
 from resywatch.sandbox import DEMO_API_KEY, DEMO_AUTH_TOKEN, SandboxHandle
 from resywatch.sandbox.config import DEMO_EMAIL, DEMO_PASSWORD
@@ -48,7 +48,7 @@ def sandbox_today(sandbox: SandboxHandle) -> date:
     return date.fromisoformat(now["now"][:10])
 
 
-async def first_open_slot(resy: ResyClient, day: date) -> tuple[SearchHit, SlotRef]:
+async def first_open_slot(resy: ResyClient, day: date) -> tuple[SearchHit, SearchSlot]:
     hits = await resy.search_all(day=day, party_size=2, bounding_box=MANHATTAN, per_page=50)
     for hit in hits:
         for slot in hit.slots:
@@ -63,8 +63,8 @@ def test_find_details_book_list_cancel(sandbox: SandboxHandle) -> None:
         hit, slot = await first_open_slot(resy, day)
         found = await resy.find(hit.id, day, 2)
         assert found.results.venues[0].venue.id == hit.id
-        assert slot["config"]["token"] in {s.config.token for s in found.slots}
-        details = await resy.details(slot["config"]["token"], day, 2)
+        assert slot.config.token in {s.config.token for s in found.slots}
+        details = await resy.details(slot.config.token, day, 2)
         user = await resy.user()
         booked = await resy.book(details.book_token.value, user.default_payment_method_id)
         assert booked.reservation_id and booked.resy_token
@@ -118,7 +118,7 @@ def test_booking_a_taken_slot_is_slot_gone_and_a_second_booking_a_conflict(
 
     async def race(resy: ResyClient) -> None:
         hit, slot = await first_open_slot(resy, day)
-        details = await resy.details(slot["config"]["token"], day, 2)
+        details = await resy.details(slot.config.token, day, 2)
         payment = (await resy.user()).default_payment_method_id
         control(
             sandbox,
@@ -126,8 +126,8 @@ def test_booking_a_taken_slot_is_slot_gone_and_a_second_booking_a_conflict(
             {
                 "venue_id": hit.id,
                 "day": day.isoformat(),
-                "time": slot_start(slot).strftime("%H:%M"),
-                "seating": slot["config"].get("type"),
+                "time": slot.starts_at.strftime("%H:%M"),
+                "seating": slot.seating,
                 "delta": -1000,
             },
         )
@@ -137,9 +137,9 @@ def test_booking_a_taken_slot_is_slot_gone_and_a_second_booking_a_conflict(
         # Another slot at another venue that day: book it, then try it again.
         hits = await resy.search_all(day=day, party_size=2, bounding_box=MANHATTAN, per_page=50)
         other = next(h for h in hits if h.id != hit.id and h.slots)
-        token = (await resy.details(other.slots[0]["config"]["token"], day, 2)).book_token.value
+        token = (await resy.details(other.slots[0].config.token, day, 2)).book_token.value
         await resy.book(token, payment)
-        again = (await resy.details(other.slots[-1]["config"]["token"], day, 2)).book_token.value
+        again = (await resy.details(other.slots[-1].config.token, day, 2)).book_token.value
         with pytest.raises(errors.Conflict):
             await resy.book(again, payment)
 
@@ -213,11 +213,11 @@ def test_details_is_posted_so_a_failing_get_form_changes_nothing(
 
     async def quote(resy: ResyClient) -> None:
         _, slot = await first_open_slot(resy, day)
-        details = await resy.details(slot["config"]["token"], day, 2)
+        details = await resy.details(slot.config.token, day, 2)
         assert details.book_token is not None and details.book_token.value
         legacy = await resy._http.get(
             "/3/details",
-            params={"config_id": slot["config"]["token"], "day": str(day), "party_size": 2},
+            params={"config_id": slot.config.token, "day": str(day), "party_size": 2},
             headers=resy._auth_headers(user=True),
         )
         assert legacy.status_code == (500 if get_fails else 200)

@@ -6,6 +6,7 @@ scheduler's discovery job hands the pass its own clock."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from resywatch.config import load_settings
 from resywatch.db.engine import Database
 from resywatch.db.leases import WorkerId
 from resywatch.db.models import DiscoveryBucket, Venue
-from resywatch.resy.models import SearchHit
+from resywatch.resy.search_page import SearchHit, parse_search_page
 from resywatch.resy.transport import CallLog
 from resywatch.runtime import Runtime
 from resywatch.scheduler.jobs import CLAIMED, JOBS, JobContext
@@ -56,7 +57,7 @@ class StubResy:
             "config": {"type": "Bar", "token": "t"},
         }
         hit = {"id": 77, "name": "Lilia", "neighborhood": "Soho", "availability": {"slots": [slot]}}
-        return [SearchHit.model_validate(hit)]
+        return parse_search_page(json.dumps({"search": {"hits": [hit]}}).encode(), 1).hits
 
 
 def test_a_pass_leases_as_the_runtimes_worker_and_reads_the_runtimes_clock(

@@ -5,6 +5,7 @@ every part of the discovery cycle, a quiet one once a cycle; the scans stay C âˆ
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from resywatch.clock import ManualClock
 from resywatch.config import Settings, load_settings
 from resywatch.db.engine import Database
 from resywatch.db.leases import WorkerId
-from resywatch.resy.models import SearchHit
+from resywatch.resy.search_page import SearchHit, parse_search_page
 from resywatch.resy.transport import CallLog
 from resywatch.runtime import Runtime
 from resywatch.scheduler.jobs import CLAIMED, HOT, JOBS, JobContext
@@ -45,7 +46,7 @@ class OffersResy:
             for hhmm in sorted(self.offers.get(day, set()))
         ]
         hit = {"id": 77, "name": "Lilia", "neighborhood": "Soho", "availability": {"slots": slots}}
-        return [SearchHit.model_validate(hit)]
+        return parse_search_page(json.dumps({"search": {"hits": [hit]}}).encode(), 1).hits
 
 
 def settings_with(**values: str) -> Settings:

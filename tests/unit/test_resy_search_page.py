@@ -32,6 +32,27 @@ SLOT = {
 }
 
 
+def kept(slot: Any) -> tuple[Any, ...]:
+    """What both readings keep of a slot: a `SlotRef` dict (pydantic), a `SearchSlot`."""
+    if isinstance(slot, dict):
+        exclusive = slot.get("exclusive")
+        return (
+            slot["config"]["token"],
+            slot["config"].get("type"),
+            slot["date"]["start"],
+            slot.get("is_global_dining_access"),
+            None if exclusive is None else exclusive.get("is_eligible"),
+        )
+    exclusive = slot.exclusive
+    return (
+        slot.config.token,
+        slot.seating,
+        slot.date.start,
+        slot.is_global_dining_access,
+        None if exclusive is None else exclusive.is_eligible,
+    )
+
+
 def reference(body: bytes) -> tuple[Any, ...]:
     """What the pydantic reading keeps of a page, in plain values."""
     found = parse(SearchResponse, body, "/3/venuesearch/search")
@@ -47,7 +68,7 @@ def reference(body: bytes) -> tuple[Any, ...]:
             h.price_range_id,
             (h.geoloc.lat, h.geoloc.lng) if h.geoloc else None,
             h.location.model_dump() if h.location else None,
-            h.slots,
+            [kept(slot) for slot in h.slots],
         )
         for h in found.search.hits
     ]
@@ -69,7 +90,7 @@ def fast(body: bytes) -> tuple[Any, ...]:
             h.price_range_id,
             (h.geoloc.lat, h.geoloc.lng) if h.geoloc else None,
             {k: getattr(h.location, k) for k in loc} if h.location else None,
-            h.slots,
+            [kept(slot) for slot in h.slots],
         )
         for h in page.hits
     ]

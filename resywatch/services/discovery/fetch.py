@@ -10,8 +10,7 @@ from datetime import datetime
 from resywatch.config import Settings
 from resywatch.errors import ResywatchError
 from resywatch.resy.client import ResyClient
-from resywatch.resy.models import SlotRef, slot_seating, slot_start
-from resywatch.resy.search_page import SearchHit
+from resywatch.resy.search_page import SearchHit, SearchSlot
 from resywatch.services.discovery import buckets as bucket_rules
 from resywatch.services.discovery.buckets import Bucket
 from resywatch.services.venues import SeenVenue
@@ -89,7 +88,7 @@ def merge_hits(scan: BucketScan, hits: list[SearchHit], party: int, window_hours
     by_start = scan.by_start
     for hit in hits:
         for slot in hit.slots:
-            where = (hit.id, slot["date"]["start"])
+            where = (hit.id, slot.date.start)
             if where in by_start:
                 seen = by_start[where]
             else:
@@ -97,16 +96,16 @@ def merge_hits(scan: BucketScan, hits: list[SearchHit], party: int, window_hours
             if seen is None:  # outside the window
                 continue
             seen.party_sizes.add(party)
-            if seating := slot_seating(slot):
+            if seating := slot.config.type:
                 seen.seating_types.add(seating)
 
 
 def _first_sight(
-    scan: BucketScan, hit: SearchHit, slot: SlotRef, window_hours: int
+    scan: BucketScan, hit: SearchHit, slot: SearchSlot, window_hours: int
 ) -> SeenSlot | None:
     """The slot a (venue, start) seen for the first time in this scan is, or None when it
     is outside the bucket's window."""
-    starts = slot_start(slot)
+    starts = slot.starts_at
     if not bucket_rules.in_window(starts, scan.bucket, window_hours):
         return None
     if hit.id not in scan.venues:
