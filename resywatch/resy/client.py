@@ -7,6 +7,7 @@ how an answer is read (models, typed errors) is `resy.responses`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from datetime import date
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from resywatch.config import Settings
 
 BoundingBox = tuple[float, float, float, float]
+#: Search pages asked for at once after the first (see `ResyClient.search_all`).
+PAGES_AT_ONCE = 2
 
 
 @dataclass
@@ -171,12 +174,23 @@ class ResyClient(ResyTransport):
         Pages are read until the hits run out (an empty or short page, the page count or the
         hit count Resy gives): nothing says venues with slots come first (hits with
         `availability: null` or no slots are mixed in), so a slot-less hit stops nothing.
+        Once Resy has said how many there are, the next `PAGES_AT_ONCE` pages are asked for
+        together: a search takes fewer round trips, and a count that overstates costs one
+        request at most (the pages after an empty one are not read).
         """
-        first = await self.search(page=1, per_page=per_page, **query)
-        hits, page = list(first.hits), first
+        page = await self.search(page=1, per_page=per_page, **query)
+        hits = list(page.hits)
         while page.page < max_pages and _more_pages(page, len(hits), per_page):
-            page = await self.search(page=page.page + 1, per_page=per_page, **query)
-            hits.extend(page.hits)
+            last = min(max_pages, _last_page(page, per_page) or page.page + 1)
+            numbers = range(page.page + 1, min(last, page.page + PAGES_AT_ONCE) + 1)
+            found = await asyncio.gather(
+                *(self.search(page=n, per_page=per_page, **query) for n in numbers),
+                return_exceptions=True,  # every request ends before the first error is raised
+            )
+            for page in _pages_or_raise(found):
+                hits.extend(page.hits)
+                if not page.hits:
+                    break
         return hits
 
     async def user(self) -> User:
@@ -259,6 +273,24 @@ class _CookieCatcher:
             jar.load(header)
             if REFRESH_COOKIE in jar and jar[REFRESH_COOKIE].value:
                 self.value = jar[REFRESH_COOKIE].value
+
+
+def _pages_or_raise(answers: list[SearchPage | BaseException]) -> list[SearchPage]:
+    pages = []
+    for answer in answers:
+        if isinstance(answer, BaseException):
+            raise answer
+        pages.append(answer)
+    return pages
+
+
+def _last_page(page: SearchPage, per_page: int) -> int | None:
+    """The last page number Resy's count gives, if it gave one."""
+    if page.total_pages is not None:
+        return page.total_pages
+    if page.total_hits is not None:
+        return -(-page.total_hits // per_page)
+    return None
 
 
 def _more_pages(page: SearchPage, seen: int, per_page: int) -> bool:

@@ -372,6 +372,53 @@ def test_search_paging_stops_at_an_empty_page_and_at_the_cap() -> None:
     assert pages == [1, 2]
 
 
+def test_search_asks_for_counted_pages_two_at_a_time() -> None:
+    in_flight: list[set[int]] = []
+    asking: set[int] = set()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        page = json.loads(request.content)["page"]
+        asking.add(page)
+        await asyncio.sleep(0.01)  # the other page of the pair arrives meanwhile
+        in_flight.append(set(asking))
+        asking.discard(page)
+        hits = [{"id": page, "name": "x"}]
+        return json_response(200, {"search": {"hits": hits}, "meta": {"total_pages": 5}})
+
+    client, _ = make_client(handler)
+    hits = run(client.search_all(day=date(2026, 12, 1), party_size=2, per_page=1))
+    assert [h.id for h in hits] == [1, 2, 3, 4, 5]
+    assert in_flight == [{1}, {2, 3}, {3}, {4, 5}, {5}]
+
+
+def test_search_pages_after_an_empty_one_are_not_read() -> None:
+    pages: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = json.loads(request.content)["page"]
+        pages.append(page)
+        hits = [] if page == 2 else [{"id": page, "name": "x"}]
+        return json_response(200, {"search": {"hits": hits, "nbHits": 9}})
+
+    client, _ = make_client(handler)
+    hits = run(client.search_all(day=date(2026, 12, 1), party_size=2, per_page=1))
+    assert pages == [1, 2, 3]  # the count overstated: one request more, no more
+    assert [h.id for h in hits] == [1]
+
+
+def test_a_failing_page_of_a_pair_fails_the_search() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = json.loads(request.content)["page"]
+        if page == 3:
+            return json_response(400, {"message": "bad page"})
+        hits = [{"id": page, "name": "x"}]
+        return json_response(200, {"search": {"hits": hits}, "meta": {"total_pages": 3}})
+
+    client, _ = make_client(handler, retry=RetryPolicy(max_retries=0))
+    with pytest.raises(errors.BadRequest):
+        run(client.search_all(day=date(2026, 12, 1), party_size=2, per_page=1))
+
+
 IMPERVA_HTML = "<html><head><title>Incapsula incident</title></head></html>"
 UNAUTHORIZED = {"status": 419, "code": None, "message": "Unauthorized", "data": {}}
 NO_PAYMENT = {"status": 403, "message": "This venue is not set up to accept payment methods."}
