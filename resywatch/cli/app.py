@@ -240,6 +240,11 @@ def root(
 
 
 def main() -> None:
+    # httpx imports its own command-line client when rich is installed (typer installs it):
+    # rich, pygments and click's parts, 86 modules and 4 MB resident in every process that
+    # talks to Resy, run-forever included, for a tool resywatch never runs. None here makes
+    # that import fail, and httpx falls back to a stub `httpx.main`.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     try:
         app()
     finally:

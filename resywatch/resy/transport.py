@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import functools
 import heapq
 import http.cookiejar
 import itertools
@@ -103,6 +102,21 @@ class _Try:
     send: Callable[[], Awaitable[httpx.Response]]
     user: bool  # the request carries the user's token
     on_answer: Callable[[httpx.Response], None] | None = None  # sees a successful answer
+
+
+async def _read(response: httpx.Response) -> bytes:
+    """A streamed answer's body, owned by the caller alone, and the response closed.
+
+    An httpx response is in a reference cycle (its stream points back at it), so it is
+    freed only by the cyclic collector: a body it kept (`.content`) outlived the call
+    until a collection, and a discovery pass's pages of hundreds of kB piled up by the
+    dozen. A failure's body is small and kept for `error_for` to read."""
+    try:
+        if response.status_code >= 300:
+            return await response.aread()
+        return b"".join([part async for part in response.aiter_bytes()])
+    finally:
+        await response.aclose()
 
 
 @dataclass
@@ -327,15 +341,13 @@ class ResyTransport:
             sleep=self.sleep,
             reraise=True,
         )
-        send = functools.partial(
-            self._http.request,
-            method,
-            path,
-            params=params,
-            json=json,
-            data=data,
-            headers=headers,
-        )
+
+        async def send() -> httpx.Response:  # streamed: `_exchange` reads the body (`_read`)
+            request = self._http.build_request(
+                method, path, params=params, json=json, data=data, headers=headers
+            )
+            return await self._http.send(request, stream=True)
+
         async for attempt in attempts:
             with attempt:
                 number = attempt.retry_state.attempt_number
@@ -370,6 +382,7 @@ class ResyTransport:
         try:
             async with asyncio.timeout(self.timeout_s):
                 response = await attempt.send()
+                body = await _read(response)
         except (TimeoutError, httpx.TimeoutException):
             self._record(attempt, status, started, errors.ResyTimeout.kind)
             raise errors.ResyTimeout(
@@ -397,7 +410,7 @@ class ResyTransport:
         self._record(attempt, status, started, None)
         if attempt.on_answer is not None:
             attempt.on_answer(response)
-        return response.content
+        return body
 
     def _auth_headers(self, *, user: bool) -> dict[str, str]:
         if not self.api_key:

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Literal, TypedDict
+from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
 
 from sqlalchemy import ColumnElement, and_
 from sqlmodel import Session, col, select
@@ -412,7 +412,16 @@ def notified_slot_keys(session: Session, watch_id: int) -> set[str]:
     return notified
 
 
-def still_dedupes(row: Notification, today: date) -> bool:
+class KindAndPayload(Protocol):
+    """What `still_dedupes` reads of a message: a `Notification`, or a row of its columns."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def payload(self) -> Mapping[str, object]: ...
+
+
+def still_dedupes(row: KindAndPayload, today: date) -> bool:
     """Whether a delivered message must be kept because its key still stops a repeat: a
     watch's hit for a day not yet past. (A notify request's hit need not stay: the request
     is satisfied with it and never checked again.)"""

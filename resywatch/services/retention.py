@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, case, delete, select
 from sqlmodel import col
 
 from resywatch.config import Settings
 from resywatch.db.engine import Database
-from resywatch.db.models import ApiCallLog, DropEvent, JobRun, Notification, NotificationStatus
+from resywatch.db.models import (
+    ApiCallLog,
+    DropEvent,
+    JobRun,
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+)
 from resywatch.services import outbox
 
 BATCH = 5_000
@@ -54,7 +62,10 @@ def prune(
             Notification,
             col(Notification.status).in_([NotificationStatus.SENT, NotificationStatus.FAILED])
             & (col(Notification.created_at) < now - settings.retention_notifications_days * days),
-            keep=lambda row: outbox.still_dedupes(row, today),
+            keep=Spare(
+                (col(Notification.kind), _watch_hit_payload()),
+                lambda row: outbox.still_dedupes(row, today),
+            ),
         ),
         "api_calls": _in_batches(
             db,
@@ -71,28 +82,44 @@ def prune(
     }
 
 
+@dataclass(frozen=True)
+class Spare:
+    """Expired rows that stay all the same: those `spares` says, from the row's id and
+    these `columns` alone (a batch of whole messages, loaded as objects with their
+    title, body and payload, took 30 MB for a moment in a process meant to stay small)."""
+
+    columns: tuple[Any, ...]  # columns or expressions, labelled as `spares` reads them
+    spares: Callable[[Any], bool]  # a row of (id, *columns), read by name
+
+
+def _watch_hit_payload() -> ColumnElement[Any]:
+    """A message's payload when `still_dedupes` reads it (a watch hit's), else NULL."""
+    kind = col(Notification.kind)
+    return case((kind == NotificationKind.WATCH_HIT, col(Notification.payload))).label("payload")
+
+
 def _in_batches(
     db: Database,
     stop: threading.Event,
     model: type[DropEvent] | type[Notification] | type[ApiCallLog] | type[JobRun],
     expired: ColumnElement[bool],
-    keep: Callable[[Notification], bool] | None = None,
+    keep: Spare | None = None,
 ) -> int:
     """Delete the expired rows (but those `keep` spares), at most BATCH a transaction."""
     deleted, spared = 0, set[int]()
     identity = col(model.id)
     while not stop.is_set():
         with db.write() as session:
-            query = select(model if keep else identity).where(expired)
+            query = select(identity, *(keep.columns if keep else ())).where(expired)
             if spared:
                 query = query.where(identity.not_in(spared))
-            rows: list[Any] = list(session.scalars(query.order_by(identity).limit(BATCH)))
+            rows = session.execute(query.order_by(identity).limit(BATCH)).all()
             doomed: list[int] = []
             for row in rows:
-                if isinstance(row, Notification) and keep is not None and keep(row):
-                    spared.add(row.id or 0)
+                if keep is not None and keep.spares(row):
+                    spared.add(row.id)
                 else:
-                    doomed.append(row if isinstance(row, int) else row.id or 0)
+                    doomed.append(row.id)
             if doomed:
                 session.execute(delete(model).where(identity.in_(doomed)))
             deleted += len(doomed)

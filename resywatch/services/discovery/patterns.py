@@ -12,9 +12,12 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from itertools import groupby
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+from sqlalchemy import select
+from sqlmodel import Session, col
 
 from resywatch.db.models import DropEvent, Venue
 from resywatch.services.curated import name_filter, normalize_name
@@ -22,6 +25,7 @@ from resywatch.services.discovery.metrics import VenueMetrics, venue_metrics
 
 ROUND_TO_MINUTES = 15  # release times are compared on a quarter-hour grid
 FULL_CONFIDENCE_SAMPLES = 10
+STREAM_ROWS = 1_000  # rows read from the database at a time
 
 
 @dataclass(frozen=True)
@@ -53,26 +57,38 @@ def patterns(
 ) -> list[ReleasePattern]:
     """One pattern per venue with drops (optionally only the venues matching `venue`),
     most drops first; with `metrics_at` (now), each with its venue metrics."""
-    query = select(DropEvent, Venue).join(Venue, col(Venue.id) == DropEvent.venue_id, isouter=True)
+    # Every drop ever kept is read (the releases job does it every minute): the columns a
+    # pattern uses, streamed one venue at a time, never the whole table as objects at once
+    # (a working set that grew with the table, 30 days of drops by default).
+    query = (
+        select(
+            col(DropEvent.venue_id),
+            col(DropEvent.venue_name),
+            col(DropEvent.slot_date),
+            col(DropEvent.opened_at),
+            col(DropEvent.duration_s),
+            col(Venue.time_zone),
+        )
+        .join(Venue, col(Venue.id) == DropEvent.venue_id, isouter=True)
+        .order_by(col(DropEvent.venue_id), col(DropEvent.opened_at))
+        .execution_options(yield_per=STREAM_ROWS)
+    )
     if venue_id is not None:
-        query = query.where(DropEvent.venue_id == venue_id)
+        query = query.where(col(DropEvent.venue_id) == venue_id)
     wanted = name_filter(venue) if venue is not None else None
-    grouped: dict[int, tuple[Venue | None, list[DropEvent]]] = {}
-    for event, row in session.exec(query.order_by(col(DropEvent.opened_at))):
-        if wanted and wanted not in normalize_name(event.venue_name):
-            continue
-        grouped.setdefault(event.venue_id, (row, []))[1].append(event)
-    found = [
-        _pattern(events, (row.time_zone if row else None) or default_timezone)
-        for row, events in grouped.values()
-    ]
+    found = []
+    for _, rows in groupby(session.execute(query), key=lambda row: row.venue_id):
+        events = [e for e in rows if not wanted or wanted in normalize_name(e.venue_name)]
+        if events:
+            found.append(_pattern(events, events[0].time_zone or default_timezone))
     if metrics_at is not None:
         rates = venue_metrics(session, metrics_at, [p.venue_id for p in found])
         found = [replace(p, metrics=rates.get(p.venue_id)) for p in found]
     return sorted(found, key=lambda p: (-p.samples, p.venue_name))
 
 
-def _pattern(events: list[DropEvent], time_zone: str) -> ReleasePattern:
+def _pattern(events: list[Any], time_zone: str) -> ReleasePattern:
+    """The pattern of one venue's drops (rows of DropEvent's columns, oldest first)."""
     zone = ZoneInfo(time_zone)
     local_opened = [e.opened_at.astimezone(zone) for e in events]
     pairs = Counter(
