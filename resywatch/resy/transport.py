@@ -18,6 +18,7 @@ import functools
 import heapq
 import http.cookiejar
 import itertools
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,13 @@ USER_AGENT = (
     "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 )
 KEEPALIVE_S = 60.0
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings httpx would build (its CA bundle, SSL_CERT_* honoured), built once a
+    process: building them loads the bundle, about 50 ms of CPU, for every client."""
+    return httpx.create_ssl_context()
 
 
 REFRESH_COOKIE = "production_refresh_token"
@@ -245,6 +253,7 @@ class ResyTransport:
             # Idle connections are kept a minute (httpx's default is 5 s), so that a snipe's
             # connection is still open at its instant without requests to keep it warm.
             limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S),
+            verify=tls_context(),
             follow_redirects=False,  # a redirect means "log in again", never follow it
             cookies=http.cookiejar.CookieJar(policy=_KeepNoRefreshCookie()),
             headers={

@@ -437,6 +437,7 @@ class Blocking(Channel):
         self.sent += 1
 
 
+@pytest.mark.timed
 def test_a_send_that_never_returns_is_abandoned_at_its_deadline() -> None:
     channel = Blocking("hung", timeout_s=0.3)
     threads = threading.active_count()
@@ -459,6 +460,7 @@ def test_a_send_that_never_returns_is_abandoned_at_its_deadline() -> None:
     assert (channel.sent, again.sent) == (1, 1)  # the stuck one returned; the waiter sent none
 
 
+@pytest.mark.timed
 def test_a_send_that_gave_up_waiting_lets_no_later_send_past_the_stuck_one() -> None:
     stuck = Blocking("stuck", timeout_s=0.2)
     assert send_within(stuck, MESSAGE, NOW) is not None  # stuck, abandoned at its deadline
@@ -475,6 +477,7 @@ def test_a_send_that_gave_up_waiting_lets_no_later_send_past_the_stuck_one() -> 
     assert (stuck.sent, after.sent) == (1, 1)  # the stuck one finished before the next began
 
 
+@pytest.mark.timed
 def test_a_stop_ends_the_wait_for_a_send() -> None:
     channel, stop = Blocking("hung", timeout_s=30), threading.Event()
     threading.Timer(0.2, stop.set).start()
@@ -485,6 +488,7 @@ def test_a_stop_ends_the_wait_for_a_send() -> None:
     channel.release.set()
 
 
+@pytest.mark.timed
 def test_check_channels_tests_the_channels_side_by_side(tmp_path: Path) -> None:
     hung = [Blocking(str(i), timeout_s=1) for i in range(3)]
     channels = build_channels([f"ndjson://{tmp_path}/t.ndjson"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
@@ -613,3 +614,21 @@ def test_rate_limiter_spaces_requests_and_honours_pauses() -> None:
     limiter.pause(10)
     asyncio.run(take(1))
     assert now[0] >= 12.0
+
+
+def test_clients_share_one_tls_context() -> None:
+    """Loading the CA bundle costs about 50 ms of CPU: a process does it once, not once a
+    client (a cron pass, a health check and every test's CLI run build clients)."""
+    from resywatch.resy.transport import ResyTransport, tls_context
+
+    async def contexts() -> list[Any]:
+        found = []
+        for _ in range(2):
+            async with ResyTransport("https://api.resy.com", api_key="k") as transport:
+                pool = transport._http._transport._pool  # type: ignore[attr-defined]
+                found.append(pool._ssl_context)
+        return found
+
+    first, second = run(contexts())
+    assert first is second is tls_context()
+    assert first.verify_mode == ssl.CERT_REQUIRED and first.check_hostname  # still verified
