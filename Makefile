@@ -3,10 +3,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 # pytest-xdist workers, each with databases of its own (0: one process). The tests judged
-# against the wall clock (marked `timed`) take turns on one worker at normal priority while
-# the others run the rest at a lower one, PostgreSQL's server processes for them included
-# (tests/conftest.py).
-TEST_WORKERS ?= 3
+# against the wall clock (marked `timed`) take turns in two lanes (workers) at normal
+# priority while the other workers run the rest at a lower one, PostgreSQL's server
+# processes for them included (tests/conftest.py).
+TEST_WORKERS ?= 4
 
 .PHONY: check install lint format typecheck test reliability bench clean
 

@@ -242,13 +242,12 @@ def cli() -> Any:
 # --- running in parallel (`make test`: pytest-xdist) ---------------------------------------
 
 #: Tests that judge what happened against the wall clock (deadlines, cycles, a drop instant,
-#: requests per second) run one at a time on one xdist worker, at normal CPU priority, while
-#: every other test runs beside them at a lower priority: a timed test then has a core as in
-#: a run in one process, and the rest of the suite uses what is left. They are marked
+#: requests per second) run one at a time in each of two lanes (xdist workers) at normal CPU
+#: priority, while every other test runs beside them at a lower priority: on 2 cores a timed
+#: test then has a core, and the rest of the suite uses what is left. They are marked
 #: `timed`, so `pytest -m timed` (or `-m "not timed"`) runs them (or the rest) alone: every
 #: test of the files below, and in other files the tests marked `@pytest.mark.timed`. The
-#: lane is the suite's critical path, so a test that is not judged on the clock stays out.
-TIMED_LANE = "timed"
+#: lanes are the suite's critical path, so a test that is not judged on the clock stays out.
 TIMED_FILES = {
     "tests/e2e/reliability/test_resy_faults.py",
     "tests/e2e/reliability/test_retention.py",
@@ -286,25 +285,31 @@ def _timed(item: pytest.Item) -> bool:
     return item.get_closest_marker("timed") is not None or _relative(item) in TIMED_FILES
 
 
+def _lane(item: pytest.Item) -> str:
+    """The reliability suite and the demo (several busy processes each, about 3.5 minutes in
+    all) in one lane, the other timed tests (about 3) in the other."""
+    return "timed-processes" if _run_order(item) <= 1 else "timed"
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the groups off the markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # pytest-xdist (--dist loadgroup) hands out the timed lane first: it is the longest.
+    # pytest-xdist (--dist loadgroup) hands out the timed lanes first: they are the longest.
     items.sort(key=_run_order)  # stable: each file keeps its order
     for item in items:
         if _timed(item):
             item.add_marker(pytest.mark.timed)
-            item.add_marker(pytest.mark.xdist_group(TIMED_LANE))
+            item.add_marker(pytest.mark.xdist_group(_lane(item)))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     # pytest-xdist marks a group by a suffix of the test's id; where it cannot (pytest 9.2
-    # and xdist 3.8), the timed tests would run side by side: say so instead.
+    # and xdist 3.8), the timed tests would all run side by side: say so instead.
     if session.config.getoption("dist", "no") == "loadgroup" and os.environ.get(
         "PYTEST_XDIST_WORKER"
     ):
         loose = [i.nodeid for i in session.items if _timed(i) and "@" not in i.nodeid]
         if loose:
-            raise pytest.UsageError(f"the timed lane is not one xdist group: {loose[0]}")
+            raise pytest.UsageError(f"a timed lane is not an xdist group: {loose[0]}")
 
 
 def _may_renice() -> bool:
