@@ -437,6 +437,28 @@ class Blocking(Channel):
         self.sent += 1
 
 
+def test_a_send_whose_thread_starts_after_its_deadline_sends_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a starved machine a send's thread may first run after its waiter gave up: it must
+    not send then, or the notification goes out while it is recorded as not sent."""
+    stuck = Blocking("late", timeout_s=5)
+    first = start_send(stuck, MESSAGE, NOW)
+    late = Blocking("late", timeout_s=0.2)
+    late.release.set()
+    held: list[threading.Thread] = []
+    with monkeypatch.context() as patch:  # its thread gets no CPU until we say so
+        patch.setattr(threading.Thread, "start", lambda thread: held.append(thread))
+        future = start_send(late, MESSAGE, NOW)
+    time.sleep(0.3)  # past its deadline; the stuck send then returns and frees the way
+    stuck.release.set()
+    assert first.exception(timeout=5) is None
+    [thread] = held
+    thread.start()
+    assert "has not returned yet" in str(future.exception(timeout=5))
+    assert (stuck.sent, late.sent) == (1, 0)
+
+
 @pytest.mark.timed
 def test_a_send_that_never_returns_is_abandoned_at_its_deadline() -> None:
     channel = Blocking("hung", timeout_s=0.3)
