@@ -2,12 +2,11 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
-# pytest-xdist workers, each with databases of its own: 0 (one process) by default. With
-# `make test TEST_WORKERS=3` the tests judged against the wall clock (marked `timed`) take
-# turns on one worker at normal priority while the others run the rest at a lower one
-# (tests/conftest.py): 7.5 min instead of 13.8 on 2 cores, but one timed test in two runs
-# still missed its bound there (PostgreSQL's backends are not niced), so CI stays serial.
-TEST_WORKERS ?= 0
+# pytest-xdist workers, each with databases of its own (0: one process). The tests judged
+# against the wall clock (marked `timed`) take turns in two lanes (workers) at normal
+# priority while the other workers run the rest at a lower one, PostgreSQL's server
+# processes for them included (tests/conftest.py).
+TEST_WORKERS ?= 4
 
 .PHONY: check install lint format typecheck test reliability bench clean
 

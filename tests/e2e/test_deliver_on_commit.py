@@ -127,6 +127,7 @@ def stop(process: subprocess.Popen[str]) -> str:
     return err
 
 
+@pytest.mark.timed  # heard within BOUND_S, well before the delivery timer
 def test_run_forever_delivers_a_drop_without_waiting_for_the_delivery_timer(
     env: dict[str, str], sandbox: SandboxHandle, db: Database, sink: Sink, processes: Any
 ) -> None:
@@ -145,6 +146,7 @@ def test_run_forever_delivers_a_drop_without_waiting_for_the_delivery_timer(
 
 
 @pytest.mark.postgres
+@pytest.mark.timed  # heard within BOUND_S, well before the delivery timer
 def test_the_delivery_worker_hears_another_workers_commit_through_listen_notify(
     env: dict[str, str],
     sandbox: SandboxHandle,

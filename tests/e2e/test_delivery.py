@@ -478,6 +478,7 @@ def test_stop_releases_the_rest_of_the_batch(
     assert all(n.claimed_by is None for n in state)  # free for the next relay at once
 
 
+@pytest.mark.timed
 def test_the_loop_is_bounded_and_picks_up_new_rows(
     db: Database,
     make_sink: Callable[..., Sink],
@@ -677,6 +678,7 @@ def ndjson_keys(path: Path) -> list[str]:
     return [json.loads(line)["dedupe_key"] for line in path.read_text().splitlines()]
 
 
+@pytest.mark.timed
 def test_channels_test_ends_at_the_deadline_when_a_webhook_trickles(
     hanging: Callable[..., HangingHook], tmp_path: Path
 ) -> None:
@@ -700,6 +702,7 @@ def test_channels_test_ends_at_the_deadline_when_a_webhook_trickles(
     assert ndjson_keys(ndjson)[0].startswith("test:")
 
 
+@pytest.mark.timed
 def test_a_silent_webhook_does_not_hold_up_the_other_channels(
     db: Database,
     hanging: Callable[..., HangingHook],
@@ -764,6 +767,7 @@ class Hung(Channel):
         self.release.wait(timeout=30)
 
 
+@pytest.mark.timed
 @pytest.mark.parametrize("own_deadline", [False, True], ids=["abandoned", "timed-itself-out"])
 def test_a_channel_past_its_deadline_is_tried_once_per_pass(
     db: Database, tmp_path: Path, own_deadline: bool
@@ -810,6 +814,7 @@ def test_a_channel_that_cannot_start_a_send_stops_no_other(db: Database, tmp_pat
     )
 
 
+@pytest.mark.timed
 def test_stop_abandons_a_hung_send_and_leaves_it_pending(
     db: Database,
     hanging: Callable[..., HangingHook],
@@ -843,6 +848,7 @@ def test_stop_abandons_a_hung_send_and_leaves_it_pending(
     [("run-forever", "--job", "delivery"), ("notify", "deliver", "--loop")],
     ids=["run-forever", "deliver-loop"],
 )
+@pytest.mark.timed
 def test_sigterm_ends_delivery_within_8_s_while_a_send_hangs(
     db: Database,
     database_url: str,

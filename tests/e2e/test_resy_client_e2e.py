@@ -172,6 +172,7 @@ def test_server_errors_are_retried_until_they_pass(sandbox: SandboxHandle) -> No
     assert kinds == ["server_error", "server_error", None]
 
 
+@pytest.mark.timed
 def test_a_drip_fed_answer_is_cut_off_at_the_deadline(sandbox: SandboxHandle) -> None:
     control(
         sandbox, "/faults", {"route": "/2/user", "drip_chunk_bytes": 1, "drip_interval_ms": 200}

@@ -610,6 +610,7 @@ def test_time_control(resy_http: httpx.Client) -> None:
 # -- faults ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.timed
 def test_429_with_retry_after_seconds_and_http_date(resy_http: httpx.Client) -> None:
     set_fault(resy_http, route="/3/geoip", fail_next=1, fail_status=429, retry_after=7)
     limited = resy_http.get("/3/geoip")

@@ -437,6 +437,29 @@ class Blocking(Channel):
         self.sent += 1
 
 
+def test_a_send_whose_thread_starts_after_its_deadline_sends_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a starved machine a send's thread may first run after its waiter gave up: it must
+    not send then, or the notification goes out while it is recorded as not sent."""
+    stuck = Blocking("late", timeout_s=5)
+    first = start_send(stuck, MESSAGE, NOW)
+    late = Blocking("late", timeout_s=0.2)
+    late.release.set()
+    held: list[threading.Thread] = []
+    with monkeypatch.context() as patch:  # its thread gets no CPU until we say so
+        patch.setattr(threading.Thread, "start", lambda thread: held.append(thread))
+        future = start_send(late, MESSAGE, NOW)
+    time.sleep(0.3)  # past its deadline; the stuck send then returns and frees the way
+    stuck.release.set()
+    assert first.exception(timeout=5) is None
+    [thread] = held
+    thread.start()
+    assert "has not returned yet" in str(future.exception(timeout=5))
+    assert (stuck.sent, late.sent) == (1, 0)
+
+
+@pytest.mark.timed
 def test_a_send_that_never_returns_is_abandoned_at_its_deadline() -> None:
     channel = Blocking("hung", timeout_s=0.3)
     threads = threading.active_count()
@@ -459,6 +482,7 @@ def test_a_send_that_never_returns_is_abandoned_at_its_deadline() -> None:
     assert (channel.sent, again.sent) == (1, 1)  # the stuck one returned; the waiter sent none
 
 
+@pytest.mark.timed
 def test_a_send_that_gave_up_waiting_lets_no_later_send_past_the_stuck_one() -> None:
     stuck = Blocking("stuck", timeout_s=0.2)
     assert send_within(stuck, MESSAGE, NOW) is not None  # stuck, abandoned at its deadline
@@ -475,6 +499,7 @@ def test_a_send_that_gave_up_waiting_lets_no_later_send_past_the_stuck_one() -> 
     assert (stuck.sent, after.sent) == (1, 1)  # the stuck one finished before the next began
 
 
+@pytest.mark.timed
 def test_a_stop_ends_the_wait_for_a_send() -> None:
     channel, stop = Blocking("hung", timeout_s=30), threading.Event()
     threading.Timer(0.2, stop.set).start()
@@ -485,6 +510,7 @@ def test_a_stop_ends_the_wait_for_a_send() -> None:
     channel.release.set()
 
 
+@pytest.mark.timed
 def test_check_channels_tests_the_channels_side_by_side(tmp_path: Path) -> None:
     hung = [Blocking(str(i), timeout_s=1) for i in range(3)]
     channels = build_channels([f"ndjson://{tmp_path}/t.ndjson"])

@@ -247,6 +247,7 @@ def test_sqlite_on_a_network_filesystem_is_refused(tmp_path: Path) -> None:
     migrate.refuse_network_filesystem(Path("/var/lib/r.db"), mounts)  # local: fine
 
 
+@pytest.mark.timed
 @pytest.mark.postgres
 def test_a_postgresql_statement_blocked_by_a_row_lock_fails_within_the_lock_timeout(
     postgres_db: Database,

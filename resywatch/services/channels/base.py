@@ -154,8 +154,10 @@ class Channel(ABC):
             if not future.set_running_or_notify_cancel():
                 return
             # Not the thread before ours, but the send in progress: one that gave up waiting
-            # behind a stuck send must not let the next one past it.
-            if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            # behind a stuck send must not let the next one past it. A thread that starts
+            # after its deadline (a starved machine) sends nothing: its waiter has given up.
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not lock.acquire(timeout=remaining):
                 future.set_exception(
                     DeadlineMissed(
                         f"an earlier send has not returned yet ({self.timeout_s:g} s later)"

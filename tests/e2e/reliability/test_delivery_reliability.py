@@ -287,6 +287,7 @@ def test_two_relays_deliver_1000_notifications_once_through_a_flaky_sink(
     assert all(r["sent"] > 0 for r in reports), reports  # both relays took part
 
 
+@pytest.mark.timed  # the survivor's recovery is judged on the clock (lease / 4)
 def test_a_relay_killed_after_a_send_leaves_one_recognisable_duplicate(
     db: Database,
     database_url: str,
