@@ -4,7 +4,6 @@ venue's drops at a time, as columns, not every drop of every venue as objects at
 
 from __future__ import annotations
 
-import tracemalloc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +12,7 @@ from sqlalchemy import insert
 from resywatch.db.engine import Database
 from resywatch.db.models import DropEvent, Venue
 from resywatch.services.discovery.patterns import patterns
+from tests.memory_peak import peak_bytes
 
 VENUES, DROPS = 20, 300  # 6,000 drops: a quiet city's month
 
@@ -49,17 +49,7 @@ def test_patterns_stream_one_venue_at_a_time(db: Database) -> None:
         )
     with db.read() as session:
         patterns(session, default_timezone="UTC")  # warm: statements compiled, pools open
-        tracing = tracemalloc.is_tracing()
-        if not tracing:
-            tracemalloc.start()
-        tracemalloc.reset_peak()
-        before, _ = tracemalloc.get_traced_memory()
-        try:
-            found = patterns(session, default_timezone="UTC")
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            if not tracing:
-                tracemalloc.stop()
+        found, grown = peak_bytes(lambda: patterns(session, default_timezone="UTC"))
 
     assert len(found) == VENUES
     first = next(p for p in found if p.venue_id == 1)
@@ -68,4 +58,4 @@ def test_patterns_stream_one_venue_at_a_time(db: Database) -> None:
     assert first.first_seen < first.last_seen
     # Every drop as an object (with its venue) held at once took about 2.5 kB a drop, 15 MB
     # here and growing with the table; a venue's rows at a time stay a small fraction of it.
-    assert peak - before < 3 * 2**20, f"{(peak - before) / 2**20:.1f} MB for {VENUES * DROPS}"
+    assert grown < 3 * 2**20, f"{(grown) / 2**20:.1f} MB for {VENUES * DROPS}"

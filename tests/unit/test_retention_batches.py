@@ -5,7 +5,6 @@ for every 5,000 of them)."""
 
 from __future__ import annotations
 
-import tracemalloc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +15,7 @@ from resywatch.config import load_settings
 from resywatch.db.engine import Database
 from resywatch.db.models import Notification, NotificationKind, NotificationStatus
 from resywatch.services import retention
+from tests.memory_peak import peak_bytes
 
 NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)
 OLD = NOW - timedelta(days=90)
@@ -68,21 +68,11 @@ def test_expired_messages_go_in_light_batches(
     with db.write() as session:
         session.execute(insert(table), drops)
 
-    tracing = tracemalloc.is_tracing()
-    if not tracing:
-        tracemalloc.start()
-    tracemalloc.reset_peak()
-    before, _ = tracemalloc.get_traced_memory()
-    try:
-        deleted = retention.prune(db, settings, NOW)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        if not tracing:
-            tracemalloc.stop()
+    deleted, grown = peak_bytes(lambda: retention.prune(db, settings, NOW))
 
     assert deleted["notifications"] == 2 * BATCH
     with db.read() as session:
         left = set(session.scalars(select(Notification.dedupe_key)))
     assert left == {m["dedupe_key"] for m in kept}
     # Whole rows took about 6 kB each (6 MB a batch of 1,000); ids and kinds a tenth of it.
-    assert peak - before < 2 * 2**20, f"{(peak - before) / 2**20:.1f} MB for a batch"
+    assert grown < 2 * 2**20, f"{(grown) / 2**20:.1f} MB for a batch"
