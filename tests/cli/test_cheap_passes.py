@@ -25,6 +25,7 @@ from resywatch.db.models import ApiCallLog, JobHeartbeat
 from resywatch.scheduler import due
 from resywatch.scheduler.jobs import JOBS
 from resywatch.services import health
+from tests.imported import run_counting_imports
 
 HEAVY = ("resywatch.db.models", "resywatch.resy.client", "resywatch.services", "httpx")
 
@@ -43,20 +44,7 @@ def run_due(database_url: str, *args: str) -> tuple[dict[str, object], set[str]]
     """`resywatch run due --json` in a process of its own, and the modules it imported."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESYWATCH_")}
     env |= {"RESYWATCH_DATABASE_URL": database_url, "RESYWATCH_RESY_API_KEY": "k"}
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "resywatch", "run", "due", "--json", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=True,
-    )
-    imported = {
-        line.split("|")[-1].strip()
-        for line in done.stderr.splitlines()
-        if line.startswith("import time:")
-    }
-    return json.loads(done.stdout), imported
+    return run_counting_imports(env, "run", "due", "--json", *args)
 
 
 def test_nothing_due_imports_nothing_heavy_and_writes_nothing(

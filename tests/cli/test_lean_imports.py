@@ -3,11 +3,12 @@ client (rich, pygments, click's parts: 4 MB resident in run-forever for nothing)
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.imported import run_counting_imports
 
 
 def test_a_pass_with_the_resy_client_leaves_httpxs_command_line_out(tmp_path: Path) -> None:
@@ -17,22 +18,10 @@ def test_a_pass_with_the_resy_client_leaves_httpxs_command_line_out(tmp_path: Pa
         "RESYWATCH_CONFIG": str(tmp_path / "absent.toml"),
         "RESYWATCH_RESY_API_KEY": "k",
     }
-    resywatch = [sys.executable, "-X", "importtime", "-m", "resywatch"]
+    resywatch = [sys.executable, "-m", "resywatch"]
     subprocess.run([*resywatch, "admin", "migrate"], env=env, check=True, capture_output=True)
     # Retention makes no request, but `run` builds the Resy client (httpx) for any job.
-    done = subprocess.run(
-        [*resywatch, "run", "retention", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=True,
-    )
-    imported = {
-        line.split("|")[-1].strip()
-        for line in done.stderr.splitlines()
-        if line.startswith("import time:")
-    }
-    assert json.loads(done.stdout)["passes"][0]["status"] == "ok"
+    answer, imported = run_counting_imports(env, "run", "retention", "--json")
+    assert answer["passes"][0]["status"] == "ok"
     assert {"httpx", "resywatch.resy.client"} <= imported  # the client was built...
     assert not {"pygments", "rich.syntax", "rich.progress"} & imported  # ...not httpx's CLI
